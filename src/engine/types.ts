@@ -1,0 +1,115 @@
+// Types shared by every part of the engine: the model config (MATH.md), the tokenizer spec (FORMAT.md),
+// generation parameters and the per-token events the worker streams to the UI.
+
+export type MixerKind = 'ttt' | 'attn' | 'swa';
+
+export interface TttConfig {
+  miniBatch: number;
+  baseLr: number;
+  convKernel: number;
+  shareQK: boolean;
+  gate: boolean;
+}
+
+export interface ModelConfig {
+  arch: 'ttt' | 'kv';
+  vocabSize: number;
+  dModel: number;
+  nLayers: number;
+  nHeads: number;
+  ffnHidden: number;
+  mixers: MixerKind[];
+  window: number;
+  contextLength: number;
+  maxContext: number;
+  normEps: number;
+  ropeTheta: number;
+  tieEmbeddings: boolean;
+  ttt: TttConfig;
+}
+
+export interface TokenizerSpec {
+  type: 'bpe';
+  merges: [number, number][];
+  specials: Record<string, number>;
+}
+
+export interface SamplingParams {
+  /** 0 means greedy (argmax). */
+  temperature: number;
+  /** 0 disables top-k. */
+  topK: number;
+  /** 1 disables top-p. */
+  topP: number;
+  /** 1 disables the penalty; applied to tokens in the last `repetitionWindow` ids. */
+  repetitionPenalty: number;
+  repetitionWindow: number;
+  seed: number;
+  maxTokens: number;
+  /** Stop at the end-of-text token (default true). */
+  stopAtEot?: boolean;
+}
+
+export const DEFAULT_SAMPLING: SamplingParams = {
+  temperature: 0.8,
+  topK: 40,
+  topP: 0.95,
+  repetitionPenalty: 1.1,
+  repetitionWindow: 64,
+  seed: 1,
+  maxTokens: 200,
+  stopAtEot: true,
+};
+
+/** Drift of one TTT head after a token (MATH.md, "Drift statistics"). */
+export interface HeadDrift {
+  norm: number;
+  cos: number;
+  lossBefore: number;
+  lossAfter: number;
+}
+
+/** One entry per TTT layer, in layer order; `layer` is the model layer index. */
+export interface LayerDrift {
+  layer: number;
+  heads: HeadDrift[];
+}
+
+export type MemoryTag = 'weights' | 'ttt-state' | 'kv-cache' | 'activations' | 'scratch';
+
+export interface MemoryReport {
+  /** Exact bytes of live GPU buffers per tag. */
+  bytes: Record<MemoryTag, number>;
+  total: number;
+  buffers: number;
+  /** Tokens the model state has seen since the last reset. */
+  position: number;
+}
+
+/** A decoded tensor: floats (f32/f16 widened) or ternary values with their per-tensor scale. */
+export interface FloatTensor {
+  kind: 'float';
+  shape: number[];
+  data: Float32Array;
+}
+
+export interface TernaryTensor {
+  kind: 'ternary';
+  shape: number[];
+  /** s_w of MATH.md. */
+  scale: number;
+  /** Row-major values in {-1, 0, 1}. */
+  values: Int8Array;
+}
+
+export type Tensor = FloatTensor | TernaryTensor;
+
+/** A model in memory, as the format reader returns it and every runtime consumes it. */
+export interface ModelFile {
+  config: ModelConfig;
+  tokenizer: TokenizerSpec;
+  metadata: Record<string, unknown>;
+  tensors: Map<string, Tensor>;
+  /** Size of the serialized file (0 for a model built in memory). */
+  fileBytes: number;
+}

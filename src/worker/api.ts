@@ -1,0 +1,71 @@
+// The contract between the page and the engine worker (exposed with comlink). The UI imports only this
+// file's types and `createEngineClient` (src/worker/client.ts); it never sees WGSL or GPU objects.
+import type { LayerDrift, MemoryReport, ModelConfig, SamplingParams } from '../engine/types';
+
+export type ModelSource =
+  | { kind: 'url'; url: string; cacheKey?: string }   // fetched with progress, then cached in IndexedDB
+  | { kind: 'bytes'; bytes: ArrayBuffer; name: string } // a file the user opened
+  | { kind: 'cache'; cacheKey: string };                // already in IndexedDB
+
+export interface LoadProgress {
+  phase: 'download' | 'cache-read' | 'verify' | 'upload' | 'compile';
+  bytes: number;
+  totalBytes: number;
+  /** Bytes per second over the download so far (download phase only). */
+  rate?: number;
+}
+
+export interface ModelInfo {
+  name: string;
+  config: ModelConfig;
+  params: number;
+  ternaryParams: number;
+  fileBytes: number;
+  bitsPerTernaryWeight: number;
+  origin: 'network' | 'cache' | 'file';
+  adapter: string;
+}
+
+export interface TokenEvent {
+  /** Token id and its decoded text (may be '' while a multi-byte character is incomplete). */
+  id: number;
+  text: string;
+  /** Position of the token in the model's stream since the last reset. */
+  position: number;
+  /** 'prompt' while prefilling, 'generated' while decoding. */
+  phase: 'prompt' | 'generated';
+  /** Per TTT layer and head; absent for models without TTT layers or when not asked for. */
+  drift?: LayerDrift[];
+}
+
+export interface GenerateResult {
+  text: string;
+  tokens: number[];
+  promptTokens: number;
+  stopReason: 'eot' | 'max-tokens' | 'cancelled' | 'context-full';
+  prefillTokensPerSecond: number;
+  decodeTokensPerSecond: number;
+}
+
+export interface EngineStats {
+  prefillTokensPerSecond: number;
+  decodeTokensPerSecond: number;
+  position: number;
+}
+
+export interface GenerateOptions {
+  /** Stream drift statistics with each token (costs one small readback per token). */
+  drift?: boolean;
+}
+
+export interface EngineApi {
+  load(source: ModelSource, onProgress?: (p: LoadProgress) => void): Promise<ModelInfo>;
+  /** Appends the prompt to the model's stream (the TTT state keeps reading), then samples a reply. */
+  generate(prompt: string, params: SamplingParams, onToken?: (e: TokenEvent) => void, options?: GenerateOptions): Promise<GenerateResult>;
+  /** Stops a running generate() after the token in flight. */
+  cancel(): void;
+  /** Forget everything read: TTT state back to W_init, KV cache emptied, position 0. */
+  reset(): Promise<void>;
+  stats(): EngineStats;
+  memoryReport(): MemoryReport;
+}
