@@ -13,8 +13,10 @@ const chromium = {
   ],
 };
 
-const HARNESS_PORT = 5199;
-const APP_PORT = 4199;
+// Ports are overridable so that several checkouts can run tests at once; PW_ONLY=gpu|app starts one server.
+const HARNESS_PORT = Number(process.env.HARNESS_PORT ?? 5199);
+const APP_PORT = Number(process.env.APP_PORT ?? 4199);
+const only = process.env.PW_ONLY;
 
 export default defineConfig({
   timeout: 180_000,
@@ -29,17 +31,17 @@ export default defineConfig({
     { name: 'app', testDir: 'e2e/app', use: { baseURL: `http://localhost:${APP_PORT}` } },
   ],
   webServer: [
-    {
+    only !== 'app' && {
       command: `npx vite --port ${HARNESS_PORT} --strictPort`,
       url: `http://localhost:${HARNESS_PORT}/e2e/gpu/harness.html`,
       reuseExistingServer: !process.env.CI,
       timeout: 120_000,
     },
-    {
+    only !== 'gpu' && {
       command: `npx vite build && npx vite preview --port ${APP_PORT} --strictPort`,
       url: `http://localhost:${APP_PORT}/`,
       reuseExistingServer: !process.env.CI,
       timeout: 300_000,
     },
-  ],
+  ].filter((s) => s !== false),
 });
