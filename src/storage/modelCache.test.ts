@@ -1,0 +1,152 @@
+import 'fake-indexeddb/auto';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { createStore, get, keys, set } from 'idb-keyval';
+import { ModelCache, ModelCacheError, sha256Hex } from './modelCache';
+
+let dbCounter = 0;
+function freshCache(options: { chunkBytes?: number; now?: () => number; staleWriteMs?: number } = {}) {
+  const dbName = `test-cache-${++dbCounter}`;
+  return { cache: new ModelCache({ dbName, chunkBytes: 1024, ...options }), store: createStore(dbName, 'entries'), dbName };
+}
+
+function patternBytes(n: number, seed: number): Uint8Array {
+  const out = new Uint8Array(n);
+  for (let i = 0; i < n; i++) out[i] = (i * 31 + seed * 7) & 0xff;
+  return out;
+}
+
+afterEach(() => vi.restoreAllMocks());
+
+describe('ModelCache models', () => {
+  it('stores a model in chunks and reads back the same bytes', async () => {
+    const { cache, store } = freshCache();
+    const bytes = patternBytes(5000, 1);
+    const meta = await cache.putModelBytes('tiny', bytes, { name: 'Tiny', source: '/models/tiny.bttt' });
+    expect(meta).toMatchObject({ key: 'tiny', name: 'Tiny', bytes: 5000, chunks: 5, chunkBytes: 1024, complete: true });
+    expect(meta.sha256).toBe(await sha256Hex(bytes));
+    const chunkKeys = (await keys(store)).map(String).filter((k) => k.startsWith('model-chunk:tiny:'));
+    expect(chunkKeys).toHaveLength(5);
+    for (const k of chunkKeys) expect(((await get(k, store)) as ArrayBuffer).byteLength).toBeLessThanOrEqual(1024);
+    const back = new Uint8Array((await cache.getModelBytes('tiny'))!);
+    expect(back).toEqual(bytes);
+    expect((await cache.listModels()).map((m) => m.key)).toEqual(['tiny']);
+  });
+
+  it('returns undefined for an unknown key and deletes entries completely', async () => {
+    const { cache, store } = freshCache();
+    expect(await cache.getModelBytes('nope')).toBeUndefined();
+    await cache.putModelBytes('a', patternBytes(3000, 2), { name: 'A' });
+    await cache.deleteModel('a');
+    expect(await cache.listModels()).toEqual([]);
+    expect(await keys(store)).toEqual([]);
+  });
+
+  it('replacing an entry with a shorter one leaves no stale chunks', async () => {
+    const { cache, store } = freshCache();
+    await cache.putModelBytes('m', patternBytes(4000, 3), { name: 'M' });
+    const smaller = patternBytes(1500, 4);
+    await cache.putModelBytes('m', smaller, { name: 'M2' });
+    const chunkKeys = (await keys(store)).map(String).filter((k) => k.startsWith('model-chunk:m:'));
+    expect(chunkKeys.sort()).toEqual(['model-chunk:m:0', 'model-chunk:m:1']);
+    expect(new Uint8Array((await cache.getModelBytes('m'))!)).toEqual(smaller);
+  });
+
+  it('a checksum mismatch deletes the entry and throws a clear error', async () => {
+    const { cache, store } = freshCache();
+    await cache.putModelBytes('bad', patternBytes(3000, 5), { name: 'Bad' });
+    const chunk = new Uint8Array((await get<ArrayBuffer>('model-chunk:bad:1', store))!);
+    chunk[10] ^= 0xff; // one flipped byte on "disk"
+    await set('model-chunk:bad:1', chunk.buffer, store);
+    const err = await cache.getModelBytes('bad').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ModelCacheError);
+    expect((err as ModelCacheError).code).toBe('checksum-mismatch');
+    expect((err as Error).message).toMatch(/corrupt/);
+    expect(await cache.listModels()).toEqual([]);
+    expect(await keys(store)).toEqual([]);
+  });
+
+  it('a missing chunk is reported and the entry removed', async () => {
+    const { cache, store } = freshCache();
+    await cache.putModelBytes('gap', patternBytes(3000, 6), { name: 'Gap' });
+    const { del } = await import('idb-keyval');
+    await del('model-chunk:gap:2', store);
+    await expect(cache.getModelBytes('gap')).rejects.toMatchObject({ code: 'missing-chunk' });
+    expect(await cache.hasModel('gap')).toBe(false);
+  });
+
+  it('a full quota throws quota-exceeded, removes the partial entry and keeps earlier models', async () => {
+    const { cache, store } = freshCache();
+    const first = patternBytes(2500, 7);
+    await cache.putModelBytes('kept', first, { name: 'Kept' });
+    // Let two more puts succeed (pending marker + first chunk), then the disk is "full".
+    const realPut = IDBObjectStore.prototype.put;
+    let allowed = 2;
+    vi.spyOn(IDBObjectStore.prototype, 'put').mockImplementation(function (this: IDBObjectStore, ...args) {
+      if (allowed-- <= 0) throw new DOMException('The quota has been exceeded.', 'QuotaExceededError');
+      return realPut.apply(this, args);
+    });
+    const err = await cache.putModelBytes('big', patternBytes(10_000, 8), { name: 'Big' }).catch((e: unknown) => e);
+    vi.restoreAllMocks();
+    expect(err).toBeInstanceOf(ModelCacheError);
+    expect((err as ModelCacheError).code).toBe('quota-exceeded');
+    expect((err as Error).message).toMatch(/Not enough browser storage/);
+    const left = (await keys(store)).map(String);
+    expect(left.filter((k) => k.includes(':big'))).toEqual([]);
+    expect((await cache.listModels()).map((m) => m.key)).toEqual(['kept']);
+    expect(new Uint8Array((await cache.getModelBytes('kept'))!)).toEqual(first);
+  });
+
+  it('a write that never finished is not listed and is cleaned up on the next start', async () => {
+    let clock = 1_000_000;
+    const { cache, store, dbName } = freshCache({ now: () => clock });
+    await cache.putModelBytes('done', patternBytes(1200, 9), { name: 'Done' });
+    // Simulate a tab closed mid-download: a pending marker and some chunks, no meta.
+    await set('model-pending:half', { startedAt: clock }, store);
+    await set('model-chunk:half:0', new ArrayBuffer(1024), store);
+    await set('model-chunk:orphan:0', new ArrayBuffer(10), store); // no marker at all
+    expect((await cache.listModels()).map((m) => m.key)).toEqual(['done']);
+
+    clock += 11 * 60_000; // the half write is now stale
+    const restarted = new ModelCache({ dbName, chunkBytes: 1024, now: () => clock });
+    expect((await restarted.listModels()).map((m) => m.key)).toEqual(['done']);
+    const left = (await keys(store)).map(String).sort();
+    expect(left).toEqual(['model-chunk:done:0', 'model-chunk:done:1', 'model-meta:done']);
+  });
+
+  it('rejects empty keys and empty data with typed errors', async () => {
+    const { cache } = freshCache();
+    await expect(cache.putModelBytes('', new Uint8Array(4), { name: 'x' })).rejects.toMatchObject({ code: 'invalid-argument' });
+    await expect(cache.putModelBytes('k', new ArrayBuffer(0), { name: 'x' })).rejects.toMatchObject({ code: 'invalid-argument' });
+  });
+});
+
+describe('ModelCache snapshots', () => {
+  it('saves, lists per model, loads and deletes named TTT-state snapshots', async () => {
+    let clock = 10;
+    const { cache } = freshCache({ now: () => clock++ });
+    const state = new Float32Array([1.5, -2, 3.25, 0]).buffer;
+    await cache.saveSnapshot('after story', 'tiny-ttt', state);
+    await cache.saveSnapshot('other', 'tiny-kv', patternBytes(2100, 1));
+    expect((await cache.listSnapshots('tiny-ttt')).map((s) => s.name)).toEqual(['after story']);
+    expect((await cache.listSnapshots()).map((s) => s.name)).toEqual(['other', 'after story']);
+    const { meta, data } = await cache.loadSnapshot('after story');
+    expect(meta).toMatchObject({ modelKey: 'tiny-ttt', bytes: 16 });
+    expect(Array.from(new Float32Array(data))).toEqual([1.5, -2, 3.25, 0]);
+    await cache.deleteSnapshot('after story');
+    await expect(cache.loadSnapshot('after story')).rejects.toMatchObject({ code: 'not-found' });
+    expect(await cache.listModels()).toEqual([]); // snapshots never show up as models
+  });
+});
+
+describe('storage manager', () => {
+  it('estimate() and requestPersistence() degrade gracefully without navigator.storage', async () => {
+    const { cache } = freshCache();
+    vi.stubGlobal('navigator', {});
+    expect(await cache.estimate()).toBeUndefined();
+    expect(await cache.requestPersistence()).toBe(false);
+    vi.stubGlobal('navigator', { storage: { estimate: async () => ({ usage: 5, quota: 100 }), persisted: async () => false, persist: async () => true } });
+    expect(await cache.estimate()).toEqual({ usage: 5, quota: 100 });
+    expect(await cache.requestPersistence()).toBe(true);
+    vi.unstubAllGlobals();
+  });
+});
