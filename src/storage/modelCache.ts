@@ -307,7 +307,7 @@ export class ModelCache {
     await this.ensureCleaned();
     const prefix = `${kind}-meta:`;
     const metaKeys = (await keys(this.store)).map(String).filter((k) => k.startsWith(prefix));
-    const metas = await Promise.all(metaKeys.map((k) => get<T>(k, this.store)));
+    const metas: (T | undefined)[] = await Promise.all(metaKeys.map((k) => get<T>(k, this.store)));
     return metas.filter((m): m is T => m?.complete === true).sort((a, b) => b.savedAt - a.savedAt);
   }
 }
