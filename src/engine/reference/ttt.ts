@@ -192,6 +192,11 @@ export class TttLayer {
   private readonly z: Float32Array;
   private readonly wInitNorms: Float64Array;
 
+  /** The concatenated head outputs `z` of the last step, before the post-norm (for tests). */
+  get innerOutput(): Float32Array {
+    return this.z;
+  }
+
   constructor(
     readonly weights: TttWeights,
     readonly dims: TttDims,
@@ -361,6 +366,8 @@ function tttOutput(w: TttWeights, dims: TttDims, xn: Float32Array, z: Float32Arr
 export interface DualResult {
   /** Mixer output per token. */
   outputs: Float32Array[];
+  /** The concatenated head outputs `z` per token, before the post-norm. */
+  innerOutputs: Float32Array[];
   /** State at the start of the mini-batch after the last complete one, [H, f, f] and [H, f]. */
   W0: Float32Array;
   b0: Float32Array;
@@ -461,6 +468,7 @@ export function tttDualSequence(w: TttWeights, dims: TttDims, inputs: Float32Arr
   }
   return {
     outputs: inputs.map((x, t) => tttOutput(w, dims, x, Zout[t])),
+    innerOutputs: Zout,
     W0: new Float32Array(W0),
     b0: new Float32Array(b0),
   };

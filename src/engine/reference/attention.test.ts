@@ -1,0 +1,91 @@
+import { describe, expect, it } from 'vitest';
+import { randomModel } from '../model/random';
+import { Rng } from '../util/rng';
+import { AttentionLayer, attentionWeights, ContextOverflowError } from './attention';
+import { ReferenceModel } from './model';
+import { bitLinear, rmsNorm } from './ops';
+import { EMPTY_TOKENIZER, smallConfig } from './testModels';
+
+describe('attention mixers', () => {
+  it('swa with a ring of `window` entries equals full attention masked to the window', () => {
+    const config = smallConfig(['swa'], {}, { window: 5 });
+    const weights = attentionWeights(randomModel(config, EMPTY_TOKENIZER, 2), 0);
+    const layer = new AttentionLayer('swa', weights, config);
+    const rng = new Rng(8);
+    const d = config.dModel;
+    const H = config.nHeads;
+    const f = d / H;
+    const keys: Float32Array[] = [];
+    const values: Float32Array[] = [];
+    let maxDiff = 0;
+    for (let pos = 0; pos < 23; pos++) {
+      const xn = Float32Array.from({ length: d }, () => rng.normal());
+      const out = layer.step(xn, pos);
+      const { q, k, v } = layer.lastProbe!;
+      keys.push(k);
+      values.push(v);
+      // Full causal attention over every position so far, with positions outside (pos − window, pos] masked.
+      const o = new Float32Array(d);
+      for (let h = 0; h < H; h++) {
+        const scores = keys.map((key, j) => {
+          if (j <= pos - config.window) return -Infinity;
+          let dot = 0;
+          for (let c = 0; c < f; c++) dot += q[h * f + c] * key[h * f + c];
+          return dot / Math.sqrt(f);
+        });
+        const max = Math.max(...scores);
+        const e = scores.map((s) => Math.exp(s - max));
+        const sum = e.reduce((a, b) => a + b, 0);
+        values.forEach((value, j) => {
+          for (let c = 0; c < f; c++) o[h * f + c] += (e[j] / sum) * value[h * f + c];
+        });
+      }
+      const expected = bitLinear(rmsNorm(o, weights.subnorm, config.normEps), weights.wo);
+      expected.forEach((value, i) => (maxDiff = Math.max(maxDiff, Math.abs(value - out[i]))));
+    }
+    expect(maxDiff).toBeLessThan(1e-5);
+    expect(layer.cacheBytes(23)).toBe(2 * 5 * d * 4); // the ring never grows
+  });
+
+  it('swa differs from unmasked attention once the window is exceeded', () => {
+    const config = smallConfig(['swa'], {}, { window: 3 });
+    const weights = attentionWeights(randomModel(config, EMPTY_TOKENIZER, 2), 0);
+    const swa = new AttentionLayer('swa', weights, config);
+    const full = new AttentionLayer('attn', weights, config);
+    const rng = new Rng(1);
+    const diffs: number[] = [];
+    for (let pos = 0; pos < 6; pos++) {
+      const xn = Float32Array.from({ length: config.dModel }, () => rng.normal());
+      const a = swa.step(xn, pos);
+      const b = full.step(xn, pos);
+      diffs.push(Math.max(...a.map((v, i) => Math.abs(v - b[i]))));
+    }
+    expect(diffs.slice(0, 3)).toEqual([0, 0, 0]);
+    expect(Math.min(...diffs.slice(3))).toBeGreaterThan(0);
+  });
+
+  it('attn past maxContext throws the clear error, and the KV model works up to it', () => {
+    const config = smallConfig(['attn', 'attn'], {}, { maxContext: 4 });
+    const model = new ReferenceModel(randomModel(config, EMPTY_TOKENIZER, 6));
+    for (let t = 0; t < 4; t++) expect(model.step(t + 1).every(Number.isFinite)).toBe(true);
+    expect(() => model.step(1)).toThrow(ContextOverflowError);
+    expect(() => model.step(1)).toThrow('prompt too long for the KV baseline: 5 tokens > maxContext 4');
+    expect(model.position).toBe(4);
+    model.reset();
+    expect(() => model.step(1)).not.toThrow();
+  });
+
+  it('the attn cache grows past its first allocation and keeps earlier entries', () => {
+    // An swa ring wider than the sequence is allocated in full up front: the growing attn cache must match it.
+    const config = smallConfig(['attn'], {}, { maxContext: 200, window: 100 });
+    const weights = attentionWeights(randomModel(config, EMPTY_TOKENIZER, 6), 0);
+    const growing = new AttentionLayer('attn', weights, config);
+    const preallocated = new AttentionLayer('swa', weights, config);
+    const rng = new Rng(4);
+    for (let pos = 0; pos < 70; pos++) {
+      const xn = Float32Array.from({ length: config.dModel }, () => rng.normal());
+      expect(Array.from(growing.step(xn, pos))).toEqual(Array.from(preallocated.step(xn, pos)));
+    }
+    expect(growing.cacheBytes(70)).toBe(2 * 70 * config.dModel * 4);
+  });
+});
