@@ -1,0 +1,245 @@
+// The page's view of the engine: load status and progress, the conversation, generation control, and
+// recovery when the worker dies or the GPU device is lost. Components read its $state and call its methods.
+import { createEngineClient, proxy, type EngineClient } from '../../worker/client';
+import type { GenerateResult, LoadProgress, ModelInfo, ModelSource, TokenEvent } from '../../worker/api';
+import type { SamplingParams } from '../../engine/types';
+import { getModelMeta } from '../../storage/modelCache';
+import { errorMessage } from './format';
+import { modelUrl, type ManifestModel } from './manifest';
+
+export type EngineStatus = 'idle' | 'loading' | 'ready' | 'generating' | 'error';
+
+export interface ChatTurn {
+  id: number;
+  role: 'user' | 'assistant' | 'note';
+  text: string;
+  /** Assistant turns: generated token count, streaming flag, tokens seen when Stop was pressed, final stats. */
+  tokens: number;
+  streaming: boolean;
+  tokensAtStop?: number;
+  result?: Pick<GenerateResult, 'stopReason' | 'prefillTokensPerSecond' | 'decodeTokensPerSecond' | 'promptTokens'>;
+  error?: string;
+}
+
+export interface ProgressView {
+  phase: LoadProgress['phase'];
+  bytes: number;
+  totalBytes: number;
+  rate?: number;
+  /** Where the bytes come from: the network (first visit), IndexedDB, or a file the user opened. */
+  origin: 'network' | 'cache' | 'file';
+}
+
+/** Where the current model came from, so that a lost device can reload it. */
+type LoadedFrom = { label: string; modelKey: string; source: ModelSource; manifest?: ManifestModel };
+
+/** State save/restore, which the worker adds to EngineApi (see the report); typed here so the UI can call it. */
+interface StateApi {
+  saveState(): Promise<ArrayBuffer>;
+  restoreState(data: ArrayBuffer): Promise<void>;
+}
+
+const DEVICE_LOST = /device (was |is )?lost|GPUDevice.*lost|device-lost/i;
+
+let turnIds = 0;
+
+function lastAssistantIndex(turns: ChatTurn[]): number {
+  for (let i = turns.length - 1; i >= 0; i--) if (turns[i].role === 'assistant') return i;
+  return -1;
+}
+
+export class EngineController {
+  status = $state<EngineStatus>('idle');
+  progress = $state<ProgressView | null>(null);
+  info = $state<ModelInfo | null>(null);
+  loadError = $state<string | null>(null);
+  /** Engine-level problems (worker crash, device lost and reloaded) shown as a banner. */
+  notice = $state<{ kind: 'error' | 'info'; text: string } | null>(null);
+  turns = $state<ChatTurn[]>([]);
+  /** Tokens the model has read since the last reset (prompts and replies). */
+  position = $state(0);
+  current = $state<{ label: string; modelKey: string } | null>(null);
+
+  private client: EngineClient | null = null;
+  private loadedFrom: LoadedFrom | null = null;
+  private loadSeq = 0;
+  private lastPrompt: { text: string; stateBefore: ArrayBuffer | null } | null = null;
+
+  get busy(): boolean {
+    return this.status === 'loading' || this.status === 'generating';
+  }
+
+  /** Loads a model from the manifest: from IndexedDB when it is cached there, otherwise from the network. */
+  async loadManifestModel(m: ManifestModel): Promise<void> {
+    let cached = false;
+    try { cached = (await getModelMeta(m.id)) !== undefined; } catch { /* no IndexedDB: use the network */ }
+    const source: ModelSource = cached ? { kind: 'cache', cacheKey: m.id } : { kind: 'url', url: modelUrl(m), cacheKey: m.id };
+    await this.load({ label: m.name, modelKey: m.id, source, manifest: m });
+  }
+
+  async loadFile(name: string, bytes: ArrayBuffer): Promise<void> {
+    await this.load({ label: name, modelKey: `file:${name}`, source: { kind: 'bytes', bytes, name } });
+  }
+
+  private async load(from: LoadedFrom, retryFromNetwork = true): Promise<void> {
+    const seq = ++this.loadSeq;
+    this.cancelGeneration();
+    this.status = 'loading';
+    this.loadError = null;
+    this.info = null;
+    const origin: ProgressView['origin'] = from.source.kind === 'url' ? 'network' : from.source.kind === 'cache' ? 'cache' : 'file';
+    this.progress = { phase: origin === 'network' ? 'download' : 'cache-read', bytes: 0, totalBytes: from.manifest?.bytes ?? 0, origin };
+    const client = this.ensureClient();
+    const onProgress = proxy((p: LoadProgress) => {
+      if (seq === this.loadSeq) this.progress = { ...p, origin };
+    });
+    try {
+      // A file's bytes are cloned (not transferred) to the worker, so `from` can reload them after a device loss.
+      const info = await client.api.load(from.source, onProgress);
+      if (seq !== this.loadSeq) return;
+      this.info = info;
+      this.loadedFrom = from;
+      this.current = { label: from.label, modelKey: from.modelKey };
+      this.position = 0;
+      this.lastPrompt = null;
+      this.status = 'ready';
+    } catch (err) {
+      if (seq !== this.loadSeq) return;
+      // A corrupt cache entry is removed by the worker: fetch it again once.
+      if (from.source.kind === 'cache' && from.manifest && retryFromNetwork) {
+        this.notice = { kind: 'info', text: `The cached copy of ${from.label} could not be read (${errorMessage(err)}); downloading it again.` };
+        await this.load({ ...from, source: { kind: 'url', url: modelUrl(from.manifest), cacheKey: from.modelKey } }, false);
+        return;
+      }
+      this.loadError = errorMessage(err);
+      this.status = this.info ? 'ready' : 'error';
+      if (DEVICE_LOST.test(this.loadError)) this.restartWorker('The GPU device was lost while loading.');
+    }
+  }
+
+  /** Appends the prompt to the model's stream and streams a reply into a new assistant turn. */
+  async send(text: string, params: SamplingParams): Promise<void> {
+    if (this.status !== 'ready' || !this.client) return;
+    let stateBefore: ArrayBuffer | null = null;
+    try { stateBefore = await (this.client.api as unknown as StateApi).saveState(); } catch { /* regenerate falls back to a note */ }
+    this.lastPrompt = { text, stateBefore };
+    this.turns.push({ id: ++turnIds, role: 'user', text, tokens: 0, streaming: false });
+    await this.generateInto(text, params);
+  }
+
+  /** Rewinds the TTT memory to before the last reply and samples it again with the next seed. */
+  async regenerate(params: SamplingParams): Promise<void> {
+    if (this.status !== 'ready' || !this.client || !this.lastPrompt) return;
+    const { text, stateBefore } = this.lastPrompt;
+    if (!stateBefore) {
+      this.notice = { kind: 'info', text: 'This engine cannot rewind its memory, so a reply cannot be regenerated. Use "Forget" to start over.' };
+      return;
+    }
+    await (this.client.api as unknown as StateApi).restoreState(stateBefore.slice(0));
+    const last = lastAssistantIndex(this.turns);
+    if (last >= 0) this.turns.splice(last, 1);
+    await this.generateInto(text, { ...params, seed: (params.seed + 1 + this.turns.length) % 2 ** 31 });
+  }
+
+  private async generateInto(prompt: string, params: SamplingParams): Promise<void> {
+    const client = this.client!;
+    this.turns.push({ id: ++turnIds, role: 'assistant', text: '', tokens: 0, streaming: true });
+    const turn = this.turns[this.turns.length - 1]; // the reactive proxy, so that updates render
+    this.status = 'generating';
+    const onToken = proxy((e: TokenEvent) => {
+      this.position = e.position + 1;
+      if (e.phase !== 'generated') return;
+      turn.text += e.text;
+      turn.tokens += 1;
+    });
+    try {
+      const result = await client.api.generate(prompt, params, onToken);
+      // The final text is authoritative (it includes bytes that were still pending at the last event).
+      turn.text = result.text;
+      turn.tokens = result.tokens.length;
+      turn.result = {
+        stopReason: result.stopReason,
+        prefillTokensPerSecond: result.prefillTokensPerSecond,
+        decodeTokensPerSecond: result.decodeTokensPerSecond,
+        promptTokens: result.promptTokens,
+      };
+      this.status = 'ready';
+    } catch (err) {
+      turn.error = errorMessage(err);
+      this.status = 'ready';
+      if (DEVICE_LOST.test(turn.error)) this.restartWorker('The GPU device was lost during generation.');
+    } finally {
+      turn.streaming = false;
+    }
+  }
+
+  /** Stop: the worker finishes the token in flight and returns. */
+  stop(): void {
+    const turn = this.turns[lastAssistantIndex(this.turns)];
+    if (turn?.streaming) turn.tokensAtStop = turn.tokens;
+    this.cancelGeneration();
+  }
+
+  private cancelGeneration(): void {
+    if (this.status === 'generating') void this.client?.api.cancel();
+  }
+
+  /** Forget: the TTT memory goes back to its initial state and the conversation starts over. */
+  async forget(): Promise<void> {
+    if (!this.client || this.status !== 'ready') return;
+    await this.client.api.reset();
+    this.turns = [{ id: ++turnIds, role: 'note', text: 'Memory reset: the model has forgotten everything it read.', tokens: 0, streaming: false }];
+    this.position = 0;
+    this.lastPrompt = null;
+  }
+
+  async saveState(): Promise<ArrayBuffer> {
+    if (!this.client || this.status !== 'ready') throw new Error('Load a model first.');
+    return (this.client.api as unknown as StateApi).saveState();
+  }
+
+  async restoreState(data: ArrayBuffer, label: string): Promise<void> {
+    if (!this.client || this.status !== 'ready') throw new Error('Load a model first.');
+    await (this.client.api as unknown as StateApi).restoreState(data);
+    this.position = this.client ? (await this.client.api.stats()).position : this.position;
+    this.lastPrompt = null;
+    this.turns.push({ id: ++turnIds, role: 'note', text: `Memory restored from “${label}”.`, tokens: 0, streaming: false });
+  }
+
+  dispose(): void {
+    this.client?.dispose();
+    this.client = null;
+  }
+
+  private ensureClient(): EngineClient {
+    if (this.client) return this.client;
+    const client = createEngineClient();
+    // Errors the worker does not catch (a crash in a module, a failed import) must be seen, not swallowed.
+    client.worker.addEventListener('error', (e) => {
+      const text = e.message || 'the engine worker failed to start';
+      if (DEVICE_LOST.test(text)) { this.restartWorker('The GPU device was lost.'); return; }
+      this.notice = { kind: 'error', text: `Engine error: ${text}` };
+      if (this.status === 'loading') { this.loadError = text; this.status = 'error'; }
+    });
+    client.worker.addEventListener('messageerror', () => {
+      this.notice = { kind: 'error', text: 'Engine error: a message from the worker could not be read.' };
+    });
+    this.client = client;
+    return client;
+  }
+
+  /** A fresh worker (and GPU device), then the same model again. */
+  private restartWorker(why: string): void {
+    this.client?.dispose();
+    this.client = null;
+    this.notice = { kind: 'info', text: `${why} The engine was restarted and the model reloaded; its memory starts fresh.` };
+    const from = this.loadedFrom;
+    this.turns.push({ id: ++turnIds, role: 'note', text: `${why} Engine reloaded; memory reset.`, tokens: 0, streaming: false });
+    if (from) {
+      const source: ModelSource = from.manifest ? { kind: 'cache', cacheKey: from.modelKey } : from.source;
+      void this.load({ ...from, source });
+    } else {
+      this.status = 'idle';
+    }
+  }
+}
