@@ -1,0 +1,39 @@
+// Shared by every shader of the engine (prepended by src/engine/gpu/shaders.ts): workgroup size and reductions.
+// Workgroups are 64 threads: big workgroups with many barriers are slow on SwiftShader and 64 is a good fit on
+// real GPUs as well. Reductions must be called from uniform control flow (every thread of the workgroup).
+const WG: u32 = 64u;
+
+var<workgroup> reduce_scratch: array<vec4<f32>, 64>;
+
+fn wg_sum4(t: u32, v: vec4<f32>) -> vec4<f32> {
+  reduce_scratch[t] = v;
+  workgroupBarrier();
+  for (var s = 32u; s > 0u; s = s >> 1u) {
+    if (t < s) { reduce_scratch[t] = reduce_scratch[t] + reduce_scratch[t + s]; }
+    workgroupBarrier();
+  }
+  let r = reduce_scratch[0];
+  workgroupBarrier();
+  return r;
+}
+
+fn wg_max4(t: u32, v: vec4<f32>) -> vec4<f32> {
+  reduce_scratch[t] = v;
+  workgroupBarrier();
+  for (var s = 32u; s > 0u; s = s >> 1u) {
+    if (t < s) { reduce_scratch[t] = max(reduce_scratch[t], reduce_scratch[t + s]); }
+    workgroupBarrier();
+  }
+  let r = reduce_scratch[0];
+  workgroupBarrier();
+  return r;
+}
+
+// BitLinear's activation quantisation (MATH.md): s_x = 127 / max(absmax, 1e-5), xq = clamp(roundEven(x s_x)).
+fn activation_scale(absmax: f32) -> f32 {
+  return 127.0 / max(absmax, 1e-5);
+}
+
+fn quantize(x: f32, scale: f32) -> i32 {
+  return i32(clamp(round(x * scale), -128.0, 127.0));
+}

@@ -1,0 +1,253 @@
+// The TTT-Linear mixer of docs/MATH.md, decoded in the primal form one token at a time.
+// Buffers: `uvg` = the fused BitLinear output (uq[, uk], v[, g] at the OFF_U*/OFF_V/OFF_G offsets), `qk` = q and k
+// after the causal convolution, `params` = the layer's float tensors packed at OFF_* (weights), `state` = this
+// layer's ttt-state (W0, GW [H,f,f]; b0, Gb [H,f]; conv histories [(K−1), D] each, oldest row first).
+override D: u32;
+override H: u32;
+override B: u32;        // mini-batch size
+override K: u32;        // conv kernel (0: no conv)
+override EPS: f32;
+override BASE_LR: f32;
+override GATE: bool;
+override OFF_UQ: u32;
+override OFF_UK: u32;
+override OFF_V: u32;
+override OFF_G: u32;
+override OFF_LR_W: u32;
+override OFF_LR_B: u32;
+override OFF_TOK: u32;
+override OFF_LN_W: u32;
+override OFF_LN_B: u32;
+override OFF_W_INIT: u32;
+override OFF_CONV_Q: u32;
+override OFF_CONV_K: u32;
+override OFF_POST_W: u32;
+override OFF_POST_B: u32;
+override OFF_GW: u32;
+override OFF_B0: u32;
+override OFF_GB: u32;
+override OFF_HIST_Q: u32;
+override OFF_HIST_K: u32;
+override STATS_BASE: u32; // first float of this layer's [H, 4] drift stats
+
+// --- ttt_conv: causal depthwise convolution of q and k, one thread per channel ---------------------------------
+@group(0) @binding(0) var<storage, read> conv_uvg: array<f32>;
+@group(0) @binding(1) var<storage, read> conv_params: array<f32>;
+@group(0) @binding(2) var<storage, read_write> conv_state: array<f32>;
+@group(0) @binding(3) var<storage, read_write> conv_qk: array<f32>; // [2D]: q, k
+
+fn convolve(c: u32, current: f32, kernel_off: u32, hist_off: u32) -> f32 {
+  var acc = conv_params[kernel_off + c * K + K - 1u] * current;
+  for (var j = 0u; j + 1u < K; j++) {
+    acc += conv_params[kernel_off + c * K + j] * conv_state[hist_off + j * D + c];
+  }
+  // Shift this channel's history by one token (each thread owns its channel: no races).
+  for (var j = 0u; j + 2u < K; j++) {
+    conv_state[hist_off + j * D + c] = conv_state[hist_off + (j + 1u) * D + c];
+  }
+  conv_state[hist_off + (K - 2u) * D + c] = current;
+  return acc;
+}
+
+@compute @workgroup_size(64)
+fn ttt_conv(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let c = gid.x;
+  if (c >= D) { return; }
+  let uq = conv_uvg[OFF_UQ + c];
+  let uk = conv_uvg[OFF_UK + c];
+  if (K == 0u) {
+    conv_qk[c] = uq;
+    conv_qk[D + c] = uk;
+  } else {
+    conv_qk[c] = convolve(c, uq, OFF_CONV_Q, OFF_HIST_Q);
+    conv_qk[D + c] = convolve(c, uk, OFF_CONV_K, OFF_HIST_K);
+  }
+}
+
+// --- ttt_step: one workgroup per head ---------------------------------------------------------------------------
+// Thread t owns the columns j = t + r·64 (r < R) of W0/GW/W̄ and the entries j of b0/Gb/Z: every state element is
+// read and written by one thread only, so the update needs no barrier on storage memory.
+const R: u32 = 4u; // head size ≤ 256
+
+@group(0) @binding(0) var<storage, read> step_position: array<u32>;
+@group(0) @binding(1) var<storage, read> step_xn: array<f32>;
+@group(0) @binding(2) var<storage, read> step_uvg: array<f32>;
+@group(0) @binding(3) var<storage, read> step_qk: array<f32>;
+@group(0) @binding(4) var<storage, read> step_params: array<f32>;
+@group(0) @binding(5) var<storage, read_write> step_state: array<f32>;
+@group(0) @binding(6) var<storage, read_write> step_z: array<f32>;     // [D] per-head outputs z_h
+@group(0) @binding(7) var<storage, read_write> step_stats: array<f32>; // drift: norm, cos, lossBefore, lossAfter
+
+var<workgroup> sh_q: array<f32, 256>;
+var<workgroup> sh_k: array<f32, 256>;
+var<workgroup> sh_target: array<f32, 256>; // v − k
+
+@compute @workgroup_size(64)
+fn ttt_step(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+  let h = wid.x;
+  let f = D / H;
+  let ff = f32(f);
+  let off = h * f;
+  let mat = h * f * f;
+  let i = step_position[0] % B;
+  let first = i == 0u;
+  let last = i == B - 1u;
+  let tok = max(1.0 / f32(i + 1u) + step_params[OFF_TOK + i], 0.0);
+
+  var lr_dot = 0.0;
+  for (var c = t; c < D; c += WG) { lr_dot += step_params[OFF_LR_W + h * D + c] * step_xn[c]; }
+  for (var j = t; j < f; j += WG) {
+    let k = step_qk[D + off + j];
+    sh_q[j] = step_qk[off + j];
+    sh_k[j] = k;
+    sh_target[j] = step_uvg[OFF_V + off + j] - k;
+  }
+  let lr_sum = wg_sum4(t, vec4<f32>(lr_dot, 0.0, 0.0, 0.0)).x; // its barriers also publish sh_*
+  let lr = BASE_LR / (1.0 + exp(-(step_params[OFF_LR_B + h] + lr_sum))) / ff;
+
+  // Z = k W0 + b0 at the mini-batch start state.
+  var z: array<f32, R>;
+  var z_sum = 0.0;
+  for (var r = 0u; r < R; r++) {
+    let j = t + r * WG;
+    if (j < f) {
+      var a = 0.0;
+      for (var ii = 0u; ii < f; ii++) { a += sh_k[ii] * step_state[mat + ii * f + j]; }
+      z[r] = a + step_state[OFF_B0 + off + j];
+      z_sum += z[r];
+    }
+  }
+  let z_mean = wg_sum4(t, vec4<f32>(z_sum, 0.0, 0.0, 0.0)).x / ff;
+  var z_var = 0.0;
+  for (var r = 0u; r < R; r++) {
+    if (t + r * WG < f) { let dz = z[r] - z_mean; z_var += dz * dz; }
+  }
+  let sigma = sqrt(wg_sum4(t, vec4<f32>(z_var, 0.0, 0.0, 0.0)).x / ff + EPS);
+
+  // LayerNorm backward of the inner loss.
+  var xhat: array<f32, R>;
+  var gy: array<f32, R>;
+  var partial = vec4<f32>(0.0);
+  for (var r = 0u; r < R; r++) {
+    let j = t + r * WG;
+    if (j < f) {
+      xhat[r] = (z[r] - z_mean) / sigma;
+      let gamma = step_params[OFF_LN_W + off + j];
+      let residual = gamma * xhat[r] + step_params[OFF_LN_B + off + j] - sh_target[j];
+      gy[r] = gamma * residual;
+      partial += vec4<f32>(gy[r], gy[r] * xhat[r], residual * residual, 0.0);
+    }
+  }
+  let sums = wg_sum4(t, partial); // Σgy, Σgy·xhat, Σ residual²
+  let loss_before = sums.z / ff;
+
+  // GW += lr kᵀG, Gb += lr G; W̄ = W0 − tok GW, b̄ = b0 − tok Gb; q W̄ + b̄ and k W̄ + b̄ for the output and lossAfter.
+  var zq: array<f32, R>;
+  var zk: array<f32, R>;
+  var drift = vec4<f32>(0.0); // Σ(W̄−W_init)², Σ W̄·W_init, Σ W̄², Σ W_init²
+  var zsums = vec4<f32>(0.0);
+  for (var r = 0u; r < R; r++) {
+    let j = t + r * WG;
+    if (j < f) {
+      let g = lr * ((ff * gy[r] - sums.x - xhat[r] * sums.y) / (ff * sigma));
+      var aq = 0.0;
+      var ak = 0.0;
+      for (var ii = 0u; ii < f; ii++) {
+        let idx = mat + ii * f + j;
+        var gw = sh_k[ii] * g;
+        if (!first) { gw += step_state[OFF_GW + idx]; }
+        let w_bar = step_state[idx] - tok * gw;
+        aq += sh_q[ii] * w_bar;
+        ak += sh_k[ii] * w_bar;
+        let w_init = step_params[OFF_W_INIT + idx];
+        let dw = w_bar - w_init;
+        drift += vec4<f32>(dw * dw, w_bar * w_init, w_bar * w_bar, w_init * w_init);
+        if (last) {
+          step_state[idx] = w_bar;
+          step_state[OFF_GW + idx] = 0.0;
+        } else {
+          step_state[OFF_GW + idx] = gw;
+        }
+      }
+      var gb = g;
+      if (!first) { gb += step_state[OFF_GB + off + j]; }
+      let b_bar = step_state[OFF_B0 + off + j] - tok * gb;
+      if (last) {
+        step_state[OFF_B0 + off + j] = b_bar;
+        step_state[OFF_GB + off + j] = 0.0;
+      } else {
+        step_state[OFF_GB + off + j] = gb;
+      }
+      zq[r] = aq + b_bar;
+      zk[r] = ak + b_bar;
+      zsums += vec4<f32>(zq[r], zk[r], 0.0, 0.0);
+    }
+  }
+  let drift_sums = wg_sum4(t, drift);
+  let means = wg_sum4(t, zsums) / ff;
+  var vars = vec4<f32>(0.0);
+  for (var r = 0u; r < R; r++) {
+    if (t + r * WG < f) {
+      let dq = zq[r] - means.x;
+      let dk = zk[r] - means.y;
+      vars += vec4<f32>(dq * dq, dk * dk, 0.0, 0.0);
+    }
+  }
+  let var_sums = wg_sum4(t, vars);
+  let inv_q = 1.0 / sqrt(var_sums.x / ff + EPS);
+  let inv_k = 1.0 / sqrt(var_sums.y / ff + EPS);
+  var loss_after_part = 0.0;
+  for (var r = 0u; r < R; r++) {
+    let j = t + r * WG;
+    if (j < f) {
+      let gamma = step_params[OFF_LN_W + off + j];
+      let beta = step_params[OFF_LN_B + off + j];
+      step_z[off + j] = sh_q[j] + ((zq[r] - means.x) * inv_q * gamma + beta);
+      let e = (zk[r] - means.y) * inv_k * gamma + beta - sh_target[j];
+      loss_after_part += e * e;
+    }
+  }
+  let loss_after = wg_sum4(t, vec4<f32>(loss_after_part, 0.0, 0.0, 0.0)).x / ff;
+  if (t == 0u) {
+    let s = STATS_BASE + h * 4u;
+    step_stats[s] = sqrt(drift_sums.x);
+    step_stats[s + 1u] = drift_sums.y / (sqrt(drift_sums.z) * sqrt(drift_sums.w));
+    step_stats[s + 2u] = loss_before;
+    step_stats[s + 3u] = loss_after;
+  }
+}
+
+// --- ttt_post: LayerNorm over the concatenated heads, the optional gelu gate, int8 quantisation for wo --------
+@group(0) @binding(0) var<storage, read> post_z: array<f32>;
+@group(0) @binding(1) var<storage, read> post_uvg: array<f32>;
+@group(0) @binding(2) var<storage, read> post_params: array<f32>;
+@group(0) @binding(3) var<storage, read_write> post_out: array<f32>; // [D] f32 (before quantisation)
+@group(0) @binding(4) var<storage, read_write> post_xq: array<i32>;
+@group(0) @binding(5) var<storage, read_write> post_xscale: array<f32>;
+
+fn gelu(a: f32) -> f32 {
+  // tanh form (MATH.md); the argument is clamped because some tanh implementations overflow to NaN past ~±44.
+  let u = clamp(0.7978845608 * (a + 0.044715 * a * a * a), -15.0, 15.0);
+  return 0.5 * a * (1.0 + tanh(u));
+}
+
+@compute @workgroup_size(64)
+fn ttt_post(@builtin(local_invocation_index) t: u32) {
+  var s = 0.0;
+  for (var c = t; c < D; c += WG) { s += post_z[c]; }
+  let mean = wg_sum4(t, vec4<f32>(s, 0.0, 0.0, 0.0)).x / f32(D);
+  var v = 0.0;
+  for (var c = t; c < D; c += WG) { let dz = post_z[c] - mean; v += dz * dz; }
+  let inv = 1.0 / sqrt(wg_sum4(t, vec4<f32>(v, 0.0, 0.0, 0.0)).x / f32(D) + EPS);
+  var absmax = 0.0;
+  for (var c = t; c < D; c += WG) {
+    var y = (post_z[c] - mean) * inv * post_params[OFF_POST_W + c] + post_params[OFF_POST_B + c];
+    let g = post_uvg[OFF_G + c];
+    if (GATE) { y = y * gelu(g); }
+    post_out[c] = y;
+    absmax = max(absmax, abs(y));
+  }
+  let scale = activation_scale(wg_max4(t, vec4<f32>(absmax, 0.0, 0.0, 0.0)).x);
+  for (var c = t; c < D; c += WG) { post_xq[c] = quantize(post_out[c], scale); }
+  if (t == 0u) { post_xscale[0] = scale; }
+}

@@ -1,0 +1,488 @@
+// The model graph on the GPU (docs/MATH.md): weights uploaded and repacked once, every pipeline and bind group
+// created at load, and the whole token step (embedding → layers → logits) recorded into one compute pass.
+// Per-token data lives on the GPU: the token id (written by the caller or the GPU sampler) and a position
+// counter that the last kernel of each step advances, so consecutive steps need no host writes at all.
+import type { LayerDrift, MemoryReport, ModelConfig, ModelFile, Tensor, TernaryTensor } from '../types';
+import { configProblem, expectedTensors, headSize } from '../model/spec';
+import { ContextOverflowError } from '../reference/attention';
+import type { GpuContext } from './context';
+import { packTernaryRows, ropePhaseSteps } from './pack';
+import { MAX_HEAD_SIZE, SHADERS, WORKGROUP_SIZE, type ShaderName } from './shaders';
+
+export { ContextOverflowError };
+
+export class GpuModelError extends Error {
+  override readonly name = 'GpuModelError';
+}
+
+export interface GpuModelOptions {
+  /** The "attn" KV cache grows by this many token slots at a time (default 8). */
+  kvBlockTokens?: number;
+}
+
+const STORAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
+
+interface Dispatch {
+  pipeline: GPUComputePipeline;
+  /** Buffers bound at @binding(0..n) of group 0, looked up when the bind group is (re)built. */
+  buffers: () => GPUBuffer[];
+  bindGroup: GPUBindGroup | null;
+  workgroups: number;
+  /** Rebuilt when the KV cache is reallocated. */
+  usesKvCache: boolean;
+  label: string;
+}
+
+interface PackedWeight {
+  words: GPUBuffer;
+  scales: GPUBuffer;
+  rows: number;
+  cols: number;
+}
+
+/** Float offsets of a TTT layer's packed float tensors (one "params" buffer per layer). */
+interface TttParamLayout {
+  lrW: number;
+  lrB: number;
+  tok: number;
+  lnW: number;
+  lnB: number;
+  wInit: number;
+  bInit: number;
+  convQ: number;
+  convK: number;
+  postW: number;
+  postB: number;
+  total: number;
+}
+
+/** Float offsets inside a TTT layer's state buffer. */
+interface TttStateLayout {
+  W0: number;
+  GW: number;
+  b0: number;
+  Gb: number;
+  histQ: number;
+  histK: number;
+  total: number;
+}
+
+interface TttLayerGpu {
+  kind: 'ttt';
+  index: number;
+  /** Index among TTT layers (row of the drift stats). */
+  tttSlot: number;
+  params: GPUBuffer;
+  paramLayout: TttParamLayout;
+  state: GPUBuffer;
+  stateLayout: TttStateLayout;
+}
+
+interface AttnLayerGpu {
+  kind: 'attn' | 'swa';
+  index: number;
+  /** [slots, 2, d] f32: k then v per slot. */
+  cache: GPUBuffer;
+  slots: number;
+}
+
+type MixerGpu = TttLayerGpu | AttnLayerGpu;
+
+function product(shape: number[]): number {
+  return shape.reduce((a, b) => a * b, 1);
+}
+
+function floatData(model: ModelFile, name: string): Float32Array {
+  const t = model.tensors.get(name);
+  if (!t || t.kind !== 'float') throw new GpuModelError(`tensor ${name} is missing or not a float tensor`);
+  return t.data;
+}
+
+function ternary(model: ModelFile, name: string): TernaryTensor {
+  const t = model.tensors.get(name);
+  if (!t || t.kind !== 'ternary') throw new GpuModelError(`tensor ${name} is missing or not a ternary tensor`);
+  return t;
+}
+
+function checkModel(model: ModelFile): void {
+  const c = model.config;
+  const problem = configProblem(c);
+  if (problem) throw new GpuModelError(`invalid model config: ${problem}`);
+  if (headSize(c) > MAX_HEAD_SIZE) throw new GpuModelError(`head size ${headSize(c)} exceeds the GPU kernels' limit of ${MAX_HEAD_SIZE}`);
+  for (const spec of expectedTensors(c)) {
+    const t: Tensor | undefined = model.tensors.get(spec.name);
+    if (!t) throw new GpuModelError(`missing tensor ${spec.name}`);
+    if (t.kind !== spec.role) throw new GpuModelError(`tensor ${spec.name} must be ${spec.role}, got ${t.kind}`);
+    if (t.shape.length !== spec.shape.length || t.shape.some((v, i) => v !== spec.shape[i])) {
+      throw new GpuModelError(`tensor ${spec.name} has shape [${t.shape.join(', ')}], expected [${spec.shape.join(', ')}]`);
+    }
+    const n = t.kind === 'float' ? t.data.length : t.values.length;
+    if (n !== product(spec.shape)) throw new GpuModelError(`tensor ${spec.name} holds ${n} values, its shape needs ${product(spec.shape)}`);
+  }
+}
+
+export class GpuModel {
+  readonly config: ModelConfig;
+  /** f32[V]: the logits of the last token step. */
+  readonly logits: GPUBuffer;
+  /** f32[tttLayers, H, 4] (norm, cos, lossBefore, lossAfter) of the last step; null without TTT layers. */
+  readonly driftStats: GPUBuffer | null;
+  /** Model layer index of each row of driftStats. */
+  readonly tttLayers: number[];
+  private pos = 0;
+  private readonly ctx: GpuContext;
+  private readonly owned = new Set<GPUBuffer>();
+  private readonly dispatches: Dispatch[] = [];
+  private readonly embedPipeline: GPUComputePipeline;
+  private readonly embedBindGroups = new WeakMap<GPUBuffer, GPUBindGroup>();
+  private readonly embedTable: GPUBuffer;
+  private readonly x: GPUBuffer;
+  private readonly stepPosition: GPUBuffer;
+  private readonly mixers: MixerGpu[];
+  private readonly kvBlockTokens: number;
+  private readonly hostToken: GPUBuffer;
+  private readonly logitsReadback: GPUBuffer;
+  private destroyed = false;
+
+  private constructor(ctx: GpuContext, model: ModelFile, opts: GpuModelOptions) {
+    checkModel(model);
+    const c = model.config;
+    this.ctx = ctx;
+    this.config = c;
+    const kvBlockTokens = opts.kvBlockTokens ?? 8;
+    if (!Number.isInteger(kvBlockTokens) || kvBlockTokens <= 0) throw new GpuModelError(`kvBlockTokens must be a positive integer, got ${kvBlockTokens}`);
+    this.kvBlockTokens = kvBlockTokens;
+    const d = c.dModel;
+    const H = c.nHeads;
+    const f = headSize(c);
+    const F = c.ffnHidden;
+    const V = c.vocabSize;
+    const K = c.ttt.convKernel;
+    const B = c.ttt.miniBatch;
+    const eps = c.normEps;
+
+    const weight = (label: string, data: ArrayBufferView) => this.own(ctx.createBufferWithData('weights', label, data, STORAGE));
+    const activation = (label: string, bytes: number) => this.own(ctx.createBuffer('activations', label, bytes, STORAGE));
+    const packed = (label: string, tensors: TernaryTensor[]): PackedWeight => {
+      const p = packTernaryRows(tensors);
+      return { words: weight(`${label}.packed`, p.words), scales: weight(`${label}.row_scales`, p.rowScales), rows: p.rows, cols: p.cols };
+    };
+
+    // Weights shared by all layers.
+    this.embedTable = weight('tok_embed', floatData(model, 'tok_embed'));
+    const headTable = c.tieEmbeddings ? this.embedTable : weight('lm_head', floatData(model, 'lm_head'));
+    const finalNorm = weight('final_norm', floatData(model, 'final_norm'));
+    const hasAttention = c.mixers.some((m) => m !== 'ttt');
+    const ropeSteps = hasAttention ? weight('rope_phase_steps', ropePhaseSteps(f, c.ropeTheta)) : null;
+
+    // Activations, shared by the layers (each kernel consumes its input before the next overwrites it).
+    const mixerRows = Math.max(
+      ...c.mixers.map((m) => (m === 'ttt' ? (c.ttt.shareQK ? 1 : 2) * d + d + (c.ttt.gate ? d : 0) : 3 * d)),
+    );
+    this.x = activation('x', d * 4);
+    const xn = activation('xn', d * 4);
+    const xq = activation('xq', Math.max(d, F) * 4);
+    const xscale = activation('xscale', 16);
+    const mixIn = activation('mixer_in', mixerRows * 4); // fused BitLinear outputs (uq/uk/v/g or q/k/v)
+    const qk = activation('ttt_qk', 2 * d * 4);
+    const heads = activation('head_outputs', d * 4); // z_h of TTT or o_h of attention, concatenated
+    const mixOut = activation('mixer_out', d * 4); // normalised mixer output before wo (f32)
+    const ac = activation('ffn_ac', 2 * F * 4);
+    const hidden = activation('ffn_hidden', F * 4);
+    this.logits = this.own(ctx.createBuffer('activations', 'logits', V * 4, STORAGE));
+    this.stepPosition = activation('step_position', 16);
+    this.hostToken = this.own(ctx.createBuffer('scratch', 'host_token', 16, STORAGE));
+    this.logitsReadback = this.own(ctx.createBuffer('scratch', 'logits_readback', V * 4, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST));
+
+    const tttLayers: number[] = [];
+    c.mixers.forEach((m, i) => m === 'ttt' && tttLayers.push(i));
+    this.tttLayers = tttLayers;
+    this.driftStats = tttLayers.length > 0 ? activation('drift_stats', tttLayers.length * H * 4 * 4) : null;
+
+    const pipe = (shader: ShaderName, entry: string, constants: Record<string, number>) => ctx.pipeline(SHADERS[shader], entry, constants);
+    const add = (label: string, pipeline: GPUComputePipeline, workgroups: number, buffers: () => GPUBuffer[], usesKvCache = false) =>
+      this.dispatches.push({ label, pipeline, buffers, workgroups, bindGroup: null, usesKvCache });
+    const groups = (n: number) => Math.ceil(n / WORKGROUP_SIZE);
+    const bitlinear = (label: string, w: PackedWeight, out: GPUBuffer, accumulate: boolean) =>
+      add(label, pipe('bitlinear', 'bitlinear', { IN: w.cols, OUT: w.rows, ACCUMULATE: accumulate ? 1 : 0 }), groups(w.rows), () => [w.words, w.scales, xq, xscale, out]);
+    const rmsNormQuant = (label: string, n: number, src: GPUBuffer, gain: GPUBuffer, dst: GPUBuffer) =>
+      add(label, pipe('norm', 'rms_norm_quant', { N: n, EPS: eps }), 1, () => [src, gain, dst, xq, xscale]);
+
+    this.embedPipeline = pipe('embedding', 'embed', { D: d, V });
+
+    this.mixers = [];
+    c.mixers.forEach((kind, i) => {
+      const p = `l${i}.`;
+      const mixerNorm = weight(p + 'mixer_norm', floatData(model, p + 'mixer_norm'));
+      rmsNormQuant(p + 'mixer_norm', d, this.x, mixerNorm, xn);
+      if (kind === 'ttt') {
+        const t = c.ttt;
+        const inTensors = t.shareQK ? [ternary(model, p + 'ttt.wqk')] : [ternary(model, p + 'ttt.wq'), ternary(model, p + 'ttt.wk')];
+        inTensors.push(ternary(model, p + 'ttt.wv'));
+        if (t.gate) inTensors.push(ternary(model, p + 'ttt.wg'));
+        const offUq = 0;
+        const offUk = t.shareQK ? 0 : d;
+        const offV = t.shareQK ? d : 2 * d;
+        const offG = offV + d;
+        const wIn = packed(p + 'ttt.in', inTensors);
+        const wo = packed(p + 'ttt.wo', [ternary(model, p + 'ttt.wo')]);
+
+        // Float tensors of the layer packed into one buffer: fewer bindings per kernel.
+        const parts: [keyof Omit<TttParamLayout, 'total'>, Float32Array][] = [
+          ['lrW', floatData(model, p + 'ttt.lr_w')],
+          ['lrB', floatData(model, p + 'ttt.lr_b')],
+          ['tok', floatData(model, p + 'ttt.tok_offset')],
+          ['lnW', floatData(model, p + 'ttt.ln_w')],
+          ['lnB', floatData(model, p + 'ttt.ln_b')],
+          ['wInit', floatData(model, p + 'ttt.w_init')],
+          ['bInit', floatData(model, p + 'ttt.b_init')],
+          ['convQ', K > 0 ? floatData(model, p + 'ttt.conv_q') : new Float32Array(0)],
+          ['convK', K > 0 ? floatData(model, p + 'ttt.conv_k') : new Float32Array(0)],
+          ['postW', floatData(model, p + 'ttt.post_norm_w')],
+          ['postB', floatData(model, p + 'ttt.post_norm_b')],
+        ];
+        const layout = { total: 0 } as TttParamLayout;
+        for (const [key, data] of parts) {
+          layout[key] = layout.total;
+          layout.total += data.length;
+        }
+        const paramData = new Float32Array(layout.total);
+        for (const [key, data] of parts) paramData.set(data, layout[key]);
+        const params = weight(p + 'ttt.params', paramData);
+
+        const hist = Math.max(K - 1, 0) * d;
+        const stateLayout: TttStateLayout = { W0: 0, GW: H * f * f, b0: 2 * H * f * f, Gb: 2 * H * f * f + H * f, histQ: 2 * H * f * f + 2 * H * f, histK: 2 * H * f * f + 2 * H * f + hist, total: 2 * H * f * f + 2 * H * f + 2 * hist };
+        const state = this.own(ctx.createBuffer('ttt-state', p + 'ttt.state', stateLayout.total * 4, STORAGE));
+        const layer: TttLayerGpu = { kind: 'ttt', index: i, tttSlot: tttLayers.indexOf(i), params, paramLayout: layout, state, stateLayout };
+        this.mixers.push(layer);
+
+        const constants: Record<string, number> = {
+          D: d, H, B, K, EPS: eps, BASE_LR: t.baseLr, GATE: t.gate ? 1 : 0,
+          OFF_UQ: offUq, OFF_UK: offUk, OFF_V: offV, OFF_G: offG,
+          OFF_LR_W: layout.lrW, OFF_LR_B: layout.lrB, OFF_TOK: layout.tok, OFF_LN_W: layout.lnW, OFF_LN_B: layout.lnB,
+          OFF_W_INIT: layout.wInit, OFF_CONV_Q: layout.convQ, OFF_CONV_K: layout.convK, OFF_POST_W: layout.postW, OFF_POST_B: layout.postB,
+          OFF_GW: stateLayout.GW, OFF_B0: stateLayout.b0, OFF_GB: stateLayout.Gb, OFF_HIST_Q: stateLayout.histQ, OFF_HIST_K: stateLayout.histK,
+          STATS_BASE: layer.tttSlot * H * 4,
+        };
+        const driftStats = this.driftStats!;
+        bitlinear(p + 'ttt.in', wIn, mixIn, false);
+        add(p + 'ttt.conv', pipe('ttt', 'ttt_conv', constants), groups(d), () => [mixIn, params, state, qk]);
+        add(p + 'ttt.step', pipe('ttt', 'ttt_step', constants), H, () => [this.stepPosition, xn, mixIn, qk, params, state, heads, driftStats]);
+        add(p + 'ttt.post', pipe('ttt', 'ttt_post', constants), 1, () => [heads, mixIn, params, mixOut, xq, xscale]);
+        bitlinear(p + 'ttt.wo', wo, this.x, true);
+      } else {
+        const wIn = packed(p + 'attn.qkv', [ternary(model, p + 'attn.wq'), ternary(model, p + 'attn.wk'), ternary(model, p + 'attn.wv')]);
+        const wo = packed(p + 'attn.wo', [ternary(model, p + 'attn.wo')]);
+        const subnorm = weight(p + 'attn.subnorm', floatData(model, p + 'attn.subnorm'));
+        const slots = kind === 'swa' ? c.window : Math.min(this.kvBlockTokens, c.maxContext);
+        const layer: AttnLayerGpu = { kind, index: i, slots, cache: this.own(ctx.createBuffer('kv-cache', p + 'attn.kv', slots * 2 * d * 4, STORAGE)) };
+        this.mixers.push(layer);
+        const constants = { D: d, H, WINDOW: kind === 'swa' ? c.window : 0 };
+        bitlinear(p + 'attn.qkv', wIn, mixIn, false);
+        add(p + 'attn.rope_append', pipe('attention', 'rope_append', constants), groups(d / 2), () => [this.stepPosition, ropeSteps!, mixIn, layer.cache], true);
+        add(p + 'attn.attend', pipe('attention', 'attend', constants), H, () => [this.stepPosition, mixIn, layer.cache, heads], true);
+        rmsNormQuant(p + 'attn.subnorm', d, heads, subnorm, mixOut);
+        bitlinear(p + 'attn.wo', wo, this.x, true);
+      }
+      const ffnNorm = weight(p + 'ffn_norm', floatData(model, p + 'ffn_norm'));
+      rmsNormQuant(p + 'ffn_norm', d, this.x, ffnNorm, xn);
+      bitlinear(p + 'ffn.w13', packed(p + 'ffn.w13', [ternary(model, p + 'ffn.w1'), ternary(model, p + 'ffn.w3')]), ac, false);
+      const ffnSubnorm = weight(p + 'ffn.subnorm', floatData(model, p + 'ffn.subnorm'));
+      add(p + 'ffn.swiglu', pipe('ffn', 'swiglu_norm_quant', { F, EPS: eps }), 1, () => [ac, ffnSubnorm, hidden, xq, xscale]);
+      bitlinear(p + 'ffn.w2', packed(p + 'ffn.w2', [ternary(model, p + 'ffn.w2')]), this.x, true);
+    });
+    rmsNormQuant('final_norm', d, this.x, finalNorm, xn);
+    add('lm_head', pipe('head', 'lm_head', { D: d, V }), groups(V), () => [headTable, xn, this.logits]);
+    add('advance_position', pipe('head', 'advance_position', {}), 1, () => [this.stepPosition]);
+    this.rebuildBindGroups(false);
+  }
+
+  /** Uploads `model` and compiles its pipelines; the state starts reset (position 0). */
+  static async create(ctx: GpuContext, model: ModelFile, opts: GpuModelOptions = {}): Promise<GpuModel> {
+    ctx.device.pushErrorScope('validation');
+    const gpuModel = new GpuModel(ctx, model, opts);
+    gpuModel.reset();
+    const error = await ctx.device.popErrorScope();
+    if (error) {
+      gpuModel.destroy();
+      throw new GpuModelError(`GPU validation failed while loading the model: ${error.message}`);
+    }
+    return gpuModel;
+  }
+
+  /** Tokens read since the last reset: the position of the next token. */
+  get position(): number {
+    return this.pos;
+  }
+
+  /** Number of compute dispatches in one token step. */
+  get dispatchesPerToken(): number {
+    return this.dispatches.length + 1;
+  }
+
+  /**
+   * Makes room for the token at `nextPosition` (grows the "attn" KV caches in blocks of kvBlockTokens). Runs its
+   * own copy submission, so call it (or let encodeStep call it) before recording the step that needs the room.
+   * Throws ContextOverflowError past maxContext on "attn" layers, before anything is encoded.
+   */
+  prepare(nextPosition: number): void {
+    this.assertAlive();
+    const c = this.config;
+    const attnLayers = this.mixers.filter((m): m is AttnLayerGpu => m.kind === 'attn');
+    if (attnLayers.length === 0) return;
+    if (nextPosition >= c.maxContext) throw new ContextOverflowError(nextPosition + 1, c.maxContext);
+    const needed = nextPosition + 1;
+    if (attnLayers.every((l) => l.slots >= needed)) return;
+    const slots = Math.min(Math.ceil(needed / this.kvBlockTokens) * this.kvBlockTokens, c.maxContext);
+    this.resizeKvCaches(attnLayers, slots, true);
+  }
+
+  private resizeKvCaches(layers: AttnLayerGpu[], slots: number, keepContents: boolean): void {
+    const d = this.config.dModel;
+    const encoder = this.ctx.device.createCommandEncoder({ label: 'kv-cache resize' });
+    const retired: GPUBuffer[] = [];
+    for (const layer of layers) {
+      if (layer.slots === slots) continue;
+      const cache = this.own(this.ctx.createBuffer('kv-cache', `l${layer.index}.attn.kv`, slots * 2 * d * 4, STORAGE));
+      if (keepContents) encoder.copyBufferToBuffer(layer.cache, 0, cache, 0, Math.min(layer.slots, slots) * 2 * d * 4);
+      retired.push(layer.cache);
+      layer.cache = cache;
+      layer.slots = slots;
+    }
+    this.ctx.device.queue.submit([encoder.finish()]);
+    // Destroying after submit is safe: WebGPU frees the memory once the submitted copies have run.
+    for (const b of retired) this.release(b);
+    this.rebuildBindGroups(true);
+  }
+
+  /**
+   * Records one token step into `encoder`: reads the u32 token id at offset 0 of `tokenBuffer` (STORAGE usage),
+   * runs every layer and writes `logits` (and `driftStats`). Submit the encoder before recording the next step,
+   * unless prepare() was called for the last position of a batch of steps.
+   */
+  encodeStep(encoder: GPUCommandEncoder, tokenBuffer: GPUBuffer): void {
+    this.assertAlive();
+    this.prepare(this.pos);
+    let embedBindGroup = this.embedBindGroups.get(tokenBuffer);
+    if (!embedBindGroup) {
+      embedBindGroup = this.bindGroup(this.embedPipeline, [tokenBuffer, this.embedTable, this.x], 'embed');
+      this.embedBindGroups.set(tokenBuffer, embedBindGroup);
+    }
+    const pass = encoder.beginComputePass({ label: `token step ${this.pos}` });
+    pass.setPipeline(this.embedPipeline);
+    pass.setBindGroup(0, embedBindGroup);
+    pass.dispatchWorkgroups(Math.ceil(this.config.dModel / WORKGROUP_SIZE));
+    for (const dispatch of this.dispatches) {
+      pass.setPipeline(dispatch.pipeline);
+      pass.setBindGroup(0, dispatch.bindGroup!);
+      pass.dispatchWorkgroups(dispatch.workgroups);
+    }
+    pass.end();
+    this.pos++;
+  }
+
+  /** Test/CLI helper: writes `token`, records and submits one step, reads the logits back. */
+  async step(token: number): Promise<Float32Array> {
+    this.assertAlive();
+    if (!Number.isInteger(token) || token < 0 || token >= this.config.vocabSize) {
+      throw new GpuModelError(`token id ${token} is outside the vocabulary [0, ${this.config.vocabSize})`);
+    }
+    this.ctx.device.queue.writeBuffer(this.hostToken, 0, new Uint32Array([token]));
+    const encoder = this.ctx.device.createCommandEncoder({ label: 'step' });
+    this.encodeStep(encoder, this.hostToken);
+    encoder.copyBufferToBuffer(this.logits, 0, this.logitsReadback, 0, this.config.vocabSize * 4);
+    this.ctx.device.queue.submit([encoder.finish()]);
+    await this.logitsReadback.mapAsync(GPUMapMode.READ);
+    const logits = new Float32Array(this.logitsReadback.getMappedRange().slice(0));
+    this.logitsReadback.unmap();
+    return logits;
+  }
+
+  /** Reads driftStats back as one entry per TTT layer (empty for models without TTT layers). */
+  async readDrift(): Promise<LayerDrift[]> {
+    if (!this.driftStats) return [];
+    const raw = new Float32Array(await this.ctx.readBuffer(this.driftStats));
+    const H = this.config.nHeads;
+    return this.tttLayers.map((layer, slot) => ({
+      layer,
+      heads: Array.from({ length: H }, (_, h) => {
+        const s = (slot * H + h) * 4;
+        return { norm: raw[s], cos: raw[s + 1], lossBefore: raw[s + 2], lossAfter: raw[s + 3] };
+      }),
+    }));
+  }
+
+  /** Forget everything read: W0 ← w_init, b0 ← b_init, accumulators and histories zero, KV caches emptied, position 0. */
+  reset(): void {
+    this.assertAlive();
+    const d = this.config.dModel;
+    const attnLayers = this.mixers.filter((m): m is AttnLayerGpu => m.kind === 'attn');
+    const initialSlots = Math.min(this.kvBlockTokens, this.config.maxContext);
+    if (attnLayers.some((l) => l.slots !== initialSlots)) this.resizeKvCaches(attnLayers, initialSlots, false);
+    const encoder = this.ctx.device.createCommandEncoder({ label: 'reset' });
+    for (const m of this.mixers) {
+      if (m.kind === 'ttt') {
+        const s = m.stateLayout;
+        const pl = m.paramLayout;
+        encoder.clearBuffer(m.state);
+        encoder.copyBufferToBuffer(m.params, pl.wInit * 4, m.state, s.W0 * 4, (s.GW - s.W0) * 4);
+        encoder.copyBufferToBuffer(m.params, pl.bInit * 4, m.state, s.b0 * 4, (s.Gb - s.b0) * 4);
+      } else {
+        // Not needed for correctness (attend reads only written slots) but keeps stale keys out of memory dumps.
+        encoder.clearBuffer(m.cache, 0, m.slots * 2 * d * 4);
+      }
+    }
+    if (this.driftStats) {
+      // Before the first token W̄ = w_init: norm 0, cos 1, losses 0 (as the reference reports).
+      const H = this.config.nHeads;
+      const initial = new Float32Array(this.tttLayers.length * H * 4);
+      for (let i = 1; i < initial.length; i += 4) initial[i] = 1;
+      this.ctx.device.queue.writeBuffer(this.driftStats, 0, initial);
+    }
+    encoder.clearBuffer(this.stepPosition);
+    this.ctx.device.queue.submit([encoder.finish()]);
+    this.pos = 0;
+  }
+
+  /** Exact bytes of the context's live GPU buffers per tag, and the position. */
+  memoryReport(): MemoryReport {
+    const r = this.ctx.memoryReport();
+    return { bytes: r.bytes, total: r.total, buffers: r.buffers, position: this.pos };
+  }
+
+  destroy(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    for (const b of this.owned) this.ctx.destroyBuffer(b);
+    this.owned.clear();
+  }
+
+  private own(buffer: GPUBuffer): GPUBuffer {
+    this.owned.add(buffer);
+    return buffer;
+  }
+
+  private release(buffer: GPUBuffer): void {
+    this.owned.delete(buffer);
+    this.ctx.destroyBuffer(buffer);
+  }
+
+  private bindGroup(pipeline: GPUComputePipeline, buffers: GPUBuffer[], label: string): GPUBindGroup {
+    return this.ctx.device.createBindGroup({
+      label,
+      layout: pipeline.getBindGroupLayout(0),
+      entries: buffers.map((buffer, binding) => ({ binding, resource: { buffer } })),
+    });
+  }
+
+  private rebuildBindGroups(onlyKvCache: boolean): void {
+    for (const dispatch of this.dispatches) {
+      if (onlyKvCache && !dispatch.usesKvCache) continue;
+      dispatch.bindGroup = this.bindGroup(dispatch.pipeline, dispatch.buffers(), dispatch.label);
+    }
+  }
+
+  private assertAlive(): void {
+    if (this.destroyed) throw new GpuModelError('this GpuModel was destroyed');
+  }
+}
