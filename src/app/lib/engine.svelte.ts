@@ -17,6 +17,8 @@ export interface ChatTurn {
   tokens: number;
   streaming: boolean;
   tokensAtStop?: number;
+  /** Generated token ids (set when the reply is complete; tests compare them with the CLI). */
+  tokenIds?: number[];
   result?: Pick<GenerateResult, 'stopReason' | 'prefillTokensPerSecond' | 'decodeTokensPerSecond' | 'promptTokens'>;
   error?: string;
 }
@@ -157,6 +159,7 @@ export class EngineController {
       // The final text is authoritative (it includes bytes that were still pending at the last event).
       turn.text = result.text;
       turn.tokens = result.tokens.length;
+      turn.tokenIds = result.tokens;
       turn.result = {
         stopReason: result.stopReason,
         prefillTokensPerSecond: result.prefillTokensPerSecond,

@@ -1,0 +1,116 @@
+// The playground end to end with the tiny TTT model: first visit, streamed replies, offline reload from
+// IndexedDB through the service worker, Stop, corrupt files, keyboard rules.
+import { readFileSync } from 'node:fs';
+import { expect, test } from '@playwright/test';
+import { progressSeen, recordProgress, sendAndWait, setNumber, setSlider, waitReady, REPLY_TIMEOUT } from './helpers';
+
+test('first visit downloads with progress, replies, then works offline from the IndexedDB cache', async ({ page, context }) => {
+  await recordProgress(page);
+  const modelRequests: string[] = [];
+  context.on('request', (r) => { if (r.url().endsWith('.bttt')) modelRequests.push(r.url()); });
+
+  await page.goto('/');
+  await waitReady(page);
+  const firstProgress = await progressSeen(page);
+  expect(firstProgress.length).toBeGreaterThan(0);
+  expect(firstProgress[0].origin).toBe('network');
+  expect(firstProgress.some((p) => /KiB/.test(p.text))).toBe(true);
+  expect(modelRequests.filter((u) => u.endsWith('/models/tiny-ttt.bttt'))).toHaveLength(1);
+  await expect(page.getByTestId('cache-panel').getByTestId('cache-entry')).toHaveCount(1);
+
+  await setNumber(page, 'setting-maxTokens', 24);
+  const first = await sendAndWait(page, 'Once upon a time, there was a little girl named Lily.');
+  expect(first.tokens).toBeGreaterThanOrEqual(20);
+  expect(first.partials).toBeGreaterThanOrEqual(5); // rendered token by token, not all at once
+  await expect(page.getByTestId('reply-stats')).toContainText('tok/s');
+
+  // The service worker must control the page before the network goes away.
+  await page.waitForFunction(() => navigator.serviceWorker.controller !== null, undefined, { timeout: 30_000 });
+  modelRequests.length = 0;
+  await context.setOffline(true);
+  await page.reload();
+  await waitReady(page);
+  expect(modelRequests).toEqual([]);
+  const offlineProgress = await progressSeen(page);
+  expect(offlineProgress.every((p) => p.origin === 'cache')).toBe(true);
+
+  const second = await sendAndWait(page, 'Tom had a red ball.');
+  expect(second.tokens).toBeGreaterThanOrEqual(20);
+  await context.setOffline(false);
+});
+
+test('Stop ends generation within one token', async ({ page }) => {
+  await page.goto('/');
+  await waitReady(page);
+  await setNumber(page, 'setting-maxTokens', 500);
+  await page.getByTestId('chat-input').fill('The sun was shining.');
+  await page.getByTestId('send').click();
+  const reply = page.getByTestId('assistant-message').last();
+  await expect.poll(async () => Number(await reply.getAttribute('data-tokens')), { timeout: REPLY_TIMEOUT }).toBeGreaterThanOrEqual(3);
+  await page.getByTestId('stop').click();
+  await expect(reply).toHaveAttribute('data-streaming', 'false', { timeout: 30_000 });
+  const atStop = Number(await reply.getAttribute('data-tokens-at-stop'));
+  const final = Number(await reply.getAttribute('data-tokens'));
+  expect(final).toBeGreaterThanOrEqual(atStop);
+  expect(final).toBeLessThanOrEqual(atStop + 1);
+  await expect(reply).toHaveAttribute('data-stop-reason', 'cancelled');
+  await expect(page.getByTestId('model-status')).toHaveText('ready');
+});
+
+test('a corrupt .bttt file gets a clear error and the cache keeps its models', async ({ page }) => {
+  await page.goto('/');
+  await waitReady(page);
+  await expect(page.getByTestId('cache-entry')).toHaveCount(1);
+
+  // Not a model at all: caught before it reaches the worker.
+  await page.getByTestId('file-input').setInputFiles({ name: 'notes.bttt', mimeType: 'application/octet-stream', buffer: Buffer.from('hello, this is not a model at all') });
+  await expect(page.getByTestId('file-error')).toContainText('does not start with the "BTTT" signature');
+
+  // A real model with damaged header bytes: the worker's reader rejects it with its error code.
+  const bytes = Buffer.from(readFileSync('public/models/tiny-ttt.bttt'));
+  for (let i = 40; i < 48; i++) bytes[i] ^= 0x5a;
+  await page.getByTestId('file-input').setInputFiles({ name: 'damaged.bttt', mimeType: 'application/octet-stream', buffer: bytes });
+  await expect(page.getByTestId('file-error')).toContainText('damaged.bttt', { timeout: 60_000 });
+  await expect(page.getByTestId('file-error')).toContainText(/HEADER_CHECKSUM|checksum/i);
+  await expect(page.getByTestId('cache-panel').getByTestId('cache-entry')).toHaveCount(1);
+  await expect(page.getByTestId('cache-panel')).toContainText('KiB');
+});
+
+test('Enter sends, Shift+Enter is a newline, Enter inside an IME composition never sends', async ({ page }) => {
+  await page.goto('/');
+  await waitReady(page);
+  const input = page.getByTestId('chat-input');
+  await input.fill('line one');
+  await input.press('Shift+Enter');
+  await input.pressSequentially('line two');
+  await expect(input).toHaveValue('line one\nline two');
+  // An Enter that confirms an IME candidate arrives with isComposing (and keyCode 229 in Chromium).
+  await input.evaluate((el) => {
+    el.dispatchEvent(new KeyboardEvent('keydown', { key: 'Enter', isComposing: true, bubbles: true, cancelable: true }));
+    el.dispatchEvent(new KeyboardEvent('keydown', { key: 'Enter', keyCode: 229, bubbles: true, cancelable: true }));
+  });
+  await expect(page.getByTestId('user-message')).toHaveCount(0);
+  await expect(input).toHaveValue('line one\nline two');
+  await setNumber(page, 'setting-maxTokens', 4);
+  await input.press('Enter');
+  await expect(page.getByTestId('user-message')).toHaveText('line one\nline two');
+  await expect(input).toHaveValue('');
+});
+
+test('Forget resets the memory; a saved memory can be restored', async ({ page }) => {
+  await page.goto('/');
+  await waitReady(page);
+  await setSlider(page, 'setting-temperature', 0);
+  await setNumber(page, 'setting-maxTokens', 8);
+  await sendAndWait(page, 'Lily went to the park.');
+  const read = await page.getByTestId('memory-panel').locator('strong').textContent();
+  expect(Number(read)).toBeGreaterThan(8);
+  await page.getByTestId('snapshot-name').fill('after the park');
+  await page.getByTestId('snapshot-save').click();
+  await expect(page.getByTestId('snapshot-entry')).toContainText('after the park');
+
+  await page.getByTestId('forget').click();
+  await expect(page.getByTestId('memory-panel').locator('strong')).toHaveText('0');
+  await page.getByTestId('snapshot-entry').getByRole('button', { name: 'Restore' }).click();
+  await expect(page.getByTestId('memory-panel').locator('strong')).toHaveText(read!);
+});
