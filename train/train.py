@@ -1,0 +1,339 @@
+"""Train a Bit-TTT model (docs/MATH.md) on train/data token files. See train/README.md for the schedule.
+
+    /usr/bin/python3 train/train.py --data train/data --config train/configs/ttt-small.json --steps 2000 \
+        --batch 32 --context 256 --lr 1.5e-3 --out train/runs/NAME [--resume] [--carry-state] [--seed 1] \
+        [--time-limit SECONDS]
+
+Multi-GPU: `torchrun --nproc_per_node N train/train.py ...` (DistributedDataParallel when WORLD_SIZE is set; --batch is
+per GPU). Writes NAME/log.jsonl (train loss, lr, tokens/s; periodic valid loss/bpb), NAME/ckpt.pt (resumable) and
+NAME/summary.json.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import sys
+import time
+from typing import Any, Dict, List, Optional
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from common import (DataError, evaluate_bpb, hardware_name, load_meta, load_tokens, pick_device,  # noqa: E402
+                    split_bytes)
+from model import BitLinear, BitTTTModel, count_parameters, decode_state_bytes  # noqa: E402
+
+# BitNet b1.58 two-stage schedule (README "Schedule"): linear warm-up to the peak, stage 1 (first half) cosine from
+# the peak to STAGE1_END·peak with weight decay WD_STAGE1, then an abrupt drop to STAGE2_START·peak and a cosine to
+# STAGE2_END·peak with no weight decay.
+STAGE1_END = 0.5
+STAGE2_START = 0.4
+STAGE2_END = 0.04
+WD_STAGE2 = 0.0
+
+
+def schedule(step: int, total: int, peak: float, warmup: int, wd: float):
+    """(lr, weight decay) for the update made at 0-based `step`."""
+    half = max(1, total // 2)
+    if step < warmup:
+        return peak * (step + 1) / warmup, wd
+    if step < half:
+        p = (step - warmup) / max(1, half - warmup)
+        return peak * (STAGE1_END + (1 - STAGE1_END) * 0.5 * (1 + math.cos(math.pi * p))), wd
+    p = (step - half) / max(1, total - half - 1)
+    lo, hi = STAGE2_END * peak, STAGE2_START * peak
+    return lo + (hi - lo) * 0.5 * (1 + math.cos(math.pi * min(1.0, p))), WD_STAGE2
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", default="train/data")
+    ap.add_argument("--config", required=True, help="JSON model config (MATH.md); vocabSize comes from meta.json")
+    ap.add_argument("--steps", type=int, required=True)
+    ap.add_argument("--batch", type=int, default=32, help="sequences per step (per GPU under torchrun)")
+    ap.add_argument("--context", type=int, default=256, help="training context T (a multiple of the TTT mini-batch)")
+    ap.add_argument("--lr", type=float, default=1.5e-3, help="peak learning rate")
+    ap.add_argument("--warmup", type=int, default=-1, help="warm-up steps (default 2%% of --steps, at least 1)")
+    ap.add_argument("--wd", type=float, default=0.1, help="weight decay in stage 1 (stage 2 uses 0)")
+    ap.add_argument("--clip", type=float, default=1.0, help="gradient-norm clip")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--resume", action="store_true", help="continue from OUT/ckpt.pt (exactly)")
+    ap.add_argument("--init-from", help="start from the weights of a checkpoint (e.g. an f16 one), fresh optimizer")
+    ap.add_argument("--carry-state", action="store_true",
+                    help="each batch row reads a contiguous stream; TTT/conv/swa state carries between segments")
+    ap.add_argument("--carry-segments", type=int, default=8,
+                    help="with --carry-state: reset the state (position 0) every N segments")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--time-limit", type=float, default=0, help="stop training after this many seconds (0: none)")
+    ap.add_argument("--log-every", type=int, default=10)
+    ap.add_argument("--eval-every", type=int, default=0, help="valid loss every N steps (0: only at the end)")
+    ap.add_argument("--eval-tokens", type=int, default=262144, help="tokens for periodic evals (estimated bpb)")
+    ap.add_argument("--final-eval-tokens", type=int, default=0, help="tokens for the final eval (0: all of valid.bin)")
+    ap.add_argument("--eval-batch", type=int, default=32)
+    ap.add_argument("--ckpt-every", type=int, default=500)
+    ap.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda if available)")
+    ap.add_argument("--threads", type=int, default=2, help="CPU threads for torch")
+    ap.add_argument("--compile", action="store_true", help="torch.compile the model (PyTorch 2 only)")
+    ap.add_argument("--probe-seconds", type=float, default=0,
+                    help="measure the step rate for this long, write OUT/probe.json and exit")
+    args = ap.parse_args(argv)
+    if args.steps <= 0 or args.batch <= 0 or args.context <= 0:
+        ap.error("--steps, --batch and --context must be positive")
+    return args
+
+
+def load_config(path: str, meta: Dict[str, Any], context: int) -> Dict[str, Any]:
+    with open(path) as fh:
+        cfg = json.load(fh)
+    cfg.pop("_comment", None)
+    cfg["vocabSize"] = int(meta["vocabSize"])
+    cfg["contextLength"] = context
+    return cfg
+
+
+class Batches:
+    """Deterministic batches from the step number alone, so a resumed run reads exactly what it would have read."""
+
+    def __init__(self, tokens: np.ndarray, batch: int, context: int, seed: int, rank: int, world: int,
+                 carry: bool, carry_segments: int):
+        self.tokens, self.B, self.T, self.seed, self.rank = tokens, batch, context, seed, rank
+        self.carry, self.cs = carry, carry_segments
+        n = tokens.size
+        if n < context + 2:
+            raise DataError(f"train.bin holds {n} tokens, fewer than one context of {context}")
+        if carry:
+            rows = batch * world
+            region = n // rows
+            self.span = ((region - 1) // (carry_segments * context)) * (carry_segments * context)
+            if self.span == 0:
+                raise DataError(f"train.bin too small for {rows} carry streams of {carry_segments}×{context} tokens")
+            self.starts = np.arange(rank * batch, (rank + 1) * batch) * region
+
+    def positions(self, step: int) -> np.ndarray:
+        if self.carry:
+            return self.starts + (step * self.T) % self.span
+        rng = np.random.default_rng([self.seed, step, self.rank])
+        return rng.integers(0, self.tokens.size - self.T - 1, size=self.B)
+
+    def get(self, step: int, device: torch.device) -> torch.Tensor:
+        arr = np.stack([np.asarray(self.tokens[s : s + self.T + 1], dtype=np.int64) for s in self.positions(step)])
+        return torch.from_numpy(arr).to(device, non_blocking=True)
+
+
+def state_to(state, device):
+    if state is None:
+        return None
+    return [{k: v.to(device) for k, v in layer.items()} for layer in state]
+
+
+def save_atomic(obj: Any, path: str) -> None:
+    tmp = path + ".tmp"
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
+    args = parse_args(argv)
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    distributed = world > 1
+    if distributed:
+        import torch.distributed as dist
+
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        device = torch.device(f"cuda:{local}") if torch.cuda.is_available() else torch.device("cpu")
+        if device.type == "cuda":
+            torch.cuda.set_device(device)
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    else:
+        device = pick_device(args.device)
+    torch.set_num_threads(args.threads)
+    is_main = rank == 0
+
+    meta = load_meta(args.data)
+    train_tokens = load_tokens(args.data, "train")
+    valid_tokens = load_tokens(args.data, "valid")
+    valid_bytes = split_bytes(meta, "valid")
+    config = load_config(args.config, meta, args.context)
+    b = config.get("ttt", {}).get("miniBatch", 16)
+    if args.context % b:
+        raise ValueError(f"--context {args.context} must be a multiple of the TTT mini-batch {b}")
+
+    torch.manual_seed(args.seed)
+    np.random.seed(args.seed)
+    model = BitTTTModel(config).to(device)
+    if args.carry_state:
+        model.empty_state(1)  # rejects "attn" layers early
+    counts = count_parameters(model)
+    decay, no_decay = [], []
+    for m in model.modules():
+        if isinstance(m, BitLinear):
+            decay.append(m.weight)
+    decay_ids = {id(p) for p in decay}
+    for name, p in model.named_parameters():
+        if name in ("tok_embed", "lm_head"):
+            decay.append(p)
+            decay_ids.add(id(p))
+        elif id(p) not in decay_ids:
+            no_decay.append(p)
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": args.wd}, {"params": no_decay, "weight_decay": 0.0}],
+                            lr=args.lr, betas=(0.9, 0.95), eps=1e-8)
+
+    os.makedirs(args.out, exist_ok=True)
+    ckpt_path = os.path.join(args.out, "ckpt.pt")
+    log_path = os.path.join(args.out, "log.jsonl")
+    start_step, tokens_seen, elapsed_before = 0, 0, 0.0
+    carried = None
+    if args.resume and os.path.exists(ckpt_path):
+        ck = torch.load(ckpt_path, map_location=device)
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optim"])
+        start_step, tokens_seen, elapsed_before = ck["step"], ck["tokens_seen"], ck["elapsed"]
+        carried = state_to(ck.get("carry_state"), device) if args.carry_state else None
+        if is_main:
+            print(f"resumed from {ckpt_path} at step {start_step}", flush=True)
+    elif args.init_from:
+        ck = torch.load(args.init_from, map_location=device)
+        model.load_state_dict({k: v.float() for k, v in ck["model"].items()})
+    elif is_main and os.path.exists(log_path):
+        os.remove(log_path)
+
+    train_model: torch.nn.Module = model
+    if args.compile and hasattr(torch, "compile"):
+        train_model = torch.compile(model)
+    if distributed:
+        from torch.nn.parallel import DistributedDataParallel
+
+        train_model = DistributedDataParallel(train_model, device_ids=[device] if device.type == "cuda" else None)
+
+    batches = Batches(train_tokens, args.batch, args.context, args.seed, rank, world, args.carry_state,
+                      args.carry_segments)
+    warmup = args.warmup if args.warmup >= 0 else max(1, round(0.02 * args.steps))
+    hardware = hardware_name(device) + (f" × {world}" if distributed else "")
+    log_fh = open(log_path, "a") if is_main else None
+
+    def log(rec: Dict[str, Any]) -> None:
+        if log_fh:
+            log_fh.write(json.dumps(rec) + "\n")
+            log_fh.flush()
+            print(json.dumps(rec), flush=True)
+
+    def checkpoint(step: int, elapsed: float, summary: Optional[Dict[str, Any]] = None) -> None:
+        if not is_main:
+            return
+        save_atomic({
+            "model": model.state_dict(), "optim": opt.state_dict(), "step": step, "config": model.config,
+            "args": vars(args), "tokens_seen": tokens_seen, "elapsed": elapsed, "hardware": hardware,
+            "carry_state": state_to(carried, "cpu"), "summary": summary or {}, "torch": torch.__version__,
+        }, ckpt_path)
+
+    def sync():
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    model.train()
+    t0 = time.time()
+    window_t, window_tokens, loss_acc, loss_n = time.time(), 0, torch.zeros((), device=device), 0
+    step = start_step
+    stopped_early = False
+    probe_start, probe_step0 = None, 0
+    while step < args.steps:
+        if args.time_limit and time.time() - t0 > args.time_limit:
+            stopped_early = True
+            break
+        if args.probe_seconds:
+            if step - start_step == 3:
+                sync()
+                probe_start, probe_step0 = time.time(), step
+            if probe_start is not None and time.time() - probe_start > args.probe_seconds:
+                break
+        lr, wd = schedule(step, args.steps, args.lr, warmup, args.wd)
+        for group in opt.param_groups:
+            group["lr"] = lr
+        opt.param_groups[0]["weight_decay"] = wd
+        xy = batches.get(step, device)
+        if args.carry_state:
+            seg = step % args.carry_segments
+            if seg == 0 or carried is None:
+                carried = model.empty_state(args.batch, device)
+            logits, carried = train_model(xy[:, :-1], state=carried, pos0=seg * args.context)
+        else:
+            logits, _ = train_model(xy[:, :-1])
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), xy[:, 1:].reshape(-1))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
+        opt.step()
+        step += 1
+        n_tok = args.batch * args.context * world
+        tokens_seen += n_tok
+        window_tokens += n_tok
+        loss_acc += loss.detach()
+        loss_n += 1
+        if step % args.log_every == 0 or step == args.steps:
+            mean_loss = float(loss_acc) / loss_n
+            if not math.isfinite(mean_loss):
+                raise FloatingPointError(f"loss is {mean_loss} at step {step}")
+            now = time.time()
+            log({"step": step, "loss": round(mean_loss, 5), "lr": lr, "wd": wd, "tokens": tokens_seen,
+                 "tok_per_s": round(window_tokens / max(1e-9, now - window_t)),
+                 "elapsed": round(elapsed_before + now - t0, 2)})
+            window_t, window_tokens, loss_acc, loss_n = now, 0, torch.zeros((), device=device), 0
+        if is_main and args.eval_every and step % args.eval_every == 0 and step < args.steps:
+            ev = evaluate_bpb(model, valid_tokens, valid_bytes, args.context, args.eval_batch, device,
+                              args.eval_tokens)
+            log({"step": step, "valid_loss": round(ev["loss"], 5), "valid_bpb": round(ev["bpb"], 5),
+                 "valid_tokens": ev["tokens"], "partial": ev["partial"]})
+        if args.ckpt_every and step % args.ckpt_every == 0 and step < args.steps:
+            checkpoint(step, elapsed_before + time.time() - t0)
+    sync()
+    train_seconds = time.time() - t0
+    trained_steps = step - start_step
+
+    if args.probe_seconds:
+        rate = (step - probe_step0) / max(1e-9, time.time() - probe_start) if probe_start else 0.0
+        result = {"steps_per_s": rate, "tokens_per_s": rate * args.batch * args.context * world,
+                  "steps_measured": step - probe_step0, "params": counts}
+        if is_main:
+            with open(os.path.join(args.out, "probe.json"), "w") as fh:
+                json.dump(result, fh)
+            print(json.dumps({"probe": result}), flush=True)
+        return result
+
+    summary: Dict[str, Any] = {
+        "config": model.config, "params": counts, "steps": step, "target_steps": args.steps,
+        "stopped_by_time_limit": stopped_early, "tokens": tokens_seen,
+        "train_seconds": round(elapsed_before + train_seconds, 2),
+        "tokens_per_s": round(trained_steps * args.batch * args.context * world / max(1e-9, train_seconds)),
+        "batch": args.batch, "context": args.context, "lr": args.lr, "carry_state": args.carry_state,
+        "state_bytes": {f"{m}T": decode_state_bytes(model.config, m * args.context) for m in (1, 2, 4)},
+        "hardware": hardware, "torch": torch.__version__, "python": platform.python_version(),
+    }
+    if is_main:
+        checkpoint(step, elapsed_before + train_seconds, summary)
+        ev = evaluate_bpb(model, valid_tokens, valid_bytes, args.context, args.eval_batch, device,
+                          args.final_eval_tokens or None)
+        summary.update({"valid_loss": ev["loss"], "valid_bpb": ev["bpb"], "valid_tokens": ev["tokens"],
+                        "valid_partial": ev["partial"]})
+        log({"step": step, "valid_loss": round(ev["loss"], 5), "valid_bpb": round(ev["bpb"], 5),
+             "valid_tokens": ev["tokens"], "partial": ev["partial"], "final": True})
+        checkpoint(step, elapsed_before + train_seconds, summary)
+        with open(os.path.join(args.out, "summary.json"), "w") as fh:
+            json.dump(summary, fh, indent=1)
+    if log_fh:
+        log_fh.close()
+    if distributed:
+        import torch.distributed as dist
+
+        dist.destroy_process_group()
+    return summary
+
+
+if __name__ == "__main__":
+    main()
