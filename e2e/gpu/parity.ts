@@ -1,0 +1,126 @@
+// In-page checks of the GPU engine against the CPU reference, loaded by the specs with a dynamic import.
+import { GpuContext } from '../../src/engine/gpu/context';
+import { GpuModel } from '../../src/engine/gpu/model';
+import { parseBttt } from '../../src/engine/format/reader';
+import { ReferenceModel } from '../../src/engine/reference/model';
+import type { ModelFile } from '../../src/engine/types';
+
+export async function loadTiny(name: string): Promise<ModelFile> {
+  const response = await fetch(`/models/${name}.bttt`);
+  if (!response.ok) throw new Error(`fetch /models/${name}.bttt: ${response.status}`);
+  return parseBttt(new Uint8Array(await response.arrayBuffer()));
+}
+
+/** A fixed token sequence that visits the whole tiny vocabulary. */
+export function tokenSequence(n: number, vocab: number, stride = 37): number[] {
+  return Array.from({ length: n }, (_, i) => (i * stride + 5) % vocab);
+}
+
+export interface TokenDiff {
+  maxAbs: number;
+  range: number;
+  argmaxEqual: boolean;
+}
+
+export interface ParityResult {
+  adapter: string;
+  perToken: TokenDiff[];
+  drift: { maxAbs: number; maxRel: number };
+  gpuMs: number;
+}
+
+export async function logitParity(name: string, tokens: number, stride = 37, kvBlockTokens = 8): Promise<ParityResult> {
+  const file = await loadTiny(name);
+  const ctx = await GpuContext.create();
+  const gpu = await GpuModel.create(ctx, file, { kvBlockTokens });
+  const ref = new ReferenceModel(file);
+  const perToken: TokenDiff[] = [];
+  const drift = { maxAbs: 0, maxRel: 0 };
+  let gpuMs = 0;
+  for (const token of tokenSequence(tokens, file.config.vocabSize, stride)) {
+    const t0 = performance.now();
+    const g = await gpu.step(token);
+    gpuMs += performance.now() - t0;
+    const c = ref.step(token);
+    let maxAbs = 0;
+    let lo = Infinity;
+    let hi = -Infinity;
+    let ga = 0;
+    let ca = 0;
+    for (let j = 0; j < c.length; j++) {
+      maxAbs = Math.max(maxAbs, Math.abs(g[j] - c[j]));
+      lo = Math.min(lo, c[j]);
+      hi = Math.max(hi, c[j]);
+      if (g[j] > g[ga]) ga = j;
+      if (c[j] > c[ca]) ca = j;
+    }
+    perToken.push({ maxAbs, range: hi - lo, argmaxEqual: ga === ca });
+    const gd = await gpu.readDrift();
+    const rd = ref.drift();
+    gd.forEach((layer, l) =>
+      layer.heads.forEach((h, i) => {
+        const r = rd[l].heads[i];
+        for (const key of ['norm', 'cos', 'lossBefore', 'lossAfter'] as const) {
+          const diff = Math.abs(h[key] - r[key]);
+          drift.maxAbs = Math.max(drift.maxAbs, diff);
+          drift.maxRel = Math.max(drift.maxRel, diff / Math.max(Math.abs(r[key]), 1e-3));
+        }
+      }),
+    );
+  }
+  gpu.destroy();
+  ctx.destroy();
+  return { adapter: ctx.adapterInfo, perToken, drift, gpuMs };
+}
+
+export interface MemoryCheck {
+  tttStateAt8: number;
+  tttStateAt64: number;
+  kvAt8: number;
+  kvAt64: number;
+  attnLayers: number;
+  dModel: number;
+  /** memoryReport().total vs the sum of GPUBuffer.size over the model's live buffers. */
+  reportedTotal: number;
+  liveTotal: number;
+  tokensPerSecond: number;
+  overflowMessage: string;
+}
+
+export async function memoryGrowth(name: string): Promise<MemoryCheck> {
+  const file = await loadTiny(name);
+  const ctx = await GpuContext.create();
+  const gpu = await GpuModel.create(ctx, file, { kvBlockTokens: 8 });
+  const tokens = tokenSequence(64, file.config.vocabSize);
+  let at8 = gpu.memoryReport();
+  const t0 = performance.now();
+  for (let i = 0; i < tokens.length; i++) {
+    await gpu.step(tokens[i]);
+    if (i === 7) at8 = gpu.memoryReport();
+  }
+  const tokensPerSecond = (tokens.length / (performance.now() - t0)) * 1000;
+  const at64 = gpu.memoryReport();
+  let overflowMessage = '';
+  try {
+    gpu.prepare(file.config.maxContext);
+  } catch (e) {
+    overflowMessage = `${(e as Error).name}: ${(e as Error).message}`;
+  }
+  const liveTotal = ctx.liveBuffers().reduce((n, b) => n + b.size, 0);
+  gpu.destroy();
+  const afterDestroy = ctx.memoryReport();
+  ctx.destroy();
+  if (afterDestroy.buffers !== 0) throw new Error(`${afterDestroy.buffers} buffers alive after destroy()`);
+  return {
+    tttStateAt8: at8.bytes['ttt-state'],
+    tttStateAt64: at64.bytes['ttt-state'],
+    kvAt8: at8.bytes['kv-cache'],
+    kvAt64: at64.bytes['kv-cache'],
+    attnLayers: file.config.mixers.filter((m) => m === 'attn').length,
+    dModel: file.config.dModel,
+    reportedTotal: at64.total,
+    liveTotal,
+    tokensPerSecond,
+    overflowMessage,
+  };
+}
