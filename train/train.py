@@ -315,8 +315,11 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
         "state_bytes": {f"{m}T": decode_state_bytes(model.config, m * args.context) for m in (1, 2, 4)},
         "hardware": hardware, "torch": torch.__version__, "python": platform.python_version(),
     }
+    summary_path = os.path.join(args.out, "summary.json")
     if is_main:
         checkpoint(step, elapsed_before + train_seconds, summary)
+        with open(summary_path, "w") as fh:  # written before the final eval, so a killed eval loses only the bpb
+            json.dump({**summary, "valid_bpb": None}, fh, indent=1)
         ev = evaluate_bpb(model, valid_tokens, valid_bytes, args.context, args.eval_batch, device,
                           args.final_eval_tokens or None)
         summary.update({"valid_loss": ev["loss"], "valid_bpb": ev["bpb"], "valid_tokens": ev["tokens"],
@@ -324,7 +327,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
         log({"step": step, "valid_loss": round(ev["loss"], 5), "valid_bpb": round(ev["bpb"], 5),
              "valid_tokens": ev["tokens"], "partial": ev["partial"], "final": True})
         checkpoint(step, elapsed_before + train_seconds, summary)
-        with open(os.path.join(args.out, "summary.json"), "w") as fh:
+        with open(summary_path, "w") as fh:
             json.dump(summary, fh, indent=1)
     if log_fh:
         log_fh.close()
