@@ -3,7 +3,7 @@
 import type { LayerDrift, ModelConfig, ModelFile, TernaryTensor } from '../types';
 import { configProblem } from '../model/spec';
 import { AttentionLayer, attentionWeights } from './attention';
-import { bitLinear, rmsNorm, silu } from './ops';
+import { bitLinear, prepareTernary, rmsNorm, silu } from './ops';
 import { floatTensor, ReferenceModelError, ternaryTensor } from './tensors';
 import { TttLayer, tttDims, tttWeights, type TttLayerState } from './ttt';
 
@@ -39,6 +39,8 @@ export class ReferenceModel {
     this.embedding = floatTensor(model, 'tok_embed', c.vocabSize, d);
     this.head = c.tieEmbeddings ? this.embedding : floatTensor(model, 'lm_head', c.vocabSize, d);
     this.finalNorm = floatTensor(model, 'final_norm', d);
+    // Ternary weights become index lists once, here, rather than on the first token.
+    for (const t of model.tensors.values()) if (t.kind === 'ternary' && t.shape.length === 2) prepareTernary(t);
     const dims = tttDims(c);
     this.blocks = c.mixers.map((kind, i) => ({
       mixerNorm: floatTensor(model, `l${i}.mixer_norm`, d),

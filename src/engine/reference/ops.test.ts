@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { TernaryTensor } from '../types';
-import { bitLinear, gelu, layerNorm, quantizeActivations, quantizeWithScale, rmsNorm, rope, roundEven, silu, softmax } from './ops';
+import { Rng } from '../util/rng';
+import { bitLinear, gelu, layerNorm, quantizeActivations, prepareTernary, quantizeWithScale, rmsNorm, rope, roundEven, silu, softmax } from './ops';
 
 const ternary = (rows: number[][], scale: number): TernaryTensor => ({
   kind: 'ternary',
@@ -56,6 +57,23 @@ describe('BitLinear quantisation', () => {
     const factor = Math.fround(0.25 / 63.5);
     expect(y2[0]).toBe(Math.fround(95 * factor));
     expect(y2[1]).toBe(Math.fround(-64 * factor));
+  });
+
+  it('the index-list kernel equals the dense definition on a random weight', () => {
+    const rng = new Rng(12);
+    const rows = 37;
+    const cols = 53;
+    const values = Int8Array.from({ length: rows * cols }, () => rng.int(3) - 1);
+    const weight: TernaryTensor = { kind: 'ternary', shape: [rows, cols], scale: 0.037, values };
+    const x = Float32Array.from({ length: cols }, () => rng.normal());
+    const y = bitLinear(x, weight);
+    const { values: xq, scale } = quantizeActivations(x);
+    for (let j = 0; j < rows; j++) {
+      let acc = 0;
+      for (let i = 0; i < cols; i++) acc += xq[i] * values[j * cols + i];
+      expect(y[j]).toBe(Math.fround(acc * Math.fround(0.037 / scale)));
+    }
+    expect(prepareTernary(weight)).toBe(prepareTernary(weight)); // converted once, then cached
   });
 
   it('rejects an input that does not fit the weight', () => {

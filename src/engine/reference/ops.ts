@@ -61,20 +61,64 @@ export function quantizeWithScale(x: ArrayLike<number>, scale: number, out = new
   return out;
 }
 
+/**
+ * A ternary weight as index lists: for row j, the input indices with +1 then those with −1. A row's dot
+ * product with int8 activations is then additions and subtractions only, over the ~60% non-zero weights.
+ */
+export interface PreparedTernary {
+  rows: number;
+  cols: number;
+  scale: number;
+  /** Row j's +1 indices are indices[rowStart[j] .. minusStart[j]), its −1 indices [minusStart[j] .. rowStart[j+1]). */
+  rowStart: Uint32Array;
+  minusStart: Uint32Array;
+  indices: Uint16Array | Uint32Array;
+}
+
+const prepared = new WeakMap<TernaryTensor, PreparedTernary>();
+
+/** Converts (once per tensor, cached) a ternary `[out, in]` weight into index lists for bitLinear. */
+export function prepareTernary(weight: TernaryTensor): PreparedTernary {
+  const cached = prepared.get(weight);
+  if (cached) return cached;
+  if (weight.shape.length !== 2) throw new Error(`a BitLinear weight must be 2-D, got shape [${weight.shape.join(', ')}]`);
+  const [rows, cols] = weight.shape;
+  const w = weight.values;
+  let nonZero = 0;
+  for (let e = 0; e < w.length; e++) if (w[e] !== 0) nonZero++;
+  const indices = cols <= 0x10000 ? new Uint16Array(nonZero) : new Uint32Array(nonZero);
+  const rowStart = new Uint32Array(rows + 1);
+  const minusStart = new Uint32Array(rows);
+  let n = 0;
+  for (let j = 0; j < rows; j++) {
+    rowStart[j] = n;
+    for (let i = 0; i < cols; i++) if (w[j * cols + i] === 1) indices[n++] = i;
+    minusStart[j] = n;
+    for (let i = 0; i < cols; i++) if (w[j * cols + i] === -1) indices[n++] = i;
+  }
+  rowStart[rows] = n;
+  const result = { rows, cols, scale: weight.scale, rowStart, minusStart, indices };
+  prepared.set(weight, result);
+  return result;
+}
+
 /** `y[j] = (Σ_i xq[i]·Wq[j,i]) · (s_w / s_x)` for a ternary `[out, in]` weight. */
 export function bitLinear(x: Float32Array, weight: TernaryTensor, out?: Float32Array): Float32Array {
   const [rows, cols] = weight.shape;
   if (weight.shape.length !== 2 || cols !== x.length) {
     throw new Error(`bitLinear: input of length ${x.length} does not fit a weight of shape [${weight.shape.join(', ')}]`);
   }
+  const p = prepareTernary(weight);
   const y = out ?? new Float32Array(rows);
   const { values: xq, scale: activationScale } = quantizeActivations(x);
   const factor = Math.fround(weight.scale / activationScale);
-  const w = weight.values;
+  const { rowStart, minusStart, indices } = p;
   for (let j = 0; j < rows; j++) {
     let acc = 0; // an exact integer: |acc| ≤ 128·cols
-    const base = j * cols;
-    for (let i = 0; i < cols; i++) acc += xq[i] * w[base + i];
+    const mid = minusStart[j];
+    const end = rowStart[j + 1];
+    for (let n = rowStart[j]; n < mid; n++) acc += xq[indices[n]];
+    for (let n = mid; n < end; n++) acc -= xq[indices[n]];
     y[j] = acc * factor;
   }
   return y;
