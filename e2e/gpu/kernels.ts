@@ -1,0 +1,149 @@
+// Single kernels on random inputs against small CPU functions written here (independent of the engine's host
+// code except the weight packer, which the bitlinear check exercises too).
+import { GpuContext } from '../../src/engine/gpu/context';
+import { SHADERS } from '../../src/engine/gpu/shaders';
+import { packTernaryRows } from '../../src/engine/gpu/pack';
+import { Rng } from '../../src/engine/util/rng';
+
+const USAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
+
+async function run(ctx: GpuContext, shader: string, entry: string, constants: Record<string, number>, buffers: GPUBuffer[], groups: number) {
+  const pipeline = ctx.pipeline(shader, entry, constants);
+  const bindGroup = ctx.device.createBindGroup({
+    layout: pipeline.getBindGroupLayout(0),
+    entries: buffers.map((buffer, binding) => ({ binding, resource: { buffer } })),
+  });
+  const encoder = ctx.device.createCommandEncoder();
+  const pass = encoder.beginComputePass();
+  pass.setPipeline(pipeline);
+  pass.setBindGroup(0, bindGroup);
+  pass.dispatchWorkgroups(groups);
+  pass.end();
+  ctx.device.queue.submit([encoder.finish()]);
+}
+
+const roundEven = (x: number) => {
+  const r = Math.round(x);
+  return r - x === 0.5 && (r & 1) !== 0 ? r - 1 : r;
+};
+
+export interface KernelResult {
+  name: string;
+  /** Max |GPU − CPU| relative to max |CPU| (floats), or count of differing integers. */
+  maxRelDiff: number;
+  intMismatches: number;
+}
+
+export async function checkKernels(): Promise<KernelResult[]> {
+  const ctx = await GpuContext.create();
+  const rng = new Rng(7);
+  const out: KernelResult[] = [];
+  const f32 = (n: number, f: () => number) => Float32Array.from({ length: n }, f);
+  const buf = (data: ArrayBufferView) => ctx.createBufferWithData('scratch', 'test', data, USAGE);
+  const empty = (bytes: number) => ctx.createBuffer('scratch', 'test', bytes, USAGE);
+  const relDiff = (g: Float32Array, c: ArrayLike<number>) => {
+    let diff = 0;
+    let scale = 0;
+    for (let i = 0; i < c.length; i++) {
+      diff = Math.max(diff, Math.abs(g[i] - c[i]));
+      scale = Math.max(scale, Math.abs(c[i]));
+    }
+    return diff / scale;
+  };
+
+  // BitLinear: two concatenated ternary tensors with their own scales, integer input, accumulate into y.
+  {
+    const IN = 96;
+    const rowsA = 70;
+    const rowsB = 50;
+    const tensor = (rows: number, scale: number) => ({
+      kind: 'ternary' as const,
+      shape: [rows, IN],
+      scale,
+      values: Int8Array.from({ length: rows * IN }, () => rng.int(3) - 1),
+    });
+    const a = tensor(rowsA, 0.03);
+    const b = tensor(rowsB, 0.05);
+    const packed = packTernaryRows([a, b]);
+    const xq = Int32Array.from({ length: IN }, () => rng.int(256) - 128);
+    const sx = 3.7;
+    const y0 = f32(rowsA + rowsB, () => rng.normal());
+    const y = buf(y0);
+    await run(ctx, SHADERS.bitlinear, 'bitlinear', { IN, OUT: rowsA + rowsB, ACCUMULATE: 1 }, [buf(packed.words), buf(packed.rowScales), buf(xq), buf(new Float32Array([sx, 0, 0, 0])), y], Math.ceil((rowsA + rowsB) / 64));
+    const g = new Float32Array(await ctx.readBuffer(y));
+    const cpu = new Float64Array(rowsA + rowsB);
+    [a, b].forEach((t, ti) => {
+      for (let r = 0; r < t.shape[0]; r++) {
+        let acc = 0;
+        for (let i = 0; i < IN; i++) acc += t.values[r * IN + i] * xq[i];
+        cpu[r + ti * rowsA] = y0[r + ti * rowsA] + acc * Math.fround(t.scale / Math.fround(sx));
+      }
+    });
+    out.push({ name: 'bitlinear', maxRelDiff: relDiff(g, cpu), intMismatches: 0 });
+  }
+
+  // RMSNorm + int8 quantisation.
+  {
+    const N = 160;
+    const x = f32(N, () => 3 * rng.normal());
+    const gain = f32(N, () => 1 + 0.2 * rng.normal());
+    const dst = empty(N * 4);
+    const xq = empty(N * 4);
+    const xs = empty(16);
+    await run(ctx, SHADERS.norm, 'rms_norm_quant', { N, EPS: 1e-5 }, [buf(x), buf(gain), dst, xq, xs], 1);
+    const g = new Float32Array(await ctx.readBuffer(dst));
+    const gq = new Int32Array(await ctx.readBuffer(xq));
+    let ss = 0;
+    for (const v of x) ss += v * v;
+    const inv = 1 / Math.sqrt(ss / N + 1e-5);
+    const cpu = Array.from(x, (v, i) => Math.fround(v * inv * gain[i]));
+    // Quantise the GPU's own normalised values on the CPU: this isolates the quantiser from f32 rounding of the norm.
+    let absmax = 0;
+    for (const v of g) absmax = Math.max(absmax, Math.abs(v));
+    const scale = Math.fround(127 / Math.max(absmax, Math.fround(1e-5)));
+    let mismatches = 0;
+    g.forEach((v, i) => {
+      const q = Math.min(127, Math.max(-128, roundEven(Math.fround(v * scale))));
+      if (q !== gq[i]) mismatches++;
+    });
+    out.push({ name: 'rms_norm_quant', maxRelDiff: relDiff(g, cpu), intMismatches: mismatches });
+  }
+
+  // SwiGLU + sub-norm.
+  {
+    const F = 80;
+    const ac = f32(2 * F, () => 2 * rng.normal());
+    const gain = f32(F, () => 1 + 0.2 * rng.normal());
+    const h = empty(F * 4);
+    await run(ctx, SHADERS.ffn, 'swiglu_norm_quant', { F, EPS: 1e-5 }, [buf(ac), buf(gain), h, empty(F * 4), empty(16)], 1);
+    const g = new Float32Array(await ctx.readBuffer(h));
+    const hv = Array.from({ length: F }, (_, i) => (ac[i] / (1 + Math.exp(-ac[i]))) * ac[F + i]);
+    let ss = 0;
+    for (const v of hv) ss += v * v;
+    const inv = 1 / Math.sqrt(ss / F + 1e-5);
+    out.push({ name: 'swiglu_norm_quant', maxRelDiff: relDiff(g, hv.map((v, i) => v * inv * gain[i])), intMismatches: 0 });
+  }
+
+  // Embedding lookup and LM head.
+  {
+    const D = 48;
+    const V = 100;
+    const table = f32(V * D, () => rng.normal());
+    const x = empty(D * 4);
+    await run(ctx, SHADERS.embedding, 'embed', { D, V }, [buf(new Uint32Array([42, 0, 0, 0])), buf(table), x], 1);
+    const gx = new Float32Array(await ctx.readBuffer(x));
+    out.push({ name: 'embed', maxRelDiff: relDiff(gx, table.subarray(42 * D, 43 * D)), intMismatches: 0 });
+    const xn = f32(D, () => rng.normal());
+    const logits = empty(V * 4);
+    await run(ctx, SHADERS.head, 'lm_head', { D, V }, [buf(table), buf(xn), logits], Math.ceil(V / 64));
+    const gl = new Float32Array(await ctx.readBuffer(logits));
+    const cpu = Array.from({ length: V }, (_, v) => {
+      let acc = 0;
+      for (let i = 0; i < D; i++) acc += table[v * D + i] * xn[i];
+      return acc;
+    });
+    out.push({ name: 'lm_head', maxRelDiff: relDiff(gl, cpu), intMismatches: 0 });
+  }
+  ctx.destroy();
+  return out;
+}
