@@ -1,0 +1,353 @@
+// Token sampling on the GPU (docs/SAMPLING.md): repetition penalty, temperature, top-k, top-p and a draw with the
+// counter-based uniform(seed, step), or the argmax at temperature 0. One workgroup does everything, so the only
+// thing that leaves the GPU per token is the sampled id (4 bytes), which is also the next step's input token.
+//
+// Thresholds (the k-th largest logit, the top-p cut, the sampled logit) are found by a bit-by-bit search over the
+// logits' order-preserving u32 keys: 32 counting or summing passes over the vocabulary per threshold, each pass a
+// chunk loop per thread and one workgroup reduction. That is exact for counts (top-k equals the CPU's sort) and
+// differs from the CPU's sequential sums only by float summation order (a knife edge for top-p and the draw).
+// Each thread owns a contiguous chunk of ids so that ties can be broken by the lowest id, as a stable sort would.
+override WG: u32 = 64u;
+// Ring of recent token ids for the repetition penalty (the host clamps the window to it).
+const HISTORY_CAPACITY: u32 = 1024u;
+
+struct Params {
+  vocab_size: u32,
+  temperature: f32,
+  top_k: u32,
+  top_p: f32,
+  penalty: f32,
+  window: u32,
+  seed: u32,
+  step: u32,
+}
+
+struct History {
+  // Ids appended since the last reset (the ring holds the last HISTORY_CAPACITY of them).
+  count: u32,
+  // Ids the host queued (prompt tokens) that the next dispatch appends before sampling.
+  pending_count: u32,
+  ring: array<u32, HISTORY_CAPACITY>,
+  pending: array<u32, HISTORY_CAPACITY>,
+}
+
+@group(0) @binding(0) var<storage, read> logits: array<f32>;
+@group(0) @binding(1) var<uniform> params: Params;
+@group(0) @binding(2) var<storage, read_write> work: array<f32>;   // penalised logits, dropped ids set to dropped()
+@group(0) @binding(3) var<storage, read_write> history: History;
+@group(0) @binding(4) var<storage, read_write> token_out: array<u32>; // [1]: the sampled id
+
+var<workgroup> red_f: array<f32, 256>;
+var<workgroup> red_u: array<u32, 256>;
+
+// Dropped ids (top-k / top-p) are overwritten with the lowest finite f32 (WGSL constants cannot be infinite).
+const DROPPED_BITS: u32 = 0xff7fffffu;
+
+fn dropped() -> f32 { return bitcast<f32>(DROPPED_BITS); }
+
+// Order-preserving map f32 -> u32: a < b (as floats, no NaN) iff key(a) < key(b).
+fn key_of(x: f32) -> u32 {
+  let b = bitcast<u32>(x);
+  return select(b | 0x80000000u, ~b, (b & 0x80000000u) != 0u);
+}
+
+fn sum_f(t: u32, v: f32) -> f32 {
+  red_f[t] = v;
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s = s >> 1u) {
+    if (t < s) { red_f[t] = red_f[t] + red_f[t + s]; }
+    workgroupBarrier();
+  }
+  let r = red_f[0];
+  workgroupBarrier();
+  return r;
+}
+
+fn sum_u(t: u32, v: u32) -> u32 {
+  red_u[t] = v;
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s = s >> 1u) {
+    if (t < s) { red_u[t] = red_u[t] + red_u[t + s]; }
+    workgroupBarrier();
+  }
+  let r = red_u[0];
+  workgroupBarrier();
+  return r;
+}
+
+fn min_u(t: u32, v: u32) -> u32 {
+  red_u[t] = v;
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s = s >> 1u) {
+    if (t < s) { red_u[t] = min(red_u[t], red_u[t + s]); }
+    workgroupBarrier();
+  }
+  let r = red_u[0];
+  workgroupBarrier();
+  return r;
+}
+
+// Sum of `v` over the threads before t (ties are walked in id order, and thread t owns the t-th chunk of ids).
+fn prefix_f(t: u32, v: f32) -> f32 {
+  red_f[t] = v;
+  workgroupBarrier();
+  var s = 0.0;
+  for (var p = 0u; p < t; p++) { s += red_f[p]; }
+  workgroupBarrier();
+  return s;
+}
+
+fn weight(x: f32, max_scaled: f32) -> f32 { return exp(x / params.temperature - max_scaled); }
+
+// The smallest kept key >= threshold over the workgroup (0xffffffff when none).
+fn smallest_key_at_least(t: u32, c: vec2<u32>, threshold: u32) -> u32 {
+  var best = 0xffffffffu;
+  for (var i = c.x; i < c.y; i++) {
+    let x = work[i];
+    if (is_kept(x)) {
+      let k = key_of(x);
+      if (k >= threshold && k < best) { best = k; }
+    }
+  }
+  return min_u(t, best);
+}
+
+// Mass of the kept ids with a key strictly above `key`.
+fn mass_above(t: u32, c: vec2<u32>, key: u32, max_scaled: f32) -> f32 {
+  let none_above = key == 0xffffffffu;
+  let m = sum_f(t, mass_at_least(c, select(key + 1u, key, none_above), max_scaled));
+  return select(m, 0.0, none_above);
+}
+
+// Mass of this thread's kept ids whose key equals `key`.
+fn tie_mass(c: vec2<u32>, key: u32, max_scaled: f32) -> f32 {
+  var m = 0.0;
+  for (var i = c.x; i < c.y; i++) {
+    let x = work[i];
+    if (is_kept(x) && key_of(x) == key) { m += weight(x, max_scaled); }
+  }
+  return m;
+}
+
+// The largest value and its lowest id (the CPU argmax keeps the first maximum).
+fn argmax(t: u32, v: f32, id: u32) -> vec2<u32> {
+  red_f[t] = v;
+  red_u[t] = id;
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s = s >> 1u) {
+    if (t < s) {
+      let ov = red_f[t + s];
+      let oi = red_u[t + s];
+      if (ov > red_f[t] || (ov == red_f[t] && oi < red_u[t])) {
+        red_f[t] = ov;
+        red_u[t] = oi;
+      }
+    }
+    workgroupBarrier();
+  }
+  let r = vec2<u32>(bitcast<u32>(red_f[0]), red_u[0]);
+  workgroupBarrier();
+  return r;
+}
+
+// Threads own ids [lo, hi) of the vocabulary.
+fn chunk(t: u32) -> vec2<u32> {
+  let size = (params.vocab_size + WG - 1u) / WG;
+  let lo = min(t * size, params.vocab_size);
+  return vec2<u32>(lo, min(lo + size, params.vocab_size));
+}
+
+fn is_kept(x: f32) -> bool { return bitcast<u32>(x) != DROPPED_BITS; }
+
+// Ids of this thread's chunk with a key >= threshold (dropped ids excluded).
+fn count_at_least(c: vec2<u32>, threshold: u32) -> u32 {
+  var n = 0u;
+  for (var i = c.x; i < c.y; i++) {
+    let x = work[i];
+    if (is_kept(x) && key_of(x) >= threshold) { n++; }
+  }
+  return n;
+}
+
+// Unnormalised probability mass exp(x / T - max / T) (the CPU's order of operations) of this thread's ids with a key >= threshold.
+fn mass_at_least(c: vec2<u32>, threshold: u32, max_scaled: f32) -> f32 {
+  var m = 0.0;
+  for (var i = c.x; i < c.y; i++) {
+    let x = work[i];
+    if (is_kept(x) && key_of(x) >= threshold) { m += weight(x, max_scaled); }
+  }
+  return m;
+}
+
+// The counter-based uniform of docs/SAMPLING.md (src/engine/sampling/rng.ts): PCG-RXS-M-XS hashes,
+// uniform = (pcg(seed ^ pcg(step)) >> 8) / 2^24, exact in f32.
+fn pcg_hash(input: u32) -> u32 {
+  let state = input * 747796405u + 2891336453u;
+  let word = ((state >> ((state >> 28u) + 4u)) ^ state) * 277803737u;
+  return (word >> 22u) ^ word;
+}
+
+fn uniform01(seed: u32, step: u32) -> f32 {
+  return f32(pcg_hash(seed ^ pcg_hash(step)) >> 8u) / 16777216.0;
+}
+
+@compute @workgroup_size(WG)
+fn sample(@builtin(local_invocation_index) t: u32) {
+  let V = params.vocab_size;
+  let c = chunk(t);
+
+  // 1. Queued prompt ids join the history ring.
+  let queued = history.pending_count;
+  let start = history.count;
+  for (var j = t; j < queued; j += WG) {
+    history.ring[(start + j) % HISTORY_CAPACITY] = history.pending[j];
+  }
+  storageBarrier();
+  workgroupBarrier();
+  if (t == 0u) {
+    history.count = start + queued;
+    history.pending_count = 0u;
+  }
+  storageBarrier();
+  workgroupBarrier();
+
+  // 2. Working copy of the logits.
+  for (var i = c.x; i < c.y; i++) { work[i] = logits[i]; }
+  storageBarrier();
+  workgroupBarrier();
+
+  // 3. Repetition penalty, once per distinct id among the last `window` ids.
+  let count = history.count;
+  let n_recent = min(min(params.window, count), HISTORY_CAPACITY);
+  if (params.penalty != 1.0) {
+    for (var j = t; j < n_recent; j += WG) {
+      let id = history.ring[(count - 1u - j) % HISTORY_CAPACITY];
+      var first = true;
+      for (var k = 0u; k < j; k++) {
+        if (history.ring[(count - 1u - k) % HISTORY_CAPACITY] == id) { first = false; break; }
+      }
+      if (first && id < V) {
+        let x = work[id];
+        work[id] = select(x * params.penalty, x / params.penalty, x > 0.0);
+      }
+    }
+  }
+  storageBarrier();
+  workgroupBarrier();
+
+  // 4. Argmax (the answer at temperature 0, and the softmax shift otherwise).
+  var best = dropped();
+  var best_id = 0xffffffffu;
+  for (var i = c.x; i < c.y; i++) {
+    let x = work[i];
+    if (x > best || best_id == 0xffffffffu) { best = x; best_id = i; }
+  }
+  let top = argmax(t, best, best_id);
+  let max_logit = bitcast<f32>(top.x);
+  var chosen = top.y;
+
+  if (params.temperature > 0.0) {
+    let max_scaled = max_logit / params.temperature;
+
+    // 5. Top-k: the exact key of the k-th largest logit, then ties at it kept by lowest id.
+    if (params.top_k > 0u && params.top_k < V) {
+      let k = params.top_k;
+      var th = 0u;
+      for (var b = 31i; b >= 0i; b--) {
+        let cand = th | (1u << u32(b));
+        if (sum_u(t, count_at_least(c, cand)) >= k) { th = cand; }
+      }
+      let at_least = sum_u(t, count_at_least(c, th));
+      let local_ties = count_equal(c, th);
+      let ties = sum_u(t, local_ties);
+      let ties_needed = k - (at_least - ties);
+      // Ties in lower-id chunks come first, as in a stable sort by descending logit.
+      red_u[t] = local_ties;
+      workgroupBarrier();
+      var ties_before = 0u;
+      for (var p = 0u; p < t; p++) { ties_before += red_u[p]; }
+      workgroupBarrier();
+      var tie_rank = ties_before;
+      for (var i = c.x; i < c.y; i++) {
+        let x = work[i];
+        if (!is_kept(x)) { continue; }
+        let kx = key_of(x);
+        if (kx < th) { work[i] = dropped(); }
+        else if (kx == th) {
+          if (tie_rank >= ties_needed) { work[i] = dropped(); }
+          tie_rank++;
+        }
+      }
+      storageBarrier();
+      workgroupBarrier();
+    }
+
+    // 6. Top-p: the largest key whose mass-at-or-above reaches top_p of the total (the smallest sorted prefix).
+    if (params.top_p < 1.0) {
+      let total = sum_f(t, mass_at_least(c, 0u, max_scaled));
+      let goal = params.top_p * total;
+      var th = 0u;
+      for (var b = 31i; b >= 0i; b--) {
+        let cand = th | (1u << u32(b));
+        if (sum_f(t, mass_at_least(c, cand, max_scaled)) >= goal) { th = cand; }
+      }
+      // Ids at the cut key are walked in id order: each is kept while the mass before it is still short of goal.
+      let cut_key = smallest_key_at_least(t, c, th);
+      var run = mass_above(t, c, cut_key, max_scaled) + prefix_f(t, tie_mass(c, cut_key, max_scaled));
+      for (var i = c.x; i < c.y; i++) {
+        let x = work[i];
+        if (!is_kept(x)) { continue; }
+        let kx = key_of(x);
+        if (kx < cut_key) { work[i] = dropped(); }
+        else if (kx == cut_key) {
+          if (run >= goal) { work[i] = dropped(); }
+          run += weight(x, max_scaled);
+        }
+      }
+      storageBarrier();
+      workgroupBarrier();
+    }
+
+    // 7. The draw: walking ids in descending logit order, the first whose cumulative mass exceeds u * total.
+    let kept_total = sum_f(t, mass_at_least(c, 0u, max_scaled));
+    let draw_mass = uniform01(params.seed, params.step) * kept_total;
+    var th = 0u;
+    for (var b = 31i; b >= 0i; b--) {
+      let cand = th | (1u << u32(b));
+      if (sum_f(t, mass_at_least(c, cand, max_scaled)) > draw_mass) { th = cand; }
+    }
+    // The drawn key is the smallest kept key >= th (th = 0 when rounding left the draw past the total: the last id
+    // in the order). Ids sharing that key are walked in id order, the first whose cumulative mass exceeds the draw.
+    let pick_key = smallest_key_at_least(t, c, th);
+    var run = mass_above(t, c, pick_key, max_scaled) + prefix_f(t, tie_mass(c, pick_key, max_scaled));
+    var crossing = 0xffffffffu;
+    var last_inverted = 0xffffffffu;
+    for (var i = c.x; i < c.y; i++) {
+      let x = work[i];
+      if (!is_kept(x) || key_of(x) != pick_key) { continue; }
+      run += weight(x, max_scaled);
+      if (run > draw_mass && crossing == 0xffffffffu) { crossing = i; }
+      last_inverted = 0xffffffffu - i;
+    }
+    let first_crossing = min_u(t, crossing);
+    let last_tie = 0xffffffffu - min_u(t, last_inverted);
+    chosen = select(first_crossing, last_tie, first_crossing == 0xffffffffu);
+  }
+
+  // 8. Publish the id and remember it for the penalty.
+  if (t == 0u) {
+    token_out[0] = chosen;
+    let n = history.count;
+    history.ring[n % HISTORY_CAPACITY] = chosen;
+    history.count = n + 1u;
+  }
+}
+
+fn count_equal(c: vec2<u32>, threshold: u32) -> u32 {
+  var n = 0u;
+  for (var i = c.x; i < c.y; i++) {
+    let x = work[i];
+    if (is_kept(x) && key_of(x) == threshold) { n++; }
+  }
+  return n;
+}
