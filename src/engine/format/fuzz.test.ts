@@ -99,8 +99,12 @@ interface Mutation {
   bytes: Uint8Array;
 }
 
+// Header information of each base file, parsed once (the fuzz loop's time goes to the reader under test).
+const BASE_PARTS = new Map(BASES.map((b) => [b, { info: readBtttHeader(b), headerText: JSON.stringify(splitFile(b).header), data: splitFile(b).data }]));
+
 function mutate(rng: Rng, base: Uint8Array): Mutation {
-  const info = readBtttHeader(base);
+  const parts = BASE_PARTS.get(base)!;
+  const info = parts.info;
   const headerEnd = 16 + info.headerLength;
   const r = rng.int(9);
   if (r === 0) {
@@ -134,7 +138,8 @@ function mutate(rng: Rng, base: Uint8Array): Mutation {
     new DataView(copy.buffer).setUint32(pick(rng, [4, 8, 12]), pick(rng, [0, 1, 2, 3, 2 ** 24, 2 ** 24 + 1, 2 ** 32 - 1, info.headerLength + 1, info.headerLength - 1, rng.int(2 ** 32)]), true);
     return { kind: 'preamble field', bytes: copy };
   }
-  const { header, data } = splitFile(base);
+  const header = JSON.parse(parts.headerText) as Json;
+  const data = parts.data.slice();
   if (r === 5 || r === 6) {
     const edits = 1 + rng.int(2);
     for (let i = 0; i < edits; i++) mutateHeader(rng, header);
@@ -174,7 +179,7 @@ function outcome(bytes: Uint8Array): BtttErrorCode | 'ok' {
 
 describe('fuzzing the reader', () => {
   it('turns thousands of seeded mutations into a valid model or a BtttError, stream and buffer agreeing', async () => {
-    const CASES = 6000;
+    const CASES = 6000; // ~5 s of CPU here; wall time stays well under 20 s on the shared 2-core machine
     const rng = new Rng(20261126);
     const codes = new Map<string, number>();
     const kinds = new Map<string, number>();
