@@ -75,6 +75,16 @@ describe('attention mixers', () => {
     expect(() => model.step(1)).not.toThrow();
   });
 
+  it('a refused token leaves a mixed ttt + attn model unchanged', () => {
+    const config = smallConfig(['ttt', 'attn'], {}, { maxContext: 3 });
+    const model = new ReferenceModel(randomModel(config, EMPTY_TOKENIZER, 6));
+    [1, 2, 3].forEach((t) => model.step(t));
+    const before = model.tttState(0);
+    expect(() => model.step(4)).toThrow('prompt too long for the KV baseline: 4 tokens > maxContext 3');
+    expect(model.tttState(0)).toEqual(before);
+    expect(model.position).toBe(3);
+  });
+
   it('the attn cache grows past its first allocation and keeps earlier entries', () => {
     // An swa ring wider than the sequence is allocated in full up front: the growing attn cache must match it.
     const config = smallConfig(['attn'], {}, { maxContext: 200, window: 100 });

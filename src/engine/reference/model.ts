@@ -2,7 +2,7 @@
 // and the runtime of the Node CLIs (generate, eval).
 import type { LayerDrift, ModelConfig, ModelFile, TernaryTensor } from '../types';
 import { configProblem } from '../model/spec';
-import { AttentionLayer, attentionWeights } from './attention';
+import { AttentionLayer, attentionWeights, ContextOverflowError } from './attention';
 import { bitLinear, prepareTernary, rmsNorm, silu } from './ops';
 import { floatTensor, ReferenceModelError, ternaryTensor } from './tensors';
 import { TttLayer, tttDims, tttWeights, type TttLayerState } from './ttt';
@@ -72,6 +72,8 @@ export class ReferenceModel {
     if (!Number.isInteger(token) || token < 0 || token >= c.vocabSize) {
       throw new ReferenceModelError(`token id ${token} is outside the vocabulary [0, ${c.vocabSize})`);
     }
+    // Refuse before any layer changes its state, so that a refused token leaves the model as it was.
+    if (this.pos >= c.maxContext && c.mixers.includes('attn')) throw new ContextOverflowError(this.pos + 1, c.maxContext);
     const d = c.dModel;
     const eps = c.normEps;
     const x = this.embedding.slice(token * d, (token + 1) * d);
