@@ -1,15 +1,16 @@
 // GpuModel against the CPU reference (src/engine/reference) on the tiny models, and its memory accounting.
 import { test, expect, type Page } from '@playwright/test';
+import type { MemoryCheck, ParityResult } from './parity';
 
 interface TokenDiff { maxAbs: number; range: number; argmaxEqual: boolean }
 
 // The Vite dev server reloads the page when files of the shared working tree change or when it optimises a
 // dependency; such a reload is not a failure of the code under test, so the evaluation is retried once.
-async function inPage<A, R>(page: Page, fn: (arg: A) => Promise<R>, arg: A): Promise<R> {
+async function inPage<R>(page: Page, fn: (arg: never) => Promise<unknown>, arg: unknown): Promise<R> {
   for (let attempt = 0; ; attempt++) {
     await page.goto('/e2e/gpu/harness.html');
     try {
-      return await page.evaluate(fn, arg);
+      return (await page.evaluate(fn as (a: unknown) => Promise<unknown>, arg)) as R;
     } catch (e) {
       if (attempt >= 1 || !/Execution context was destroyed/.test(String(e))) throw e;
     }
@@ -17,14 +18,14 @@ async function inPage<A, R>(page: Page, fn: (arg: A) => Promise<R>, arg: A): Pro
 }
 
 async function parity(page: Page, name: string, tokens: number, stride: number) {
-  return inPage(
+  return inPage<ParityResult>(
     page,
-    async ([n, t, s]) => {
+    async ([n, t, s]: [string, number, number]) => {
       const url = '/e2e/gpu/parity.ts';
       const m = await import(url);
       return m.logitParity(n, t, s);
     },
-    [name, tokens, stride] as const,
+    [name, tokens, stride],
   );
 }
 
@@ -65,7 +66,7 @@ for (const name of ['tiny-ttt', 'tiny-kv']) {
 
 test('memory: TTT state is constant, the KV cache grows by exactly 2·layers·T·d·4, reports match live buffers', async ({ page }) => {
   const run = (name: string) =>
-    inPage(
+    inPage<MemoryCheck>(
       page,
       async (n: string) => {
         const url = '/e2e/gpu/parity.ts';
