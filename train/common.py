@@ -77,8 +77,16 @@ def hardware_name(device: torch.device) -> str:
     return f"cpu ({torch.get_num_threads()} threads)"
 
 
+def torch_load(path: str, device) -> Dict[str, Any]:
+    """Our own checkpoints hold plain dicts of config/args next to tensors (PyTorch ≥ 2.6 defaults to weights_only)."""
+    try:
+        return torch.load(path, map_location=device, weights_only=False)
+    except TypeError:  # a PyTorch without the weights_only argument
+        return torch.load(path, map_location=device)
+
+
 def load_checkpoint(path: str, device: torch.device) -> Tuple[BitTTTModel, Dict[str, Any]]:
-    ckpt = torch.load(path, map_location=device)
+    ckpt = torch_load(path, device)
     model = BitTTTModel(ckpt["config"]).to(device)
     state = {k: v.float() for k, v in ckpt["model"].items()}
     model.load_state_dict(state)

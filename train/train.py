@@ -26,7 +26,7 @@ import torch.nn.functional as F
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from common import (DataError, evaluate_bpb, hardware_name, load_meta, load_tokens, pick_device,  # noqa: E402
-                    split_bytes)
+                    split_bytes, torch_load)
 from model import BitLinear, BitTTTModel, count_parameters, decode_state_bytes  # noqa: E402
 
 # BitNet b1.58 two-stage schedule (README "Schedule"): linear warm-up to the peak, stage 1 (first half) cosine from
@@ -191,7 +191,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
     start_step, tokens_seen, elapsed_before = 0, 0, 0.0
     carried = None
     if args.resume and os.path.exists(ckpt_path):
-        ck = torch.load(ckpt_path, map_location=device)
+        ck = torch_load(ckpt_path, device)
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optim"])
         start_step, tokens_seen, elapsed_before = ck["step"], ck["tokens_seen"], ck["elapsed"]
@@ -199,7 +199,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
         if is_main:
             print(f"resumed from {ckpt_path} at step {start_step}", flush=True)
     elif args.init_from:
-        ck = torch.load(args.init_from, map_location=device)
+        ck = torch_load(args.init_from, device)
         model.load_state_dict({k: v.float() for k, v in ck["model"].items()})
     elif is_main and os.path.exists(log_path):
         os.remove(log_path)

@@ -116,7 +116,10 @@ def main() -> None:
 
             for r in ranked[: args.best]:
                 src = os.path.join(work, "runs", r["name"], "ckpt.pt")
-                ck = torch.load(src, map_location="cpu")
+                try:
+                    ck = torch.load(src, map_location="cpu", weights_only=False)
+                except TypeError:
+                    ck = torch.load(src, map_location="cpu")
                 small = {"model": {k: v.half() for k, v in ck["model"].items()}, "config": ck["config"],
                          "step": ck["step"], "args": ck.get("args"), "tokens_seen": ck.get("tokens_seen"),
                          "elapsed": ck.get("elapsed"), "hardware": ck.get("hardware"), "summary": ck.get("summary"),
