@@ -28,7 +28,7 @@ override OFF_B0: u32;
 override OFF_GB: u32;
 override OFF_HIST_Q: u32;
 override OFF_HIST_K: u32;
-override STATS_BASE: u32; // first float of this layer's [H, 4] drift stats
+override STATS_BASE: u32; // first float of this layer's [H, 5] drift stats
 
 // --- ttt_conv: causal depthwise convolution of q and k, one thread per channel ---------------------------------
 @group(0) @binding(0) var<storage, read> conv_uvg: array<f32>;
@@ -76,7 +76,7 @@ const R: u32 = 4u; // head size ≤ 256
 @group(0) @binding(4) var<storage, read> step_params: array<f32>;
 @group(0) @binding(5) var<storage, read_write> step_state: array<f32>;
 @group(0) @binding(6) var<storage, read_write> step_z: array<f32>;     // [D] per-head outputs z_h
-@group(0) @binding(7) var<storage, read_write> step_stats: array<f32>; // drift: norm, cos, lossBefore, lossAfter
+@group(0) @binding(7) var<storage, read_write> step_stats: array<f32>; // drift: norm, cos, lossBefore, lossAfter, w0Norm
 
 var<workgroup> sh_q: array<f32, 256>;
 var<workgroup> sh_k: array<f32, 256>;
@@ -145,7 +145,7 @@ fn ttt_step(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_ind
   var zq: array<f32, R>;
   var zk: array<f32, R>;
   var drift = vec4<f32>(0.0); // Σ(W̄−W_init)², Σ W̄·W_init, Σ W̄², Σ W_init²
-  var zsums = vec4<f32>(0.0);
+  var zsums = vec4<f32>(0.0); // Σ zq, Σ zk, Σ(W0−W_init)² (rides along in the same reduction), unused
   for (var r = 0u; r < R; r++) {
     let j = t + r * WG;
     if (j < f) {
@@ -156,12 +156,15 @@ fn ttt_step(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_ind
         let idx = mat + ii * f + j;
         var gw = sh_k[ii] * g;
         if (!first) { gw += step_state[OFF_GW + idx]; }
-        let w_bar = step_state[idx] - tok * gw;
+        let w0 = step_state[idx];
+        let w_bar = w0 - tok * gw;
         aq += sh_q[ii] * w_bar;
         ak += sh_k[ii] * w_bar;
         let w_init = step_params[OFF_W_INIT + idx];
         let dw = w_bar - w_init;
         drift += vec4<f32>(dw * dw, w_bar * w_init, w_bar * w_bar, w_init * w_init);
+        let dw0 = w0 - w_init;
+        zsums.z += dw0 * dw0;
         if (last) {
           step_state[idx] = w_bar;
           step_state[OFF_GW + idx] = 0.0;
@@ -209,11 +212,12 @@ fn ttt_step(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_ind
   }
   let loss_after = wg_sum4(t, vec4<f32>(loss_after_part, 0.0, 0.0, 0.0)).x / ff;
   if (t == 0u) {
-    let s = STATS_BASE + h * 4u;
+    let s = STATS_BASE + h * 5u;
     step_stats[s] = sqrt(drift_sums.x);
     step_stats[s + 1u] = drift_sums.y / (sqrt(drift_sums.z) * sqrt(drift_sums.w));
     step_stats[s + 2u] = loss_before;
     step_stats[s + 3u] = loss_after;
+    step_stats[s + 4u] = sqrt(means.z * ff); // ‖W0 − W_init‖_F of the mini-batch start state
   }
 }
 

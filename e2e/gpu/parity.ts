@@ -60,7 +60,7 @@ export async function logitParity(name: string, tokens: number, stride = 37, kvB
     gd.forEach((layer, l) =>
       layer.heads.forEach((h, i) => {
         const r = rd[l].heads[i];
-        for (const key of ['norm', 'cos', 'lossBefore', 'lossAfter'] as const) {
+        for (const key of ['norm', 'cos', 'lossBefore', 'lossAfter', 'w0Norm'] as const) {
           const diff = Math.abs(h[key] - r[key]);
           drift.maxAbs = Math.max(drift.maxAbs, diff);
           drift.maxRel = Math.max(drift.maxRel, diff / Math.max(Math.abs(r[key]), 1e-3));

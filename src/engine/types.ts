@@ -67,6 +67,8 @@ export interface HeadDrift {
   cos: number;
   lossBefore: number;
   lossAfter: number;
+  /** ‖W0 − w_init‖_F of the mini-batch start state this token's step used: changes only at mini-batch boundaries. */
+  w0Norm: number;
 }
 
 /** One entry per TTT layer, in layer order; `layer` is the model layer index. */

@@ -11,6 +11,20 @@ import { MAX_HEAD_SIZE, SHADERS, WORKGROUP_SIZE, type ShaderName } from './shade
 
 export { ContextOverflowError };
 
+/** Floats per TTT head in driftStats: norm, cos, lossBefore, lossAfter, w0Norm (shaders/ttt.wgsl ttt_step). */
+export const DRIFT_STATS_PER_HEAD = 5;
+
+/** Decodes a copy of GpuModel.driftStats: one entry per TTT layer (`tttLayers` gives their model indices). */
+export function parseDriftStats(raw: Float32Array, tttLayers: readonly number[], nHeads: number): LayerDrift[] {
+  return tttLayers.map((layer, slot) => ({
+    layer,
+    heads: Array.from({ length: nHeads }, (_, h) => {
+      const s = (slot * nHeads + h) * DRIFT_STATS_PER_HEAD;
+      return { norm: raw[s], cos: raw[s + 1], lossBefore: raw[s + 2], lossAfter: raw[s + 3], w0Norm: raw[s + 4] };
+    }),
+  }));
+}
+
 export class GpuModelError extends Error {
   override readonly name = 'GpuModelError';
 }
@@ -125,7 +139,7 @@ export class GpuModel {
   readonly config: ModelConfig;
   /** f32[V]: the logits of the last token step. */
   readonly logits: GPUBuffer;
-  /** f32[tttLayers, H, 4] (norm, cos, lossBefore, lossAfter) of the last step; null without TTT layers. */
+  /** f32[tttLayers, H, DRIFT_STATS_PER_HEAD] of the last step (see parseDriftStats); null without TTT layers. */
   readonly driftStats: GPUBuffer | null;
   /** Model layer index of each row of driftStats. */
   readonly tttLayers: number[];
@@ -197,7 +211,7 @@ export class GpuModel {
     const tttLayers: number[] = [];
     c.mixers.forEach((m, i) => m === 'ttt' && tttLayers.push(i));
     this.tttLayers = tttLayers;
-    this.driftStats = tttLayers.length > 0 ? activation('drift_stats', tttLayers.length * H * 4 * 4) : null;
+    this.driftStats = tttLayers.length > 0 ? activation('drift_stats', tttLayers.length * H * DRIFT_STATS_PER_HEAD * 4) : null;
 
     const pipe = (shader: ShaderName, entry: string, constants: Record<string, number>) => ctx.pipeline(SHADERS[shader], entry, constants);
     const add = (label: string, pipeline: GPUComputePipeline, workgroups: number, buffers: () => GPUBuffer[], usesKvCache = false) =>
@@ -262,7 +276,7 @@ export class GpuModel {
           OFF_LR_W: layout.lrW, OFF_LR_B: layout.lrB, OFF_TOK: layout.tok, OFF_LN_W: layout.lnW, OFF_LN_B: layout.lnB,
           OFF_W_INIT: layout.wInit, OFF_CONV_Q: layout.convQ, OFF_CONV_K: layout.convK, OFF_POST_W: layout.postW, OFF_POST_B: layout.postB,
           OFF_GW: stateLayout.GW, OFF_B0: stateLayout.b0, OFF_GB: stateLayout.Gb, OFF_HIST_Q: stateLayout.histQ, OFF_HIST_K: stateLayout.histK,
-          STATS_BASE: layer.tttSlot * H * 4,
+          STATS_BASE: layer.tttSlot * H * DRIFT_STATS_PER_HEAD,
         };
         const driftStats = this.driftStats!;
         bitlinear(p + 'ttt.in', wIn, mixIn, false);
@@ -401,15 +415,7 @@ export class GpuModel {
   /** Reads driftStats back as one entry per TTT layer (empty for models without TTT layers). */
   async readDrift(): Promise<LayerDrift[]> {
     if (!this.driftStats) return [];
-    const raw = new Float32Array(await this.ctx.readBuffer(this.driftStats));
-    const H = this.config.nHeads;
-    return this.tttLayers.map((layer, slot) => ({
-      layer,
-      heads: Array.from({ length: H }, (_, h) => {
-        const s = (slot * H + h) * 4;
-        return { norm: raw[s], cos: raw[s + 1], lossBefore: raw[s + 2], lossAfter: raw[s + 3] };
-      }),
-    }));
+    return parseDriftStats(new Float32Array(await this.ctx.readBuffer(this.driftStats)), this.tttLayers, this.config.nHeads);
   }
 
   /** Forget everything read: W0 ← w_init, b0 ← b_init, accumulators and histories zero, KV caches emptied, position 0. */
@@ -433,10 +439,10 @@ export class GpuModel {
       }
     }
     if (this.driftStats) {
-      // Before the first token W̄ = w_init: norm 0, cos 1, losses 0 (as the reference reports).
+      // Before the first token W̄ = W0 = w_init: norm 0, cos 1, losses 0, w0Norm 0 (as the reference reports).
       const H = this.config.nHeads;
-      const initial = new Float32Array(this.tttLayers.length * H * 4);
-      for (let i = 1; i < initial.length; i += 4) initial[i] = 1;
+      const initial = new Float32Array(this.tttLayers.length * H * DRIFT_STATS_PER_HEAD);
+      for (let i = 1; i < initial.length; i += DRIFT_STATS_PER_HEAD) initial[i] = 1;
       this.ctx.device.queue.writeBuffer(this.driftStats, 0, initial);
     }
     encoder.clearBuffer(this.stepPosition);

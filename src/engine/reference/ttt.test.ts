@@ -135,7 +135,7 @@ describe('ReferenceModel state', () => {
     const model = new ReferenceModel(randomModel(config, EMPTY_TOKENIZER, 4));
     const before = model.drift();
     expect(before.map((l) => l.layer)).toEqual([0, 1]);
-    for (const layer of before) for (const h of layer.heads) expect(h).toEqual({ norm: 0, cos: 1, lossBefore: 0, lossAfter: 0 });
+    for (const layer of before) for (const h of layer.heads) expect(h).toEqual({ norm: 0, cos: 1, lossBefore: 0, lossAfter: 0, w0Norm: 0 });
     model.step(3);
     for (const layer of model.drift()) {
       expect(layer.heads).toHaveLength(config.nHeads);
@@ -147,6 +147,29 @@ describe('ReferenceModel state', () => {
         // The step moved the prediction for k (random weights do not guarantee a lower loss: lr·|k|² may overshoot).
         expect(Number.isFinite(h.lossAfter) && h.lossAfter !== h.lossBefore).toBe(true);
       }
+    }
+  });
+
+  it('w0Norm changes only at mini-batch boundaries and equals the norm of the last committed W̄', () => {
+    const config = smallConfig(['ttt']);
+    const b = config.ttt.miniBatch;
+    const model = new ReferenceModel(randomModel(config, EMPTY_TOKENIZER, 9));
+    let previous = model.drift()[0].heads.map((h) => h.w0Norm);
+    let lastNorms = previous;
+    for (let pos = 0; pos < 3 * b + 2; pos++) {
+      model.step((pos * 7) % config.vocabSize);
+      const heads = model.drift()[0].heads;
+      const w0 = heads.map((h) => h.w0Norm);
+      if (pos % b === 0 && pos > 0) {
+        // W0 is the W̄ committed by the previous token (the last of its mini-batch).
+        w0.forEach((v, h) => expect(v).toBeCloseTo(lastNorms[h], 5));
+        w0.forEach((v, h) => expect(v).not.toBe(previous[h]));
+      } else {
+        expect(w0).toEqual(previous);
+      }
+      if (pos < b) expect(w0.every((v) => v === 0)).toBe(true);
+      previous = w0;
+      lastNorms = heads.map((h) => h.norm);
     }
   });
 

@@ -214,7 +214,7 @@ export class TttLayer {
       convHistoryQ: new Float32Array(history),
       convHistoryK: new Float32Array(history),
     };
-    this.drift = Array.from({ length: H }, () => ({ norm: 0, cos: 1, lossBefore: 0, lossAfter: 0 }));
+    this.drift = Array.from({ length: H }, () => ({ norm: 0, cos: 1, lossBefore: 0, lossAfter: 0, w0Norm: 0 }));
     this.Z = new Float64Array(f);
     this.target = new Float64Array(f);
     this.grad = new Float64Array(f);
@@ -242,7 +242,7 @@ export class TttLayer {
     s.Gb.fill(0);
     s.convHistoryQ.fill(0);
     s.convHistoryK.fill(0);
-    for (const h of this.drift) Object.assign(h, { norm: 0, cos: 1, lossBefore: 0, lossAfter: 0 });
+    for (const h of this.drift) Object.assign(h, { norm: 0, cos: 1, lossBefore: 0, lossAfter: 0, w0Norm: 0 });
   }
 
   /** The mixer output for the normalised input `xn` of the token at position `pos`. */
@@ -325,22 +325,25 @@ export class TttLayer {
       const zh = layerNorm(Zq, lnWh, lnBh, eps, new Float32Array(f));
       for (let c = 0; c < f; c++) z[vo + c] = q[vo + c] + zh[c];
 
-      // Drift: ‖W̄ − w_init‖_F and the cosine between W̄ and w_init.
+      // Drift: ‖W̄ − w_init‖_F, the cosine between W̄ and w_init, and ‖W0 − w_init‖_F (W0 not yet committed).
       let diff = 0;
       let dot = 0;
       let barNorm = 0;
+      let w0Diff = 0;
       for (let e = mo; e < mo + f * f; e++) {
         const a = s.Wbar[e];
         const init = w.wInit[e];
         diff += (a - init) * (a - init);
         dot += a * init;
         barNorm += a * a;
+        w0Diff += (s.W0[e] - init) * (s.W0[e] - init);
       }
       const drift = this.drift[h];
       drift.norm = Math.sqrt(diff);
       drift.cos = dot / (Math.sqrt(barNorm) * this.wInitNorms[h] || 1);
       drift.lossBefore = lossBefore;
       drift.lossAfter = innerLoss(Z, target, w.lnW, w.lnB, vo, eps);
+      drift.w0Norm = Math.sqrt(w0Diff);
 
       if (lastOfMiniBatch) {
         s.W0.set(s.Wbar.subarray(mo, mo + f * f), mo);
