@@ -12,7 +12,6 @@ export default defineConfig({
     VitePWA({
       registerType: 'autoUpdate',
       injectRegister: 'script-defer',
-      includeAssets: ['icons/icon.svg', 'models/manifest.json'],
       workbox: {
         globPatterns: ['**/*.{js,css,html,wasm,wgsl,json,svg,png,webmanifest}'],
         globIgnores: ['**/*.bttt'],

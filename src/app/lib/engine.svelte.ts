@@ -1,7 +1,7 @@
 // The page's view of the engine: load status and progress, the conversation, generation control, and
 // recovery when the worker dies or the GPU device is lost. Components read its $state and call its methods.
 import { createEngineClient, proxy, type EngineClient } from '../../worker/client';
-import type { GenerateResult, LoadProgress, ModelInfo, ModelSource, TokenEvent } from '../../worker/api';
+import type { EngineErrorEvent, GenerateResult, LoadProgress, ModelInfo, ModelSource, TokenEvent } from '../../worker/api';
 import type { SamplingParams } from '../../engine/types';
 import { getModelMeta } from '../../storage/modelCache';
 import { errorMessage } from './format';
@@ -66,6 +66,7 @@ export class EngineController {
   private loadedFrom: LoadedFrom | null = null;
   private loadSeq = 0;
   private lastPrompt: { text: string; stateBefore: ArrayBuffer | null } | null = null;
+  private recoveringFromLoss = false;
 
   get busy(): boolean {
     return this.status === 'loading' || this.status === 'generating';
@@ -86,6 +87,9 @@ export class EngineController {
   private async load(from: LoadedFrom, retryFromNetwork = true): Promise<void> {
     const seq = ++this.loadSeq;
     this.cancelGeneration();
+    // The worker keeps the previous model until the new one has parsed, so a bad file leaves it usable.
+    const previousInfo = this.info;
+    const wasReady = this.status === 'ready' || this.status === 'generating';
     this.status = 'loading';
     this.loadError = null;
     this.info = null;
@@ -114,8 +118,10 @@ export class EngineController {
         return;
       }
       this.loadError = errorMessage(err);
-      this.status = this.info ? 'ready' : 'error';
-      if (DEVICE_LOST.test(this.loadError)) this.restartWorker('The GPU device was lost while loading.');
+      const keepPrevious = wasReady && previousInfo !== null && this.loadedFrom !== null;
+      this.info = keepPrevious ? previousInfo : null;
+      this.status = keepPrevious ? 'ready' : 'error';
+      if (DEVICE_LOST.test(this.loadError)) this.handleDeviceLost(this.loadError);
     }
   }
 
@@ -170,7 +176,7 @@ export class EngineController {
     } catch (err) {
       turn.error = errorMessage(err);
       this.status = 'ready';
-      if (DEVICE_LOST.test(turn.error)) this.restartWorker('The GPU device was lost during generation.');
+      if (DEVICE_LOST.test(turn.error)) this.handleDeviceLost(turn.error);
     } finally {
       turn.streaming = false;
     }
@@ -220,10 +226,14 @@ export class EngineController {
     // Errors the worker does not catch (a crash in a module, a failed import) must be seen, not swallowed.
     client.worker.addEventListener('error', (e) => {
       const text = e.message || 'the engine worker failed to start';
-      if (DEVICE_LOST.test(text)) { this.restartWorker('The GPU device was lost.'); return; }
       this.notice = { kind: 'error', text: `Engine error: ${text}` };
       if (this.status === 'loading') { this.loadError = text; this.status = 'error'; }
     });
+    // Errors outside a call: after a device loss the worker has dropped the model and needs load() again.
+    void client.api.onError(proxy((e: EngineErrorEvent) => {
+      if (e.kind === 'device-lost') this.handleDeviceLost(e.message);
+      else this.notice = { kind: 'error', text: `Engine error: ${e.message}` };
+    }));
     client.worker.addEventListener('messageerror', () => {
       this.notice = { kind: 'error', text: 'Engine error: a message from the worker could not be read.' };
     });
@@ -231,18 +241,17 @@ export class EngineController {
     return client;
   }
 
-  /** A fresh worker (and GPU device), then the same model again. */
-  private restartWorker(why: string): void {
-    this.client?.dispose();
-    this.client = null;
-    this.notice = { kind: 'info', text: `${why} The engine was restarted and the model reloaded; its memory starts fresh.` };
+  /** The worker lost its GPU device: say so, then load the same model again (from the cache when possible). */
+  private handleDeviceLost(message: string): void {
+    if (this.recoveringFromLoss) return; // the call's rejection and the onError event report the same loss
+    this.recoveringFromLoss = true;
+    this.notice = { kind: 'info', text: `${message.replace(/\.?$/, '.')} The engine reloaded the model on a fresh device; its memory starts over.` };
+    this.turns.push({ id: ++turnIds, role: 'note', text: 'GPU device lost: model reloaded, memory reset.', tokens: 0, streaming: false });
     const from = this.loadedFrom;
-    this.turns.push({ id: ++turnIds, role: 'note', text: `${why} Engine reloaded; memory reset.`, tokens: 0, streaming: false });
-    if (from) {
-      const source: ModelSource = from.manifest ? { kind: 'cache', cacheKey: from.modelKey } : from.source;
-      void this.load({ ...from, source });
-    } else {
-      this.status = 'idle';
-    }
+    this.info = null;
+    this.status = 'idle';
+    if (!from) { this.recoveringFromLoss = false; return; }
+    const source: ModelSource = from.manifest ? { kind: 'cache', cacheKey: from.modelKey } : from.source;
+    void this.load({ ...from, source }).finally(() => { this.recoveringFromLoss = false; });
   }
 }
