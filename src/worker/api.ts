@@ -58,6 +58,12 @@ export interface GenerateOptions {
   drift?: boolean;
 }
 
+/** An error outside a call's promise, e.g. GPU device loss; after 'device-lost' the UI calls load() again. */
+export interface EngineErrorEvent {
+  kind: 'device-lost' | 'load-failed';
+  message: string;
+}
+
 export interface EngineApi {
   load(source: ModelSource, onProgress?: (p: LoadProgress) => void): Promise<ModelInfo>;
   /** Appends the prompt to the model's stream (the TTT state keeps reading), then samples a reply. */
@@ -68,4 +74,6 @@ export interface EngineApi {
   reset(): Promise<void>;
   stats(): EngineStats;
   memoryReport(): MemoryReport;
+  /** Registers a listener (wrapped with comlink's proxy()) for errors outside a call, such as GPU device loss. */
+  onError(listener: (e: EngineErrorEvent) => void): void;
 }

@@ -1,0 +1,166 @@
+// The engine through the real Web Worker and comlink, in Chromium's WebGPU: load by URL with progress, greedy
+// decoding equal token for token to the CPU ReferenceModel, cancel, reset, cache reload and memory accounting.
+import { expect, test } from '@playwright/test';
+
+type ClientModule = typeof import('../../src/worker/client');
+type FormatModule = typeof import('../../src/engine/format');
+type ReferenceModule = typeof import('../../src/engine/reference/model');
+type TokenizerModule = typeof import('../../src/engine/tokenizer/tokenizer');
+type SamplingModule = typeof import('../../src/engine/sampling');
+type LoadProgress = import('../../src/worker/api').LoadProgress;
+type TokenEvent = import('../../src/worker/api').TokenEvent;
+
+const PROMPT = 'Once upon a time, a little fox';
+const GREEDY_TOKENS = 24;
+
+test.beforeEach(async ({ page }) => {
+  await page.goto('/e2e/gpu/harness.html');
+});
+
+for (const modelName of ['tiny-ttt', 'tiny-kv']) {
+  test(`${modelName}: load by URL with progress, greedy decode equals the CPU reference, reset, memory report`, async ({ page }) => {
+    const r = await page.evaluate(
+      async ({ modelName, prompt, greedyTokens }) => {
+        const imp = (p: string) => import(/* @vite-ignore */ p);
+        const { createEngineClient, proxy }: ClientModule = await imp('/src/worker/client.ts');
+        const { parseBttt }: FormatModule = await imp('/src/engine/format/index.ts');
+        const { ReferenceModel }: ReferenceModule = await imp('/src/engine/reference/model.ts');
+        const { Tokenizer }: TokenizerModule = await imp('/src/engine/tokenizer/tokenizer.ts');
+        const { sample, CounterRng }: SamplingModule = await imp('/src/engine/sampling/index.ts');
+        const url = `/models/${modelName}.bttt`;
+        const params = { temperature: 0, topK: 0, topP: 1, repetitionPenalty: 1, repetitionWindow: 0, seed: 3, maxTokens: greedyTokens, stopAtEot: false };
+
+        // CPU oracle: the same prompt through the ReferenceModel, greedy.
+        const fileBytes = new Uint8Array(await (await fetch(url)).arrayBuffer());
+        const file = parseBttt(fileBytes);
+        const tokenizer = Tokenizer.fromSpec(file.tokenizer);
+        const reference = new ReferenceModel(file);
+        const promptIds = tokenizer.encode(prompt);
+        let logits: Float32Array = new Float32Array(0);
+        for (const id of promptIds) logits = reference.step(id);
+        const stream = [...promptIds];
+        const cpuTokens: number[] = [];
+        const rng = new CounterRng(params.seed);
+        while (cpuTokens.length < greedyTokens) {
+          const id = sample(logits, params, stream, rng);
+          cpuTokens.push(id);
+          stream.push(id);
+          if (cpuTokens.length < greedyTokens) logits = reference.step(id);
+        }
+
+        const client = createEngineClient();
+        try {
+          const progress: { phase: string; bytes: number; totalBytes: number; rate?: number }[] = [];
+          const info = await client.api.load({ kind: 'url', url }, proxy((p: LoadProgress) => void progress.push(p)));
+          const events: { id: number; position: number; phase: string; at: number }[] = [];
+          const t0 = performance.now();
+          const result = await client.api.generate(prompt, params, proxy((e: TokenEvent) => void events.push({ id: e.id, position: e.position, phase: e.phase, at: performance.now() })));
+          const wallMs = performance.now() - t0;
+          const afterGenerate = await client.api.memoryReport();
+          const stats = await client.api.stats();
+          await client.api.reset();
+          const afterReset = await client.api.memoryReport();
+          const statsAfterReset = await client.api.stats();
+          const again = await client.api.generate(prompt, params);
+          // The same file from IndexedDB, put there by the URL load.
+          const cachedInfo = await client.api.load({ kind: 'cache', cacheKey: url });
+          const generated = events.filter((e) => e.phase === 'generated');
+          const gaps = generated.slice(1).map((e, i) => e.at - generated[i].at);
+          return {
+            cpuTokens, promptIds, fileSize: fileBytes.length, info, progress, events, result, wallMs, afterGenerate, stats,
+            afterReset, statsAfterReset, again, cachedOrigin: cachedInfo.origin,
+            pageMsPerToken: gaps.reduce((a, b) => a + b, 0) / Math.max(1, gaps.length),
+          };
+        } finally {
+          client.dispose();
+        }
+      },
+      { modelName, prompt: PROMPT, greedyTokens: GREEDY_TOKENS },
+    );
+
+    console.log(
+      `${modelName}: prefill ${r.result.prefillTokensPerSecond.toFixed(1)} tok/s, decode ${r.result.decodeTokensPerSecond.toFixed(1)} tok/s ` +
+        `(${(1000 / r.result.decodeTokensPerSecond).toFixed(1)} ms/token in the worker, ${r.pageMsPerToken.toFixed(1)} ms between events on the page), ` +
+        `memory ${JSON.stringify(r.afterGenerate.bytes)}`,
+    );
+    // Progress: download events, monotone, ending at the file size; then the later phases.
+    const downloads = r.progress.filter((p) => p.phase === 'download');
+    expect(downloads.length).toBeGreaterThan(0);
+    for (let i = 1; i < downloads.length; i++) expect(downloads[i].bytes).toBeGreaterThanOrEqual(downloads[i - 1].bytes);
+    expect(downloads.at(-1)!.bytes).toBe(r.fileSize);
+    expect(downloads.at(-1)!.totalBytes).toBe(r.fileSize);
+    expect(r.progress.map((p) => p.phase)).toContain('compile');
+    expect(r.info.origin).toBe('network');
+    expect(r.info.fileBytes).toBe(r.fileSize);
+    expect(r.cachedOrigin).toBe('cache');
+
+    // The issue's required check: GPU greedy = CPU greedy, token for token.
+    expect(r.result.tokens).toEqual(r.cpuTokens);
+    expect(r.result.stopReason).toBe('max-tokens');
+    expect(r.result.promptTokens).toBe(r.promptIds.length);
+    // Events: the prompt tokens, then the generated ones, positions consecutive from 0.
+    expect(r.events.map((e) => e.id)).toEqual([...r.promptIds, ...r.cpuTokens]);
+    expect(r.events.map((e) => e.position)).toEqual(r.events.map((_, i) => i));
+
+    // The last generated token is not read yet (the next turn reads it first).
+    const position = r.promptIds.length + GREEDY_TOKENS - 1;
+    expect(r.stats.position).toBe(position);
+    expect(r.afterGenerate.position).toBe(position);
+    const tags = Object.values(r.afterGenerate.bytes) as number[];
+    expect(tags.reduce((a, b) => a + b, 0)).toBe(r.afterGenerate.total);
+    expect(r.afterGenerate.bytes.weights).toBeGreaterThan(0);
+    if (modelName === 'tiny-ttt') expect(r.afterGenerate.bytes['ttt-state']).toBeGreaterThan(0);
+    else expect(r.afterGenerate.bytes['kv-cache']).toBeGreaterThan(0);
+
+    expect(r.statsAfterReset.position).toBe(0);
+    expect(r.afterReset.position).toBe(0);
+    expect(r.again.tokens).toEqual(r.cpuTokens);
+  });
+}
+
+test('cancel stops within one token; the conversation continues; a bad file is a clear error', async ({ page }) => {
+  const r = await page.evaluate(async () => {
+    const imp = (p: string) => import(/* @vite-ignore */ p);
+    const { createEngineClient, proxy }: ClientModule = await imp('/src/worker/client.ts');
+    const client = createEngineClient();
+    try {
+      await client.api.load({ kind: 'url', url: '/models/tiny-ttt.bttt' });
+      const params = { temperature: 0.9, topK: 40, topP: 0.95, repetitionPenalty: 1.1, repetitionWindow: 64, seed: 9, maxTokens: 200, stopAtEot: false };
+      let generatedSeen = 0;
+      let seenAtCancel = -1;
+      const result = await client.api.generate('The cat', params, proxy((e: TokenEvent) => {
+        if (e.phase !== 'generated') return;
+        generatedSeen++;
+        if (generatedSeen === 3) {
+          seenAtCancel = generatedSeen;
+          void client.api.cancel();
+        }
+      }), { drift: true });
+      const positionAfterCancel = (await client.api.stats()).position;
+      // The next turn reads on from where the cancelled one stopped.
+      const next = await client.api.generate(' and the dog', { ...params, maxTokens: 4 }, undefined);
+      const positionAfterNext = (await client.api.stats()).position;
+      let badFile = '';
+      try {
+        await client.api.load({ kind: 'bytes', bytes: new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8]).buffer, name: 'junk.bttt' });
+      } catch (e) {
+        badFile = `${(e as Error).name}: ${(e as Error).message}`;
+      }
+      // A failed load leaves the loaded model in place: the session is replaced only after a successful parse.
+      const stillLoaded = (await client.api.stats()).position;
+      return { tokens: result.tokens.length, stopReason: result.stopReason, seenAtCancel, positionAfterCancel, next, positionAfterNext, badFile, stillLoaded };
+    } finally {
+      client.dispose();
+    }
+  });
+  console.log(`cancel: ${JSON.stringify({ ...r, next: { tokens: r.next.tokens.length, stopReason: r.next.stopReason } })}`);
+  expect(r.stopReason).toBe('cancelled');
+  // The page saw 3 tokens when it asked; the worker may have one token in flight and one being read back.
+  expect(r.tokens).toBeGreaterThanOrEqual(r.seenAtCancel);
+  expect(r.tokens).toBeLessThanOrEqual(r.seenAtCancel + 2);
+  expect(r.next.tokens.length).toBe(4);
+  const promptLength = 2; // 'The cat' is at least 2 tokens; the exact count does not matter, the continuity does
+  expect(r.positionAfterNext).toBeGreaterThan(r.positionAfterCancel + promptLength);
+  expect(r.badFile).toMatch(/^BtttError: /);
+  expect(r.stillLoaded).toBe(r.positionAfterNext);
+});

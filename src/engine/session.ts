@@ -1,0 +1,254 @@
+// The DOM-free generation loop: tokenizer + GpuModel + GpuSampler + speed stats. Used by the engine worker and by
+// Node benchmarks. Per decoded token the host records one command buffer (model step + sampling + a copy of the
+// sampled id and the drift stats into one staging buffer) and does one mapAsync; the logits never leave the GPU.
+//
+// The stream is continuous across generate() calls (a conversation): the model keeps its state, and the last
+// sampled token, not yet read by the model when a call ends, is read first by the next call.
+import { ContextOverflowError, GpuModel, parseDriftStats, type GpuModelOptions } from './gpu/model';
+import { GpuSampler } from './gpu/sampler';
+import type { GpuContext } from './gpu/context';
+import { checkSamplingParams } from './sampling';
+import { Tokenizer } from './tokenizer/tokenizer';
+import type { LayerDrift, MemoryReport, ModelFile, SamplingParams } from './types';
+
+export interface SessionTokenEvent {
+  id: number;
+  /** Text completed by this token ('' while a multi-byte character is incomplete). */
+  text: string;
+  /** Index of the token in the stream since the last reset. */
+  position: number;
+  phase: 'prompt' | 'generated';
+  drift?: LayerDrift[];
+}
+
+export type StopReason = 'eot' | 'max-tokens' | 'cancelled' | 'context-full';
+
+export interface SessionResult {
+  text: string;
+  /** Generated ids (the end-of-text token that stopped generation is not included). */
+  tokens: number[];
+  promptTokens: number;
+  stopReason: StopReason;
+  prefillTokensPerSecond: number;
+  decodeTokensPerSecond: number;
+}
+
+export interface SessionGenerateOptions {
+  /** Aborting stops generation after the token in flight (stopReason 'cancelled'). */
+  signal?: AbortSignal;
+  /** Read the drift statistics back with each generated token (TTT models only). */
+  drift?: boolean;
+}
+
+/** The prompt does not fit in what is left of an "attn" layer's maxContext; nothing was read. */
+export class ContextFullError extends Error {
+  override readonly name = 'ContextFullError';
+  constructor(
+    readonly needed: number,
+    readonly available: number,
+    readonly maxContext: number,
+  ) {
+    super(`the prompt needs ${needed} positions but only ${available} of maxContext ${maxContext} are left; reset to start over`);
+  }
+}
+
+/** generate() was called while another generate() of the same session was running. */
+export class SessionBusyError extends Error {
+  override readonly name = 'SessionBusyError';
+}
+
+/** The prompt tokens are submitted in chunks so that a cancel lands between chunks. */
+const PREFILL_CHUNK = 8;
+/** Staging layout: the sampled id at 0, the drift stats from DRIFT_OFFSET. */
+const DRIFT_OFFSET = 16;
+
+export class Session {
+  readonly tokenizer: Tokenizer;
+  readonly model: GpuModel;
+  readonly sampler: GpuSampler;
+  prefillTokensPerSecond = 0;
+  decodeTokensPerSecond = 0;
+  private readonly ctx: GpuContext;
+  private readonly staging: GPUBuffer;
+  private readonly driftBytes: number;
+  /** Sampled but not yet read by the model (read first by the next generate). */
+  private pending: number[] = [];
+  private busy = false;
+
+  private constructor(ctx: GpuContext, tokenizer: Tokenizer, model: GpuModel, sampler: GpuSampler) {
+    this.ctx = ctx;
+    this.tokenizer = tokenizer;
+    this.model = model;
+    this.sampler = sampler;
+    this.driftBytes = model.driftStats ? model.driftStats.size : 0;
+    this.staging = ctx.createBuffer('scratch', 'session.readback', DRIFT_OFFSET + this.driftBytes, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
+  }
+
+  static async create(ctx: GpuContext, file: ModelFile, opts: GpuModelOptions = {}): Promise<Session> {
+    const tokenizer = Tokenizer.fromSpec(file.tokenizer);
+    if (tokenizer.vocabSize !== file.config.vocabSize) {
+      throw new RangeError(`the tokenizer has ${tokenizer.vocabSize} ids but config.vocabSize is ${file.config.vocabSize}`);
+    }
+    const model = await GpuModel.create(ctx, file, opts);
+    try {
+      return new Session(ctx, tokenizer, model, new GpuSampler(ctx, file.config.vocabSize));
+    } catch (e) {
+      model.destroy();
+      throw e;
+    }
+  }
+
+  /** Tokens the model has read since the last reset. */
+  get position(): number {
+    return this.model.position;
+  }
+
+  /**
+   * Appends `prompt` to the stream, then samples until end-of-text, maxTokens, cancel or a full context.
+   * An empty prompt at the start of a stream reads the end-of-text token (the boundary stories follow).
+   */
+  async generate(prompt: string, params: SamplingParams, onToken?: (e: SessionTokenEvent) => void, opts: SessionGenerateOptions = {}): Promise<SessionResult> {
+    checkSamplingParams(params);
+    if (!Number.isInteger(params.maxTokens) || params.maxTokens < 0) throw new RangeError(`maxTokens must be an integer ≥ 0, got ${params.maxTokens}`);
+    if (this.busy) throw new SessionBusyError('a generation is already running in this session; cancel it first');
+    this.busy = true;
+    try {
+      return await this.run(prompt, params, onToken, opts);
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  private async run(prompt: string, params: SamplingParams, onToken: ((e: SessionTokenEvent) => void) | undefined, opts: SessionGenerateOptions): Promise<SessionResult> {
+    const { device } = this.ctx;
+    const config = this.model.config;
+    const encoded = this.tokenizer.encode(prompt);
+    const promptIds = encoded.length === 0 && this.position === 0 && this.pending.length === 0 ? [this.tokenizer.eotId] : encoded;
+    const feed = [...this.pending, ...promptIds];
+    if (feed.length === 0) throw new RangeError('nothing to read: the prompt is empty');
+    if (config.mixers.includes('attn')) {
+      const available = config.maxContext - this.position;
+      if (feed.length > available) throw new ContextFullError(feed.length, available, config.maxContext);
+    }
+    const stopAtEot = params.stopAtEot ?? true;
+    const wantDrift = (opts.drift ?? false) && this.driftBytes > 0;
+    // Separate decoders, so that an incomplete character at the end of the prompt cannot swallow generated text.
+    const promptDecoder = this.tokenizer.createDecoder();
+    const decoder = this.tokenizer.createDecoder();
+    const cancelled = () => opts.signal?.aborted === true;
+    const started = performance.now();
+
+    // Prefill: every stream token through the model, in chunks of submissions; the last one also samples.
+    const pendingCount = this.pending.length;
+    this.pending = [];
+    let read = 0;
+    let stopReason: StopReason | null = null;
+    while (read < feed.length) {
+      const end = Math.min(read + PREFILL_CHUNK, feed.length);
+      for (let i = read; i < end; i++) {
+        const position = this.position;
+        if (i >= pendingCount) this.sampler.pushHistory([feed[i]]); // pending ids are in the GPU history already
+        this.sampler.writeToken(feed[i]);
+        const encoder = device.createCommandEncoder({ label: 'prefill' });
+        this.model.encodeStep(encoder, this.sampler.tokenBuffer);
+        const last = i === feed.length - 1;
+        if (last && params.maxTokens > 0) this.encodeSample(encoder, params, 0, wantDrift);
+        device.queue.submit([encoder.finish()]);
+        if (i >= pendingCount) onToken?.({ id: feed[i], text: promptDecoder.push(feed[i]), position, phase: 'prompt' });
+      }
+      read = end;
+      if (read < feed.length) {
+        await device.queue.onSubmittedWorkDone();
+        if (cancelled()) {
+          stopReason = 'cancelled';
+          break;
+        }
+      }
+    }
+
+    const generated: number[] = [];
+    let prefillEnd = performance.now();
+    if (stopReason === null && params.maxTokens === 0) {
+      await device.queue.onSubmittedWorkDone();
+      prefillEnd = performance.now();
+      stopReason = 'max-tokens';
+    }
+    let step = 0;
+    while (stopReason === null) {
+      const { id, drift } = await this.readSample(wantDrift);
+      if (step === 0) prefillEnd = performance.now();
+      step++;
+      // The sampled id is in the GPU history and the token buffer: the model reads it at the next step.
+      this.pending = [id];
+      if (stopAtEot && id === this.tokenizer.eotId) {
+        stopReason = 'eot';
+        break;
+      }
+      generated.push(id);
+      onToken?.({ id, text: decoder.push(id), position: this.position, phase: 'generated', drift });
+      if (generated.length >= params.maxTokens) stopReason = 'max-tokens';
+      else if (cancelled()) stopReason = 'cancelled';
+      else if (config.mixers.includes('attn') && this.position >= config.maxContext) stopReason = 'context-full';
+      if (stopReason !== null) break;
+      const encoder = device.createCommandEncoder({ label: 'decode' });
+      this.model.encodeStep(encoder, this.sampler.tokenBuffer);
+      this.pending = [];
+      this.encodeSample(encoder, params, step, wantDrift);
+      device.queue.submit([encoder.finish()]);
+    }
+    const finished = performance.now();
+
+    const prefillSeconds = (prefillEnd - started) / 1000;
+    this.prefillTokensPerSecond = prefillSeconds > 0 ? feed.length / prefillSeconds : 0;
+    // The first generated token is counted in the prefill time (it is sampled by the last prompt step).
+    const decodeSeconds = (finished - prefillEnd) / 1000;
+    this.decodeTokensPerSecond = generated.length > 1 && decodeSeconds > 0 ? (generated.length - 1) / decodeSeconds : 0;
+    return {
+      text: this.tokenizer.decode(generated),
+      tokens: generated,
+      promptTokens: promptIds.length,
+      stopReason: stopReason ?? 'max-tokens',
+      prefillTokensPerSecond: this.prefillTokensPerSecond,
+      decodeTokensPerSecond: this.decodeTokensPerSecond,
+    };
+  }
+
+  /** Forget everything read: model state, KV caches, sampler history, position 0. */
+  reset(): void {
+    if (this.busy) throw new SessionBusyError('cannot reset while a generation is running; cancel it first');
+    this.model.reset();
+    this.sampler.reset();
+    this.pending = [];
+  }
+
+  memoryReport(): MemoryReport {
+    return this.model.memoryReport();
+  }
+
+  destroy(): void {
+    this.sampler.destroy();
+    this.model.destroy();
+    this.ctx.destroyBuffer(this.staging);
+  }
+
+  private encodeSample(encoder: GPUCommandEncoder, params: SamplingParams, step: number, wantDrift: boolean): void {
+    this.sampler.setParams(params, step);
+    this.sampler.encode(encoder, this.model.logits);
+    encoder.copyBufferToBuffer(this.sampler.tokenBuffer, 0, this.staging, 0, 4);
+    if (wantDrift) encoder.copyBufferToBuffer(this.model.driftStats!, 0, this.staging, DRIFT_OFFSET, this.driftBytes);
+  }
+
+  /** The one readback per decoded token: the id and, when asked, the drift stats, from one staging buffer. */
+  private async readSample(wantDrift: boolean): Promise<{ id: number; drift?: LayerDrift[] }> {
+    await this.staging.mapAsync(GPUMapMode.READ);
+    try {
+      const id = new Uint32Array(this.staging.getMappedRange(0, 4))[0];
+      if (!wantDrift) return { id };
+      return { id, drift: parseDriftStats(new Float32Array(this.staging.getMappedRange(DRIFT_OFFSET, this.driftBytes)), this.model.tttLayers, this.model.config.nHeads) };
+    } finally {
+      this.staging.unmap();
+    }
+  }
+}
+
+export { ContextOverflowError };

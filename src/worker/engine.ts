@@ -1,0 +1,207 @@
+// EngineApi (api.ts) implemented over a GpuContext and a Session. Kept apart from engine.worker.ts (which only
+// exposes it with comlink) so that its dependencies — the GPU context factory, the model cache, fetch — can be
+// injected by tests.
+import { GpuContext } from '../engine/gpu/context';
+import { parseBtttWithHeader, readBtttStream, readBtttHeader, modelStats } from '../engine/format';
+import { Session, type SessionTokenEvent } from '../engine/session';
+import type { MemoryReport, ModelFile, SamplingParams } from '../engine/types';
+import type { ModelCache } from '../storage/modelCache';
+import type { EngineApi, EngineErrorEvent, EngineStats, GenerateOptions, GenerateResult, LoadProgress, ModelInfo, ModelSource, TokenEvent } from './api';
+
+export class EngineError extends Error {
+  override readonly name = 'EngineError';
+  constructor(
+    readonly code: 'no-model' | 'device-lost' | 'busy' | 'cache-miss' | 'download-failed',
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+export interface EngineDeps {
+  createContext: () => Promise<GpuContext>;
+  /** The IndexedDB cache; null where there is none (downloads then simply are not cached). */
+  openCache: () => Promise<ModelCache | null>;
+  fetch: typeof fetch;
+}
+
+/** Progress messages cross the worker boundary: at most one per interval, plus the last one of each phase. */
+const PROGRESS_INTERVAL_MS = 50;
+
+export class Engine implements EngineApi {
+  private ctx: GpuContext | null = null;
+  private session: Session | null = null;
+  private info: ModelInfo | null = null;
+  private abort: AbortController | null = null;
+  private loading = false;
+  private readonly errorListeners: ((e: EngineErrorEvent) => void)[] = [];
+  private readonly deps: EngineDeps;
+
+  constructor(deps: EngineDeps) {
+    this.deps = deps;
+  }
+
+  /** Registers a listener for errors outside a call (GPU device loss). Wrap it with comlink's proxy(). */
+  onError(listener: (e: EngineErrorEvent) => void): void {
+    this.errorListeners.push(listener);
+  }
+
+  async load(source: ModelSource, onProgress?: (p: LoadProgress) => void): Promise<ModelInfo> {
+    if (this.loading) throw new EngineError('busy', 'a model is already loading');
+    if (this.abort) throw new EngineError('busy', 'cancel the running generation before loading another model');
+    this.loading = true;
+    try {
+      const report = throttledProgress(onProgress);
+      const { file, tensorTable, name, origin } = await this.readModel(source, report);
+      report({ phase: 'upload', bytes: 0, totalBytes: file.fileBytes }, true);
+      this.session?.destroy();
+      this.session = null;
+      this.info = null;
+      const ctx = await this.context();
+      const session = await Session.create(ctx, file);
+      report({ phase: 'compile', bytes: file.fileBytes, totalBytes: file.fileBytes }, true);
+      const stats = modelStats(file, tensorTable);
+      this.session = session;
+      this.info = {
+        name,
+        config: file.config,
+        params: stats.params,
+        ternaryParams: stats.ternaryParams,
+        fileBytes: stats.fileBytes,
+        bitsPerTernaryWeight: stats.bitsPerTernaryWeight,
+        origin,
+        adapter: ctx.adapterInfo,
+      };
+      return this.info;
+    } finally {
+      this.loading = false;
+    }
+  }
+
+  async generate(prompt: string, params: SamplingParams, onToken?: (e: TokenEvent) => void, options: GenerateOptions = {}): Promise<GenerateResult> {
+    const session = this.requireSession();
+    if (this.abort) throw new EngineError('busy', 'a generation is already running; cancel it first');
+    const abort = new AbortController();
+    this.abort = abort;
+    try {
+      // Events are posted without waiting for the page (a comlink call per token costs one message, ~0.1 ms).
+      const forward = onToken
+        ? (e: SessionTokenEvent) => {
+            const event: TokenEvent = { id: e.id, text: e.text, position: e.position, phase: e.phase };
+            if (e.drift) event.drift = e.drift;
+            void Promise.resolve(onToken(event)).catch(() => undefined);
+          }
+        : undefined;
+      return await session.generate(prompt, params, forward, { signal: abort.signal, drift: options.drift });
+    } catch (e) {
+      if (this.ctx === null) throw new EngineError('device-lost', 'the GPU device was lost during generation; load the model again', { cause: e });
+      throw e;
+    } finally {
+      this.abort = null;
+    }
+  }
+
+  cancel(): void {
+    this.abort?.abort();
+  }
+
+  async reset(): Promise<void> {
+    const session = this.requireSession();
+    if (this.abort) throw new EngineError('busy', 'cancel the running generation before resetting');
+    session.reset();
+    await this.ctx?.device.queue.onSubmittedWorkDone();
+  }
+
+  stats(): EngineStats {
+    const s = this.session;
+    return { prefillTokensPerSecond: s?.prefillTokensPerSecond ?? 0, decodeTokensPerSecond: s?.decodeTokensPerSecond ?? 0, position: s?.position ?? 0 };
+  }
+
+  memoryReport(): MemoryReport {
+    return this.requireSession().memoryReport();
+  }
+
+  private requireSession(): Session {
+    if (!this.session) throw new EngineError('no-model', 'no model is loaded; call load() first');
+    return this.session;
+  }
+
+  private async context(): Promise<GpuContext> {
+    if (this.ctx) return this.ctx;
+    const ctx = await this.deps.createContext();
+    ctx.onLost((reason) => {
+      if (this.ctx !== ctx) return;
+      // Everything on the device is gone: forget it, so that the next load() starts on a fresh device.
+      this.ctx = null;
+      this.session = null;
+      this.info = null;
+      this.abort?.abort();
+      const event: EngineErrorEvent = { kind: 'device-lost', message: `The GPU device was lost (${reason}). Load the model again.` };
+      for (const listener of this.errorListeners) void Promise.resolve(listener(event)).catch(() => undefined);
+    });
+    this.ctx = ctx;
+    return ctx;
+  }
+
+  private async readModel(source: ModelSource, report: ProgressReporter): Promise<{ file: ModelFile; tensorTable: { name: string; dtype: string; length: number }[]; name: string; origin: ModelInfo['origin'] }> {
+    switch (source.kind) {
+      case 'url': {
+        const response = await this.deps.fetch(source.url).catch((e: unknown) => {
+          throw new EngineError('download-failed', `could not download ${source.url}: ${(e as Error).message}`, { cause: e });
+        });
+        if (!response.ok || !response.body) throw new EngineError('download-failed', `could not download ${source.url}: HTTP ${response.status}`);
+        const lengthHeader = Number(response.headers.get('content-length'));
+        const expected = Number.isFinite(lengthHeader) && lengthHeader > 0 ? lengthHeader : undefined;
+        const started = performance.now();
+        const { model, bytes } = await readBtttStream(response.body, {
+          totalBytes: expected,
+          onProgress: (read, total) => {
+            const seconds = (performance.now() - started) / 1000;
+            report({ phase: 'download', bytes: read, totalBytes: total ?? read, rate: seconds > 0 ? read / seconds : 0 }, read === total);
+          },
+        });
+        report({ phase: 'verify', bytes: bytes.length, totalBytes: bytes.length }, true);
+        const cache = await this.deps.openCache().catch(() => null);
+        // A full or unavailable cache must not fail the load: the model is in memory already.
+        if (cache) await cache.putModelBytes(source.cacheKey ?? source.url, bytes, { name: nameOf(source.url), source: source.url }).catch(() => undefined);
+        return { file: model, tensorTable: readBtttHeader(bytes).tensors, name: nameOf(source.url), origin: 'network' };
+      }
+      case 'cache': {
+        const cache = await this.deps.openCache();
+        if (!cache) throw new EngineError('cache-miss', 'no model cache is available in this browser');
+        const meta = await cache.getModelMeta(source.cacheKey);
+        if (!meta) throw new EngineError('cache-miss', `no cached model under "${source.cacheKey}"`);
+        report({ phase: 'cache-read', bytes: 0, totalBytes: meta.bytes }, true);
+        const buffer = await cache.getModelBytes(source.cacheKey);
+        if (!buffer) throw new EngineError('cache-miss', `no cached model under "${source.cacheKey}"`);
+        report({ phase: 'verify', bytes: buffer.byteLength, totalBytes: buffer.byteLength }, true);
+        const { model, header } = parseBtttWithHeader(new Uint8Array(buffer));
+        return { file: model, tensorTable: header.tensors, name: meta.name, origin: 'cache' };
+      }
+      case 'bytes': {
+        report({ phase: 'verify', bytes: source.bytes.byteLength, totalBytes: source.bytes.byteLength }, true);
+        const { model, header } = parseBtttWithHeader(new Uint8Array(source.bytes));
+        return { file: model, tensorTable: header.tensors, name: source.name, origin: 'file' };
+      }
+    }
+  }
+}
+
+type ProgressReporter = (p: LoadProgress, force?: boolean) => void;
+
+function throttledProgress(onProgress: ((p: LoadProgress) => void) | undefined): ProgressReporter {
+  let last = -Infinity;
+  return (p, force = false) => {
+    if (!onProgress) return;
+    const now = performance.now();
+    if (!force && now - last < PROGRESS_INTERVAL_MS) return;
+    last = now;
+    void Promise.resolve(onProgress(p)).catch(() => undefined);
+  };
+}
+
+function nameOf(url: string): string {
+  const path = url.split(/[?#]/)[0];
+  return decodeURIComponent(path.slice(path.lastIndexOf('/') + 1)) || url;
+}
