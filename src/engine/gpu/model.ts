@@ -418,6 +418,38 @@ export class GpuModel {
     return parseDriftStats(new Float32Array(await this.ctx.readBuffer(this.driftStats)), this.tttLayers, this.config.nHeads);
   }
 
+  /**
+   * W̄ − w_init of one TTT head after the last step: f×f, row-major, rows index k's dimensions (the drift view's
+   * heatmap). W̄ is rebuilt from the state as W0 − tok_i·GW (i: the last token's index in its mini-batch), the same
+   * expression ttt_step uses; reads one head's W0 and GW, not the whole state.
+   */
+  async tttMatrixDelta(layer: number, head: number): Promise<Float32Array> {
+    this.assertAlive();
+    const m = this.mixers.find((x): x is TttLayerGpu => x.kind === 'ttt' && x.index === layer);
+    if (!m) throw new GpuModelError(`layer ${layer} is not a TTT layer (TTT layers: ${this.tttLayers.join(', ') || 'none'})`);
+    const H = this.config.nHeads;
+    if (!Number.isInteger(head) || head < 0 || head >= H) throw new GpuModelError(`head ${head} is outside 0..${H - 1}`);
+    const f = headSize(this.config);
+    const B = this.config.ttt.miniBatch;
+    const bytes = f * f * 4;
+    const mat = head * f * f;
+    const [w0, gw, wInit, tokOffset] = await Promise.all([
+      this.ctx.readBuffer(m.state, bytes, (m.stateLayout.W0 + mat) * 4),
+      this.ctx.readBuffer(m.state, bytes, (m.stateLayout.GW + mat) * 4),
+      this.ctx.readBuffer(m.params, bytes, (m.paramLayout.wInit + mat) * 4),
+      this.ctx.readBuffer(m.params, B * 4, m.paramLayout.tok * 4),
+    ]);
+    const W0 = new Float32Array(w0);
+    const GW = new Float32Array(gw);
+    const init = new Float32Array(wInit);
+    // After the last token of a mini-batch GW is zero and W0 already holds W̄; at position 0 W0 = w_init.
+    const i = this.pos === 0 ? 0 : (this.pos - 1) % B;
+    const tok = Math.max(1 / (i + 1) + new Float32Array(tokOffset)[i], 0);
+    const out = new Float32Array(f * f);
+    for (let e = 0; e < out.length; e++) out[e] = Math.fround(W0[e] - Math.fround(tok * GW[e])) - init[e];
+    return out;
+  }
+
   /** Forget everything read: W0 ← w_init, b0 ← b_init, accumulators and histories zero, KV caches emptied, position 0. */
   reset(): void {
     this.assertAlive();

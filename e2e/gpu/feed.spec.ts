@@ -1,0 +1,58 @@
+// TextReader (reading a text for the "See inside" views) against the CPU reference on the tiny models.
+import { test, expect, type Page } from '@playwright/test';
+import type { FeedCheck } from './feed';
+
+const TEXT = 'Once upon a time, a small fox found a red ball in the tall grass near the river.';
+
+// The Vite dev server reloads the page when files of the shared working tree change: retry once on that.
+async function checkInPage(page: Page, name: string): Promise<FeedCheck> {
+  for (let attempt = 0; ; attempt++) {
+    await page.goto('/e2e/gpu/harness.html');
+    try {
+      return await page.evaluate(async ([n, t]) => {
+        const url = '/e2e/gpu/feed.ts';
+        const m = await import(url);
+        return m.checkFeed(n, t) as Promise<FeedCheck>;
+      }, [name, TEXT] as const);
+    } catch (e) {
+      if (attempt >= 1 || !/Execution context was destroyed/.test(String(e))) throw e;
+    }
+  }
+}
+
+for (const name of ['tiny-ttt', 'tiny-kv']) {
+  test(`${name}: per-token loss, drift and memory of a read text match the reference`, async ({ page }) => {
+    const r = await checkInPage(page, name);
+    const sorted = [...r.lossDiffs].sort((a, b) => a - b);
+    console.log(`${name}: ${r.tokens} tokens, ${r.tokensPerSecond.toFixed(1)} tokens/s, loss |Δ| median ${sorted[sorted.length >> 1].toExponential(2)} max ${sorted[sorted.length - 1].toExponential(2)}, drift max rel ${r.driftMaxRel.toExponential(2)}, matrix max |Δ| ${r.matrixMaxAbs.toExponential(2)}`);
+    expect(r.tokens).toBe(TEXT.length); // byte-level tiny vocabulary: one token per ASCII character
+    expect(r.firstLoss).toBeNull(); // nothing precedes the first token
+    // The GPU logsumexp equals the loss computed on the CPU from the same step's full logits.
+    expect(sorted[sorted.length - 1]).toBeLessThan(1e-5 * Math.max(...r.refLosses));
+    expect(Math.min(...r.refLosses)).toBeGreaterThan(0);
+    expect(r.progressCalls).toBe(Math.ceil(TEXT.length / 8));
+    // Memory samples every 16 tokens plus the last.
+    expect(r.memory.map((s) => s.tokens)).toEqual([16, 32, 48, 64, TEXT.length].filter((v, i, a) => v <= TEXT.length && a.indexOf(v) === i));
+    for (const s of r.memory) expect(s.report.position).toBe(s.tokens);
+    expect(r.cancelledReason).toBe('cancelled');
+    expect(r.cancelledRead).toBe(8);
+    if (name === 'tiny-ttt') {
+      expect(r.driftMaxRel).toBeLessThan(1e-6);
+      // W0 moves only when a mini-batch starts (positions 16, 32, ...).
+      r.w0ByPosition.forEach((w, p) => {
+        if (p < 16) expect(w).toBe(0);
+        else if (p % 16 !== 0) expect(w).toBe(r.w0ByPosition[p - 1]);
+        else expect(w).not.toBe(r.w0ByPosition[p - 1]);
+      });
+      expect(r.matrixMaxAbs).toBeLessThan(1e-5);
+      expect(r.matrixNorm).toBeCloseTo(r.lastNorm, 4);
+      const ttt = r.memory.map((s) => s.report.bytes['ttt-state']);
+      expect(new Set(ttt).size).toBe(1);
+    } else {
+      for (const s of r.memory) {
+        const slots = Math.ceil(s.tokens / 8) * 8;
+        expect(s.report.bytes['kv-cache']).toBe(2 * 3 * slots * 64 * 4);
+      }
+    }
+  });
+}

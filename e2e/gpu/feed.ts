@@ -1,0 +1,109 @@
+// In-page check of TextReader (src/engine/feed.ts): per-token loss and drift against a second GpuModel stepped
+// token by token with full logits read back (the same kernels, so int8 rounding ties cannot blur the comparison;
+// model.spec.ts covers GPU vs CPU), the heatmap matrix W̄ − w_init against the CPU reference, and the memory
+// samples. Loaded by feed.spec.ts with a dynamic import.
+import { GpuContext } from '../../src/engine/gpu/context';
+import { TextReader, type FeedToken, type FeedMemorySample } from '../../src/engine/feed';
+import { Session } from '../../src/engine/session';
+import { ReferenceModel } from '../../src/engine/reference/model';
+import { GpuModel } from '../../src/engine/gpu/model';
+import { loadTiny } from './parity';
+
+export interface FeedCheck {
+  tokens: number;
+  lossDiffs: number[];
+  refLosses: number[];
+  driftMaxRel: number;
+  w0ByPosition: number[];
+  matrixMaxAbs: number;
+  matrixNorm: number;
+  lastNorm: number;
+  memory: FeedMemorySample[];
+  progressCalls: number;
+  tokensPerSecond: number;
+  firstLoss: number | null;
+  cancelledRead: number;
+  cancelledReason: string;
+}
+
+export async function checkFeed(name: string, text: string): Promise<FeedCheck> {
+  const file = await loadTiny(name);
+  const ctx = await GpuContext.create();
+  const session = await Session.create(ctx, file);
+  const reader = new TextReader(ctx, session);
+  const ref = new ReferenceModel(file);
+  const tokens: FeedToken[] = [];
+  const memory: FeedMemorySample[] = [];
+  let progressCalls = 0;
+  const result = await reader.feed(text, { drift: true, loss: true, memoryEvery: 16 }, (p) => {
+    progressCalls++;
+    tokens.push(...p.tokens);
+    memory.push(...p.memory);
+  });
+  // Created after the feed so that its buffers are not in the feed's memory samples (one context).
+  const oracle = await GpuModel.create(ctx, file);
+  const lossDiffs: number[] = [];
+  const refLosses: number[] = [];
+  let driftMaxRel = 0;
+  let previous: Float32Array | null = null;
+  for (const t of tokens) {
+    if (previous) {
+      let max = -Infinity;
+      for (const v of previous) max = Math.max(max, v);
+      let sum = 0;
+      for (const v of previous) sum += Math.exp(v - max);
+      const refLoss = max + Math.log(sum) - previous[t.id];
+      refLosses.push(refLoss);
+      lossDiffs.push(Math.abs((t.loss ?? NaN) - refLoss));
+    }
+    ref.step(t.id);
+    previous = await oracle.step(t.id);
+    const rd = await oracle.readDrift();
+    (t.drift ?? []).forEach((layer, l) =>
+      layer.heads.forEach((h, i) => {
+        const r = rd[l].heads[i];
+        for (const key of ['norm', 'cos', 'lossBefore', 'lossAfter', 'w0Norm'] as const) {
+          driftMaxRel = Math.max(driftMaxRel, Math.abs(h[key] - r[key]) / Math.max(Math.abs(r[key]), 1e-3));
+        }
+      }),
+    );
+  }
+  const layer = session.model.tttLayers[0] ?? -1;
+  let matrixMaxAbs = 0;
+  let matrixNorm = 0;
+  if (layer >= 0) {
+    const gpuDelta = await session.model.tttMatrixDelta(layer, 1);
+    const f = file.config.dModel / file.config.nHeads;
+    const s = ref.tttState(layer);
+    const wInit = (file.tensors.get(`l${layer}.ttt.w_init`) as { data: Float32Array }).data;
+    for (let e = 0; e < f * f; e++) {
+      const r = s.Wbar[f * f + e] - wInit[f * f + e];
+      matrixMaxAbs = Math.max(matrixMaxAbs, Math.abs(gpuDelta[e] - r));
+      matrixNorm += gpuDelta[e] * gpuDelta[e];
+    }
+    matrixNorm = Math.sqrt(matrixNorm);
+  }
+  // Cancel: abort before the second chunk.
+  const abort = new AbortController();
+  const cancelled = await reader.feed(text, { signal: abort.signal }, () => abort.abort());
+  reader.destroy();
+  oracle.destroy();
+  session.destroy();
+  ctx.destroy();
+  return {
+    tokens: tokens.length,
+    lossDiffs,
+    refLosses,
+    driftMaxRel,
+    w0ByPosition: tokens.map((t) => t.drift?.[0]?.heads[1].w0Norm ?? NaN),
+    matrixMaxAbs,
+    matrixNorm,
+    lastNorm: tokens[tokens.length - 1].drift?.[0]?.heads[1].norm ?? NaN,
+    memory,
+    progressCalls,
+    tokensPerSecond: result.tokensPerSecond,
+    firstLoss: tokens[0].loss,
+    cancelledRead: cancelled.read,
+    cancelledReason: cancelled.stopReason,
+  };
+}
