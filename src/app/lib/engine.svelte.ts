@@ -41,6 +41,16 @@ interface StateApi {
   restoreState(data: ArrayBuffer): Promise<void>;
 }
 
+/** comlink's message when the worker has no such method: the engine predates saveState/restoreState. */
+const MISSING_METHOD = /reading 'apply'|is not a function/;
+
+function stateApiError(err: unknown): Error {
+  const text = errorMessage(err);
+  return MISSING_METHOD.test(text)
+    ? new Error('This engine build cannot save or restore its TTT memory yet (the worker has no saveState/restoreState).')
+    : err instanceof Error ? err : new Error(text);
+}
+
 const DEVICE_LOST = /device (was |is )?lost|GPUDevice.*lost|device-lost/i;
 
 let turnIds = 0;
@@ -204,12 +214,12 @@ export class EngineController {
 
   async saveState(): Promise<ArrayBuffer> {
     if (!this.client || this.status !== 'ready') throw new Error('Load a model first.');
-    return (this.client.api as unknown as StateApi).saveState();
+    try { return await (this.client.api as unknown as StateApi).saveState(); } catch (err) { throw stateApiError(err); }
   }
 
   async restoreState(data: ArrayBuffer, label: string): Promise<void> {
     if (!this.client || this.status !== 'ready') throw new Error('Load a model first.');
-    await (this.client.api as unknown as StateApi).restoreState(data);
+    try { await (this.client.api as unknown as StateApi).restoreState(data); } catch (err) { throw stateApiError(err); }
     this.position = this.client ? (await this.client.api.stats()).position : this.position;
     this.lastPrompt = null;
     this.turns.push({ id: ++turnIds, role: 'note', text: `Memory restored from “${label}”.`, tokens: 0, streaming: false });
