@@ -1,6 +1,9 @@
 // The contract between the page and the engine worker (exposed with comlink). The UI imports only this
 // file's types and `createEngineClient` (src/worker/client.ts); it never sees WGSL or GPU objects.
 import type { LayerDrift, MemoryReport, ModelConfig, SamplingParams } from '../engine/types';
+import type { FeedProgress, FeedResult } from '../engine/feed';
+
+export type { FeedMemorySample, FeedProgress, FeedResult, FeedToken } from '../engine/feed';
 
 export type ModelSource =
   | { kind: 'url'; url: string; cacheKey?: string }   // fetched with progress, then cached in IndexedDB
@@ -58,6 +61,16 @@ export interface GenerateOptions {
   drift?: boolean;
 }
 
+/** What feed() reads back per token (see src/engine/feed.ts). */
+export interface FeedOptions {
+  /** Drift stats per TTT layer and head with each token. */
+  drift?: boolean;
+  /** The model's loss on each token, −ln p given the prefix (default true). */
+  loss?: boolean;
+  /** A memory report every this many tokens (and after the last); 0 or absent: none. */
+  memoryEvery?: number;
+}
+
 /** An error outside a call's promise, e.g. GPU device loss; after 'device-lost' the UI calls load() again. */
 export interface EngineErrorEvent {
   kind: 'device-lost' | 'load-failed';
@@ -74,6 +87,10 @@ export interface EngineApi {
   reset(): Promise<void>;
   stats(): EngineStats;
   memoryReport(): MemoryReport;
+  /** Reads `text` into the model's stream (no sampling), reporting per token as it goes; cancel() stops it. */
+  feed(text: string, options: FeedOptions, onProgress?: (p: FeedProgress) => void): Promise<FeedResult>;
+  /** W̄ − W_init of one TTT head after the last token, f×f row-major (rows index k's dimensions). */
+  tttMatrix(layer: number, head: number): Promise<Float32Array>;
   /** Registers a listener (wrapped with comlink's proxy()) for errors outside a call, such as GPU device loss. */
   onError(listener: (e: EngineErrorEvent) => void): void;
 }

@@ -4,9 +4,10 @@
 import { GpuContext } from '../engine/gpu/context';
 import { parseBtttWithHeader, readBtttStream, readBtttHeader, modelStats } from '../engine/format';
 import { Session, type SessionTokenEvent } from '../engine/session';
+import { TextReader, type FeedProgress, type FeedResult } from '../engine/feed';
 import type { MemoryReport, ModelFile, SamplingParams } from '../engine/types';
 import type { ModelCache } from '../storage/modelCache';
-import type { EngineApi, EngineErrorEvent, EngineStats, GenerateOptions, GenerateResult, LoadProgress, ModelInfo, ModelSource, TokenEvent } from './api';
+import type { EngineApi, EngineErrorEvent, EngineStats, FeedOptions, GenerateOptions, GenerateResult, LoadProgress, ModelInfo, ModelSource, TokenEvent } from './api';
 
 export class EngineError extends Error {
   override readonly name = 'EngineError';
@@ -34,6 +35,7 @@ export class Engine implements EngineApi {
   private session: Session | null = null;
   private info: ModelInfo | null = null;
   private abort: AbortController | null = null;
+  private reader: { session: Session; reader: TextReader } | null = null;
   private loading = false;
   private readonly errorListeners: ((e: EngineErrorEvent) => void)[] = [];
   private readonly deps: EngineDeps;
@@ -104,6 +106,28 @@ export class Engine implements EngineApi {
 
   cancel(): void {
     this.abort?.abort();
+  }
+
+  async feed(text: string, options: FeedOptions, onProgress?: (p: FeedProgress) => void): Promise<FeedResult> {
+    const session = this.requireSession();
+    if (this.abort) throw new EngineError('busy', 'a generation or reading is already running; cancel it first');
+    const abort = new AbortController();
+    this.abort = abort;
+    try {
+      // One reader per session: its two small scratch buffers go when the session is replaced.
+      if (this.reader?.session !== session) {
+        this.reader?.reader.destroy();
+        this.reader = { session, reader: new TextReader(this.ctx!, session) };
+      }
+      const forward = onProgress ? (p: FeedProgress) => void Promise.resolve(onProgress(p)).catch(() => undefined) : undefined;
+      return await this.reader.reader.feed(text, { ...options, signal: abort.signal }, forward);
+    } finally {
+      this.abort = null;
+    }
+  }
+
+  async tttMatrix(layer: number, head: number): Promise<Float32Array> {
+    return this.requireSession().model.tttMatrixDelta(layer, head);
   }
 
   async reset(): Promise<void> {
