@@ -2,10 +2,12 @@
 // counter-based uniform(seed, step), or the argmax at temperature 0. One workgroup does everything, so the only
 // thing that leaves the GPU per token is the sampled id (4 bytes), which is also the next step's input token.
 //
-// Thresholds (the k-th largest logit, the top-p cut, the sampled logit) are found by a bit-by-bit search over the
-// logits' order-preserving u32 keys: 32 counting or summing passes over the vocabulary per threshold, each pass a
-// chunk loop per thread and one workgroup reduction. That is exact for counts (top-k equals the CPU's sort) and
-// differs from the CPU's sequential sums only by float summation order (a knife edge for top-p and the draw).
+// The k-th largest logit (top-k) is found by a bit-by-bit search over the logits' order-preserving u32 keys: 32
+// counting passes over the vocabulary, each a chunk loop per thread and one workgroup reduction; exact, so top-k
+// keeps what the CPU's sort keeps. When at most SMALL_SET ids remain (top-k ≤ 256, the usual case), they are
+// sorted in workgroup memory and one thread does top-p and the draw in the CPU's order. Otherwise the top-p cut
+// and the drawn logit are found by the same bit-by-bit search over summed weights (32 passes each), which differs
+// from the CPU's sequential sums only by summation order (a knife edge, SAMPLING.md).
 // Each thread owns a contiguous chunk of ids so that ties can be broken by the lowest id, as a stable sort would.
 override WG: u32 = 64u;
 // Ring of recent token ids for the repetition penalty (the host clamps the window to it).
@@ -36,6 +38,15 @@ struct History {
 @group(0) @binding(2) var<storage, read_write> work: array<f32>;   // penalised logits, dropped ids set to dropped()
 @group(0) @binding(3) var<storage, read_write> history: History;
 @group(0) @binding(4) var<storage, read_write> token_out: array<u32>; // [1]: the sampled id
+@group(0) @binding(5) var<storage, read_write> weights: array<f32>; // exp(l / T - l_max / T) of kept ids, else 0
+
+// The small-candidate path: when at most SMALL_SET ids survive top-k they are gathered here, sorted, and one
+// thread walks them exactly as the CPU does (same order of operations, in f32).
+const SMALL_SET: u32 = 256u;
+var<workgroup> cand_id: array<u32, SMALL_SET>;
+var<workgroup> cand_logit: array<f32, SMALL_SET>;
+var<workgroup> sorted_id: array<u32, SMALL_SET>;
+var<workgroup> sorted_w: array<f32, SMALL_SET>;
 
 var<workgroup> red_f: array<f32, 256>;
 var<workgroup> red_u: array<u32, 256>;
@@ -99,6 +110,15 @@ fn prefix_f(t: u32, v: f32) -> f32 {
 
 fn weight(x: f32, max_scaled: f32) -> f32 { return exp(x / params.temperature - max_scaled); }
 
+fn sum_prefix_u(t: u32, v: u32) -> u32 {
+  red_u[t] = v;
+  workgroupBarrier();
+  var s = 0u;
+  for (var p = 0u; p < t; p++) { s += red_u[p]; }
+  workgroupBarrier();
+  return s;
+}
+
 // The smallest kept key >= threshold over the workgroup (0xffffffff when none).
 fn smallest_key_at_least(t: u32, c: vec2<u32>, threshold: u32) -> u32 {
   var best = 0xffffffffu;
@@ -113,18 +133,18 @@ fn smallest_key_at_least(t: u32, c: vec2<u32>, threshold: u32) -> u32 {
 }
 
 // Mass of the kept ids with a key strictly above `key`.
-fn mass_above(t: u32, c: vec2<u32>, key: u32, max_scaled: f32) -> f32 {
+fn mass_above(t: u32, c: vec2<u32>, key: u32) -> f32 {
   let none_above = key == 0xffffffffu;
-  let m = sum_f(t, mass_at_least(c, select(key + 1u, key, none_above), max_scaled));
+  let m = sum_f(t, mass_at_least(c, select(key + 1u, key, none_above)));
   return select(m, 0.0, none_above);
 }
 
 // Mass of this thread's kept ids whose key equals `key`.
-fn tie_mass(c: vec2<u32>, key: u32, max_scaled: f32) -> f32 {
+fn tie_mass(c: vec2<u32>, key: u32) -> f32 {
   var m = 0.0;
   for (var i = c.x; i < c.y; i++) {
     let x = work[i];
-    if (is_kept(x) && key_of(x) == key) { m += weight(x, max_scaled); }
+    if (is_kept(x) && key_of(x) == key) { m += weights[i]; }
   }
   return m;
 }
@@ -169,12 +189,12 @@ fn count_at_least(c: vec2<u32>, threshold: u32) -> u32 {
   return n;
 }
 
-// Unnormalised probability mass exp(x / T - max / T) (the CPU's order of operations) of this thread's ids with a key >= threshold.
-fn mass_at_least(c: vec2<u32>, threshold: u32, max_scaled: f32) -> f32 {
+// Unnormalised probability mass (weights[])  of this thread's ids with a key >= threshold.
+fn mass_at_least(c: vec2<u32>, threshold: u32) -> f32 {
   var m = 0.0;
   for (var i = c.x; i < c.y; i++) {
     let x = work[i];
-    if (is_kept(x) && key_of(x) >= threshold) { m += weight(x, max_scaled); }
+    if (is_kept(x) && key_of(x) >= threshold) { m += weights[i]; }
   }
   return m;
 }
@@ -189,6 +209,88 @@ fn pcg_hash(input: u32) -> u32 {
 
 fn uniform01(seed: u32, step: u32) -> f32 {
   return f32(pcg_hash(seed ^ pcg_hash(step)) >> 8u) / 16777216.0;
+}
+
+// Steps 6–8 of SAMPLING.md over the sorted candidates (sorted_w holds their logits on entry), as the CPU does them.
+fn walk_sorted(n: u32) -> u32 {
+  let max_scaled = sorted_w[0] / params.temperature;
+  var total = 0.0;
+  for (var i = 0u; i < n; i++) {
+    let w = weight(sorted_w[i], max_scaled);
+    sorted_w[i] = w;
+    total += w;
+  }
+  var kept = 0u;
+  var mass = 0.0;
+  loop {
+    if (kept >= n) { break; }
+    mass += sorted_w[kept] / total;
+    kept++;
+    if (mass >= params.top_p) { break; }
+  }
+  var kept_total = 0.0;
+  for (var i = 0u; i < kept; i++) { kept_total += sorted_w[i]; }
+  let u = uniform01(params.seed, params.step);
+  var cumulative = 0.0;
+  for (var i = 0u; i < kept; i++) {
+    cumulative += sorted_w[i] / kept_total;
+    if (u < cumulative) { return sorted_id[i]; }
+  }
+  return sorted_id[kept - 1u];
+}
+
+// Steps 7–8 of SAMPLING.md over the whole vocabulary (more candidates than SMALL_SET), by threshold searches.
+fn top_p_and_draw(t: u32, c: vec2<u32>) -> u32 {
+  // 7. Top-p: the largest key whose mass-at-or-above reaches top_p of the total (the smallest sorted prefix).
+  if (params.top_p < 1.0) {
+    let total = sum_f(t, mass_at_least(c, 0u));
+    let goal = params.top_p * total;
+    var th = 0u;
+    for (var b = 31i; b >= 0i; b--) {
+      let cand = th | (1u << u32(b));
+      if (sum_f(t, mass_at_least(c, cand)) >= goal) { th = cand; }
+    }
+    // Ids at the cut key are walked in id order: each is kept while the mass before it is still short of goal.
+    let cut_key = smallest_key_at_least(t, c, th);
+    var run = mass_above(t, c, cut_key) + prefix_f(t, tie_mass(c, cut_key));
+    for (var i = c.x; i < c.y; i++) {
+      let x = work[i];
+      if (!is_kept(x)) { continue; }
+      let kx = key_of(x);
+      if (kx < cut_key) { work[i] = dropped(); }
+      else if (kx == cut_key) {
+        if (run >= goal) { work[i] = dropped(); }
+        run += weights[i];
+      }
+    }
+    storageBarrier();
+    workgroupBarrier();
+  }
+
+  // 8. The draw: walking ids in descending logit order, the first whose cumulative mass exceeds u * total.
+  let kept_total = sum_f(t, mass_at_least(c, 0u));
+  let draw_mass = uniform01(params.seed, params.step) * kept_total;
+  var th = 0u;
+  for (var b = 31i; b >= 0i; b--) {
+    let cand = th | (1u << u32(b));
+    if (sum_f(t, mass_at_least(c, cand)) > draw_mass) { th = cand; }
+  }
+  // The drawn key is the smallest kept key >= th (th = 0 when rounding left the draw past the total: the last id
+  // in the order). Ids sharing that key are walked in id order, the first whose cumulative mass exceeds the draw.
+  let pick_key = smallest_key_at_least(t, c, th);
+  var run = mass_above(t, c, pick_key) + prefix_f(t, tie_mass(c, pick_key));
+  var crossing = 0xffffffffu;
+  var last_inverted = 0xffffffffu;
+  for (var i = c.x; i < c.y; i++) {
+    let x = work[i];
+    if (!is_kept(x) || key_of(x) != pick_key) { continue; }
+    run += weights[i];
+    if (run > draw_mass && crossing == 0xffffffffu) { crossing = i; }
+    last_inverted = 0xffffffffu - i;
+  }
+  let first_crossing = min_u(t, crossing);
+  let last_tie = 0xffffffffu - min_u(t, last_inverted);
+  return select(first_crossing, last_tie, first_crossing == 0xffffffffu);
 }
 
 @compute @workgroup_size(WG)
@@ -282,56 +384,43 @@ fn sample(@builtin(local_invocation_index) t: u32) {
       workgroupBarrier();
     }
 
-    // 6. Top-p: the largest key whose mass-at-or-above reaches top_p of the total (the smallest sorted prefix).
-    if (params.top_p < 1.0) {
-      let total = sum_f(t, mass_at_least(c, 0u, max_scaled));
-      let goal = params.top_p * total;
-      var th = 0u;
-      for (var b = 31i; b >= 0i; b--) {
-        let cand = th | (1u << u32(b));
-        if (sum_f(t, mass_at_least(c, cand, max_scaled)) >= goal) { th = cand; }
-      }
-      // Ids at the cut key are walked in id order: each is kept while the mass before it is still short of goal.
-      let cut_key = smallest_key_at_least(t, c, th);
-      var run = mass_above(t, c, cut_key, max_scaled) + prefix_f(t, tie_mass(c, cut_key, max_scaled));
+    let n_kept = select(V, min(params.top_k, V), params.top_k > 0u);
+    if (n_kept <= SMALL_SET) {
+      // 6s. Gather the kept ids (in id order), sort them by (logit desc, id asc), walk them on one thread.
+      let offset = sum_prefix_u(t, count_at_least(c, 0u));
+      var at = offset;
       for (var i = c.x; i < c.y; i++) {
         let x = work[i];
-        if (!is_kept(x)) { continue; }
-        let kx = key_of(x);
-        if (kx < cut_key) { work[i] = dropped(); }
-        else if (kx == cut_key) {
-          if (run >= goal) { work[i] = dropped(); }
-          run += weight(x, max_scaled);
+        if (is_kept(x)) {
+          cand_id[at] = i;
+          cand_logit[at] = x;
+          at++;
         }
+      }
+      workgroupBarrier();
+      for (var j = t; j < n_kept; j += WG) {
+        let lj = cand_logit[j];
+        let ij = cand_id[j];
+        var rank = 0u;
+        for (var m = 0u; m < n_kept; m++) {
+          let lm = cand_logit[m];
+          if (lm > lj || (lm == lj && cand_id[m] < ij)) { rank++; }
+        }
+        sorted_id[rank] = ij;
+        sorted_w[rank] = lj;
+      }
+      workgroupBarrier();
+      if (t == 0u) { chosen = walk_sorted(n_kept); }
+    } else {
+      // 6. Weights of the kept ids, computed once for the summing passes below.
+      for (var i = c.x; i < c.y; i++) {
+        let x = work[i];
+        weights[i] = select(0.0, weight(x, max_scaled), is_kept(x));
       }
       storageBarrier();
       workgroupBarrier();
+      chosen = top_p_and_draw(t, c);
     }
-
-    // 7. The draw: walking ids in descending logit order, the first whose cumulative mass exceeds u * total.
-    let kept_total = sum_f(t, mass_at_least(c, 0u, max_scaled));
-    let draw_mass = uniform01(params.seed, params.step) * kept_total;
-    var th = 0u;
-    for (var b = 31i; b >= 0i; b--) {
-      let cand = th | (1u << u32(b));
-      if (sum_f(t, mass_at_least(c, cand, max_scaled)) > draw_mass) { th = cand; }
-    }
-    // The drawn key is the smallest kept key >= th (th = 0 when rounding left the draw past the total: the last id
-    // in the order). Ids sharing that key are walked in id order, the first whose cumulative mass exceeds the draw.
-    let pick_key = smallest_key_at_least(t, c, th);
-    var run = mass_above(t, c, pick_key, max_scaled) + prefix_f(t, tie_mass(c, pick_key, max_scaled));
-    var crossing = 0xffffffffu;
-    var last_inverted = 0xffffffffu;
-    for (var i = c.x; i < c.y; i++) {
-      let x = work[i];
-      if (!is_kept(x) || key_of(x) != pick_key) { continue; }
-      run += weight(x, max_scaled);
-      if (run > draw_mass && crossing == 0xffffffffu) { crossing = i; }
-      last_inverted = 0xffffffffu - i;
-    }
-    let first_crossing = min_u(t, crossing);
-    let last_tie = 0xffffffffu - min_u(t, last_inverted);
-    chosen = select(first_crossing, last_tie, first_crossing == 0xffffffffu);
   }
 
   // 8. Publish the id and remember it for the penalty.

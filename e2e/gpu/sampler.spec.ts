@@ -110,62 +110,63 @@ test('GPU sampler agrees with the CPU sample() on random logits, penalties and p
   expect(result.sampledMismatches / result.sampledCases, result.mismatchExamples.join('\n')).toBeLessThanOrEqual(0.01);
 });
 
-test('GPU draws follow the softmax (after top-k) over many steps, and repeat for the same seed', async ({ page }) => {
-  const result = await page.evaluate(async () => {
-    const imp = (p: string) => import(/* @vite-ignore */ p);
-    const { GpuContext }: ContextModule = await imp('/src/engine/gpu/context.ts');
-    const { GpuSampler }: SamplerModule = await imp('/src/engine/gpu/sampler.ts');
+// topK 6 takes the small-candidate path (sorted in workgroup memory); topK 0 the whole-vocabulary threshold searches.
+for (const topK of [6, 0]) {
+  test(`GPU draws follow the softmax over many steps and repeat for the same seed (topK ${topK})`, async ({ page }) => {
+    const result = await page.evaluate(async (topK) => {
+      const imp = (p: string) => import(/* @vite-ignore */ p);
+      const { GpuContext }: ContextModule = await imp('/src/engine/gpu/context.ts');
+      const { GpuSampler }: SamplerModule = await imp('/src/engine/gpu/sampler.ts');
 
-    const ctx = await GpuContext.create();
-    const V = 2048;
-    const steps = 2000;
-    const logits = new Float32Array(V).fill(-30);
-    // Six plausible tokens spread over the vocabulary, one more just outside top-k = 6.
-    const favourites = [5, 700, 701, 1500, 2047, 99];
-    const favouriteLogits = [2.0, 1.5, 1.0, 0.5, 0.0, -0.5];
-    favourites.forEach((id, i) => (logits[id] = favouriteLogits[i]));
-    logits[1234] = -0.6;
-    const params = { temperature: 0.9, topK: 6, topP: 1, repetitionPenalty: 1, repetitionWindow: 0, seed: 77, maxTokens: steps };
+      const ctx = await GpuContext.create();
+      const V = 2048;
+      const steps = 2000;
+      const logits = new Float32Array(V).fill(-30);
+      // Seven plausible tokens spread over the vocabulary; the seventh falls just outside top-k = 6.
+      const favourites = [5, 700, 701, 1500, 2047, 99, 1234];
+      const favouriteLogits = [2.0, 1.5, 1.0, 0.5, 0.0, -0.5, -0.6];
+      favourites.forEach((id, i) => (logits[id] = favouriteLogits[i]));
+      const params = { temperature: 0.9, topK, topP: 1, repetitionPenalty: 1, repetitionWindow: 0, seed: 77, maxTokens: steps };
+      const candidates = topK > 0 ? favourites.slice(0, topK) : favourites;
 
-    const sampler = new GpuSampler(ctx, V);
-    const logitsBuffer = ctx.createBuffer('scratch', 'test.logits', V * 4, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST);
-    ctx.device.queue.writeBuffer(logitsBuffer, 0, logits);
-    const results = ctx.device.createBuffer({ size: steps * 4, usage: GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
-    const run = async (count: number): Promise<Uint32Array> => {
-      const t0 = performance.now();
-      for (let s = 0; s < count; s++) {
-        sampler.setParams(params, s); // written before this step's submit, so each dispatch sees its own step
-        const encoder = ctx.device.createCommandEncoder();
-        sampler.encode(encoder, logitsBuffer);
-        encoder.copyBufferToBuffer(sampler.tokenBuffer, 0, results, s * 4, 4);
-        ctx.device.queue.submit([encoder.finish()]);
-      }
-      await ctx.device.queue.onSubmittedWorkDone();
-      const ms = performance.now() - t0;
-      const ids = new Uint32Array(await ctx.readBuffer(results));
-      return Object.assign(ids, { ms });
-    };
-    const first = await run(steps);
-    // Same seed, same steps: the same ids (checked on a prefix to keep the test short).
-    const second = await run(200);
-    const counts = new Map<number, number>();
-    for (const id of first) counts.set(id, (counts.get(id) ?? 0) + 1);
-    const weights = favouriteLogits.map((l) => Math.exp(l / params.temperature));
-    const total = weights.reduce((a, b) => a + b, 0);
-    const expected = favourites.map((id, i) => ({ id, p: weights[i] / total, observed: (counts.get(id) ?? 0) / steps }));
-    const outside = [...counts.keys()].filter((id) => !favourites.includes(id));
-    let identical = true;
-    for (let s = 0; s < 200; s++) if (first[s] !== second[s]) identical = false;
-    const msPerStep = (first as Uint32Array & { ms: number }).ms / steps;
-    ctx.destroy();
-    return { expected, outside, identical, msPerStep };
+      const sampler = new GpuSampler(ctx, V);
+      const logitsBuffer = ctx.createBuffer('scratch', 'test.logits', V * 4, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST);
+      ctx.device.queue.writeBuffer(logitsBuffer, 0, logits);
+      const results = ctx.device.createBuffer({ size: steps * 4, usage: GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
+      const run = async (count: number): Promise<{ ids: Uint32Array; ms: number }> => {
+        const t0 = performance.now();
+        for (let s = 0; s < count; s++) {
+          sampler.setParams(params, s); // written before this step's submit, so each dispatch sees its own step
+          const encoder = ctx.device.createCommandEncoder();
+          sampler.encode(encoder, logitsBuffer);
+          encoder.copyBufferToBuffer(sampler.tokenBuffer, 0, results, s * 4, 4);
+          ctx.device.queue.submit([encoder.finish()]);
+        }
+        await ctx.device.queue.onSubmittedWorkDone();
+        const ms = performance.now() - t0;
+        return { ids: new Uint32Array(await ctx.readBuffer(results)), ms };
+      };
+      const first = await run(steps);
+      // Same seed, same steps: the same ids (checked on a prefix to keep the test short).
+      const second = await run(200);
+      const counts = new Map<number, number>();
+      for (const id of first.ids) counts.set(id, (counts.get(id) ?? 0) + 1);
+      const weights = candidates.map((_, i) => Math.exp(favouriteLogits[i] / params.temperature));
+      const total = weights.reduce((a, b) => a + b, 0);
+      const expected = candidates.map((id, i) => ({ id, p: weights[i] / total, observed: (counts.get(id) ?? 0) / steps }));
+      const outside = [...counts.keys()].filter((id) => !candidates.includes(id));
+      let identical = true;
+      for (let s = 0; s < 200; s++) if (first.ids[s] !== second.ids[s]) identical = false;
+      ctx.destroy();
+      return { expected, outside, identical, msPerStep: first.ms / steps };
+    }, topK);
+    console.log(`distribution (topK ${topK}): ${JSON.stringify(result)}`);
+    expect(result.identical).toBe(true);
+    expect(result.outside).toEqual([]);
+    // 2000 draws: the standard error of a frequency is ≤ 0.0112; 0.045 is 4 standard errors.
+    for (const { id, p, observed } of result.expected) expect(Math.abs(observed - p), `token ${id}`).toBeLessThan(0.045);
   });
-  console.log(`distribution: ${JSON.stringify(result)}`);
-  expect(result.identical).toBe(true);
-  expect(result.outside).toEqual([]);
-  // 2000 draws: the standard error of a frequency is ≤ 0.0112; 0.045 is 4 standard errors.
-  for (const { id, p, observed } of result.expected) expect(Math.abs(observed - p), `token ${id}`).toBeLessThan(0.045);
-});
+}
 
 test('bad parameters are rejected with SamplingParamsError', async ({ page }) => {
   const messages = await page.evaluate(async () => {

@@ -25,6 +25,7 @@ export class GpuSampler {
   private readonly ctx: GpuContext;
   private readonly paramsBuffer: GPUBuffer;
   private readonly workBuffer: GPUBuffer;
+  private readonly weightsBuffer: GPUBuffer;
   private readonly historyBuffer: GPUBuffer;
   private readonly pipeline: GPUComputePipeline;
   private readonly bindGroups = new WeakMap<GPUBuffer, GPUBindGroup>();
@@ -42,6 +43,7 @@ export class GpuSampler {
     this.tokenBuffer = ctx.createBuffer('activations', 'sampler.token', 4, storage);
     this.paramsBuffer = ctx.createBuffer('scratch', 'sampler.params', PARAMS_BYTES, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
     this.workBuffer = ctx.createBuffer('scratch', 'sampler.work', vocabSize * 4, GPUBufferUsage.STORAGE);
+    this.weightsBuffer = ctx.createBuffer('scratch', 'sampler.weights', vocabSize * 4, GPUBufferUsage.STORAGE);
     this.historyBuffer = ctx.createBuffer('scratch', 'sampler.history', HISTORY_BYTES, storage);
     this.pipeline = ctx.pipeline(sampleWgsl, 'sample', { WG: SAMPLER_WORKGROUP_SIZE });
     this.reset();
@@ -115,7 +117,7 @@ export class GpuSampler {
   }
 
   destroy(): void {
-    for (const b of [this.tokenBuffer, this.paramsBuffer, this.workBuffer, this.historyBuffer]) this.ctx.destroyBuffer(b);
+    for (const b of [this.tokenBuffer, this.paramsBuffer, this.workBuffer, this.weightsBuffer, this.historyBuffer]) this.ctx.destroyBuffer(b);
   }
 
   private bindGroup(logits: GPUBuffer): GPUBindGroup {
@@ -130,6 +132,7 @@ export class GpuSampler {
           { binding: 2, resource: { buffer: this.workBuffer } },
           { binding: 3, resource: { buffer: this.historyBuffer } },
           { binding: 4, resource: { buffer: this.tokenBuffer } },
+          { binding: 5, resource: { buffer: this.weightsBuffer } },
         ],
       });
       this.bindGroups.set(logits, group);
