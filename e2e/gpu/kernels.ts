@@ -34,8 +34,8 @@ export interface KernelResult {
   intMismatches: number;
 }
 
-export async function checkKernels(): Promise<KernelResult[]> {
-  const ctx = await GpuContext.create();
+export async function checkKernels(gpu?: GPU): Promise<KernelResult[]> {
+  const ctx = await GpuContext.create({ gpu });
   const rng = new Rng(7);
   const out: KernelResult[] = [];
   const f32 = (n: number, f: () => number) => Float32Array.from({ length: n }, f);

@@ -31,6 +31,22 @@ async function parity(page: Page, name: string, tokens: number, stride: number) 
 
 const relative = (t: TokenDiff) => t.maxAbs / t.range;
 
+/**
+ * What an int8 tie flip looks like, as opposed to a kernel bug: the first tokens agree to f32 rounding
+ * (≤ 1e-5 of the logit range), then the error jumps by more than 10× in one token (> 1e-4) instead of growing
+ * smoothly; it stays ≤ 2e-2 of the range and greedy decoding agrees on ≥ 90% of the tokens.
+ */
+function expectTieFlipSignature(perToken: TokenDiff[]): void {
+  const rel = perToken.map(relative);
+  const firstJump = rel.findIndex((v) => v > 1e-5);
+  if (firstJump >= 0) {
+    expect(firstJump, 'the first tokens agree to f32 rounding').toBeGreaterThanOrEqual(2);
+    expect(rel[firstJump], 'a flip shows as a jump, not a drift').toBeGreaterThan(1e-4);
+  }
+  expect(Math.max(...rel)).toBeLessThanOrEqual(2e-2);
+  expect(perToken.filter((t) => t.argmaxEqual).length).toBeGreaterThanOrEqual(Math.ceil(0.9 * perToken.length));
+}
+
 for (const name of ['tiny-ttt', 'tiny-kv']) {
   // Token sequence stride 101 happens to hit no int8 rounding tie: every logit must agree to f32 rounding.
   // Tolerance: max |Δlogit| ≤ 1e-5 × the reference's logit range per token (observed ≤ ~2e-6).
@@ -52,17 +68,32 @@ for (const name of ['tiny-ttt', 'tiny-kv']) {
     const r = await parity(page, name, 40, 37);
     const rel = r.perToken.map(relative);
     console.log(`${name} stride 37: ${rel.map((v) => v.toExponential(1)).join(' ')}`);
-    const firstJump = rel.findIndex((v) => v > 1e-5);
-    if (firstJump >= 0) {
-      expect(firstJump, 'the first tokens agree to f32 rounding').toBeGreaterThanOrEqual(2);
-      for (let i = 0; i < firstJump; i++) expect(rel[i]).toBeLessThanOrEqual(1e-5);
-      expect(rel[firstJump], 'a flip shows as a jump, not a drift').toBeGreaterThan(1e-4);
-    }
-    expect(Math.max(...rel)).toBeLessThanOrEqual(2e-2);
-    const agree = r.perToken.filter((t: TokenDiff) => t.argmaxEqual).length;
-    expect(agree).toBeGreaterThanOrEqual(38);
+    expectTieFlipSignature(r.perToken);
   });
 }
+
+// Paths the tiny files do not take: head size 128 (two columns per thread), no conv, separate wq/wk, no gate,
+// and attn + swa + ttt layers in one model. With this sequence an int8 tie flips at token 5 (in the attn layer:
+// its KV cache keeps it), so the tie-flip signature is checked; the TTT layer comes first, so its drift is exact.
+test('variant: f=128, no conv/shareQK/gate, mixed ttt/swa/attn layers match the reference', async ({ page }) => {
+  const overrides = {
+    dModel: 128, nHeads: 1, ffnHidden: 128, mixers: ['ttt', 'swa', 'attn'], window: 4,
+    ttt: { miniBatch: 4, baseLr: 1.0, convKernel: 0, shareQK: false, gate: false },
+  };
+  const r = await inPage<ParityResult>(
+    page,
+    async (o: object) => {
+      const url = '/e2e/gpu/parity.ts';
+      const m = await import(url);
+      return m.variantParity(o, 20, 101);
+    },
+    overrides,
+  );
+  const rel = r.perToken.map(relative);
+  console.log(`variant: ${rel.map((v) => v.toExponential(1)).join(' ')}; drift max rel ${r.drift.maxRel.toExponential(2)}`);
+  expectTieFlipSignature(r.perToken);
+  expect(r.drift.maxRel).toBeLessThanOrEqual(1e-4);
+});
 
 test('memory: TTT state is constant, the KV cache grows by exactly 2·layers·T·d·4, reports match live buffers', async ({ page }) => {
   const run = (name: string) =>

@@ -3,7 +3,9 @@ import { GpuContext } from '../../src/engine/gpu/context';
 import { GpuModel } from '../../src/engine/gpu/model';
 import { parseBttt } from '../../src/engine/format/reader';
 import { ReferenceModel } from '../../src/engine/reference/model';
-import type { ModelFile } from '../../src/engine/types';
+import type { ModelConfig, ModelFile } from '../../src/engine/types';
+import { randomModel } from '../../src/engine/model/random';
+import { TINY_MODELS, TINY_TOKENIZER } from '../../src/engine/format/tiny';
 
 export async function loadTiny(name: string): Promise<ModelFile> {
   const response = await fetch(`/models/${name}.bttt`);
@@ -30,7 +32,16 @@ export interface ParityResult {
 }
 
 export async function logitParity(name: string, tokens: number, stride = 37, kvBlockTokens = 8): Promise<ParityResult> {
-  const file = await loadTiny(name);
+  return modelParity(await loadTiny(name), tokens, stride, kvBlockTokens);
+}
+
+/** Parity on a random model: the tiny config with `overrides` (code paths the tiny files do not take). */
+export async function variantParity(overrides: Partial<ModelConfig>, tokens: number, stride: number): Promise<ParityResult> {
+  const config: ModelConfig = { ...TINY_MODELS[0].config, ...overrides };
+  return modelParity(randomModel(config, TINY_TOKENIZER, 77), tokens, stride, 8);
+}
+
+async function modelParity(file: ModelFile, tokens: number, stride: number, kvBlockTokens: number): Promise<ParityResult> {
   const ctx = await GpuContext.create();
   const gpu = await GpuModel.create(ctx, file, { kvBlockTokens });
   const ref = new ReferenceModel(file);
