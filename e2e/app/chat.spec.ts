@@ -138,3 +138,24 @@ test('a TTT memory saved under a name can be restored after Forget', async ({ pa
   const again = await sendAndWait(page, ' Then');
   expect(again.text).toBe(continued.text);
 });
+
+test('a .bttt file dropped on the page is loaded from the file', async ({ page }) => {
+  await page.goto('/');
+  await waitReady(page);
+  const base64 = readFileSync('public/models/tiny-kv.bttt').toString('base64');
+  const dataTransfer = await page.evaluateHandle((b64) => {
+    const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+    const dt = new DataTransfer();
+    dt.items.add(new File([bytes], 'my-kv.bttt', { type: 'application/octet-stream' }));
+    return dt;
+  }, base64);
+  await page.dispatchEvent('body', 'dragover', { dataTransfer });
+  await page.dispatchEvent('body', 'drop', { dataTransfer });
+  await expect(page.getByTestId('model-status')).toHaveAttribute('data-model-key', 'file:my-kv.bttt', { timeout: 60_000 });
+  await waitReady(page);
+  await expect(page.locator('.facts')).toContainText('Attention + KV cache');
+  await expect(page.locator('.facts')).toContainText('from file');
+  await setNumber(page, 'setting-maxTokens', 4);
+  const reply = await sendAndWait(page, 'Hello');
+  expect(reply.tokens).toBeGreaterThan(0);
+});

@@ -11,6 +11,7 @@ test('screenshot of a conversation', async ({ page }) => {
   const manifest = JSON.parse(readFileSync('public/models/manifest.json', 'utf8')) as { models: { id: string }[] };
   if (manifest.models.some((m) => m.id === 'ttt-small')) {
     await page.getByTestId('model-select').selectOption('ttt-small');
+    await expect(page.getByTestId('model-status')).toHaveAttribute('data-model-key', 'ttt-small', { timeout: 120_000 });
     await waitReady(page);
   }
   await setSlider(page, 'setting-temperature', 0.8);

@@ -1,0 +1,245 @@
+// State of the "See inside" tab: its own engine workers (one per model, so the TTT model and the KV baseline read
+// the same text without disturbing each other or the chat), the text, the measured series and the export.
+// Progress arrives per readback chunk; the charts are told to redraw at most once per animation frame.
+import { createEngineClient, proxy, type EngineClient } from '../../worker/client';
+import type { FeedProgress, FeedResult, ModelInfo } from '../../worker/api';
+import { errorMessage } from '../lib/format';
+import { modelUrl, type ManifestModel } from '../lib/manifest';
+import { appendFeed, buildExport, emptyReading, exportJson, GPU_CAPACITY_BYTES, learningSummary, memoryCsv, PROJECTION_TOKENS, projectTotals, tokensCsv, type ReadingSeries, type ViewsExport } from '../lib/series';
+import { BUILT_IN_STORY } from './story';
+
+export type Arch = 'ttt' | 'kv';
+
+interface LoadedModel {
+  client: EngineClient;
+  manifest: ManifestModel;
+  info: ModelInfo;
+}
+
+export interface ReadPlan {
+  ttt: boolean;
+  kv: boolean;
+  /** Read the text a second time right after the first (state carried over): the learning view. */
+  twice: boolean;
+}
+
+export class ViewsController {
+  models = $state<ManifestModel[]>([]);
+  selected = $state<Record<Arch, string>>({ ttt: '', kv: '' });
+  text = $state(BUILT_IN_STORY);
+  textSource = $state('built-in story');
+  status = $state<'idle' | 'loading' | 'reading' | 'done' | 'cancelled' | 'error'>('idle');
+  error = $state<string | null>(null);
+  progress = $state<{ model: string; pass: number; read: number; total: number } | null>(null);
+  /** Off: the charts redraw only when a reading ends (to measure what live drawing costs). */
+  live = $state(true);
+  /** Bumped (at most once per frame) when the series change; charts derive from it. */
+  version = $state(0);
+  readings = $state.raw<ReadingSeries[]>([]);
+  results = $state.raw<{ model: string; arch: Arch; pass: number; result: FeedResult }[]>([]);
+  infos = $state.raw<Partial<Record<Arch, ModelInfo>>>({});
+  layer = $state(0);
+  head = $state(0);
+  heatmap = $state.raw<{ layer: number; head: number; position: number; data: Float32Array; f: number } | null>(null);
+
+  private loaded: Partial<Record<Arch, LoadedModel>> = {};
+  private frame = 0;
+  private reading: LoadedModel | null = null;
+  private heatmapBusy = false;
+  private lastHeatmapAt = 0;
+
+  setModels(models: ManifestModel[]): void {
+    this.models = models;
+    for (const arch of ['ttt', 'kv'] as const) {
+      if (!models.some((m) => m.id === this.selected[arch])) this.selected[arch] = models.find((m) => m.arch === arch)?.id ?? '';
+    }
+  }
+
+  /** The TTT reading whose drift the drift view shows: the latest. */
+  get driftReading(): ReadingSeries | null {
+    void this.version;
+    for (let i = this.readings.length - 1; i >= 0; i--) if (this.readings[i].arch === 'ttt' && this.readings[i].heads.length > 0) return this.readings[i];
+    return null;
+  }
+
+  async read(plan: ReadPlan): Promise<void> {
+    if (this.status === 'loading' || this.status === 'reading') return;
+    const text = this.text;
+    if (text.trim() === '') {
+      this.error = 'There is no text to read: paste one, pick a file or use the built-in story.';
+      this.status = 'error';
+      return;
+    }
+    const archs = (['ttt', 'kv'] as const).filter((a) => plan[a]);
+    if (archs.length === 0) {
+      this.error = 'Pick at least one model to read with.';
+      this.status = 'error';
+      return;
+    }
+    this.error = null;
+    this.readings = [];
+    this.results = [];
+    this.heatmap = null;
+    this.bump();
+    try {
+      for (const arch of archs) {
+        this.status = 'loading';
+        const model = await this.load(arch);
+        await model.client.api.reset();
+        for (let pass = 1; pass <= (plan.twice ? 2 : 1); pass++) {
+          this.status = 'reading';
+          const result = await this.readOnce(model, arch, pass, text);
+          this.results = [...this.results, { model: model.manifest.id, arch, pass, result }];
+          if (result.stopReason === 'cancelled') {
+            this.status = 'cancelled';
+            return;
+          }
+          if (result.stopReason === 'context-full') break; // a second reading cannot start: the KV cache is full
+        }
+        if (arch === 'ttt') await this.refreshHeatmap(true);
+      }
+      this.status = 'done';
+    } catch (e) {
+      this.error = errorMessage(e);
+      this.status = 'error';
+    } finally {
+      this.reading = null;
+      this.progress = null;
+      this.bump(true);
+    }
+  }
+
+  cancel(): void {
+    void this.reading?.client.api.cancel();
+  }
+
+  selectHead(layer: number, head: number): void {
+    this.layer = layer;
+    this.head = head;
+    void this.refreshHeatmap(true);
+  }
+
+  /** Reads W̄ − W_init of the selected head (throttled to 4 per second while reading). */
+  async refreshHeatmap(force = false): Promise<void> {
+    const model = this.loaded.ttt;
+    if (!model || this.heatmapBusy) return;
+    const now = performance.now();
+    if (!force && now - this.lastHeatmapAt < 250) return;
+    const tttLayers = model.info.config.mixers.flatMap((m, i) => (m === 'ttt' ? [i] : []));
+    if (!tttLayers.includes(this.layer)) this.layer = tttLayers[0] ?? 0;
+    if (tttLayers.length === 0) return;
+    this.heatmapBusy = true;
+    this.lastHeatmapAt = now;
+    try {
+      const data = await model.client.api.tttMatrix(this.layer, this.head);
+      const position = (await model.client.api.stats()).position;
+      this.heatmap = { layer: this.layer, head: this.head, position, data, f: Math.round(Math.sqrt(data.length)) };
+    } catch (e) {
+      this.error = errorMessage(e);
+    } finally {
+      this.heatmapBusy = false;
+    }
+  }
+
+  exportData(): ViewsExport {
+    const projections: ViewsExport['projections'] = [];
+    for (const arch of ['ttt', 'kv'] as const) {
+      const info = this.infos[arch];
+      const withMemory = this.readings.filter((r) => r.arch === arch && r.memory.length > 0);
+      const last = withMemory.at(-1)?.memory.at(-1);
+      if (info && last) projections.push({ model: withMemory[0].model, arch, points: projectTotals(info.config, last, PROJECTION_TOKENS) });
+    }
+    return buildExport(this.readings, projections);
+  }
+
+  downloadJson(): void {
+    download('bit-ttt-views.json', exportJson(this.exportData()), 'application/json');
+  }
+
+  downloadCsv(): void {
+    download('bit-ttt-tokens.csv', tokensCsv(this.readings), 'text/csv');
+    download('bit-ttt-memory.csv', memoryCsv(this.readings), 'text/csv');
+  }
+
+  get learning() {
+    void this.version;
+    return learningSummary(this.readings);
+  }
+
+  get capacityBytes(): number {
+    return GPU_CAPACITY_BYTES;
+  }
+
+  dispose(): void {
+    cancelAnimationFrame(this.frame);
+    for (const m of Object.values(this.loaded)) m?.client.dispose();
+    this.loaded = {};
+  }
+
+  private async load(arch: Arch): Promise<LoadedModel> {
+    const manifest = this.models.find((m) => m.id === this.selected[arch] && m.arch === arch);
+    if (!manifest) throw new Error(`No ${arch === 'ttt' ? 'TTT' : 'KV baseline'} model is listed in models/manifest.json.`);
+    const have = this.loaded[arch];
+    if (have && have.manifest.id === manifest.id) return have;
+    have?.client.dispose();
+    delete this.loaded[arch];
+    const client = createEngineClient();
+    try {
+      this.progress = { model: manifest.id, pass: 0, read: 0, total: 0 };
+      const info = await client.api.load({ kind: 'url', url: modelUrl(manifest) });
+      const model = { client, manifest, info };
+      this.loaded[arch] = model;
+      this.infos = { ...this.infos, [arch]: info };
+      return model;
+    } catch (e) {
+      client.dispose();
+      throw e;
+    }
+  }
+
+  private async readOnce(model: LoadedModel, arch: Arch, pass: number, text: string): Promise<FeedResult> {
+    const series = emptyReading(model.manifest.id, arch, pass);
+    this.readings = [...this.readings, series];
+    this.reading = model;
+    this.progress = { model: model.manifest.id, pass, read: 0, total: 0 };
+    const onProgress = (p: FeedProgress) => {
+      appendFeed(series, p.tokens, p.memory);
+      this.progress = { model: model.manifest.id, pass, read: p.read, total: p.total };
+      if (this.live) {
+        this.bump();
+        if (arch === 'ttt') void this.refreshHeatmap();
+      }
+    };
+    const result = await model.client.api.feed(text, { drift: arch === 'ttt', loss: true, memoryEvery: 16 }, proxy(onProgress));
+    series.stopReason = result.stopReason;
+    series.tokensPerSecond = result.tokensPerSecond;
+    this.bump(true);
+    return result;
+  }
+
+  /** Schedules one redraw for the next animation frame (many progress messages → one redraw). */
+  private bump(now = false): void {
+    if (now) {
+      cancelAnimationFrame(this.frame);
+      this.frame = 0;
+      this.version++;
+      return;
+    }
+    if (this.frame) return;
+    this.frame = requestAnimationFrame(() => {
+      this.frame = 0;
+      this.version++;
+    });
+  }
+}
+
+function download(name: string, content: string, type: string): void {
+  const url = URL.createObjectURL(new Blob([content], { type }));
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = name;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 1000);
+}
