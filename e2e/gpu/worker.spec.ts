@@ -3,6 +3,8 @@
 import { expect, test } from '@playwright/test';
 
 type ClientModule = typeof import('../../src/worker/client');
+type EngineModule = typeof import('../../src/worker/engine');
+type ContextModule = typeof import('../../src/engine/gpu/context');
 type FormatModule = typeof import('../../src/engine/format');
 type ReferenceModule = typeof import('../../src/engine/reference/model');
 type TokenizerModule = typeof import('../../src/engine/tokenizer/tokenizer');
@@ -79,7 +81,7 @@ for (const modelName of ['tiny-ttt', 'tiny-kv']) {
     );
 
     console.log(
-      `${modelName}: prefill ${r.result.prefillTokensPerSecond.toFixed(1)} tok/s, decode ${r.result.decodeTokensPerSecond.toFixed(1)} tok/s ` +
+      `${modelName}: prefill ${r.result.prefillTokensPerSecond.toFixed(1)} tok/s (after reset ${r.again.prefillTokensPerSecond.toFixed(1)}), decode ${r.result.decodeTokensPerSecond.toFixed(1)} tok/s ` +
         `(${(1000 / r.result.decodeTokensPerSecond).toFixed(1)} ms/token in the worker, ${r.pageMsPerToken.toFixed(1)} ms between events on the page), ` +
         `memory ${JSON.stringify(r.afterGenerate.bytes)}`,
     );
@@ -163,4 +165,47 @@ test('cancel stops within one token; the conversation continues; a bad file is a
   expect(r.positionAfterNext).toBeGreaterThan(r.positionAfterCancel + promptLength);
   expect(r.badFile).toMatch(/^BtttError: /);
   expect(r.stillLoaded).toBe(r.positionAfterNext);
+});
+
+test('GPU device loss: an error event, calls fail with a typed error, and load() works again on a fresh device', async ({ page }) => {
+  const r = await page.evaluate(async () => {
+    const imp = (p: string) => import(/* @vite-ignore */ p);
+    const { Engine }: EngineModule = await imp('/src/worker/engine.ts');
+    const { GpuContext }: ContextModule = await imp('/src/engine/gpu/context.ts');
+    // The Engine class as the worker builds it, on this page, so that the test can reach its device.
+    const contexts: Awaited<ReturnType<typeof GpuContext.create>>[] = [];
+    const engine = new Engine({
+      createContext: async () => {
+        const ctx = await GpuContext.create();
+        contexts.push(ctx);
+        return ctx;
+      },
+      openCache: async () => null,
+      fetch: (input, init) => fetch(input, init),
+    });
+    const errors: { kind: string; message: string }[] = [];
+    engine.onError((e) => errors.push(e));
+    const bytes = await (await fetch('/models/tiny-ttt.bttt')).arrayBuffer();
+    const params = { temperature: 0, topK: 0, topP: 1, repetitionPenalty: 1, repetitionWindow: 0, seed: 1, maxTokens: 6, stopAtEot: false };
+    await engine.load({ kind: 'bytes', bytes, name: 'tiny-ttt.bttt' });
+    const before = await engine.generate('Hello', params);
+    contexts[0].device.destroy();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    let afterLoss = '';
+    try {
+      await engine.generate('Hello', params);
+    } catch (e) {
+      afterLoss = `${(e as Error).name}: ${(e as Error).message}`;
+    }
+    const info = await engine.load({ kind: 'bytes', bytes, name: 'tiny-ttt.bttt' });
+    const after = await engine.generate('Hello', params);
+    return { errors, afterLoss, contexts: contexts.length, origin: info.origin, same: JSON.stringify(before.tokens) === JSON.stringify(after.tokens) };
+  });
+  expect(r.errors.length).toBe(1);
+  expect(r.errors[0].kind).toBe('device-lost');
+  expect(r.errors[0].message).toMatch(/GPU device was lost/);
+  expect(r.afterLoss).toMatch(/^EngineError: no model is loaded/);
+  expect(r.contexts).toBe(2);
+  expect(r.origin).toBe('file');
+  expect(r.same).toBe(true);
 });

@@ -98,6 +98,22 @@ export class Session {
     }
   }
 
+  /**
+   * Runs one token step and one sampling dispatch, then resets: drivers that compile shaders on first use
+   * (SwiftShader does) pay that here rather than inside the first prompt's prefill time.
+   */
+  async warmUp(): Promise<void> {
+    if (this.busy) throw new SessionBusyError('cannot warm up while a generation is running');
+    const { device } = this.ctx;
+    this.sampler.writeToken(this.tokenizer.eotId);
+    const encoder = device.createCommandEncoder({ label: 'warm-up' });
+    this.model.encodeStep(encoder, this.sampler.tokenBuffer);
+    this.encodeSample(encoder, { temperature: 1, topK: 8, topP: 0.9, repetitionPenalty: 1.1, repetitionWindow: 8, seed: 0, maxTokens: 1 }, 0, this.driftBytes > 0);
+    device.queue.submit([encoder.finish()]);
+    await this.readSample(false);
+    this.reset();
+  }
+
   /** Tokens the model has read since the last reset. */
   get position(): number {
     return this.model.position;

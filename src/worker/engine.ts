@@ -63,6 +63,12 @@ export class Engine implements EngineApi {
       const ctx = await this.context();
       const session = await Session.create(ctx, file);
       report({ phase: 'compile', bytes: file.fileBytes, totalBytes: file.fileBytes }, true);
+      try {
+        await session.warmUp();
+      } catch (e) {
+        session.destroy();
+        throw e;
+      }
       const stats = modelStats(file, tensorTable);
       this.session = session;
       this.info = {
