@@ -3,7 +3,7 @@
 import { createEngineClient, proxy, type EngineClient } from '../../worker/client';
 import type { EngineErrorEvent, GenerateResult, LoadProgress, ModelInfo, ModelSource, TokenEvent } from '../../worker/api';
 import type { SamplingParams } from '../../engine/types';
-import { getModelMeta } from '../../storage/modelCache';
+import { getModelMeta, requestPersistence } from '../../storage/modelCache';
 import { errorMessage } from './format';
 import { modelUrl, type ManifestModel } from './manifest';
 
@@ -88,6 +88,19 @@ export class EngineController {
     try { cached = (await getModelMeta(m.id)) !== undefined; } catch { /* no IndexedDB: use the network */ }
     const source: ModelSource = cached ? { kind: 'cache', cacheKey: m.id } : { kind: 'url', url: modelUrl(m), cacheKey: m.id };
     await this.load({ label: m.name, modelKey: m.id, source, manifest: m });
+    if (source.kind === 'url' && this.status === 'ready' && this.current?.modelKey === m.id) await this.checkCached(m);
+  }
+
+  /** The worker caches downloads best-effort; tell the user when that failed (full quota, no IndexedDB). */
+  private async checkCached(m: ManifestModel): Promise<void> {
+    let cached = false;
+    try { cached = (await getModelMeta(m.id)) !== undefined; } catch { /* treated as not cached */ }
+    if (!cached) {
+      this.notice = { kind: 'info', text: `${m.name} is loaded but could not be saved in this browser (storage full or unavailable), so it will be downloaded again next time and will not work offline.` };
+      return;
+    }
+    // The first cached model is a good moment to ask the browser not to evict it.
+    void requestPersistence().catch(() => false);
   }
 
   async loadFile(name: string, bytes: ArrayBuffer): Promise<void> {
