@@ -5,7 +5,7 @@ import { SHADERS } from '../../src/engine/gpu/shaders';
 import { packTernaryRows } from '../../src/engine/gpu/pack';
 import { Rng } from '../../src/engine/util/rng';
 
-const USAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
+const usage = () => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
 
 async function run(ctx: GpuContext, shader: string, entry: string, constants: Record<string, number>, buffers: GPUBuffer[], groups: number) {
   const pipeline = ctx.pipeline(shader, entry, constants);
@@ -39,8 +39,8 @@ export async function checkKernels(gpu?: GPU): Promise<KernelResult[]> {
   const rng = new Rng(7);
   const out: KernelResult[] = [];
   const f32 = (n: number, f: () => number) => Float32Array.from({ length: n }, f);
-  const buf = (data: ArrayBufferView) => ctx.createBufferWithData('scratch', 'test', data, USAGE);
-  const empty = (bytes: number) => ctx.createBuffer('scratch', 'test', bytes, USAGE);
+  const buf = (data: ArrayBufferView) => ctx.createBufferWithData('scratch', 'test', data, usage());
+  const empty = (bytes: number) => ctx.createBuffer('scratch', 'test', bytes, usage());
   const relDiff = (g: Float32Array, c: ArrayLike<number>) => {
     let diff = 0;
     let scale = 0;

@@ -34,7 +34,8 @@ export interface GpuModelOptions {
   kvBlockTokens?: number;
 }
 
-const STORAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
+// Read lazily: under Node the `webgpu` package installs GPUBufferUsage on globalThis after this module loads.
+const storageUsage = () => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
 
 interface Dispatch {
   pipeline: GPUComputePipeline;
@@ -166,6 +167,7 @@ export class GpuModel {
     const kvBlockTokens = opts.kvBlockTokens ?? 8;
     if (!Number.isInteger(kvBlockTokens) || kvBlockTokens <= 0) throw new GpuModelError(`kvBlockTokens must be a positive integer, got ${kvBlockTokens}`);
     this.kvBlockTokens = kvBlockTokens;
+    const STORAGE = storageUsage();
     const d = c.dModel;
     const H = c.nHeads;
     const f = headSize(c);
@@ -357,7 +359,7 @@ export class GpuModel {
     const retired: GPUBuffer[] = [];
     for (const layer of layers) {
       if (layer.slots === slots) continue;
-      const cache = this.own(this.ctx.createBuffer('kv-cache', `l${layer.index}.attn.kv`, slots * 2 * d * 4, STORAGE));
+      const cache = this.own(this.ctx.createBuffer('kv-cache', `l${layer.index}.attn.kv`, slots * 2 * d * 4, storageUsage()));
       if (keepContents) encoder.copyBufferToBuffer(layer.cache, 0, cache, 0, Math.min(layer.slots, slots) * 2 * d * 4);
       retired.push(layer.cache);
       layer.cache = cache;
