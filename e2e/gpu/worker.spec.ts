@@ -209,3 +209,69 @@ test('GPU device loss: an error event, calls fail with a typed error, and load()
   expect(r.origin).toBe('file');
   expect(r.same).toBe(true);
 });
+
+type SessionModule = typeof import('../../src/engine/session');
+type RandomModule = typeof import('../../src/engine/model/random');
+type TestModelsModule = typeof import('../../src/engine/reference/testModels');
+
+test('Session: context-full mid-generation and for a too-long prompt (KV), drift read back with each token (TTT)', async ({ page }) => {
+  const r = await page.evaluate(async () => {
+    const imp = (p: string) => import(/* @vite-ignore */ p);
+    const { GpuContext }: ContextModule = await imp('/src/engine/gpu/context.ts');
+    const { Session }: SessionModule = await imp('/src/engine/session.ts');
+    const { randomModel }: RandomModule = await imp('/src/engine/model/random.ts');
+    const { smallConfig }: TestModelsModule = await imp('/src/engine/reference/testModels.ts');
+    const { ReferenceModel }: ReferenceModule = await imp('/src/engine/reference/model.ts');
+    const byteTokenizer = { type: 'bpe' as const, merges: [] as [number, number][], specials: { '<|endoftext|>': 256 } };
+    const greedy = { temperature: 0, topK: 0, topP: 1, repetitionPenalty: 1, repetitionWindow: 0, seed: 1, maxTokens: 20, stopAtEot: false };
+    const ctx = await GpuContext.create();
+
+    // KV baseline with room for 12 positions: an 8-byte prompt leaves 4 more reads, so 5 sampled tokens.
+    const kv = await Session.create(ctx, randomModel(smallConfig(['attn'], {}, { vocabSize: 257, maxContext: 12 }), byteTokenizer, 5));
+    const full = await kv.generate('abcdefgh', greedy);
+    const errorName = async (f: () => Promise<unknown>) => {
+      try {
+        await f();
+        return 'no error';
+      } catch (e) {
+        return `${(e as Error).name}: ${(e as Error).message}`;
+      }
+    };
+    const continueWhenFull = await errorName(() => kv.generate('x', greedy));
+    kv.reset();
+    const tooLong = await errorName(() => kv.generate('0123456789abc', greedy));
+    const positionAfterRefusal = kv.position;
+    kv.destroy();
+
+    // TTT: the drift that rides in the token readback equals the CPU reference's after the same stream.
+    const tttFile = randomModel(smallConfig(['ttt', 'ttt'], {}, { vocabSize: 257 }), byteTokenizer, 6);
+    const ttt = await Session.create(ctx, tttFile);
+    const drifts: { norm: number; cos: number; lossBefore: number; lossAfter: number; w0Norm: number }[][] = [];
+    const result = await ttt.generate('hello', { ...greedy, maxTokens: 5 }, (e) => {
+      if (e.phase === 'generated') drifts.push(e.drift!.flatMap((l) => l.heads));
+    }, { drift: true });
+    const reference = new ReferenceModel(tttFile);
+    const worst = { norm: 0, cos: 0, lossBefore: 0, lossAfter: 0, w0Norm: 0 };
+    const stream = [...'hello'].map((ch) => ch.charCodeAt(0));
+    for (const id of stream) reference.step(id);
+    result.tokens.forEach((id, s) => {
+      const expected = reference.drift().flatMap((l) => l.heads);
+      expected.forEach((h, i) => {
+        for (const k of ['norm', 'cos', 'lossBefore', 'lossAfter', 'w0Norm'] as const) {
+          worst[k] = Math.max(worst[k], Math.abs(drifts[s][i][k] - h[k]) / Math.max(1e-3, Math.abs(h[k])));
+        }
+      });
+      reference.step(id);
+    });
+    ttt.destroy();
+    ctx.destroy();
+    return { full: { tokens: full.tokens.length, stopReason: full.stopReason }, continueWhenFull, tooLong, positionAfterRefusal, driftTokens: drifts.length, worst };
+  });
+  console.log(`session: ${JSON.stringify(r)}`);
+  expect(r.full).toEqual({ tokens: 5, stopReason: 'context-full' });
+  expect(r.continueWhenFull).toMatch(/^ContextFullError: the prompt needs 2 positions but only 0/);
+  expect(r.tooLong).toMatch(/^ContextFullError: the prompt needs 13 positions but only 12/);
+  expect(r.positionAfterRefusal).toBe(0);
+  expect(r.driftTokens).toBe(5);
+  for (const k of ['norm', 'cos', 'lossBefore', 'lossAfter', 'w0Norm'] as const) expect(r.worst[k], k).toBeLessThan(1e-3);
+});
