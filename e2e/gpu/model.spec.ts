@@ -48,14 +48,17 @@ function expectTieFlipSignature(perToken: TokenDiff[]): void {
 }
 
 for (const name of ['tiny-ttt', 'tiny-kv']) {
-  // Token sequence stride 101 happens to hit no int8 rounding tie: every logit must agree to f32 rounding.
-  // Tolerance: max |Δlogit| ≤ 1e-5 × the reference's logit range per token (observed ≤ ~2e-6).
+  // Tolerance: max |Δlogit| ≤ 1e-5 × the reference's logit range per token (observed ≤ 1.4e-6 on SwiftShader).
   test(`${name}: logits of 40 tokens match the reference to 1e-5 of the logit range; drift stats to 1e-4`, async ({ page }) => {
     const r = await parity(page, name, 40, 101);
     const worst = Math.max(...r.perToken.map(relative));
     console.log(`${name} stride 101: worst relative logit diff ${worst.toExponential(2)}, drift max abs ${r.drift.maxAbs.toExponential(2)}, ${(40000 / r.gpuMs).toFixed(1)} tokens/s (${r.adapter})`);
     expect(r.perToken).toHaveLength(40);
-    expect(worst).toBeLessThanOrEqual(1e-5);
+    // Tie flips depend on the GPU's f32 rounding: none on SwiftShader for this sequence (40/40 tokens ≤ 1e-5), but
+    // the same run on an H200 (Dawn/Vulkan) flipped on 3 tokens of tiny-ttt. So ≥ 36/40 tokens must agree to f32
+    // rounding and any other token must show the tie-flip signature.
+    expect(r.perToken.filter((t: TokenDiff) => relative(t) <= 1e-5).length).toBeGreaterThanOrEqual(36);
+    expectTieFlipSignature(r.perToken);
     // Drift: |Δ| ≤ 1e-4 × max(|reference|, 1e-3) for norm, cos, lossBefore and lossAfter of every head.
     expect(r.drift.maxRel).toBeLessThanOrEqual(1e-4);
   });
