@@ -2,12 +2,12 @@
 // counter-based uniform(seed, step), or the argmax at temperature 0. One workgroup does everything, so the only
 // thing that leaves the GPU per token is the sampled id (4 bytes), which is also the next step's input token.
 //
-// The k-th largest logit (top-k) is found by a bit-by-bit search over the logits' order-preserving u32 keys: 32
-// counting passes over the vocabulary, each a chunk loop per thread and one workgroup reduction; exact, so top-k
-// keeps what the CPU's sort keeps. When at most SMALL_SET ids remain (top-k ≤ 256, the usual case), they are
-// sorted in workgroup memory and one thread does top-p and the draw in the CPU's order. Otherwise the top-p cut
-// and the drawn logit are found by the same bit-by-bit search over summed weights (32 passes each), which differs
-// from the CPU's sequential sums only by summation order (a knife edge, SAMPLING.md).
+// The k-th largest logit (top-k) is found by a search over the logits' order-preserving u32 keys, two bits per
+// pass: 16 counting passes over the vocabulary, each a chunk loop per thread and one workgroup reduction; it is
+// exact, so top-k keeps what the CPU's sort keeps. When at most SMALL_SET ids remain (top-k ≤ 256, the usual
+// case), they are sorted in workgroup memory and one thread does top-p and the draw in the CPU's order.
+// Otherwise the top-p cut and the drawn logit are found by the same search over summed weights (16 passes each),
+// which differs from the CPU's sequential sums only by summation order (a knife edge, SAMPLING.md).
 // Each thread owns a contiguous chunk of ids so that ties can be broken by the lowest id, as a stable sort would.
 override WG: u32 = 64u;
 // Ring of recent token ids for the repetition penalty (the host clamps the window to it).
@@ -50,6 +50,8 @@ var<workgroup> sorted_w: array<f32, SMALL_SET>;
 
 var<workgroup> red_f: array<f32, 256>;
 var<workgroup> red_u: array<u32, 256>;
+var<workgroup> red_v: array<vec4<u32>, 256>;
+var<workgroup> red_w: array<vec4<f32>, 256>;
 
 // Dropped ids (top-k / top-p) are overwritten with the lowest finite f32 (WGSL constants cannot be infinite).
 const DROPPED_BITS: u32 = 0xff7fffffu;
@@ -84,6 +86,57 @@ fn sum_u(t: u32, v: u32) -> u32 {
   let r = red_u[0];
   workgroupBarrier();
   return r;
+}
+
+fn sum_v(t: u32, v: vec4<u32>) -> vec4<u32> {
+  red_v[t] = v;
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s = s >> 1u) {
+    if (t < s) { red_v[t] = red_v[t] + red_v[t + s]; }
+    workgroupBarrier();
+  }
+  let r = red_v[0];
+  workgroupBarrier();
+  return r;
+}
+
+// Kept ids of this thread's chunk with a key >= each of three thresholds (two bits of the search per pass).
+fn count_at_least3(c: vec2<u32>, th: vec3<u32>) -> vec4<u32> {
+  var n = vec4<u32>(0u);
+  for (var i = c.x; i < c.y; i++) {
+    let x = work[i];
+    if (is_kept(x)) {
+      let k = key_of(x);
+      n += vec4<u32>(select(0u, 1u, k >= th.x), select(0u, 1u, k >= th.y), select(0u, 1u, k >= th.z), 0u);
+    }
+  }
+  return n;
+}
+
+fn sum_w(t: u32, v: vec4<f32>) -> vec4<f32> {
+  red_w[t] = v;
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s = s >> 1u) {
+    if (t < s) { red_w[t] = red_w[t] + red_w[t + s]; }
+    workgroupBarrier();
+  }
+  let r = red_w[0];
+  workgroupBarrier();
+  return r;
+}
+
+// Mass (weights[]) of this thread's kept ids with a key >= each of three thresholds.
+fn mass_at_least3(c: vec2<u32>, th: vec3<u32>) -> vec4<f32> {
+  var m = vec4<f32>(0.0);
+  for (var i = c.x; i < c.y; i++) {
+    let x = work[i];
+    if (is_kept(x)) {
+      let k = key_of(x);
+      let w = weights[i];
+      m += vec4<f32>(select(0.0, w, k >= th.x), select(0.0, w, k >= th.y), select(0.0, w, k >= th.z), 0.0);
+    }
+  }
+  return m;
 }
 
 fn min_u(t: u32, v: u32) -> u32 {
@@ -246,9 +299,10 @@ fn top_p_and_draw(t: u32, c: vec2<u32>) -> u32 {
     let total = sum_f(t, mass_at_least(c, 0u));
     let goal = params.top_p * total;
     var th = 0u;
-    for (var b = 31i; b >= 0i; b--) {
-      let cand = th | (1u << u32(b));
-      if (sum_f(t, mass_at_least(c, cand)) >= goal) { th = cand; }
+    for (var b = 30i; b >= 0i; b -= 2i) {
+      let cands = vec3<u32>(th | (1u << u32(b)), th | (2u << u32(b)), th | (3u << u32(b)));
+      let m = sum_w(t, mass_at_least3(c, cands));
+      if (m.z >= goal) { th = cands.z; } else if (m.y >= goal) { th = cands.y; } else if (m.x >= goal) { th = cands.x; }
     }
     // Ids at the cut key are walked in id order: each is kept while the mass before it is still short of goal.
     let cut_key = smallest_key_at_least(t, c, th);
@@ -271,9 +325,10 @@ fn top_p_and_draw(t: u32, c: vec2<u32>) -> u32 {
   let kept_total = sum_f(t, mass_at_least(c, 0u));
   let draw_mass = uniform01(params.seed, params.step) * kept_total;
   var th = 0u;
-  for (var b = 31i; b >= 0i; b--) {
-    let cand = th | (1u << u32(b));
-    if (sum_f(t, mass_at_least(c, cand)) > draw_mass) { th = cand; }
+  for (var b = 30i; b >= 0i; b -= 2i) {
+    let cands = vec3<u32>(th | (1u << u32(b)), th | (2u << u32(b)), th | (3u << u32(b)));
+    let m = sum_w(t, mass_at_least3(c, cands));
+    if (m.z > draw_mass) { th = cands.z; } else if (m.y > draw_mass) { th = cands.y; } else if (m.x > draw_mass) { th = cands.x; }
   }
   // The drawn key is the smallest kept key >= th (th = 0 when rounding left the draw past the total: the last id
   // in the order). Ids sharing that key are walked in id order, the first whose cumulative mass exceeds the draw.
@@ -355,9 +410,10 @@ fn sample(@builtin(local_invocation_index) t: u32) {
     if (params.top_k > 0u && params.top_k < V) {
       let k = params.top_k;
       var th = 0u;
-      for (var b = 31i; b >= 0i; b--) {
-        let cand = th | (1u << u32(b));
-        if (sum_u(t, count_at_least(c, cand)) >= k) { th = cand; }
+      for (var b = 30i; b >= 0i; b -= 2i) {
+        let cands = vec3<u32>(th | (1u << u32(b)), th | (2u << u32(b)), th | (3u << u32(b)));
+        let n = sum_v(t, count_at_least3(c, cands));
+        if (n.z >= k) { th = cands.z; } else if (n.y >= k) { th = cands.y; } else if (n.x >= k) { th = cands.x; }
       }
       let at_least = sum_u(t, count_at_least(c, th));
       let local_ties = count_equal(c, th);
