@@ -38,6 +38,8 @@ export interface ReadingSeries {
   memory: MemoryPoint[];
   stopReason?: string;
   tokensPerSecond?: number;
+  /** ‖W̄ − W_init‖_F per head before the first token of the reading (from the engine's matrix readback). */
+  initialNorms?: { layer: number; head: number; norm: number }[];
 }
 
 export function emptyReading(model: string, arch: 'ttt' | 'kv', pass: number): ReadingSeries {

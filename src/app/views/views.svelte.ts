@@ -199,6 +199,7 @@ export class ViewsController {
 
   private async readOnce(model: LoadedModel, arch: Arch, pass: number, text: string): Promise<FeedResult> {
     const series = emptyReading(model.manifest.id, arch, pass);
+    if (arch === 'ttt') series.initialNorms = await this.headNorms(model);
     this.readings = [...this.readings, series];
     this.reading = model;
     this.progress = { model: model.manifest.id, pass, read: 0, total: 0 };
@@ -215,6 +216,22 @@ export class ViewsController {
     series.tokensPerSecond = result.tokensPerSecond;
     this.bump(true);
     return result;
+  }
+
+  /** ‖W̄ − W_init‖_F of every TTT head as the engine holds it now (read back matrix by matrix). */
+  private async headNorms(model: LoadedModel): Promise<{ layer: number; head: number; norm: number }[]> {
+    const out: { layer: number; head: number; norm: number }[] = [];
+    const { mixers, nHeads } = model.info.config;
+    for (let layer = 0; layer < mixers.length; layer++) {
+      if (mixers[layer] !== 'ttt') continue;
+      for (let head = 0; head < nHeads; head++) {
+        const m = await model.client.api.tttMatrix(layer, head);
+        let sum = 0;
+        for (const v of m) sum += v * v;
+        out.push({ layer, head, norm: Math.sqrt(sum) });
+      }
+    }
+    return out;
   }
 
   /** Schedules one redraw for the next animation frame (many progress messages → one redraw). */
