@@ -28,7 +28,7 @@ if [[ $SMOKE == 1 ]]; then
   THREADS=1; POS_WINDOWS=2; EVAL_SECONDS=10; PERIODIC_EVAL_TOKENS=1024; FINAL_EVAL_CAP=4096
 else
   TOTAL_BUDGET=${TOTAL_BUDGET:-500}; TRAIN_SECONDS=${TRAIN_SECONDS:-270}; PROBE_SECONDS=20; BATCH=${BATCH:-64}
-  CONTEXT=${CONTEXT:-256}; MAX_STEPS=20000; THREADS=3; POS_WINDOWS=64; EVAL_SECONDS=25; PERIODIC_EVAL_TOKENS=65536
+  CONTEXT=${CONTEXT:-256}; MAX_STEPS=${MAX_STEPS:-20000}; THREADS=3; POS_WINDOWS=64; EVAL_SECONDS=25; PERIODIC_EVAL_TOKENS=65536
   FINAL_EVAL_CAP=100000000
 fi
 DEADLINE=$((START + TOTAL_BUDGET))
@@ -70,7 +70,8 @@ if [[ ! -f "$DATA/meta.json" ]]; then
     say "no $DATA/meta.json: carry train/data (npm run prepare-data) along"; exit 1
   fi
 fi
-RUNS=(kv ttt-plain ttt-conv ttt-hybrid ttt-hybrid-carry)
+# RUNS="kv ttt-hybrid" trains only those (the final models after the ablation chose them).
+read -r -a RUNS <<<"${RUNS:-kv ttt-plain ttt-conv ttt-hybrid ttt-hybrid-carry}"
 declare -A CONFIG=([kv]=kv [ttt-plain]=ttt-plain [ttt-conv]=ttt-conv [ttt-hybrid]=ttt-hybrid [ttt-hybrid-carry]=ttt-hybrid)
 declare -A EXTRA=([ttt-hybrid-carry]="--carry-state --carry-segments 8")
 for name in "${RUNS[@]}"; do
