@@ -142,6 +142,9 @@ test('cancel stops within one token; the conversation continues; a bad file is a
       // The next turn reads on from where the cancelled one stopped.
       const next = await client.api.generate(' and the dog', { ...params, maxTokens: 4 }, undefined);
       const positionAfterNext = (await client.api.stats()).position;
+      // Reading a text after a reply: the reply's last sampled token is read first, then the text.
+      const fed = await client.api.feed(' The end.', { loss: false });
+      const positionAfterFeed = (await client.api.stats()).position;
       let badFile = '';
       try {
         await client.api.load({ kind: 'bytes', bytes: new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8]).buffer, name: 'junk.bttt' });
@@ -150,7 +153,7 @@ test('cancel stops within one token; the conversation continues; a bad file is a
       }
       // A failed load leaves the loaded model in place: the session is replaced only after a successful parse.
       const stillLoaded = (await client.api.stats()).position;
-      return { tokens: result.tokens.length, stopReason: result.stopReason, seenAtCancel, positionAfterCancel, next, positionAfterNext, badFile, stillLoaded };
+      return { tokens: result.tokens.length, stopReason: result.stopReason, seenAtCancel, positionAfterCancel, next, positionAfterNext, fedRead: fed.read, positionAfterFeed, badFile, stillLoaded };
     } finally {
       client.dispose();
     }
@@ -164,7 +167,9 @@ test('cancel stops within one token; the conversation continues; a bad file is a
   const promptLength = 2; // 'The cat' is at least 2 tokens; the exact count does not matter, the continuity does
   expect(r.positionAfterNext).toBeGreaterThan(r.positionAfterCancel + promptLength);
   expect(r.badFile).toMatch(/^BtttError: /);
-  expect(r.stillLoaded).toBe(r.positionAfterNext);
+  expect(r.fedRead).toBeGreaterThan(0);
+  expect(r.positionAfterFeed).toBe(r.positionAfterNext + 1 + r.fedRead);
+  expect(r.stillLoaded).toBe(r.positionAfterFeed);
 });
 
 test('GPU device loss: an error event, calls fail with a typed error, and load() works again on a fresh device', async ({ page }) => {

@@ -114,6 +114,28 @@ export class Session {
     this.reset();
   }
 
+  /**
+   * Has the model read the token sampled last (which generate() leaves for the next call to read first). Call it
+   * before anything else appends to the stream (TextReader.feed), so that the stream stays in order.
+   */
+  async flushPending(): Promise<void> {
+    if (this.busy) throw new SessionBusyError('cannot read while a generation is running; cancel it first');
+    if (this.pending.length === 0) return;
+    const config = this.model.config;
+    if (config.mixers.includes('attn') && this.position + this.pending.length > config.maxContext) {
+      throw new ContextFullError(this.pending.length, config.maxContext - this.position, config.maxContext);
+    }
+    const { device } = this.ctx;
+    for (const id of this.pending) {
+      this.sampler.writeToken(id);
+      const encoder = device.createCommandEncoder({ label: 'flush pending' });
+      this.model.encodeStep(encoder, this.sampler.tokenBuffer);
+      device.queue.submit([encoder.finish()]);
+    }
+    this.pending = [];
+    await device.queue.onSubmittedWorkDone();
+  }
+
   /** Tokens the model has read since the last reset. */
   get position(): number {
     return this.model.position;

@@ -125,6 +125,8 @@ export class Engine implements EngineApi {
         this.reader?.reader.destroy();
         this.reader = { session, reader: new TextReader(this.ctx!, session) };
       }
+      // The token the last generate() sampled comes first in the stream.
+      await session.flushPending();
       const forward = onProgress ? (p: FeedProgress) => void Promise.resolve(onProgress(p)).catch(() => undefined) : undefined;
       return await this.reader.reader.feed(text, { ...options, signal: abort.signal }, forward);
     } finally {
