@@ -280,3 +280,49 @@ test('Session: context-full mid-generation and for a too-long prompt (KV), drift
   expect(r.driftTokens).toBe(5);
   for (const k of ['norm', 'cos', 'lossBefore', 'lossAfter', 'w0Norm'] as const) expect(r.worst[k], k).toBeLessThan(1e-3);
 });
+
+test('saveState/restoreState through the worker: the same continuation after a restore; foreign or damaged states are refused', async ({ page }) => {
+  const r = await page.evaluate(async () => {
+    const imp = (p: string) => import(/* @vite-ignore */ p);
+    const { createEngineClient }: ClientModule = await imp('/src/worker/client.ts');
+    const client = createEngineClient();
+    const errorOf = async (f: () => Promise<unknown>) => {
+      try {
+        await f();
+        return 'no error';
+      } catch (e) {
+        return `${(e as Error).name}: ${(e as Error).message}`;
+      }
+    };
+    try {
+      // Sampling with a penalty, so that the sampler's history is part of what must come back.
+      const params = { temperature: 0.8, topK: 40, topP: 0.95, repetitionPenalty: 1.3, repetitionWindow: 64, seed: 5, maxTokens: 6, stopAtEot: false };
+      // KV baseline: the cache grows past its first block after the save, and the restore shrinks it back.
+      await client.api.load({ kind: 'url', url: '/models/tiny-kv.bttt' });
+      await client.api.generate('Once', params);
+      const kvState = await client.api.saveState();
+      const kvFirst = await client.api.generate(' upon a time there was', { ...params, maxTokens: 12 });
+      await client.api.restoreState(kvState.slice(0));
+      const kvSecond = await client.api.generate(' upon a time there was', { ...params, maxTokens: 12 });
+      await client.api.load({ kind: 'url', url: '/models/tiny-ttt.bttt' });
+      await client.api.generate('Once upon a time', params);
+      const saved = await client.api.saveState();
+      const positionSaved = (await client.api.stats()).position;
+      const first = await client.api.generate(' there was', params);
+      await client.api.restoreState(saved.slice(0));
+      const positionRestored = (await client.api.stats()).position;
+      const second = await client.api.generate(' there was', params);
+      const foreign = await errorOf(() => client.api.restoreState(kvState));
+      const damaged = await errorOf(() => client.api.restoreState(saved.slice(0, saved.byteLength - 8)));
+      return { kvFirst: kvFirst.tokens, kvSecond: kvSecond.tokens, first: first.tokens, second: second.tokens, positionSaved, positionRestored, bytes: saved.byteLength, foreign, damaged };
+    } finally {
+      client.dispose();
+    }
+  });
+  console.log(`state: ${r.bytes} bytes, ${JSON.stringify({ foreign: r.foreign, damaged: r.damaged })}`);
+  expect(r.positionRestored).toBe(r.positionSaved);
+  expect(r.second).toEqual(r.first);
+  expect(r.kvSecond).toEqual(r.kvFirst);
+  expect(r.foreign).toMatch(/^SessionStateError: this state was saved with another model/);
+  expect(r.damaged).toMatch(/^SessionStateError: saved state has the wrong length/);
+});

@@ -57,6 +57,23 @@ export class SessionBusyError extends Error {
   override readonly name = 'SessionBusyError';
 }
 
+/** A saved state that does not belong to this session's model, or is damaged. */
+export class SessionStateError extends Error {
+  override readonly name = 'SessionStateError';
+}
+
+/** "BTSS" little-endian: a Session state blob (saveState). */
+const STATE_MAGIC = 0x53535442;
+const STATE_VERSION = 1;
+
+interface StateHeader {
+  config: string;
+  pending: number[];
+  queued: number[];
+  modelBytes: number;
+  historyBytes: number;
+}
+
 /** The prompt tokens are submitted in chunks so that a cancel lands between chunks. */
 const PREFILL_CHUNK = 8;
 /** Staging layout: the sampled id at 0, the drift stats from DRIFT_OFFSET. */
@@ -134,6 +151,66 @@ export class Session {
     }
     this.pending = [];
     await device.queue.onSubmittedWorkDone();
+  }
+
+  /**
+   * Everything read so far as bytes: the model's TTT states and KV caches, the penalty's history and the token
+   * waiting to be read. restoreState() puts it back in a session of the same model.
+   */
+  async saveState(): Promise<ArrayBuffer> {
+    if (this.busy) throw new SessionBusyError('cannot save while a generation is running; cancel it first');
+    const model = await this.model.saveState();
+    const history = await this.sampler.saveHistory();
+    const header: StateHeader = {
+      config: JSON.stringify(this.model.config),
+      pending: [...this.pending],
+      queued: history.queued,
+      modelBytes: model.byteLength,
+      historyBytes: history.ring.byteLength,
+    };
+    const json = new TextEncoder().encode(JSON.stringify(header));
+    const jsonPadded = Math.ceil(json.length / 4) * 4;
+    const out = new Uint8Array(12 + jsonPadded + model.byteLength + history.ring.byteLength);
+    new Uint32Array(out.buffer, 0, 3).set([STATE_MAGIC, STATE_VERSION, json.length]);
+    out.set(json, 12);
+    out.set(new Uint8Array(model), 12 + jsonPadded);
+    out.set(new Uint8Array(history.ring), 12 + jsonPadded + model.byteLength);
+    return out.buffer;
+  }
+
+  /** Puts back a state from saveState(); throws SessionStateError if it is from another model or damaged. */
+  restoreState(data: ArrayBuffer): void {
+    if (this.busy) throw new SessionBusyError('cannot restore while a generation is running; cancel it first');
+    if (data.byteLength < 12) throw new SessionStateError('not a saved state: too short');
+    const [magic, version, jsonLength] = new Uint32Array(data, 0, 3);
+    if (magic !== STATE_MAGIC) throw new SessionStateError('not a saved state (bad magic)');
+    if (version !== STATE_VERSION) throw new SessionStateError(`saved state version ${version} is not supported (expected ${STATE_VERSION})`);
+    const jsonPadded = Math.ceil(jsonLength / 4) * 4;
+    if (12 + jsonPadded > data.byteLength) throw new SessionStateError('saved state is truncated');
+    let header: StateHeader;
+    try {
+      header = JSON.parse(new TextDecoder().decode(new Uint8Array(data, 12, jsonLength))) as StateHeader;
+    } catch {
+      throw new SessionStateError('saved state header is not JSON');
+    }
+    if (header.config !== JSON.stringify(this.model.config)) throw new SessionStateError('this state was saved with another model');
+    const modelStart = 12 + jsonPadded;
+    if (modelStart + header.modelBytes + header.historyBytes !== data.byteLength) throw new SessionStateError('saved state has the wrong length');
+    // Validate the history before touching the model, so that a bad blob changes nothing.
+    const ring = data.slice(modelStart + header.modelBytes);
+    if (!Array.isArray(header.pending) || !header.pending.every((id) => Number.isInteger(id) && id >= 0 && id < this.model.config.vocabSize)) {
+      throw new SessionStateError('saved state has bad pending token ids');
+    }
+    if (!Array.isArray(header.queued) || !header.queued.every((id) => Number.isInteger(id) && id >= 0 && id <= 0xffffffff)) {
+      throw new SessionStateError('saved state has bad history ids');
+    }
+    try {
+      this.model.restoreState(data.slice(modelStart, modelStart + header.modelBytes));
+      this.sampler.restoreHistory({ ring, queued: header.queued });
+    } catch (e) {
+      throw new SessionStateError(`saved state does not fit: ${(e as Error).message}`);
+    }
+    this.pending = [...header.pending];
   }
 
   /** Tokens the model has read since the last reset. */

@@ -91,6 +91,10 @@ export interface EngineApi {
   feed(text: string, options: FeedOptions, onProgress?: (p: FeedProgress) => void): Promise<FeedResult>;
   /** W̄ − W_init of one TTT head after the last token, f×f row-major (rows index k's dimensions). */
   tttMatrix(layer: number, head: number): Promise<Float32Array>;
+  /** Everything the model has read (TTT states, KV caches, sampler history) as bytes, for snapshots and regenerate. */
+  saveState(): Promise<ArrayBuffer>;
+  /** Puts back a saveState() of the same model (a typed SessionStateError otherwise). */
+  restoreState(data: ArrayBuffer): Promise<void>;
   /** Registers a listener (wrapped with comlink's proxy()) for errors outside a call, such as GPU device loss. */
   onError(listener: (e: EngineErrorEvent) => void): void;
 }

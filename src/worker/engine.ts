@@ -1,6 +1,7 @@
 // EngineApi (api.ts) implemented over a GpuContext and a Session. Kept apart from engine.worker.ts (which only
 // exposes it with comlink) so that its dependencies — the GPU context factory, the model cache, fetch — can be
 // injected by tests.
+import { transfer } from 'comlink';
 import { GpuContext } from '../engine/gpu/context';
 import { parseBtttWithHeader, readBtttStream, readBtttHeader, modelStats } from '../engine/format';
 import { Session, type SessionTokenEvent } from '../engine/session';
@@ -136,6 +137,20 @@ export class Engine implements EngineApi {
 
   async tttMatrix(layer: number, head: number): Promise<Float32Array> {
     return this.requireSession().model.tttMatrixDelta(layer, head);
+  }
+
+  async saveState(): Promise<ArrayBuffer> {
+    const session = this.requireSession();
+    if (this.abort) throw new EngineError('busy', 'cancel the running generation before saving the state');
+    const state = await session.saveState();
+    return transfer(state, [state]);
+  }
+
+  async restoreState(data: ArrayBuffer): Promise<void> {
+    const session = this.requireSession();
+    if (this.abort) throw new EngineError('busy', 'cancel the running generation before restoring a state');
+    session.restoreState(data);
+    await this.ctx?.device.queue.onSubmittedWorkDone();
   }
 
   async reset(): Promise<void> {

@@ -490,6 +490,56 @@ export class GpuModel {
     return { bytes: r.bytes, total: r.total, buffers: r.buffers, position: this.pos };
   }
 
+  /**
+   * The reading state as bytes: the position, then every TTT state, KV cache and the drift stats, each with its
+   * size (KV caches with their slot count). For snapshots and "regenerate"; Session.saveState wraps it.
+   */
+  async saveState(): Promise<ArrayBuffer> {
+    this.assertAlive();
+    const buffers = this.stateBuffers();
+    const header = new Uint32Array([this.pos, buffers.length, ...this.mixers.map((m) => (m.kind === 'ttt' ? 0 : m.slots)), ...buffers.map((b) => b.size)]);
+    const parts = [header.buffer, ...(await Promise.all(buffers.map((b) => this.ctx.readBuffer(b))))];
+    const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+    let at = 0;
+    for (const p of parts) {
+      out.set(new Uint8Array(p), at);
+      at += p.byteLength;
+    }
+    return out.buffer;
+  }
+
+  /** Puts back a state from saveState() of a model with this config; throws GpuModelError if it does not fit. */
+  restoreState(data: ArrayBuffer): void {
+    this.assertAlive();
+    const words = new Uint32Array(data, 0, Math.floor(Math.min(data.byteLength, 4 * (2 + this.mixers.length)) / 4));
+    const bad = (why: string) => new GpuModelError(`this state does not fit this model: ${why}`);
+    if (words.length < 2 + this.mixers.length) throw bad('it is truncated');
+    const slots = Array.from(words.subarray(2, 2 + this.mixers.length));
+    const attnLayers = this.mixers.filter((m): m is AttnLayerGpu => m.kind === 'attn');
+    const attnSlots = this.mixers.flatMap((m, i) => (m.kind === 'attn' ? [slots[i]] : []));
+    if (attnSlots.some((n) => n !== attnSlots[0] || n < 1 || n > this.config.maxContext)) throw bad('bad KV cache sizes');
+    if (attnLayers.length > 0 && attnLayers[0].slots !== attnSlots[0]) this.resizeKvCaches(attnLayers, attnSlots[0], false);
+    const buffers = this.stateBuffers();
+    if (words[1] !== buffers.length) throw bad(`it has ${words[1]} buffers, this model ${buffers.length}`);
+    const headerBytes = 4 * (2 + this.mixers.length + buffers.length);
+    if (data.byteLength < headerBytes) throw bad('it is truncated');
+    const sizes = new Uint32Array(data, 4 * (2 + this.mixers.length), buffers.length);
+    if (buffers.some((b, i) => b.size !== sizes[i])) throw bad('buffer sizes differ (another model?)');
+    if (data.byteLength !== headerBytes + buffers.reduce((n, b) => n + b.size, 0)) throw bad('its length is wrong');
+    let at = headerBytes;
+    for (const b of buffers) {
+      this.ctx.device.queue.writeBuffer(b, 0, data, at, b.size);
+      at += b.size;
+    }
+    this.pos = words[0];
+  }
+
+  private stateBuffers(): GPUBuffer[] {
+    const buffers = [this.stepPosition, ...this.mixers.map((m) => (m.kind === 'ttt' ? m.state : m.cache))];
+    if (this.driftStats) buffers.push(this.driftStats);
+    return buffers;
+  }
+
   destroy(): void {
     if (this.destroyed) return;
     this.destroyed = true;

@@ -110,6 +110,18 @@ export class GpuSampler {
     this.ctx.device.queue.writeBuffer(this.tokenBuffer, 0, new Uint32Array([id]));
   }
 
+  /** The penalty's history (GPU ring and ids still queued), for Session.saveState. */
+  async saveHistory(): Promise<{ ring: ArrayBuffer; queued: number[] }> {
+    return { ring: await this.ctx.readBuffer(this.historyBuffer), queued: [...this.queued] };
+  }
+
+  restoreHistory(saved: { ring: ArrayBuffer; queued: readonly number[] }): void {
+    if (saved.ring.byteLength !== HISTORY_BYTES) throw new RangeError(`sampler history must be ${HISTORY_BYTES} bytes, got ${saved.ring.byteLength}`);
+    this.ctx.device.queue.writeBuffer(this.historyBuffer, 0, saved.ring);
+    this.queued = [];
+    this.pushHistory(saved.queued);
+  }
+
   /** Empties the history (a new conversation). */
   reset(): void {
     this.queued = [];
