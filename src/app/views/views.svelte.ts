@@ -10,6 +10,11 @@ import { BUILT_IN_STORY } from './story';
 
 export type Arch = 'ttt' | 'kv';
 
+// Live drawing budget: the page and SwiftShader share the CPU, so the charts redraw at most 4 times a second
+// and the heatmap (4 small readbacks in the worker) once a second; the final state is always drawn.
+const REDRAW_INTERVAL_MS = 250;
+const HEATMAP_INTERVAL_MS = 1000;
+
 interface LoadedModel {
   client: EngineClient;
   manifest: ManifestModel;
@@ -44,6 +49,8 @@ export class ViewsController {
 
   private loaded: Partial<Record<Arch, LoadedModel>> = {};
   private frame = 0;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private lastDrawAt = 0;
   private reading: LoadedModel | null = null;
   private heatmapBusy = false;
   private lastHeatmapAt = 0;
@@ -124,7 +131,7 @@ export class ViewsController {
     const model = this.loaded.ttt;
     if (!model || this.heatmapBusy) return;
     const now = performance.now();
-    if (!force && now - this.lastHeatmapAt < 250) return;
+    if (!force && now - this.lastHeatmapAt < HEATMAP_INTERVAL_MS) return;
     const tttLayers = model.info.config.mixers.flatMap((m, i) => (m === 'ttt' ? [i] : []));
     if (!tttLayers.includes(this.layer)) this.layer = tttLayers[0] ?? 0;
     if (tttLayers.length === 0) return;
@@ -172,6 +179,7 @@ export class ViewsController {
 
   dispose(): void {
     cancelAnimationFrame(this.frame);
+    clearTimeout(this.timer);
     for (const m of Object.values(this.loaded)) m?.client.dispose();
     this.loaded = {};
   }
@@ -234,19 +242,27 @@ export class ViewsController {
     return out;
   }
 
-  /** Schedules one redraw for the next animation frame (many progress messages → one redraw). */
+  /** Schedules one redraw on an animation frame, at most every REDRAW_INTERVAL_MS (many messages → one redraw). */
   private bump(now = false): void {
     if (now) {
       cancelAnimationFrame(this.frame);
+      clearTimeout(this.timer);
       this.frame = 0;
+      this.timer = undefined;
+      this.lastDrawAt = performance.now();
       this.version++;
       return;
     }
-    if (this.frame) return;
-    this.frame = requestAnimationFrame(() => {
-      this.frame = 0;
-      this.version++;
-    });
+    if (this.frame || this.timer !== undefined) return;
+    const wait = Math.max(0, this.lastDrawAt + REDRAW_INTERVAL_MS - performance.now());
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.frame = requestAnimationFrame(() => {
+        this.frame = 0;
+        this.lastDrawAt = performance.now();
+        this.version++;
+      });
+    }, wait);
   }
 }
 
