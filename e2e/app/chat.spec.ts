@@ -9,7 +9,7 @@ test('first visit downloads with progress, replies, then works offline from the 
   const modelRequests: string[] = [];
   context.on('request', (r) => { if (r.url().endsWith('.bttt')) modelRequests.push(r.url()); });
 
-  await page.goto('/');
+  await page.goto('/?model=tiny-ttt');
   await waitReady(page);
   const firstProgress = await progressSeen(page);
   expect(firstProgress.length).toBeGreaterThan(0);
@@ -40,7 +40,7 @@ test('first visit downloads with progress, replies, then works offline from the 
 });
 
 test('Stop ends generation within one token', async ({ page }) => {
-  await page.goto('/');
+  await page.goto('/?model=tiny-ttt');
   await waitReady(page);
   await setNumber(page, 'setting-maxTokens', 500);
   await page.getByTestId('chat-input').fill('The sun was shining.');
@@ -58,7 +58,7 @@ test('Stop ends generation within one token', async ({ page }) => {
 });
 
 test('a corrupt .bttt file gets a clear error and the cache keeps its models', async ({ page }) => {
-  await page.goto('/');
+  await page.goto('/?model=tiny-ttt');
   await waitReady(page);
   await expect(page.getByTestId('cache-entry')).toHaveCount(1);
 
@@ -77,7 +77,7 @@ test('a corrupt .bttt file gets a clear error and the cache keeps its models', a
 });
 
 test('Enter sends, Shift+Enter is a newline, Enter inside an IME composition never sends', async ({ page }) => {
-  await page.goto('/');
+  await page.goto('/?model=tiny-ttt');
   await waitReady(page);
   const input = page.getByTestId('chat-input');
   await input.fill('line one');
@@ -98,7 +98,7 @@ test('Enter sends, Shift+Enter is a newline, Enter inside an IME composition nev
 });
 
 test('Forget resets the TTT memory', async ({ page }) => {
-  await page.goto('/');
+  await page.goto('/?model=tiny-ttt');
   await waitReady(page);
   await setNumber(page, 'setting-maxTokens', 8);
   await sendAndWait(page, 'Lily went to the park.');
@@ -122,7 +122,7 @@ const workerHasStateApi = /\bsaveState\(/.test(readFileSync('src/worker/api.ts',
 
 test('a TTT memory saved under a name can be restored after Forget', async ({ page }) => {
   test.skip(!workerHasStateApi, 'src/worker/api.ts has no saveState()/restoreState() yet');
-  await page.goto('/');
+  await page.goto('/?model=tiny-ttt');
   await waitReady(page);
   await setSlider(page, 'setting-temperature', 0);
   await setNumber(page, 'setting-maxTokens', 8);
@@ -145,7 +145,7 @@ test('a TTT memory saved under a name can be restored after Forget', async ({ pa
 });
 
 test('a .bttt file dropped on the page is loaded from the file', async ({ page }) => {
-  await page.goto('/');
+  await page.goto('/?model=tiny-ttt');
   await waitReady(page);
   const base64 = readFileSync('public/models/tiny-kv.bttt').toString('base64');
   const dataTransfer = await page.evaluateHandle((b64) => {

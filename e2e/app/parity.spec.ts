@@ -12,7 +12,7 @@ test(`temperature 0: the first ${TOKENS} tokens equal npm run generate`, async (
   const cli = JSON.parse(cliOut.slice(cliOut.indexOf('{'))) as { text: string; tokens: number[] };
   expect(cli.tokens.length).toBeGreaterThan(0);
 
-  await page.goto('/');
+  await page.goto('/?model=tiny-ttt');
   await waitReady(page);
   await setSlider(page, 'setting-temperature', 0);
   await setNumber(page, 'setting-maxTokens', TOKENS);

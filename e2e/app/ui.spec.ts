@@ -7,7 +7,7 @@ test('without WebGPU the page explains which browsers and flags are needed', asy
   await page.addInitScript(() => {
     Object.defineProperty(Navigator.prototype, 'gpu', { get: () => undefined, configurable: true });
   });
-  await page.goto('/');
+  await page.goto('/?model=tiny-ttt');
   const box = page.getByTestId('no-webgpu');
   await expect(box).toBeVisible();
   await expect(box).toContainText('navigator.gpu is missing');
@@ -19,12 +19,12 @@ test('a WebGPU without adapter gets the same explanation', async ({ page }) => {
   await page.addInitScript(() => {
     GPU.prototype.requestAdapter = async () => null;
   });
-  await page.goto('/');
+  await page.goto('/?model=tiny-ttt');
   await expect(page.getByTestId('no-webgpu')).toContainText('no GPU adapter');
 });
 
 test('the app is installable: web manifest with icons, and a service worker', async ({ page, request }) => {
-  await page.goto('/');
+  await page.goto('/?model=tiny-ttt');
   const href = await page.locator('link[rel="manifest"]').getAttribute('href');
   expect(href).toBeTruthy();
   const manifest = await (await request.get(`/${href!.replace(/^\//, '')}`)).json();
@@ -36,7 +36,7 @@ test('the app is installable: web manifest with icons, and a service worker', as
 });
 
 test('sampling settings survive a reload', async ({ page }) => {
-  await page.goto('/');
+  await page.goto('/?model=tiny-ttt');
   await setSlider(page, 'setting-temperature', 0.35);
   await page.getByTestId('setting-maxTokens').fill('77');
   await page.getByTestId('setting-maxTokens').dispatchEvent('change');
