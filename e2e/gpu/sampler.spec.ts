@@ -168,6 +168,57 @@ for (const topK of [6, 0]) {
   });
 }
 
+test('sampled ids join the GPU history: a penalised sequence over many steps equals the CPU loop', async ({ page }) => {
+  const r = await page.evaluate(async () => {
+    const imp = (p: string) => import(/* @vite-ignore */ p);
+    const { GpuContext }: ContextModule = await imp('/src/engine/gpu/context.ts');
+    const { GpuSampler }: SamplerModule = await imp('/src/engine/gpu/sampler.ts');
+    const { sample, CounterRng }: SamplingModule = await imp('/src/engine/sampling/index.ts');
+    const { Rng }: RngModule = await imp('/src/engine/util/rng.ts');
+    const ctx = await GpuContext.create();
+    const V = 500;
+    const rng = new Rng(4);
+    const logits = new Float32Array(V);
+    for (let i = 0; i < V; i++) logits[i] = 2 * rng.normal();
+    const sampler = new GpuSampler(ctx, V);
+    const logitsBuffer = ctx.createBuffer('scratch', 'test.logits', V * 4, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST);
+    ctx.device.queue.writeBuffer(logitsBuffer, 0, logits);
+    const out: { cpu: number[]; gpu: number[] }[] = [];
+    // Greedy with a strong penalty walks down the ranking and comes back when ids leave the window.
+    for (const params of [
+      { temperature: 0, topK: 0, topP: 1, repetitionPenalty: 3, repetitionWindow: 6, seed: 2, maxTokens: 40 },
+      { temperature: 1, topK: 20, topP: 0.9, repetitionPenalty: 1.5, repetitionWindow: 16, seed: 8, maxTokens: 40 },
+    ]) {
+      const prompt = [1, 2, 3, logits.indexOf(Math.max(...logits))];
+      const cpu: number[] = [];
+      const stream = [...prompt];
+      const cpuRng = new CounterRng(params.seed);
+      for (let s = 0; s < params.maxTokens; s++) {
+        const id = sample(logits, params, stream, cpuRng);
+        cpu.push(id);
+        stream.push(id);
+      }
+      sampler.reset();
+      sampler.pushHistory(prompt);
+      const results = ctx.device.createBuffer({ size: params.maxTokens * 4, usage: GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
+      for (let s = 0; s < params.maxTokens; s++) {
+        sampler.setParams(params, s);
+        const encoder = ctx.device.createCommandEncoder();
+        sampler.encode(encoder, logitsBuffer);
+        encoder.copyBufferToBuffer(sampler.tokenBuffer, 0, results, s * 4, 4);
+        ctx.device.queue.submit([encoder.finish()]);
+      }
+      out.push({ cpu, gpu: [...new Uint32Array(await ctx.readBuffer(results))] });
+    }
+    ctx.destroy();
+    return out;
+  });
+  for (const { cpu, gpu } of r) {
+    expect(new Set(cpu).size).toBeGreaterThan(5); // the penalty really moved the choice around
+    expect(gpu).toEqual(cpu);
+  }
+});
+
 test('bad parameters are rejected with SamplingParamsError', async ({ page }) => {
   const messages = await page.evaluate(async () => {
     const imp = (p: string) => import(/* @vite-ignore */ p);
