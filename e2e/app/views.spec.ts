@@ -17,6 +17,9 @@ async function openViews(page: Page): Promise<void> {
 }
 
 async function readWith(page: Page, text: string, plan: { ttt: boolean; kv: boolean; twice: boolean; live?: boolean }): Promise<void> {
+  // The tiny test models, whatever the manifest lists first (trained models are slow on SwiftShader).
+  await page.getByTestId('views-model-ttt').selectOption('tiny-ttt');
+  await page.getByTestId('views-model-kv').selectOption('tiny-kv');
   await page.getByTestId('views-text').fill(text);
   await page.getByTestId('views-use-ttt').setChecked(plan.ttt);
   await page.getByTestId('views-use-kv').setChecked(plan.kv);
@@ -85,6 +88,7 @@ test('drift and memory views: TTT and KV read 512 tokens; the export is the engi
   await expect(page.getByTestId('drift-readout')).toContainText('token');
   await page.getByRole('region', { name: 'Drift of the TTT memory' }).screenshot({ path: 'docs/screenshots/views-drift.png' });
   await page.getByRole('region', { name: 'GPU memory: TTT against the KV baseline' }).screenshot({ path: 'docs/screenshots/views-memory.png' });
+  await page.screenshot({ path: 'docs/screenshots/views-page.png' });
 
   // The CSV export has one row per token of both readings.
   const [csv] = await Promise.all([page.waitForEvent('download'), page.getByTestId('export-csv').click()]);
