@@ -222,6 +222,7 @@ export class Engine implements EngineApi {
         report({ phase: 'cache-read', bytes: 0, totalBytes: meta.bytes }, true);
         const buffer = await cache.getModelBytes(source.cacheKey);
         if (!buffer) throw new EngineError('cache-miss', `no cached model under "${source.cacheKey}"`);
+        report({ phase: 'cache-read', bytes: buffer.byteLength, totalBytes: buffer.byteLength }, true);
         report({ phase: 'verify', bytes: buffer.byteLength, totalBytes: buffer.byteLength }, true);
         const { model, header } = parseBtttWithHeader(new Uint8Array(buffer));
         return { file: model, tensorTable: header.tensors, name: meta.name, origin: 'cache' };
