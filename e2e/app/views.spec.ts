@@ -136,3 +136,24 @@ test('live charts cost: tokens/s of the TTT model reading 512 tokens with the vi
   // The target is < 10%; the bound leaves room for the noise of a shared 2-core machine running SwiftShader.
   expect(slowdown).toBeLessThan(0.25);
 });
+
+// A measurement, not a check of the code: the trained models of the manifest read 500 characters twice (≈ 2 × 115
+// BPE tokens, inside their training context of 256). Slow on SwiftShader, so only with VIEWS_TRAINED=1.
+test('trained models: mean loss drop on the second reading', async ({ page }) => {
+  test.skip(!process.env.VIEWS_TRAINED, 'set VIEWS_TRAINED=1 to measure the trained models');
+  test.setTimeout(600_000);
+  await openViews(page);
+  await page.getByTestId('views-model-ttt').selectOption('ttt-hybrid-d256');
+  await page.getByTestId('views-model-kv').selectOption('kv-d256');
+  await page.getByTestId('views-text').fill(BUILT_IN_STORY.slice(0, 500));
+  for (const id of ['views-use-ttt', 'views-use-kv', 'views-twice']) await page.getByTestId(id).setChecked(true);
+  await page.getByTestId('views-live').setChecked(false);
+  await page.getByTestId('views-read').click();
+  await expect(page.getByTestId('views-status')).toHaveAttribute('data-status', /^(done|error)$/, { timeout: 560_000 });
+  const data = await exportJson(page);
+  for (const s of data.learning) {
+    const r = data.readings.filter((x) => x.model === s.model);
+    console.log(`${s.model}: ${r[0].positions.length} tokens per reading, mean loss ${s.firstMean!.toFixed(4)} → ${s.secondMean!.toFixed(4)}, drop ${s.drop!.toFixed(4)} nats; ${r.map((x) => x.tokensPerSecond!.toFixed(1)).join(' / ')} tokens/s`);
+    expect(s.secondMean).not.toBeNull();
+  }
+});
