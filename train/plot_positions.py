@@ -5,10 +5,11 @@
 
 Reads the positions.json files that train/evaluate.py wrote for every run (buckets of T/4 over windows of 4T valid
 tokens, state reset at each window start): train/results/final/<run>/positions.json (665 steps) on the left, and
-train/results/ablation/<run>/positions.json (401 steps) on the right. Where train/results/final/pos-<run>-full.json
-exists (the same evaluation over more windows), it replaces the run's positions.json. --cpu-eval adds the buckets of
-`npm run eval -- --context 1024 --buckets 16 --json` (the shipped .bttt on the TypeScript CPU reference) as markers
-on the left panel (several files per run are pooled), so the plot also shows that the exported files behave as the PyTorch checkpoints did.
+train/results/ablation/<run>/positions.json (401 steps) on the right. Where train/results/final/pos-ttt-full.json or
+pos-kv-full.json exists (the same evaluation over more windows), it replaces that run's positions.json. --cpu-eval
+adds the buckets of `npm run eval -- --context 1024 --buckets 16 --json` (the shipped .bttt on the TypeScript CPU
+reference) as markers on the left panel (several files per run are pooled), so the plot also shows that the
+exported files behave as the PyTorch checkpoints did.
 Needs matplotlib (Debian: apt-get install python3-matplotlib).
 """
 from __future__ import annotations
@@ -46,9 +47,13 @@ def load_json(path: str) -> Dict[str, Any]:
         raise PlotError(f"cannot read {path}: {e}") from e
 
 
+# train/evaluate.py over more windows than run.sh's 64, for the final pair (file names as the lead wrote them).
+FULL_POSITIONS = {"ttt-hybrid": "pos-ttt-full.json", "kv": "pos-kv-full.json"}
+
+
 def positions_of(results: str, group: str, run: str) -> Tuple[Dict[str, Any], str]:
-    full = os.path.join(results, group, f"pos-{run}-full.json")
-    path = full if os.path.exists(full) else os.path.join(results, group, run, "positions.json")
+    full = os.path.join(results, group, FULL_POSITIONS.get(run, f"pos-{run}-full.json"))
+    path = full if group == "final" and os.path.exists(full) else os.path.join(results, group, run, "positions.json")
     return load_json(path), path
 
 
