@@ -1,6 +1,6 @@
 // TextReader (reading a text for the "See inside" views) against the CPU reference on the tiny models.
 import { test, expect, type Page } from '@playwright/test';
-import type { FeedCheck } from './feed';
+import type { FeedCheck, LossCost } from './feed';
 
 const TEXT = 'Once upon a time, a small fox found a red ball in the tall grass near the river.';
 
@@ -56,3 +56,15 @@ for (const name of ['tiny-ttt', 'tiny-kv']) {
     }
   });
 }
+
+test('the per-token loss costs one small kernel: tokens/s with and without it (trained TTT model, vocab 4096)', async ({ page }) => {
+  await page.goto('/e2e/gpu/harness.html');
+  const r = await page.evaluate(async (t) => {
+    const url = '/e2e/gpu/feed.ts';
+    const m = await import(url);
+    return m.measureLossCost('ttt-hybrid-d256', t) as Promise<LossCost>;
+  }, TEXT);
+  console.log(`vocab ${r.vocab}: tokens/s with loss ${r.withLoss.map((v) => v.toFixed(1)).join(', ')}; without ${r.withoutLoss.map((v) => v.toFixed(1)).join(', ')}`);
+  expect(r.lossesWhenOff.every((l) => l === null)).toBe(true);
+  expect(r.lossesWhenOn.slice(1).every((l) => l !== null && l > 0)).toBe(true);
+});

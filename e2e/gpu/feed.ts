@@ -107,3 +107,35 @@ export async function checkFeed(name: string, text: string): Promise<FeedCheck> 
     cancelledReason: cancelled.stopReason,
   };
 }
+
+export interface LossCost {
+  vocab: number;
+  withLoss: number[];
+  withoutLoss: number[];
+  lossesWhenOff: (number | null)[];
+  lossesWhenOn: (number | null)[];
+}
+
+/** Tokens/s of reading `text` with and without the per-token loss kernel, alternating runs from a reset state. */
+export async function measureLossCost(name: string, text: string, runs = 2): Promise<LossCost> {
+  const file = await loadTiny(name);
+  const ctx = await GpuContext.create();
+  const session = await Session.create(ctx, file);
+  const reader = new TextReader(ctx, session);
+  const out: LossCost = { vocab: file.config.vocabSize, withLoss: [], withoutLoss: [], lossesWhenOff: [], lossesWhenOn: [] };
+  await reader.feed(text, { loss: true }); // warm-up: pipelines and first-use costs
+  for (let r = 0; r < runs; r++) {
+    for (const loss of [false, true]) {
+      session.reset();
+      const losses: (number | null)[] = [];
+      const result = await reader.feed(text, { loss }, (p) => losses.push(...p.tokens.map((t) => t.loss)));
+      (loss ? out.withLoss : out.withoutLoss).push(result.tokensPerSecond);
+      if (loss) out.lossesWhenOn = losses;
+      else out.lossesWhenOff = losses;
+    }
+  }
+  reader.destroy();
+  session.destroy();
+  ctx.destroy();
+  return out;
+}

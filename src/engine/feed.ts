@@ -156,6 +156,9 @@ export class TextReader {
           memory.push({ tokens: model.position, report: model.memoryReport() });
         }
       }
+      // With nothing copied into the staging buffer its mapAsync would not wait for the steps: wait explicitly so
+      // that the timing (and the next chunk) follows the GPU.
+      if (!opts.loss && !wantDrift) await device.queue.onSubmittedWorkDone();
       await this.staging.mapAsync(GPUMapMode.READ, 0, count * this.slotBytes);
       const ms = (performance.now() - chunkStart) / count;
       const tokens: FeedToken[] = [];
