@@ -1,0 +1,58 @@
+import { describe, expect, it } from 'vitest';
+import { formatBytes, formatNumber, kvCacheBytes, kvCheck, markdownTable, median, msPerToken } from './report';
+import type { ContextPoint, ModelFacts } from './types';
+
+describe('median', () => {
+  it('takes the middle value, or the mean of the two middle ones, without sorting the input in place', () => {
+    const values = [5, 1, 3];
+    expect(median(values)).toBe(3);
+    expect(values).toEqual([5, 1, 3]);
+    expect(median([4, 1, 3, 2])).toBe(2.5);
+    expect(median([7])).toBe(7);
+  });
+  it('refuses no values and non-finite ones', () => {
+    expect(() => median([])).toThrow(RangeError);
+    expect(() => median([1, Number.NaN])).toThrow(/non-finite/);
+  });
+});
+
+describe('markdownTable', () => {
+  it('writes the header, the alignment rule and escaped cells', () => {
+    expect(markdownTable(['a', 'b'], [['x|y', '2']], ['left', 'right'])).toBe('| a | b |\n| --- | ---: |\n| x\\|y | 2 |');
+  });
+  it('refuses a row of the wrong width', () => {
+    expect(() => markdownTable(['a', 'b'], [['1']])).toThrow(/row 0 has 1 cells/);
+  });
+});
+
+describe('formatting', () => {
+  it('formats numbers, bytes and ms per token', () => {
+    expect(formatNumber(1234.567, 1)).toBe('1,234.6');
+    expect(formatBytes(512)).toBe('512 B');
+    expect(formatBytes(2048)).toBe('2.0 KiB (2,048)');
+    expect(formatBytes(3 * 1024 * 1024)).toBe('3.00 MiB (3,145,728)');
+    expect(msPerToken(50)).toBe(20);
+    expect(msPerToken(0)).toBeNaN();
+  });
+});
+
+describe('kvCheck', () => {
+  const facts = (mixers: string[]): ModelFacts => ({ id: 'm', arch: 'kv', mixers, params: 1, dModel: 256, nLayers: mixers.length, vocabSize: 4096, window: 64, fileBytes: 1 });
+  const point = (position: number, kv: number): ContextPoint => ({
+    target: position, position, feedTokensPerSecond: 1, decodeTokens: 1, decodeTokensPerSecond: 1,
+    memory: { bytes: { weights: 0, 'ttt-state': 0, 'kv-cache': kv, activations: 0, scratch: 0 }, total: kv, buffers: 1, position },
+  });
+  it('predicts 2 × layers × T × d × 4 for attention, T rounded up to the 8-token block', () => {
+    expect(kvCacheBytes(6, 1024, 256)).toBe(12_582_912);
+    const ok = kvCheck(facts(Array(6).fill('attn')), point(1024, 12_582_912));
+    expect(ok.equal).toBe(true);
+    expect(ok.formula).toBe('2 × 6 × 1024 × 256 × 4');
+    expect(kvCheck(facts(['attn']), point(9, kvCacheBytes(1, 16, 256))).equal).toBe(true);
+    expect(kvCheck(facts(['attn']), point(9, kvCacheBytes(1, 9, 256))).equal).toBe(false);
+  });
+  it('counts sliding-window layers as a fixed ring of window slots and TTT layers as none', () => {
+    const hybrid = facts(['ttt', 'ttt', 'swa', 'ttt', 'ttt', 'swa']);
+    expect(kvCheck(hybrid, point(2048, kvCacheBytes(2, 64, 256))).equal).toBe(true);
+    expect(kvCheck(facts(['ttt']), point(100, 0))).toMatchObject({ expected: 0, equal: true, formula: 'none (no attention layer)' });
+  });
+});

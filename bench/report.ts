@@ -1,0 +1,263 @@
+// Pure helpers of the bench: statistics, formatting and the docs/BENCHMARKS.md renderer. No I/O here, so that
+// bench/report.test.ts can check them without a browser.
+import type { BenchPageResult, ContextPoint, ModelFacts, SamplingMode, SamplingResult, SpeedResult } from './types';
+
+export function median(values: readonly number[]): number {
+  if (values.length === 0) throw new RangeError('median of no values');
+  if (values.some((v) => !Number.isFinite(v))) throw new RangeError(`median of non-finite values: ${values.join(', ')}`);
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/** A GitHub-flavoured markdown table; cells are escaped for `|`; every row must have the header's width. */
+export function markdownTable(header: readonly string[], rows: readonly (readonly string[])[], align?: readonly ('left' | 'right')[]): string {
+  const escape = (cell: string) => cell.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+  rows.forEach((row, i) => {
+    if (row.length !== header.length) throw new RangeError(`table row ${i} has ${row.length} cells, the header ${header.length}`);
+  });
+  const rule = header.map((_, i) => ((align?.[i] ?? 'left') === 'right' ? '---:' : '---'));
+  return [header, rule, ...rows].map((row) => `| ${row.map(escape).join(' | ')} |`).join('\n');
+}
+
+/** Fixed decimals with thousands separators (en-US), e.g. 1234.5 → "1,234.5". */
+export function formatNumber(value: number, decimals: number): string {
+  return value.toLocaleString('en-US', { minimumFractionDigits: decimals, maximumFractionDigits: decimals });
+}
+
+/** Bytes as KiB or MiB with the exact count, e.g. "1.00 MiB (1,048,576)". */
+export function formatBytes(bytes: number): string {
+  const exact = formatNumber(bytes, 0);
+  if (bytes >= 1024 * 1024) return `${formatNumber(bytes / (1024 * 1024), 2)} MiB (${exact})`;
+  if (bytes >= 1024) return `${formatNumber(bytes / 1024, 1)} KiB (${exact})`;
+  return `${exact} B`;
+}
+
+export function msPerToken(tokensPerSecond: number): number {
+  return tokensPerSecond > 0 ? 1000 / tokensPerSecond : Number.NaN;
+}
+
+/** Expected bytes of the KV caches at T tokens: 2 (K and V) × layers × T × d × 4 (f32). */
+export function kvCacheBytes(layers: number, tokens: number, dModel: number): number {
+  return 2 * layers * tokens * dModel * 4;
+}
+
+/** The KV cache holds slots in blocks of this many tokens (GpuModel's kvBlockTokens default). */
+export const KV_BLOCK_TOKENS = 8;
+
+export interface SpeedSummary {
+  model: ModelFacts;
+  promptTokens: number;
+  generatedTokens: number;
+  runs: number;
+  prefill: number;
+  decode: number;
+}
+
+export function summarizeSpeed(result: SpeedResult): SpeedSummary {
+  if (result.runs.length === 0) throw new RangeError(`${result.model.id}: no speed runs`);
+  return {
+    model: result.model,
+    promptTokens: result.runs[0]!.promptTokens,
+    generatedTokens: result.runs[0]!.generatedTokens,
+    runs: result.runs.length,
+    prefill: median(result.runs.map((r) => r.prefillTokensPerSecond)),
+    decode: median(result.runs.map((r) => r.decodeTokensPerSecond)),
+  };
+}
+
+export function samplingMedianMs(result: SamplingResult, mode: SamplingMode): number {
+  const runs = result.runs.filter((r) => r.mode === mode);
+  if (runs.length === 0) throw new RangeError(`${result.model.id}: no ${mode} sampling runs`);
+  return median(runs.map((r) => msPerToken(r.decodeTokensPerSecond)));
+}
+
+export interface MachineInfo {
+  cpu: string;
+  cores: number;
+  memoryBytes: number;
+  os: string;
+  node: string;
+  chromium: string;
+  /** os.loadavg() (1, 5, 15 min) when the bench started and when it ended: other work on the machine skews timings. */
+  loadAverageStart: number[];
+  loadAverageEnd: number[];
+}
+
+export interface ReportInput {
+  date: string;
+  command: string;
+  machine: MachineInfo;
+  /** TTT model id → the KV model id it is compared with (same size). */
+  pairs: readonly (readonly [ttt: string, kv: string])[];
+  prompt: string;
+  decodeTokens: number;
+  repetitions: number;
+  contextDecodeTokens: number;
+  wallSeconds: number;
+  /** Where the raw JSON of this run was written, relative to the project root. */
+  rawPath: string;
+  page: BenchPageResult;
+}
+
+function countMixers(model: ModelFacts, kind: string): number {
+  return model.mixers.filter((m) => m === kind).length;
+}
+
+/** The KV-cache check of one context point: the formula, the bytes it predicts and whether the report agrees. */
+export function kvCheck(model: ModelFacts, point: ContextPoint): { formula: string; expected: number; measured: number; equal: boolean } {
+  const attn = countMixers(model, 'attn');
+  const swa = countMixers(model, 'swa');
+  const slots = Math.ceil(point.position / KV_BLOCK_TOKENS) * KV_BLOCK_TOKENS;
+  const parts: string[] = [];
+  let expected = 0;
+  if (attn > 0) {
+    expected += kvCacheBytes(attn, slots, model.dModel);
+    parts.push(`2 × ${attn} × ${slots} × ${model.dModel} × 4`);
+  }
+  if (swa > 0) {
+    // Sliding-window layers keep a fixed ring of `window` slots, whatever the length.
+    expected += kvCacheBytes(swa, model.window, model.dModel);
+    parts.push(`2 × ${swa} × ${model.window} (window) × ${model.dModel} × 4`);
+  }
+  const measured = point.memory.bytes['kv-cache'];
+  return { formula: parts.length > 0 ? parts.join(' + ') : 'none (no attention layer)', expected, measured, equal: expected === measured };
+}
+
+const H200_SECTION = `## Real GPU (NVIDIA H200), a different command
+
+These numbers were **not** produced by \`npm run bench\`. They were measured on 2026-11-26 on an NVIDIA H200 with
+Node + Dawn/Vulkan (the \`webgpu\` package) by \`e2e/gpu/node-check.ts\`, bundled with \`vite build --ssr\` and run
+with \`.gpu-kit\`; quoted from docs/ARCHITECTURE.md ("Accuracy", real-GPU paragraph; commit 71b229c, "GPU parity
+test tolerates GPU-dependent int8 tie flips (seen on an H200)"). That script times \`GpuModel\` steps with one
+submit per token and **no readback** (no sampling, no worker), so compare them with each other, not with the tables above.
+
+| model | decode tokens/s (H200, Node + Dawn, no readback) |
+|---|---:|
+| tiny-ttt (random, d 64, 3 layers) | 5,900 |
+| tiny-kv (random, d 64, 3 layers) | 4,700 |
+| d256 × 6 layers, V 4096 TTT/swa config (random weights, the trained models' shape) | 1,600 |
+
+The same source: the per-dispatch cost dominates there (64 dispatches per token); kernels agreed with the CPU
+reference to ≤ 2.2e-7 relative, and greedy argmax agreed on every token.
+`;
+
+export function renderReport(input: ReportInput): string {
+  const { page, machine } = input;
+  const out: string[] = [];
+  out.push('# Benchmarks', '');
+  out.push(`Generated by \`${input.command}\` on ${input.date} (wall time ${formatNumber(input.wallSeconds, 0)} s). Raw data: \`bench/results/latest.json\`.`, '');
+  out.push('## Machine', '');
+  const load = (l: number[]) => l.map((v) => formatNumber(v, 2)).join(' / ');
+  out.push(markdownTable(['item', 'value'], [
+    ['CPU', `${machine.cpu} × ${machine.cores} cores`],
+    ['memory', `${formatNumber(machine.memoryBytes / 2 ** 30, 1)} GiB`],
+    ['OS', machine.os],
+    ['Node', machine.node],
+    ['browser', `Chromium ${machine.chromium} (headless, Playwright, \`--enable-unsafe-webgpu\`)`],
+    ['WebGPU adapter', page.adapter],
+    ['load average (1/5/15 min) at start → end', `${load(machine.loadAverageStart)} → ${load(machine.loadAverageEnd)}`],
+  ]), '');
+  out.push(
+    'The machine is shared (other engineers\' builds and tests ran at the same time), and SwiftShader runs the GPU work on ' +
+      'those same CPU cores, so single runs vary by up to ~2×; read ratios from the same run, not across runs.',
+    '',
+  );
+  out.push('## Method', '');
+  out.push(
+    'Everything runs in Chromium through the real engine as the app uses it: `bench/page.ts` creates the Web Worker ' +
+      '(`src/worker/client.ts`, comlink) and calls `load`, `generate`, `feed`, `reset`, `memoryReport`. ' +
+      'Rates are the engine\'s own (`Session`): prefill = prompt tokens / time until the first sampled token is read back; ' +
+      'decode = (generated − 1) / the time after that (one command buffer and one id readback per token). ' +
+      `Each model: one warm-up run, then ${input.repetitions} runs; tables show the median. ` +
+      `Prompt: "${input.prompt}". Generated tokens per run: ${input.decodeTokens}, end-of-text ignored. ` +
+      'No timed assertions anywhere: these are measurements, not tests.',
+    '',
+  );
+
+  // 1. Speed.
+  const speed = page.speed.map(summarizeSpeed);
+  out.push('## 1. Decode and prefill speed (greedy)', '');
+  out.push(markdownTable(
+    ['model', 'mixers', 'params', 'prompt tokens', 'generated', 'prefill tokens/s', 'decode tokens/s', 'decode ms/token'],
+    speed.map((s) => [
+      s.model.id, s.model.mixers.join(','), formatNumber(s.model.params, 0), String(s.promptTokens), String(s.generatedTokens),
+      formatNumber(s.prefill, 1), formatNumber(s.decode, 2), formatNumber(msPerToken(s.decode), 1),
+    ]),
+    ['left', 'left', 'right', 'right', 'right', 'right', 'right', 'right'],
+  ), '');
+  const byId = new Map(speed.map((s) => [s.model.id, s]));
+  const ratioRows = input.pairs
+    .filter(([ttt, kv]) => byId.has(ttt) && byId.has(kv))
+    .map(([ttt, kv]) => {
+      const t = byId.get(ttt)!;
+      const k = byId.get(kv)!;
+      return [`${ttt} / ${kv}`, formatNumber(t.decode / k.decode, 2), formatNumber(t.prefill / k.prefill, 2)];
+    });
+  if (ratioRows.length > 0) {
+    out.push('TTT / KV in the same run (above 1: TTT faster):', '');
+    out.push(markdownTable(['pair', 'decode ratio', 'prefill ratio'], ratioRows, ['left', 'right', 'right']), '');
+  }
+
+  // 2. Memory against context length.
+  out.push('## 2. GPU memory and decode time against context length', '');
+  out.push(
+    `Measured with \`memoryReport()\` (exact bytes of live GPU buffers, by tag) right after reading a text to the length ` +
+      `(\`feed\`, TinyStories validation text), then ${input.contextDecodeTokens} tokens decoded greedily there (prompt " and"): ` +
+      'ms/token is their mean. The lengths accumulate in one stream (no reset between them).',
+    '',
+  );
+  for (const result of page.context) {
+    const m = result.model;
+    out.push(`### ${m.id} (${m.mixers.join(', ')}; d ${m.dModel})`, '');
+    out.push(markdownTable(
+      ['tokens read', 'weights', 'ttt-state', 'kv-cache', 'activations', 'scratch', 'total', 'decode ms/token', 'read tokens/s'],
+      result.points.map((p) => [
+        String(p.position), formatBytes(p.memory.bytes.weights), formatBytes(p.memory.bytes['ttt-state']), formatBytes(p.memory.bytes['kv-cache']),
+        formatBytes(p.memory.bytes.activations), formatBytes(p.memory.bytes.scratch), formatBytes(p.memory.total),
+        formatNumber(msPerToken(p.decodeTokensPerSecond), 1), formatNumber(p.feedTokensPerSecond, 1),
+      ]),
+      ['right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right'],
+    ), '');
+    const checks = result.points.map((p) => ({ p, c: kvCheck(m, p) }));
+    out.push('KV cache check (`2 × layers × T × d × 4` bytes, f32 K and V; T rounded up to the 8-token growth block):', '');
+    out.push(markdownTable(
+      ['tokens', 'formula', 'expected bytes', 'measured bytes', 'equal'],
+      checks.map(({ p, c }) => [String(p.position), c.formula, formatNumber(c.expected, 0), formatNumber(c.measured, 0), c.equal ? 'yes' : '**no**']),
+      ['right', 'left', 'right', 'right', 'left'],
+    ), '');
+    const first = result.points[0];
+    const last = result.points.at(-1);
+    if (first && last && first !== last) {
+      const grow = last.memory.total - first.memory.total;
+      out.push(
+        `From ${first.position} to ${last.position} tokens the total grew by ${formatBytes(grow)}; ` +
+          `ttt-state ${first.memory.bytes['ttt-state'] === last.memory.bytes['ttt-state'] ? 'stayed constant' : 'changed'} ` +
+          `(${formatBytes(last.memory.bytes['ttt-state'])}); decode went from ${formatNumber(msPerToken(first.decodeTokensPerSecond), 1)} to ` +
+          `${formatNumber(msPerToken(last.decodeTokensPerSecond), 1)} ms/token.`,
+        '',
+      );
+    }
+  }
+
+  // 3. Sampling.
+  out.push('## 3. Sampling cost', '');
+  const params = Object.entries(page.defaultSampling).filter(([k]) => k !== 'maxTokens' && k !== 'stopAtEot').map(([k, v]) => `${k} ${v}`).join(', ');
+  out.push(
+    `Greedy (temperature 0) against the default sampling parameters (${params}), both on the GPU sampler, ` +
+      `${input.decodeTokens} tokens per run, runs interleaved (greedy, default, greedy, …), median of ${input.repetitions} each.`,
+    '',
+  );
+  out.push(markdownTable(
+    ['model', 'vocab', 'greedy ms/token', 'default ms/token', 'sampling cost ms/token'],
+    page.sampling.map((s) => {
+      const g = samplingMedianMs(s, 'greedy');
+      const d = samplingMedianMs(s, 'default');
+      return [s.model.id, String(s.model.vocabSize), formatNumber(g, 2), formatNumber(d, 2), formatNumber(d - g, 2)];
+    }),
+    ['left', 'right', 'right', 'right', 'right'],
+  ), '');
+
+  out.push(H200_SECTION);
+  return out.join('\n');
+}

@@ -1,0 +1,101 @@
+// What the bench runner (bench/run.ts, Node) asks the bench page (bench/page.ts, Chromium) to measure, and what
+// the page hands back. Plain JSON both ways: it crosses page.evaluate().
+import type { MemoryReport } from '../src/engine/types';
+
+export interface BenchModel {
+  /** Manifest id, e.g. "ttt-hybrid-d256". */
+  id: string;
+  /** URL on the dev server, e.g. "/models/ttt-hybrid-d256.bttt". */
+  url: string;
+}
+
+export interface BenchConfig {
+  /** Models of table 1 (speed) and table 3 (sampling). */
+  speedModels: BenchModel[];
+  /** Models of table 2 (memory and ms/token against context length). */
+  contextModels: BenchModel[];
+  prompt: string;
+  /** Tokens generated per run in tables 1 and 3. */
+  decodeTokens: number;
+  /** Measured runs per model (after one discarded warm-up run); tables report the median. */
+  repetitions: number;
+  /** Context lengths (tokens read) of table 2, ascending, multiples of 8 (the KV cache's growth block). */
+  contextLengths: number[];
+  /** Tokens decoded at each context length of table 2. */
+  contextDecodeTokens: number;
+  /** Text read to reach the context lengths (tokenized in the page with each model's tokenizer). */
+  corpus: string;
+}
+
+export interface ModelFacts {
+  id: string;
+  arch: string;
+  mixers: string[];
+  params: number;
+  dModel: number;
+  nLayers: number;
+  vocabSize: number;
+  window: number;
+  fileBytes: number;
+}
+
+export interface SpeedRun {
+  promptTokens: number;
+  generatedTokens: number;
+  prefillTokensPerSecond: number;
+  decodeTokensPerSecond: number;
+}
+
+export interface SpeedResult {
+  model: ModelFacts;
+  runs: SpeedRun[];
+}
+
+export interface ContextPoint {
+  /** The length asked for. */
+  target: number;
+  /** Tokens read when the memory report was taken (equals target when the text could be cut exactly there). */
+  position: number;
+  memory: MemoryReport;
+  /** Throughput of the reading (TextReader.feed through the worker) that reached this length. */
+  feedTokensPerSecond: number;
+  /** Generated tokens right after the report, greedy: their decode rate at this context length. */
+  decodeTokens: number;
+  decodeTokensPerSecond: number;
+}
+
+export interface ContextResult {
+  model: ModelFacts;
+  points: ContextPoint[];
+}
+
+export type SamplingMode = 'greedy' | 'default';
+
+export interface SamplingRun {
+  mode: SamplingMode;
+  generatedTokens: number;
+  decodeTokensPerSecond: number;
+}
+
+export interface SamplingResult {
+  model: ModelFacts;
+  /** Interleaved greedy/default runs, warm-up excluded. */
+  runs: SamplingRun[];
+}
+
+export interface BenchPageResult {
+  /** The engine's GPU adapter string (GpuContext.adapterInfo, from the worker). */
+  adapter: string;
+  userAgent: string;
+  speed: SpeedResult[];
+  context: ContextResult[];
+  sampling: SamplingResult[];
+  /** Default sampling parameters used in table 3 (src/engine/types.ts DEFAULT_SAMPLING). */
+  defaultSampling: Record<string, number | boolean>;
+  pageSeconds: number;
+}
+
+/** Installed on window by bench/page.ts. */
+export interface BenchPageApi {
+  run(config: BenchConfig): Promise<BenchPageResult>;
+}
