@@ -164,3 +164,21 @@ test('a .bttt file dropped on the page is loaded from the file', async ({ page }
   const reply = await sendAndWait(page, 'Hello');
   expect(reply.tokens).toBeGreaterThan(0);
 });
+
+test('Regenerate rewinds the memory to before the reply: greedy gives the same reply again', async ({ page }) => {
+  test.skip(!workerHasStateApi, 'src/worker/api.ts has no saveState()/restoreState() yet');
+  await page.goto('/?model=tiny-ttt');
+  await waitReady(page);
+  await setSlider(page, 'setting-temperature', 0);
+  await setNumber(page, 'setting-maxTokens', 12);
+  const first = await sendAndWait(page, 'Ben and Mia built a tower.');
+  const read = await page.getByTestId('memory-panel').locator('strong').textContent();
+  await page.getByTestId('regenerate').click();
+  const reply = page.getByTestId('assistant-message');
+  await expect(reply).toHaveCount(1);
+  await expect(reply).toHaveAttribute('data-stop-reason', /.+/, { timeout: 120_000 });
+  await expect(reply).toHaveAttribute('data-streaming', 'false');
+  expect(await reply.locator('.text').textContent()).toBe(first.text);
+  await expect(page.getByTestId('memory-panel').locator('strong')).toHaveText(read!);
+  await expect(page.getByTestId('user-message')).toHaveCount(1);
+});

@@ -195,6 +195,8 @@ export class EngineController {
         decodeTokensPerSecond: result.decodeTokensPerSecond,
         promptTokens: result.promptTokens,
       };
+      // The engine's own count: the last sampled token is only read with the next prompt.
+      this.position = (await client.api.stats()).position;
       this.status = 'ready';
     } catch (err) {
       turn.error = errorMessage(err);
