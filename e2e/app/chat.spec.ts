@@ -158,7 +158,7 @@ test('a .bttt file dropped on the page is loaded from the file', async ({ page }
   await page.dispatchEvent('body', 'drop', { dataTransfer });
   await expect(page.getByTestId('model-status')).toHaveAttribute('data-model-key', 'file:my-kv.bttt', { timeout: 60_000 });
   await waitReady(page);
-  await expect(page.locator('.facts')).toContainText('Attention + KV cache');
+  await expect(page.locator('.facts')).toContainText('3 attention layers');
   await expect(page.locator('.facts')).toContainText('from file');
   await setNumber(page, 'setting-maxTokens', 4);
   const reply = await sendAndWait(page, 'Hello');
