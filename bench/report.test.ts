@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatBytes, formatNumber, kvCacheBytes, kvCheck, markdownTable, median, msPerToken } from './report';
+import { spread, spreadsOverlap, formatBytes, formatNumber, kvCacheBytes, kvCheck, markdownTable, median, msPerToken } from './report';
 import type { ContextPoint, ModelFacts } from './types';
 
 describe('median', () => {
@@ -54,5 +54,14 @@ describe('kvCheck', () => {
     const hybrid = facts(['ttt', 'ttt', 'swa', 'ttt', 'ttt', 'swa']);
     expect(kvCheck(hybrid, point(2048, kvCacheBytes(2, 64, 256))).equal).toBe(true);
     expect(kvCheck(facts(['ttt']), point(100, 0))).toMatchObject({ expected: 0, equal: true, formula: 'none (no attention layer)' });
+  });
+});
+
+describe('spread', () => {
+  it('gives min and max, and overlapping ranges mean no distinguishable difference', () => {
+    expect(spread([3, 1, 2])).toEqual({ min: 1, max: 3 });
+    expect(() => spread([])).toThrow(RangeError);
+    expect(spreadsOverlap({ min: 1, max: 3 }, { min: 3, max: 4 })).toBe(true);
+    expect(spreadsOverlap({ min: 1, max: 2 }, { min: 2.5, max: 4 })).toBe(false);
   });
 });

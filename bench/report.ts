@@ -10,6 +10,17 @@ export function median(values: readonly number[]): number {
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
+/** Smallest and largest value: the spread of a few repetitions, shown next to their median. */
+export function spread(values: readonly number[]): { min: number; max: number } {
+  if (values.length === 0) throw new RangeError('spread of no values');
+  return { min: Math.min(...values), max: Math.max(...values) };
+}
+
+/** Whether two spreads share any value: then a difference of medians is not distinguishable from noise. */
+export function spreadsOverlap(a: { min: number; max: number }, b: { min: number; max: number }): boolean {
+  return a.min <= b.max && b.min <= a.max;
+}
+
 /** A GitHub-flavoured markdown table; cells are escaped for `|`; every row must have the header's width. */
 export function markdownTable(header: readonly string[], rows: readonly (readonly string[])[], align?: readonly ('left' | 'right')[]): string {
   const escape = (cell: string) => cell.replace(/\|/g, '\\|').replace(/\n/g, ' ');
@@ -52,6 +63,7 @@ export interface SpeedSummary {
   runs: number;
   prefill: number;
   decode: number;
+  decodeSpread: { min: number; max: number };
 }
 
 export function summarizeSpeed(result: SpeedResult): SpeedSummary {
@@ -63,13 +75,15 @@ export function summarizeSpeed(result: SpeedResult): SpeedSummary {
     runs: result.runs.length,
     prefill: median(result.runs.map((r) => r.prefillTokensPerSecond)),
     decode: median(result.runs.map((r) => r.decodeTokensPerSecond)),
+    decodeSpread: spread(result.runs.map((r) => r.decodeTokensPerSecond)),
   };
 }
 
-export function samplingMedianMs(result: SamplingResult, mode: SamplingMode): number {
+export function samplingMs(result: SamplingResult, mode: SamplingMode): { median: number; min: number; max: number } {
   const runs = result.runs.filter((r) => r.mode === mode);
   if (runs.length === 0) throw new RangeError(`${result.model.id}: no ${mode} sampling runs`);
-  return median(runs.map((r) => msPerToken(r.decodeTokensPerSecond)));
+  const ms = runs.map((r) => msPerToken(r.decodeTokensPerSecond));
+  return { median: median(ms), ...spread(ms) };
 }
 
 export interface MachineInfo {
@@ -179,12 +193,13 @@ export function renderReport(input: ReportInput): string {
   const speed = page.speed.map(summarizeSpeed);
   out.push('## 1. Decode and prefill speed (greedy)', '');
   out.push(markdownTable(
-    ['model', 'mixers', 'params', 'prompt tokens', 'generated', 'prefill tokens/s', 'decode tokens/s', 'decode ms/token'],
+    ['model', 'mixers', 'params', 'prompt tokens', 'generated', 'prefill tokens/s', 'decode tokens/s', 'decode min–max', 'decode ms/token'],
     speed.map((s) => [
       s.model.id, s.model.mixers.join(','), formatNumber(s.model.params, 0), String(s.promptTokens), String(s.generatedTokens),
-      formatNumber(s.prefill, 1), formatNumber(s.decode, 2), formatNumber(msPerToken(s.decode), 1),
+      formatNumber(s.prefill, 1), formatNumber(s.decode, 2), `${formatNumber(s.decodeSpread.min, 1)}–${formatNumber(s.decodeSpread.max, 1)}`,
+      formatNumber(msPerToken(s.decode), 1),
     ]),
-    ['left', 'left', 'right', 'right', 'right', 'right', 'right', 'right'],
+    ['left', 'left', 'right', 'right', 'right', 'right', 'right', 'right', 'right'],
   ), '');
   const byId = new Map(speed.map((s) => [s.model.id, s]));
   const ratioRows = input.pairs
@@ -249,14 +264,20 @@ export function renderReport(input: ReportInput): string {
     '',
   );
   out.push(markdownTable(
-    ['model', 'vocab', 'greedy ms/token', 'default ms/token', 'sampling cost ms/token'],
+    ['model', 'vocab', 'greedy ms/token (min–max)', 'default ms/token (min–max)', 'default − greedy', 'distinguishable from noise'],
     page.sampling.map((s) => {
-      const g = samplingMedianMs(s, 'greedy');
-      const d = samplingMedianMs(s, 'default');
-      return [s.model.id, String(s.model.vocabSize), formatNumber(g, 2), formatNumber(d, 2), formatNumber(d - g, 2)];
+      const g = samplingMs(s, 'greedy');
+      const d = samplingMs(s, 'default');
+      const cell = (m: { median: number; min: number; max: number }) => `${formatNumber(m.median, 1)} (${formatNumber(m.min, 1)}–${formatNumber(m.max, 1)})`;
+      return [s.model.id, String(s.model.vocabSize), cell(g), cell(d), formatNumber(d.median - g.median, 1), spreadsOverlap(g, d) ? 'no (ranges overlap)' : 'yes'];
     }),
-    ['left', 'right', 'right', 'right', 'right'],
+    ['left', 'right', 'right', 'right', 'right', 'left'],
   ), '');
+  out.push(
+    'The sampler is one dispatch per token either way; docs/ARCHITECTURE.md measured it alone on SwiftShader at 0.7 ms (greedy) and ' +
+      '2.4 ms (these defaults) for V 4096. Where the ranges overlap, that ~2 ms is below this machine\'s run-to-run noise.',
+    '',
+  );
 
   out.push(H200_SECTION);
   return out.join('\n');
