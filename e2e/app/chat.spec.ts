@@ -112,6 +112,9 @@ test('Forget resets the TTT memory', async ({ page }) => {
   const afterForget = await sendAndWait(page, 'Lily went to the park.');
   await page.reload();
   await waitReady(page);
+  // Same settings on the fresh page, set again rather than trusting persistence (tested on its own).
+  await setNumber(page, 'setting-maxTokens', 8);
+  await setSlider(page, 'setting-temperature', 0);
   const fresh = await sendAndWait(page, 'Lily went to the park.');
   expect(afterForget.text).toBe(fresh.text);
 });

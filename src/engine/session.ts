@@ -11,6 +11,8 @@ import { checkSamplingParams } from './sampling';
 import { Tokenizer } from './tokenizer/tokenizer';
 import type { LayerDrift, MemoryReport, ModelFile, SamplingParams } from './types';
 
+export type TokenListener = (e: SessionTokenEvent) => void | Promise<unknown>;
+
 export interface SessionTokenEvent {
   id: number;
   /** Text completed by this token ('' while a multi-byte character is incomplete). */
@@ -222,7 +224,11 @@ export class Session {
    * Appends `prompt` to the stream, then samples until end-of-text, maxTokens, cancel or a full context.
    * An empty prompt at the start of a stream reads the end-of-text token (the boundary stories follow).
    */
-  async generate(prompt: string, params: SamplingParams, onToken?: (e: SessionTokenEvent) => void, opts: SessionGenerateOptions = {}): Promise<SessionResult> {
+  /**
+   * `onToken` may return a promise (the page's acknowledgement, through the worker): decoding never runs more than
+   * one token ahead of the last acknowledged one, so a Stop pressed on a token takes effect on the next.
+   */
+  async generate(prompt: string, params: SamplingParams, onToken?: TokenListener, opts: SessionGenerateOptions = {}): Promise<SessionResult> {
     checkSamplingParams(params);
     if (!Number.isInteger(params.maxTokens) || params.maxTokens < 0) throw new RangeError(`maxTokens must be an integer ≥ 0, got ${params.maxTokens}`);
     if (this.busy) throw new SessionBusyError('a generation is already running in this session; cancel it first');
@@ -234,7 +240,7 @@ export class Session {
     }
   }
 
-  private async run(prompt: string, params: SamplingParams, onToken: ((e: SessionTokenEvent) => void) | undefined, opts: SessionGenerateOptions): Promise<SessionResult> {
+  private async run(prompt: string, params: SamplingParams, onToken: TokenListener | undefined, opts: SessionGenerateOptions): Promise<SessionResult> {
     const { device } = this.ctx;
     const config = this.model.config;
     const encoded = this.tokenizer.encode(prompt);
@@ -289,6 +295,7 @@ export class Session {
       stopReason = 'max-tokens';
     }
     let step = 0;
+    let previousAck: unknown = undefined;
     while (stopReason === null) {
       const { id, drift } = await this.readSample(wantDrift);
       if (step === 0) prefillEnd = performance.now();
@@ -300,7 +307,10 @@ export class Session {
         break;
       }
       generated.push(id);
-      onToken?.({ id, text: decoder.push(id), position: this.position, phase: 'generated', drift });
+      const ack = onToken?.({ id, text: decoder.push(id), position: this.position, phase: 'generated', drift });
+      // Wait until the listener has taken the previous token: a cancel sent while handling it is seen here.
+      await previousAck;
+      previousAck = ack;
       if (generated.length >= params.maxTokens) stopReason = 'max-tokens';
       else if (cancelled()) stopReason = 'cancelled';
       else if (config.mixers.includes('attn') && this.position >= config.maxContext) stopReason = 'context-full';

@@ -94,12 +94,13 @@ export class Engine implements EngineApi {
     const abort = new AbortController();
     this.abort = abort;
     try {
-      // Events are posted without waiting for the page (a comlink call per token costs one message, ~0.1 ms).
+      // Each event is a comlink call (~0.1 ms); the session waits for the page's reply to the previous token
+      // before deciding on the next, so a busy page cannot fall behind by more than one token (Stop stays prompt).
       const forward = onToken
         ? (e: SessionTokenEvent) => {
             const event: TokenEvent = { id: e.id, text: e.text, position: e.position, phase: e.phase };
             if (e.drift) event.drift = e.drift;
-            void Promise.resolve(onToken(event)).catch(() => undefined);
+            return Promise.resolve(onToken(event)).catch(() => undefined);
           }
         : undefined;
       return await session.generate(prompt, params, forward, { signal: abort.signal, drift: options.drift });
