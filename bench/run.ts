@@ -26,7 +26,7 @@ function configFor(quick: boolean, corpus: string): BenchConfig {
   if (quick) {
     return {
       speedModels: [model('tiny-ttt'), model('tiny-kv')],
-      // The tiny models' maxContext is 256.
+      // Short contexts keep the quick run short.
       contextModels: [model('tiny-ttt'), model('tiny-kv')],
       prompt: PROMPT, decodeTokens: 16, repetitions: 2, contextLengths: [32, 128], contextDecodeTokens: 16, corpus,
     };

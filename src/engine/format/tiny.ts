@@ -14,7 +14,7 @@ const TINY_BASE: Omit<ModelConfig, 'arch' | 'mixers'> = {
   ffnHidden: 192,
   window: 8,
   contextLength: 64,
-  maxContext: 256,
+  maxContext: 1024,
   normEps: 1e-5,
   ropeTheta: 10000,
   tieEmbeddings: true,
