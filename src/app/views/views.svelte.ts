@@ -10,10 +10,11 @@ import { BUILT_IN_STORY } from './story';
 
 export type Arch = 'ttt' | 'kv';
 
-// Live drawing budget: the page and SwiftShader share the CPU, so the charts redraw at most 4 times a second
-// and the heatmap (4 small readbacks in the worker) once a second; the final state is always drawn.
-const REDRAW_INTERVAL_MS = 250;
-const HEATMAP_INTERVAL_MS = 1000;
+// Live drawing budget: the page and SwiftShader share the CPU, so the charts redraw at most twice a second
+// and the heatmap (4 small readbacks in the worker) every 2 s; the final state is always drawn. At 4 redraws/s the
+// live-vs-off slowdown measured 10.1% on a quiet machine; at 2/s 3.1% and 11.0% (docs/VIEWS.md: noisy).
+const REDRAW_INTERVAL_MS = 500;
+const HEATMAP_INTERVAL_MS = 2000;
 
 interface LoadedModel {
   client: EngineClient;
