@@ -4,6 +4,7 @@ import { GpuContext } from '../../src/engine/gpu/context';
 import { GpuModel } from '../../src/engine/gpu/model';
 import { parseBttt } from '../../src/engine/format/reader';
 import { ReferenceModel } from '../../src/engine/reference/model';
+import { compareLogits } from '../../src/engine/reference/compare';
 
 interface GoldenCase {
   tokens: number[];
@@ -64,21 +65,8 @@ export async function goldenParity(name: string, positions: number): Promise<Gol
         stepped++;
         const cpu = reference.step(token);
         const row = expected.subarray(t * vocab, (t + 1) * vocab);
-        let maxAbs = 0;
-        let maxAbsVsReference = 0;
-        let lo = Infinity;
-        let hi = -Infinity;
-        let expectedArgmax = 0;
-        let actualArgmax = 0;
-        for (let j = 0; j < vocab; j++) {
-          maxAbs = Math.max(maxAbs, Math.abs(actual[j]! - row[j]!));
-          maxAbsVsReference = Math.max(maxAbsVsReference, Math.abs(actual[j]! - cpu[j]!));
-          lo = Math.min(lo, row[j]!);
-          hi = Math.max(hi, row[j]!);
-          if (row[j]! > row[expectedArgmax]!) expectedArgmax = j;
-          if (actual[j]! > actual[actualArgmax]!) actualArgmax = j;
-        }
-        perPosition.push({ maxAbs, range: hi - lo, argmaxEqual: expectedArgmax === actualArgmax, maxAbsVsReference });
+        const { maxAbs, range, argmaxEqual } = compareLogits(actual, row);
+        perPosition.push({ maxAbs, range, argmaxEqual, maxAbsVsReference: compareLogits(actual, cpu).maxAbs });
       }
       cases.push(perPosition);
     }

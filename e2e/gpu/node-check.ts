@@ -12,6 +12,7 @@ import { TINY_MODELS, TINY_TOKENIZER, tinyModel } from '../../src/engine/format/
 import type { ModelConfig, ModelFile } from '../../src/engine/types';
 import { checkKernels } from './kernels';
 import { tokenSequence } from './parity';
+import { compareLogits } from '../../src/engine/reference/compare';
 
 Object.assign(globalThis, globals);
 const gpu = create([]) as unknown as GPU;
@@ -26,16 +27,9 @@ async function parity(name: string, file: ModelFile, tokens: number, stride: num
   for (const token of tokenSequence(tokens, file.config.vocabSize, stride)) {
     const g = await model.step(token);
     const c = ref.step(token);
-    let maxAbs = 0, lo = Infinity, hi = -Infinity, ga = 0, ca = 0;
-    for (let j = 0; j < c.length; j++) {
-      maxAbs = Math.max(maxAbs, Math.abs(g[j] - c[j]));
-      lo = Math.min(lo, c[j]);
-      hi = Math.max(hi, c[j]);
-      if (g[j] > g[ga]) ga = j;
-      if (c[j] > c[ca]) ca = j;
-    }
-    rel.push(maxAbs / (hi - lo));
-    if (ga === ca) argmaxAgree++;
+    const comparison = compareLogits(g, c);
+    rel.push(comparison.relative);
+    if (comparison.argmaxEqual) argmaxAgree++;
     const gd = await model.readDrift();
     const rd = ref.drift();
     gd.forEach((l, li) => l.heads.forEach((h, hi2) => {

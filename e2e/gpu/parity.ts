@@ -6,6 +6,7 @@ import { ReferenceModel } from '../../src/engine/reference/model';
 import type { ModelConfig, ModelFile } from '../../src/engine/types';
 import { randomModel } from '../../src/engine/model/random';
 import { TINY_MODELS, TINY_TOKENIZER } from '../../src/engine/format/tiny';
+import { compareLogits } from '../../src/engine/reference/compare';
 
 export async function loadTiny(name: string): Promise<ModelFile> {
   const response = await fetch(`/models/${name}.bttt`);
@@ -53,19 +54,8 @@ async function modelParity(file: ModelFile, tokens: number, stride: number, kvBl
     const g = await gpu.step(token);
     gpuMs += performance.now() - t0;
     const c = ref.step(token);
-    let maxAbs = 0;
-    let lo = Infinity;
-    let hi = -Infinity;
-    let ga = 0;
-    let ca = 0;
-    for (let j = 0; j < c.length; j++) {
-      maxAbs = Math.max(maxAbs, Math.abs(g[j] - c[j]));
-      lo = Math.min(lo, c[j]);
-      hi = Math.max(hi, c[j]);
-      if (g[j] > g[ga]) ga = j;
-      if (c[j] > c[ca]) ca = j;
-    }
-    perToken.push({ maxAbs, range: hi - lo, argmaxEqual: ga === ca });
+    const { maxAbs, range, argmaxEqual } = compareLogits(g, c);
+    perToken.push({ maxAbs, range, argmaxEqual });
     const gd = await gpu.readDrift();
     const rd = ref.drift();
     gd.forEach((layer, l) =>

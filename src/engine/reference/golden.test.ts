@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parseBttt } from '../format/reader';
 import { ReferenceModel } from './model';
+import { compareLogits } from './compare';
 
 interface GoldenCase {
   tokens: number[];
@@ -67,20 +68,9 @@ for (const name of SHIPPED) {
         c.tokens.forEach((token, t) => {
           const actual = reference.step(token);
           const row = expected.subarray(t * vocab, (t + 1) * vocab);
-          let maxAbs = 0;
-          let lo = Infinity;
-          let hi = -Infinity;
-          let expectedArgmax = 0;
-          let actualArgmax = 0;
-          for (let j = 0; j < vocab; j++) {
-            maxAbs = Math.max(maxAbs, Math.abs(actual[j]! - row[j]!));
-            lo = Math.min(lo, row[j]!);
-            hi = Math.max(hi, row[j]!);
-            if (row[j]! > row[expectedArgmax]!) expectedArgmax = j;
-            if (actual[j]! > actual[actualArgmax]!) actualArgmax = j;
-          }
-          relative.push(maxAbs / (hi - lo));
-          if (expectedArgmax === actualArgmax) argmaxAgreements++;
+          const comparison = compareLogits(actual, row);
+          relative.push(comparison.relative);
+          if (comparison.argmaxEqual) argmaxAgreements++;
         });
         console.log(`${name} case ${index}: relative logit diff by position ${relative.map((v) => v.toExponential(1)).join(' ')}; argmax equal ${argmaxAgreements}/${relative.length}`);
         expect(argmaxAgreements, 'greedy choice at every position').toBe(relative.length);
