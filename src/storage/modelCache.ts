@@ -24,11 +24,8 @@ export class ModelCacheError extends Error {
   }
 }
 
-export interface CachedModelMeta {
-  key: string;
-  name: string;
-  /** Where the bytes came from (a URL, or 'file' for a file the user opened). */
-  source: string;
+/** The record of a chunked entry, written after its last chunk: its presence means the entry is complete. */
+export interface ChunkedEntryMeta {
   bytes: number;
   chunks: number;
   chunkBytes: number;
@@ -37,16 +34,17 @@ export interface CachedModelMeta {
   complete: true;
 }
 
-export interface SnapshotMeta {
+export interface CachedModelMeta extends ChunkedEntryMeta {
+  key: string;
+  name: string;
+  /** Where the bytes came from (a URL, or 'file' for a file the user opened). */
+  source: string;
+}
+
+export interface SnapshotMeta extends ChunkedEntryMeta {
   name: string;
   /** Cache key (or name) of the model whose state this is: a snapshot only fits that model. */
   modelKey: string;
-  bytes: number;
-  chunks: number;
-  chunkBytes: number;
-  sha256: string;
-  savedAt: number;
-  complete: true;
 }
 
 export interface StorageEstimateInfo {
