@@ -1,21 +1,10 @@
 // GpuContext: exact tagged bytes of live buffers, the pipeline cache, and no per-token allocation or compilation.
 import { test, expect } from '@playwright/test';
 import type { checkContext } from './context-checks';
+import { inHarness } from './in-harness';
 
 test('context: tagged bytes equal the live GPUBuffers; pipelines cached; decoding creates nothing', async ({ page }) => {
-  let r: Awaited<ReturnType<typeof checkContext>> | undefined;
-  for (let attempt = 0; !r; attempt++) {
-    await page.goto('/e2e/gpu/harness.html');
-    try {
-      r = await page.evaluate(async () => {
-        const url = '/e2e/gpu/context-checks.ts';
-        const m = await import(url);
-        return m.checkContext();
-      });
-    } catch (e) {
-      if (attempt >= 1 || !/Execution context was destroyed/.test(String(e))) throw e; // dev-server reload: retry once
-    }
-  }
+  const r = await inHarness<Awaited<ReturnType<typeof checkContext>>>(page, 'context-checks.ts', 'checkContext');
   expect(r.withTwo.bytes.weights).toBe(1000 + 8);
   expect(r.withTwo.bytes['kv-cache']).toBe(4096);
   expect(r.withTwo.total).toBe(r.gpuSizesLive);

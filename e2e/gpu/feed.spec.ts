@@ -1,24 +1,11 @@
 // TextReader (reading a text for the "See inside" views) against the CPU reference on the tiny models.
 import { test, expect, type Page } from '@playwright/test';
 import type { FeedCheck, LossCost } from './feed';
+import { inHarness } from './in-harness';
 
 const TEXT = 'Once upon a time, a small fox found a red ball in the tall grass near the river.';
 
-// The Vite dev server reloads the page when files of the shared working tree change: retry once on that.
-async function checkInPage(page: Page, name: string): Promise<FeedCheck> {
-  for (let attempt = 0; ; attempt++) {
-    await page.goto('/e2e/gpu/harness.html');
-    try {
-      return await page.evaluate(async ([n, t]) => {
-        const url = '/e2e/gpu/feed.ts';
-        const m = await import(url);
-        return m.checkFeed(n, t) as Promise<FeedCheck>;
-      }, [name, TEXT] as const);
-    } catch (e) {
-      if (attempt >= 1 || !/Execution context was destroyed/.test(String(e))) throw e;
-    }
-  }
-}
+const checkInPage = (page: Page, name: string) => inHarness<FeedCheck>(page, 'feed.ts', 'checkFeed', name, TEXT);
 
 for (const name of ['tiny-ttt', 'tiny-kv']) {
   test(`${name}: per-token loss, drift and memory of a read text match the reference`, async ({ page }) => {
@@ -58,12 +45,7 @@ for (const name of ['tiny-ttt', 'tiny-kv']) {
 }
 
 test('the per-token loss costs one small kernel: tokens/s with and without it (trained TTT model, vocab 4096)', async ({ page }) => {
-  await page.goto('/e2e/gpu/harness.html');
-  const r = await page.evaluate(async (t) => {
-    const url = '/e2e/gpu/feed.ts';
-    const m = await import(url);
-    return m.measureLossCost('ttt-hybrid-d256', t) as Promise<LossCost>;
-  }, TEXT);
+  const r = await inHarness<LossCost>(page, 'feed.ts', 'measureLossCost', 'ttt-hybrid-d256', TEXT);
   console.log(`vocab ${r.vocab}: tokens/s with loss ${r.withLoss.map((v) => v.toFixed(1)).join(', ')}; without ${r.withoutLoss.map((v) => v.toFixed(1)).join(', ')}`);
   expect(r.lossesWhenOff.every((l) => l === null)).toBe(true);
   expect(r.lossesWhenOn.slice(1).every((l) => l !== null && l > 0)).toBe(true);

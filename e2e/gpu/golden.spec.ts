@@ -1,29 +1,13 @@
 // The WebGPU engine against the trainer's golden vectors for both shipped models (every case, every position).
 import { test, expect, type Page } from '@playwright/test';
 import type { GoldenPosition, GoldenResult } from './golden';
+import { inHarness } from './in-harness';
 
 /** Tolerance per position: max |Δlogit| ≤ 1e-5 × the golden logit range (as src/engine/reference/golden.test.ts). */
 const RELATIVE_TOLERANCE = 1e-5;
 
-// The Vite dev server reloads the page when files of the shared working tree change; such a reload is not a
-// failure of the code under test, so the evaluation is retried once.
-async function goldenParity(page: Page, name: string, positions: number): Promise<GoldenResult> {
-  for (let attempt = 0; ; attempt++) {
-    await page.goto('/e2e/gpu/harness.html');
-    try {
-      return await page.evaluate(
-        async ([n, p]: [string, number]) => {
-          const url = '/e2e/gpu/golden.ts';
-          const m = await import(url);
-          return m.goldenParity(n, p) as Promise<GoldenResult>;
-        },
-        [name, positions] as [string, number],
-      );
-    } catch (e) {
-      if (attempt >= 1 || !/Execution context was destroyed/.test(String(e))) throw e;
-    }
-  }
-}
+const goldenParity = (page: Page, name: string, positions: number) =>
+  inHarness<GoldenResult>(page, 'golden.ts', 'goldenParity', name, positions);
 
 const relative = (p: GoldenPosition) => p.maxAbs / p.range;
 

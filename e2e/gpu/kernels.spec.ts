@@ -3,23 +3,10 @@
 // GPU, f64 on the CPU) ≤ 1e-5; the embedding is a copy (0); the int8 quantiser agrees exactly on the GPU's floats.
 // TTT and attention kernels are checked through whole-model parity with the reference (model.spec.ts).
 import { test, expect } from '@playwright/test';
+import { inHarness } from './in-harness';
 
 test('kernels agree with CPU computations on random inputs', async ({ page }) => {
-  let results: { name: string; maxRelDiff: number; intMismatches: number }[] = [];
-  for (let attempt = 0; ; attempt++) {
-    await page.goto('/e2e/gpu/harness.html');
-    try {
-      results = await page.evaluate(async () => {
-        const url = '/e2e/gpu/kernels.ts';
-        const m = await import(url);
-        return m.checkKernels();
-      });
-      break;
-    } catch (e) {
-      // A dev-server reload (files of the shared tree changed) is retried once.
-      if (attempt >= 1 || !/Execution context was destroyed/.test(String(e))) throw e;
-    }
-  }
+  const results = await inHarness<{ name: string; maxRelDiff: number; intMismatches: number }[]>(page, 'kernels.ts', 'checkKernels');
   const tolerance: Record<string, number> = { bitlinear: 1e-6, rms_norm_quant: 1e-5, swiglu_norm_quant: 1e-5, embed: 0, lm_head: 1e-5 };
   expect(results.map((r) => r.name).sort()).toEqual(Object.keys(tolerance).sort());
   for (const r of results) {

@@ -1,33 +1,12 @@
 // GpuModel against the CPU reference (src/engine/reference) on the tiny models, and its memory accounting.
 import { test, expect, type Page } from '@playwright/test';
 import type { MemoryCheck, ParityResult } from './parity';
+import { inHarness } from './in-harness';
 
 interface TokenDiff { maxAbs: number; range: number; argmaxEqual: boolean }
 
-// The Vite dev server reloads the page when files of the shared working tree change or when it optimises a
-// dependency; such a reload is not a failure of the code under test, so the evaluation is retried once.
-async function inPage<R>(page: Page, fn: (arg: never) => Promise<unknown>, arg: unknown): Promise<R> {
-  for (let attempt = 0; ; attempt++) {
-    await page.goto('/e2e/gpu/harness.html');
-    try {
-      return (await page.evaluate(fn as (a: unknown) => Promise<unknown>, arg)) as R;
-    } catch (e) {
-      if (attempt >= 1 || !/Execution context was destroyed/.test(String(e))) throw e;
-    }
-  }
-}
-
-async function parity(page: Page, name: string, tokens: number, stride: number) {
-  return inPage<ParityResult>(
-    page,
-    async ([n, t, s]: [string, number, number]) => {
-      const url = '/e2e/gpu/parity.ts';
-      const m = await import(url);
-      return m.logitParity(n, t, s);
-    },
-    [name, tokens, stride],
-  );
-}
+const parity = (page: Page, name: string, tokens: number, stride: number) =>
+  inHarness<ParityResult>(page, 'parity.ts', 'logitParity', name, tokens, stride);
 
 const relative = (t: TokenDiff) => t.maxAbs / t.range;
 
@@ -83,15 +62,7 @@ test('variant: f=128, no conv/shareQK/gate, mixed ttt/swa/attn layers match the 
     dModel: 128, nHeads: 1, ffnHidden: 128, mixers: ['ttt', 'swa', 'attn'], window: 4,
     ttt: { miniBatch: 4, baseLr: 1.0, convKernel: 0, shareQK: false, gate: false },
   };
-  const r = await inPage<ParityResult>(
-    page,
-    async (o: object) => {
-      const url = '/e2e/gpu/parity.ts';
-      const m = await import(url);
-      return m.variantParity(o, 20, 101);
-    },
-    overrides,
-  );
+  const r = await inHarness<ParityResult>(page, 'parity.ts', 'variantParity', overrides, 20, 101);
   const rel = r.perToken.map(relative);
   console.log(`variant: ${rel.map((v) => v.toExponential(1)).join(' ')}; drift max rel ${r.drift.maxRel.toExponential(2)}`);
   expectTieFlipSignature(r.perToken);
@@ -99,16 +70,7 @@ test('variant: f=128, no conv/shareQK/gate, mixed ttt/swa/attn layers match the 
 });
 
 test('memory: TTT state is constant, the KV cache grows by exactly 2·layers·T·d·4, reports match live buffers', async ({ page }) => {
-  const run = (name: string) =>
-    inPage<MemoryCheck>(
-      page,
-      async (n: string) => {
-        const url = '/e2e/gpu/parity.ts';
-        const m = await import(url);
-        return m.memoryGrowth(n);
-      },
-      name,
-    );
+  const run = (name: string) => inHarness<MemoryCheck>(page, 'parity.ts', 'memoryGrowth', name);
   const ttt = await run('tiny-ttt');
   const kv = await run('tiny-kv');
   console.log(`tiny-ttt: ttt-state ${ttt.tttStateAt8} B at 8 and ${ttt.tttStateAt64} B at 64 tokens, ${ttt.tokensPerSecond.toFixed(1)} tokens/s`);
