@@ -119,12 +119,7 @@ test('Forget resets the TTT memory', async ({ page }) => {
   expect(afterForget.text).toBe(fresh.text);
 });
 
-// The worker API gains saveState()/restoreState() from the engine engineer; until api.ts declares them the UI
-// shows a clear "cannot save" message, and this test waits for them rather than fail the suite.
-const workerHasStateApi = /\bsaveState\(/.test(readFileSync('src/worker/api.ts', 'utf8'));
-
 test('a TTT memory saved under a name can be restored after Forget', async ({ page }) => {
-  test.skip(!workerHasStateApi, 'src/worker/api.ts has no saveState()/restoreState() yet');
   await page.goto('/?model=tiny-ttt');
   await waitReady(page);
   await setSlider(page, 'setting-temperature', 0);
@@ -169,7 +164,6 @@ test('a .bttt file dropped on the page is loaded from the file', async ({ page }
 });
 
 test('Regenerate rewinds the memory to before the reply: greedy gives the same reply again', async ({ page }) => {
-  test.skip(!workerHasStateApi, 'src/worker/api.ts has no saveState()/restoreState() yet');
   await page.goto('/?model=tiny-ttt');
   await waitReady(page);
   await setSlider(page, 'setting-temperature', 0);

@@ -35,22 +35,6 @@ export interface ProgressView {
 /** Where the current model came from, so that a lost device can reload it. */
 type LoadedFrom = { label: string; modelKey: string; source: ModelSource; manifest?: ManifestModel };
 
-/** State save/restore, which the worker adds to EngineApi (see the report); typed here so the UI can call it. */
-interface StateApi {
-  saveState(): Promise<ArrayBuffer>;
-  restoreState(data: ArrayBuffer): Promise<void>;
-}
-
-/** comlink's message when the worker has no such method: the engine predates saveState/restoreState. */
-const MISSING_METHOD = /reading 'apply'|is not a function/;
-
-function stateApiError(err: unknown): Error {
-  const text = errorMessage(err);
-  return MISSING_METHOD.test(text)
-    ? new Error('This engine build cannot save or restore its TTT memory yet (the worker has no saveState/restoreState).')
-    : err instanceof Error ? err : new Error(text);
-}
-
 const DEVICE_LOST = /device (was |is )?lost|GPUDevice.*lost|device-lost/i;
 
 let turnIds = 0;
@@ -152,7 +136,7 @@ export class EngineController {
   async send(text: string, params: SamplingParams): Promise<void> {
     if (this.status !== 'ready' || !this.client) return;
     let stateBefore: ArrayBuffer | null = null;
-    try { stateBefore = await (this.client.api as unknown as StateApi).saveState(); } catch { /* regenerate falls back to a note */ }
+    try { stateBefore = await this.client.api.saveState(); } catch { /* regenerate falls back to a note */ }
     this.lastPrompt = { text, stateBefore };
     this.turns.push({ id: ++turnIds, role: 'user', text, tokens: 0, streaming: false });
     await this.generateInto(text, params);
@@ -166,7 +150,7 @@ export class EngineController {
       this.notice = { kind: 'info', text: 'This engine cannot rewind its memory, so a reply cannot be regenerated. Use "Forget" to start over.' };
       return;
     }
-    await (this.client.api as unknown as StateApi).restoreState(stateBefore.slice(0));
+    await this.client.api.restoreState(stateBefore.slice(0));
     const last = lastAssistantIndex(this.turns);
     if (last >= 0) this.turns.splice(last, 1);
     await this.generateInto(text, { ...params, seed: (params.seed + 1 + this.turns.length) % 2 ** 31 });
@@ -229,12 +213,12 @@ export class EngineController {
 
   async saveState(): Promise<ArrayBuffer> {
     if (!this.client || this.status !== 'ready') throw new Error('Load a model first.');
-    try { return await (this.client.api as unknown as StateApi).saveState(); } catch (err) { throw stateApiError(err); }
+    return await this.client.api.saveState();
   }
 
   async restoreState(data: ArrayBuffer, label: string): Promise<void> {
     if (!this.client || this.status !== 'ready') throw new Error('Load a model first.');
-    try { await (this.client.api as unknown as StateApi).restoreState(data); } catch (err) { throw stateApiError(err); }
+    await this.client.api.restoreState(data);
     this.position = this.client ? (await this.client.api.stats()).position : this.position;
     this.lastPrompt = null;
     this.turns.push({ id: ++turnIds, role: 'note', text: `Memory restored from “${label}”.`, tokens: 0, streaming: false });
