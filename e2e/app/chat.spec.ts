@@ -170,11 +170,15 @@ test('Regenerate rewinds the memory to before the reply: greedy gives the same r
   await setNumber(page, 'setting-maxTokens', 12);
   const first = await sendAndWait(page, 'Ben and Mia built a tower.');
   const read = await page.getByTestId('memory-panel').locator('strong').textContent();
+  // Mark the first reply's element: until the memory is restored it stays on the page, finished, and must not be
+  // mistaken for the regenerated one (a fresh turn, so a fresh element).
+  await page.getByTestId('assistant-message').evaluate((el) => el.setAttribute('data-replaced', ''));
   await page.getByTestId('regenerate').click();
-  const reply = page.getByTestId('assistant-message');
-  await expect(reply).toHaveCount(1);
+  const reply = page.locator('[data-testid="assistant-message"]:not([data-replaced])');
+  await expect(reply).toHaveCount(1, { timeout: 60_000 });
   await expect(reply).toHaveAttribute('data-stop-reason', /.+/, { timeout: 120_000 });
   await expect(reply).toHaveAttribute('data-streaming', 'false');
+  await expect(page.getByTestId('assistant-message')).toHaveCount(1); // the first reply was replaced, not kept
   expect(await reply.locator('.text').textContent()).toBe(first.text);
   await expect(page.getByTestId('memory-panel').locator('strong')).toHaveText(read!);
   await expect(page.getByTestId('user-message')).toHaveCount(1);
