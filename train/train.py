@@ -27,6 +27,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from common import (DataError, evaluate_bpb, hardware_name, load_meta, load_tokens, pick_device,  # noqa: E402
                     split_bytes, torch_load)
+from fastpath import enable_bf16  # noqa: E402
 from model import BitLinear, BitTTTModel, count_parameters, decode_state_bytes  # noqa: E402
 
 # BitNet b1.58 two-stage schedule (README "Schedule"): linear warm-up to the peak, stage 1 (first half) cosine from
@@ -82,7 +83,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     ap.add_argument("--ckpt-every", type=int, default=500)
     ap.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda if available)")
     ap.add_argument("--threads", type=int, default=2, help="CPU threads for torch")
-    ap.add_argument("--compile", action="store_true", help="torch.compile the model (PyTorch 2 only)")
+    ap.add_argument("--compile", action="store_true",
+                    help="torch.compile the model (PyTorch 2 only; falls back to eager if the first step fails)")
+    ap.add_argument("--bf16", choices=("auto", "on", "off"), default="auto",
+                    help="exact bf16 BitLinear products (fastpath.py): auto = on CUDA when the device check passes")
     ap.add_argument("--probe-seconds", type=float, default=0,
                     help="measure the step rate for this long, write OUT/probe.json and exit")
     args = ap.parse_args(argv)
@@ -242,13 +246,26 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
     elif is_main and os.path.exists(log_path):
         os.remove(log_path)
 
+    bitlinear_product = "f32"
+    if args.bf16 != "off":
+        enabled, why = enable_bf16(model, device)
+        if args.bf16 == "on" and not enabled:
+            raise SystemExit(f"--bf16 on: {why}")
+        bitlinear_product = "bf16 (exact)" if enabled else "f32"
+        if is_main:
+            print(f"BitLinear products: {why}", flush=True)
     train_model: torch.nn.Module = model
-    if args.compile and hasattr(torch, "compile"):
-        train_model = torch.compile(model)
+    compiled = False
+    if args.compile:
+        if hasattr(torch, "compile"):
+            train_model, compiled = torch.compile(model), True
+        elif is_main:
+            print("--compile: this PyTorch has no torch.compile; running eagerly", flush=True)
     if distributed:
         from torch.nn.parallel import DistributedDataParallel
 
-        train_model = DistributedDataParallel(train_model, device_ids=[device] if device.type == "cuda" else None)
+        ddp_ids = [device] if device.type == "cuda" else None
+        train_model = DistributedDataParallel(train_model, device_ids=ddp_ids)
 
     batches = Batches(train_tokens, args.batch, args.context, args.seed, rank, world, args.carry_state,
                       args.carry_segments, args.repeat_frac, meta["eotId"])
@@ -300,12 +317,32 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
             seg = step % args.carry_segments
             if seg == 0 or carried is None:
                 carried = model.empty_state(args.batch, device)
-            logits, carried = train_model(xy[:, :-1], state=carried, pos0=seg * args.context)
+            state_in = carried
+
+        def forward_backward(m: torch.nn.Module):
+            if args.carry_state:
+                logits, state_out = m(xy[:, :-1], state=state_in, pos0=seg * args.context)
+            else:
+                (logits, _), state_out = m(xy[:, :-1]), None
+            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), xy[:, 1:].reshape(-1))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            return loss, state_out
+
+        if compiled and step == start_step:
+            try:
+                loss, carried_out = forward_backward(train_model)
+            except Exception as err:  # a model torch.compile cannot handle here: eager mode, same numbers
+                if is_main:
+                    print(f"--compile failed at the first step ({type(err).__name__}: {str(err)[:300]}); "
+                          "running eagerly", flush=True)
+                train_model, compiled = (DistributedDataParallel(model, device_ids=ddp_ids) if distributed
+                                         else model), False
+                loss, carried_out = forward_backward(train_model)
         else:
-            logits, _ = train_model(xy[:, :-1])
-        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), xy[:, 1:].reshape(-1))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
+            loss, carried_out = forward_backward(train_model)
+        if args.carry_state:
+            carried = carried_out
         torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
         opt.step()
         step += 1
@@ -354,6 +391,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
         "train_data": {k: meta["files"]["train"].get(k) for k in ("tokens", "stories", "sources", "dropped")},
         "state_bytes": {f"{m}T": decode_state_bytes(model.config, m * args.context) for m in (1, 2, 4)},
         "hardware": hardware, "torch": torch.__version__, "python": platform.python_version(),
+        "bitlinear_product": bitlinear_product, "compiled": compiled,
     }
     summary_path = os.path.join(args.out, "summary.json")
     if is_main:
