@@ -162,6 +162,10 @@ def load_probe(path: str) -> Dict[str, Any]:
 
 
 def _recall_outcomes(model: BitTTTModel, items: List[Dict[str, Any]], eot: int, device, batch_tokens: int):
+    vocab = int(model.config["vocabSize"])
+    if any(max(item["ids"]) >= vocab for item in items):
+        raise DiagnosticsError(f"the recall probe holds token ids ≥ the model's vocabSize {vocab}: it was made for "
+                               "another tokenizer (make one with scripts/make-recall-probe.ts)")
     bounded = "attn" in model.config["mixers"]
     max_context = int(model.config["maxContext"])
     streams, kept, skipped = [], [], 0
