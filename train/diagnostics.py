@@ -212,7 +212,7 @@ def recall(model: BitTTTModel, probe: Dict[str, Any], eot: int, device, batch_to
 def run_all(model: BitTTTModel, meta: Dict[str, Any], valid_tokens: np.ndarray, valid_bytes: int, context: int,
             device, probe_path: Optional[str] = DEFAULT_PROBE, read_twice_stories: int = 0,
             limit_bytes: int = 0, batch: int = 16, log: Callable[[str], None] = lambda s: None,
-            valid_tokens_cap: int = 0, recall_memory_off: bool = True) -> Dict[str, Any]:
+            valid_tokens_cap: int = 0, recall_memory_off: bool = True, data_dir: str = "") -> Dict[str, Any]:
     """Every diagnostic (memory-off variants only for a model with TTT layers). valid_tokens_cap > 0 evaluates
     only the first that many valid tokens (bpb then scales the bytes by the fraction: marked partial)."""
     from common import evaluate_bpb
@@ -234,7 +234,7 @@ def run_all(model: BitTTTModel, meta: Dict[str, Any], valid_tokens: np.ndarray, 
     if limit_bytes:
         from common import tokenizer_spec
 
-        stories = limit_stories(stories, token_byte_lengths(tokenizer_spec(meta, ""), int(meta["vocabSize"])),
+        stories = limit_stories(stories, token_byte_lengths(tokenizer_spec(meta, data_dir), int(meta["vocabSize"])),
                                 limit_bytes)
     if read_twice_stories:
         stories = stories[:read_twice_stories]

@@ -100,7 +100,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
         result["diagnostics"] = run_all(
             model, meta, valid, split_bytes(meta, "valid"), T, device, probe_path=args.recall_probe or None,
             read_twice_stories=args.read_twice_stories, limit_bytes=args.limit_bytes, batch=args.batch,
-            valid_tokens_cap=args.valid_tokens,
+            valid_tokens_cap=args.valid_tokens, data_dir=args.data,
             log=lambda s: print(s, file=sys.stderr, flush=True))
     text = json.dumps(result, indent=1)
     print(text)

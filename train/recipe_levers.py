@@ -5,6 +5,7 @@ each is then measured with the memory diagnostics of train/diagnostics.py.
     nice -n 10 /usr/bin/python3 train/recipe_levers.py --group ttt [--phase train|eval|all] [--data train/data]
     nice -n 10 /usr/bin/python3 train/recipe_levers.py --group kv
     /usr/bin/python3 train/recipe_levers.py --table          # the markdown tables from train/results/recipe/*.json
+    /usr/bin/python3 train/recipe_levers.py --step-cost      # CPU seconds per step (process time) with this BLAS
 
 Checkpoints go to train/runs/recipe/NAME/ (ignored), results to train/results/recipe/NAME.json (committed). A run
 whose checkpoint/result already exists is skipped, so the script can be stopped and restarted.
@@ -115,6 +116,50 @@ def evaluate(name: str, what: str, extra: Dict[str, Any], data: str, runs: str, 
         json.dump(rec, fh, indent=1)
 
 
+def step_cost(data: str, steps: int = 3) -> List[Dict[str, Any]]:
+    """CPU seconds per training step of the two base configs (batch 8 × 256, one thread), by process CPU time, so a
+    loaded machine gives the same answer as an idle one. Run once per BLAS (e.g. LD_LIBRARY_PATH=… for another)."""
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+
+    sys.path.insert(0, HERE)
+    from model import BitTTTModel
+
+    torch.set_num_threads(1)
+    toks = np.memmap(os.path.join(data, "train.bin"), dtype="<u2", mode="r")
+    x = torch.from_numpy(np.stack([np.asarray(toks[i * 300 : i * 300 + CONTEXT + 1], dtype=np.int64)
+                                   for i in range(TOKENS_PER_STEP // CONTEXT)]))
+    out = []
+    for name, cfg in (("ttt-base", BASE_TTT), ("kv", BASE_KV)):
+        torch.manual_seed(0)
+        m = BitTTTModel({**cfg, "vocabSize": 4096, "contextLength": CONTEXT})
+        opt = torch.optim.AdamW(m.parameters(), lr=1e-3)
+
+        def one_step():
+            logits, _ = m(x[:, :-1])
+            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), x[:, 1:].reshape(-1))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+
+        one_step()  # warm-up
+        t = time.process_time()
+        for _ in range(steps):
+            one_step()
+        dt = (time.process_time() - t) / steps
+        a, b = torch.randn(512, 512), torch.randn(512, 512)
+        t, n = time.process_time(), 0
+        while time.process_time() - t < 2:
+            a @ b
+            n += 1
+        gflops = 2 * 512 ** 3 * n / (time.process_time() - t) / 1e9
+        out.append({"config": name, "cpu_s_per_step": round(dt, 3), "tokens_per_cpu_s": round(TOKENS_PER_STEP / dt),
+                    "matmul512_gflops_per_cpu_s": round(gflops, 1), "torch": torch.__version__,
+                    "blas": os.environ.get("LD_LIBRARY_PATH") or "system libblas.so.3"})
+    return out
+
+
 def pct(x: float) -> str:
     return f"{100 * x:+.1f} %"
 
@@ -151,9 +196,14 @@ def main(argv: List[str] = None) -> None:
     ap.add_argument("--results", default=os.path.join(HERE, "results", "recipe"))
     ap.add_argument("--recall-probe", default=os.path.join(REPO, "probes", "recall-v1.json"))
     ap.add_argument("--table", action="store_true")
+    ap.add_argument("--step-cost", action="store_true", help="print CPU seconds per training step (JSON lines)")
     args = ap.parse_args(argv)
     if args.table:
         print(table(args.results))
+        return
+    if args.step_cost:
+        for rec in step_cost(args.data):
+            print(json.dumps(rec), flush=True)
         return
     if not args.group:
         ap.error("--group or --table")

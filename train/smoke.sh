@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The trainer in CI, in about half a minute on the CPU: the parity unit tests, then a few training steps of a tiny
-# hybrid TTT model on synthetic tokens, export to .bttt with golden vectors, and the TypeScript side reading the
-# file (npm run inspect) and reproducing the golden logits (scripts/check-golden.ts).
+# The trainer in CI, in a minute or two on the CPU: the unit tests (parity, diagnostics, recipe), then a few training
+# steps of a tiny hybrid TTT model on synthetic tokens, export to .bttt with golden vectors, the TypeScript side
+# reading the file (npm run inspect) and reproducing the golden logits (scripts/check-golden.ts), and the GPU run's
+# script end to end on tiny models (train/gpu/run.sh --smoke).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-/usr/bin/python3}
@@ -21,7 +22,8 @@ trap 'rm -rf "$work"' EXIT
 npx tsx src/cli/inspect.ts "$work/smoke.bttt" --json >/dev/null
 npx tsx scripts/check-golden.ts "$work/golden.json" "$work/smoke.bttt"
 # the GPU run's script end to end on the CPU: tiny configs, synthetic data, diagnostics, export, packing
-OUT="$work/gpu-out" WORK="$work/gpu-work" PY="$PY" bash train/gpu/run.sh --smoke > "$work/gpu-smoke.log" 2>&1 || {
+# (DATA points nowhere, so it always makes its synthetic data, as on a clean clone)
+OUT="$work/gpu-out" WORK="$work/gpu-work" DATA="$work/no-data" PY="$PY" bash train/gpu/run.sh --smoke > "$work/gpu-smoke.log" 2>&1 || {
   tail -n 40 "$work/gpu-smoke.log"; echo "train/gpu/run.sh --smoke failed" >&2; exit 1; }
 "$PY" - "$work/gpu-out/results.tar" <<'EOF' || { tail -n 40 "$work/gpu-smoke.log"; exit 1; }
 import json, sys, tarfile
