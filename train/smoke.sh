@@ -21,6 +21,15 @@ trap 'rm -rf "$work"' EXIT
   --golden "$work/golden.json" >/dev/null
 npx tsx src/cli/inspect.ts "$work/smoke.bttt" --json >/dev/null
 npx tsx scripts/check-golden.ts "$work/golden.json" "$work/smoke.bttt"
+
+# The KV baseline with attention conv + gate (config.attn): train a few steps, export, reproduce its golden logits.
+"$PY" train/train.py --data "$work/data" --config train/configs/tiny-kv-conv.json --steps 6 --batch 4 --context 32 \
+  --out "$work/run-kv-conv" --threads 2 --device cpu --seed 1 --log-every 3 --eval-every 6 --eval-tokens 1024 \
+  --final-eval-tokens 2048 >/dev/null
+"$PY" train/export.py --ckpt "$work/run-kv-conv/ckpt.pt" --data "$work/data" --name smoke-kv-conv \
+  --out "$work/smoke-kv-conv.bttt" --golden "$work/golden-kv-conv.json" >/dev/null
+npx tsx scripts/check-golden.ts "$work/golden-kv-conv.json" "$work/smoke-kv-conv.bttt"
+
 # the GPU run's script end to end on the CPU: tiny configs, synthetic data, diagnostics, export, packing
 # (DATA points nowhere, so it always makes its synthetic data, as on a clean clone)
 OUT="$work/gpu-out" WORK="$work/gpu-work" DATA="$work/no-data" PY="$PY" bash train/gpu/run.sh --smoke > "$work/gpu-smoke.log" 2>&1 || {
@@ -36,6 +45,8 @@ for name in ("ttt", "kv", "kv-wall"):
     assert d and d["readTwice"]["stories"] > 0 and d["valid"]["bpb"] > 0, f"gpu smoke: {name} lacks diagnostics"
 assert "memoryOff" in runs["ttt"]["diagnostics"] and "memoryOff" not in runs["kv"]["diagnostics"]
 assert ablation["comparisons"]["equalTokens"] and ablation["comparisons"]["equalWallClock"]
+if "kv-conv" in runs:  # config.attn support is on this branch: its run must work too
+    assert runs["kv-conv"]["status"] == "ok" and runs["kv-conv"]["diagnostics"], "gpu smoke: kv-conv failed"
 print("gpu smoke:", ", ".join(sorted(runs)), "ok;", "kv-conv skipped" if "kv-conv" not in runs else "kv-conv ok")
 EOF
 echo "train smoke: ok"
