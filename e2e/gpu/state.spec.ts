@@ -15,6 +15,7 @@ for (const name of ['tiny-ttt', 'tiny-kv']) {
     expect(r.liveBefore.some((l) => l.startsWith('scratch:scratch:model.readback:'))).toBe(true);
     expect(r.roundTripEqual, 'saves 1–5 equal, and a save after restoring equals the restored state').toBe(true);
     expect(r.changedBeforeRestore, 'generating changed the state (so the round trip proves something)').toBe(true);
+    expect(new Set(r.continuation).size, 'the continuation is not one repeated id').toBeGreaterThan(2);
     expect(r.continuationAfterRestore).toEqual(r.continuation);
   });
 }

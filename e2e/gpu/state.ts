@@ -46,7 +46,9 @@ export interface SaveStateCheck {
 export async function checkSaveState(name: string): Promise<SaveStateCheck> {
   const ctx = await GpuContext.create();
   const session = await Session.create(ctx, await loadTiny(name));
-  const sampled = { temperature: 1, topK: 0, topP: 1, repetitionPenalty: 1.3, repetitionWindow: 16, seed: 1, maxTokens: 6, stopAtEot: false };
+  // Hot and penalised, so that the continuation depends on the state, the pending token and the history (at
+  // temperature 1 the random tiny models repeat one id).
+  const sampled = { temperature: 2, topK: 0, topP: 1, repetitionPenalty: 2, repetitionWindow: 16, seed: 1, maxTokens: 6, stopAtEot: false };
   try {
     await session.generate('Once upon a time', sampled);
     const first = await session.saveState();
