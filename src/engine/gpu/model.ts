@@ -5,7 +5,7 @@
 import type { LayerDrift, MemoryReport, ModelConfig, ModelFile, Tensor, TernaryTensor } from '../types';
 import { attnConfig, configProblem, expectedTensors, headSize } from '../model/spec';
 import { ContextOverflowError } from '../reference/attention';
-import type { GpuContext } from './context';
+import type { GpuContext, StagingReader } from './context';
 import { packTernaryRows, ropePhaseSteps } from './pack';
 import { MAX_HEAD_SIZE, SHADERS, WORKGROUP_SIZE, type ShaderName } from './shaders';
 
@@ -91,6 +91,9 @@ interface TttLayerGpu {
   paramLayout: TttParamLayout;
   state: GPUBuffer;
   stateLayout: TttStateLayout;
+  /** Host copies of the constant w_init [H, f, f] and tok_offset [b], for tttMatrixDelta (no GPU reads). */
+  hostWInit: Float32Array;
+  hostTokOffset: Float32Array;
 }
 
 interface AttnLayerGpu {
@@ -159,6 +162,8 @@ export class GpuModel {
   private readonly kvBlockTokens: number;
   private readonly hostToken: GPUBuffer;
   private readonly logitsReadback: GPUBuffer;
+  /** Reused for saveState, readDrift and tttMatrixDelta (one submit + map per call, no buffer per call). */
+  private readonly staging: StagingReader;
   private destroyed = false;
 
   private constructor(ctx: GpuContext, model: ModelFile, opts: GpuModelOptions) {
@@ -212,6 +217,7 @@ export class GpuModel {
     this.stepPosition = activation('step_position', 16);
     this.hostToken = this.own(ctx.createBuffer('scratch', 'host_token', 16, STORAGE));
     this.logitsReadback = this.own(ctx.createBuffer('scratch', 'logits_readback', V * 4, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST));
+    this.staging = ctx.stagingReader('model.readback');
 
     const tttLayers: number[] = [];
     c.mixers.forEach((m, i) => m === 'ttt' && tttLayers.push(i));
@@ -272,7 +278,10 @@ export class GpuModel {
         const hist = Math.max(K - 1, 0) * d;
         const stateLayout: TttStateLayout = { W0: 0, GW: H * f * f, b0: 2 * H * f * f, Gb: 2 * H * f * f + H * f, histQ: 2 * H * f * f + 2 * H * f, histK: 2 * H * f * f + 2 * H * f + hist, total: 2 * H * f * f + 2 * H * f + 2 * hist };
         const state = this.own(ctx.createBuffer('ttt-state', p + 'ttt.state', stateLayout.total * 4, STORAGE));
-        const layer: TttLayerGpu = { kind: 'ttt', index: i, tttSlot: tttLayers.indexOf(i), params, paramLayout: layout, state, stateLayout };
+        const layer: TttLayerGpu = {
+          kind: 'ttt', index: i, tttSlot: tttLayers.indexOf(i), params, paramLayout: layout, state, stateLayout,
+          hostWInit: floatData(model, p + 'ttt.w_init').slice(), hostTokOffset: floatData(model, p + 'ttt.tok_offset').slice(),
+        };
         this.mixers.push(layer);
 
         const constants: Record<string, number> = {
@@ -443,13 +452,15 @@ export class GpuModel {
   /** Reads driftStats back as one entry per TTT layer (empty for models without TTT layers). */
   async readDrift(): Promise<LayerDrift[]> {
     if (!this.driftStats) return [];
-    return parseDriftStats(new Float32Array(await this.ctx.readBuffer(this.driftStats)), this.tttLayers, this.config.nHeads);
+    const [raw] = await this.staging.read([{ buffer: this.driftStats }]);
+    return parseDriftStats(new Float32Array(raw), this.tttLayers, this.config.nHeads);
   }
 
   /**
    * W̄ − w_init of one TTT head after the last step: f×f, row-major, rows index k's dimensions (the drift view's
    * heatmap). W̄ is rebuilt from the state as W0 − tok_i·GW (i: the last token's index in its mini-batch), the same
-   * expression ttt_step uses; reads one head's W0 and GW, not the whole state.
+   * expression ttt_step uses; reads one head's W0 and GW (one submit), not the whole state; w_init and tok_offset
+   * are constant and kept on the host.
    */
   async tttMatrixDelta(layer: number, head: number): Promise<Float32Array> {
     this.assertAlive();
@@ -461,18 +472,16 @@ export class GpuModel {
     const B = this.config.ttt.miniBatch;
     const bytes = f * f * 4;
     const mat = head * f * f;
-    const [w0, gw, wInit, tokOffset] = await Promise.all([
-      this.ctx.readBuffer(m.state, bytes, (m.stateLayout.W0 + mat) * 4),
-      this.ctx.readBuffer(m.state, bytes, (m.stateLayout.GW + mat) * 4),
-      this.ctx.readBuffer(m.params, bytes, (m.paramLayout.wInit + mat) * 4),
-      this.ctx.readBuffer(m.params, B * 4, m.paramLayout.tok * 4),
+    const [w0, gw] = await this.staging.read([
+      { buffer: m.state, offset: (m.stateLayout.W0 + mat) * 4, size: bytes },
+      { buffer: m.state, offset: (m.stateLayout.GW + mat) * 4, size: bytes },
     ]);
     const W0 = new Float32Array(w0);
     const GW = new Float32Array(gw);
-    const init = new Float32Array(wInit);
+    const init = m.hostWInit.subarray(mat, mat + f * f);
     // After the last token of a mini-batch GW is zero and W0 already holds W̄; at position 0 W0 = w_init.
     const i = this.pos === 0 ? 0 : (this.pos - 1) % B;
-    const tok = Math.max(1 / (i + 1) + new Float32Array(tokOffset)[i], 0);
+    const tok = Math.max(1 / (i + 1) + m.hostTokOffset[i], 0);
     const out = new Float32Array(f * f);
     for (let e = 0; e < out.length; e++) out[e] = Math.fround(W0[e] - Math.fround(tok * GW[e])) - init[e];
     return out;
@@ -525,7 +534,7 @@ export class GpuModel {
     this.assertAlive();
     const buffers = this.stateBuffers();
     const header = new Uint32Array([this.pos, buffers.length, ...this.mixers.map((m) => (m.kind === 'ttt' ? 0 : m.slots)), ...buffers.map((b) => b.size)]);
-    const parts = [header.buffer, ...(await Promise.all(buffers.map((b) => this.ctx.readBuffer(b))))];
+    const parts = [header.buffer, ...(await this.staging.read(buffers.map((buffer) => ({ buffer }))))];
     const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
     let at = 0;
     for (const p of parts) {
@@ -573,6 +582,7 @@ export class GpuModel {
     this.destroyed = true;
     for (const b of this.owned) this.ctx.destroyBuffer(b);
     this.owned.clear();
+    this.staging.destroy();
   }
 
   private own(buffer: GPUBuffer): GPUBuffer {
