@@ -1,5 +1,5 @@
-// The service worker's life as the page sees it (vite-plugin-pwa's prompt flow): registration, the "saved for
-// offline use" moment, and a new version waiting to take over. The page decides when to switch (UpdatePrompt), so a
+// The service worker's life as the page sees it (vite-plugin-pwa's prompt flow): registration, update checks, and
+// a new version waiting to take over. The page decides when to switch (UpdatePrompt), so a
 // new deployment never serves its scripts into a page built from the old HTML.
 /// <reference types="vite-plugin-pwa/vanillajs" />
 import { registerSW } from 'virtual:pwa-register';
@@ -10,13 +10,10 @@ const UPDATE_CHECK_MS = 60 * 60 * 1000;
 export class AppUpdates {
   /** A new version is installed and waiting; reloading switches to it. */
   needRefresh = $state(false);
-  /** The app shell has just been cached: the page now works offline. */
-  offlineReady = $state(false);
   /** Set while the waiting version is being activated (the page reloads when it takes control). */
   switching = $state(false);
   /** Another tab switched to the new version: this one still runs the old one until it reloads. */
   takenOverElsewhere = $state(false);
-  error = $state<string | null>(null);
 
   private updateSW: ((reload?: boolean) => Promise<void>) | null = null;
   private registration: ServiceWorkerRegistration | null = null;
@@ -29,13 +26,13 @@ export class AppUpdates {
       onNeedRefresh: () => { this.needRefresh = true; },
       // vite-plugin-pwa reloads only when this page was already controlled at its start; we reload in every case.
       onNeedReload: () => this.reloadOnce(),
-      onOfflineReady: () => { this.offlineReady = true; },
       onRegisteredSW: (_url, registration) => {
         if (!registration) return;
         this.registration = registration;
         this.watchForUpdates();
       },
-      onRegisterError: (e: unknown) => { this.error = `Offline support is unavailable: ${e instanceof Error ? e.message : String(e)}`; },
+      // The page works without a service worker (online only); nothing to ask of the person.
+      onRegisterError: (e: unknown) => console.warn('Service worker registration failed; the playground will not open offline.', e),
     });
   }
 
@@ -76,7 +73,12 @@ export class AppUpdates {
       else if (this.needRefresh) this.takenOverElsewhere = true;
     };
     navigator.serviceWorker.addEventListener('controllerchange', onControllerChange);
-    const onVisible = () => { if (document.visibilityState === 'visible') void this.checkNow(); };
+    const onVisible = () => {
+      if (document.visibilityState !== 'visible') return;
+      // After "Later", a version still waiting is offered again when the person comes back to the tab.
+      if (this.registration?.waiting && !this.needRefresh) this.needRefresh = true;
+      void this.checkNow();
+    };
     const timer = setInterval(() => void this.checkNow(), UPDATE_CHECK_MS);
     document.addEventListener('visibilitychange', onVisible);
     window.addEventListener('online', onVisible);
