@@ -56,6 +56,13 @@ describe('the shipped pair, from the configs in the model files', () => {
     expect(pair.kvFillTokens).toBe(5_592_405); // ⌊2^33 / 1536⌋
   });
 
+  it('sliding-window layers with an attention conv keep its q/k/v histories too (constant)', () => {
+    const ttt = config('tiny-ttt.bttt');
+    const plain = projectPair(ttt, config('tiny-kv.bttt'), GiB8).tttStateBytes;
+    const withConv = projectPair({ ...ttt, attn: { convKernel: 4, gate: false } }, config('tiny-kv.bttt'), GiB8).tttStateBytes;
+    expect(withConv - plain).toBe(3 * 3 * 64 * 4); // 1 swa layer · 3 · (4−1) · 64 · 4 B
+  });
+
   it('ttt-hybrid-d256 against kv-d256: 0.8 MB of constant state, the size of a 67-token KV cache', () => {
     const pair = projectPair(config('ttt-hybrid-d256.bttt'), config('kv-d256.bttt'), GiB8);
     expect(pair.tttStateBytes).toBe(819_200); // 4 · (4·(2·64²+2·64) + 2·3·256) · 4 B + 2 swa · 2 · 64 · 256 · 4 B

@@ -93,7 +93,8 @@ export function projectShape(s: ModelShape, capacityBytes: number): ShapeProject
 /**
  * The shipped pair, each from its own config as this engine runs it (f32 everywhere): the KV baseline's cache per
  * token over its attention layers, and the TTT model's constant state — its TTT layers' state plus the fixed
- * `window`-slot KV rings of its sliding-window layers.
+ * `window`-slot KV rings of its sliding-window layers (and their q/k/v conv histories, 3·(K−1)·d each, when
+ * `attn.convKernel` K > 0; docs/MATH.md).
  */
 export interface PairProjection {
   kvBytesPerToken: number;
@@ -102,7 +103,12 @@ export interface PairProjection {
   kvTokensMatchingState: number;
 }
 
-type ConfigPart = Pick<ModelConfig, 'mixers' | 'dModel' | 'nHeads' | 'window' | 'ttt'>;
+type ConfigPart = Pick<ModelConfig, 'mixers' | 'dModel' | 'nHeads' | 'window' | 'ttt' | 'attn'>;
+
+function attnConvHistoryValues(c: ConfigPart): number {
+  const K = c.attn?.convKernel ?? 0;
+  return K > 0 ? 3 * (K - 1) * c.dModel : 0;
+}
 
 export function projectPair(ttt: ConfigPart, kv: ConfigPart, capacityBytes: number): PairProjection {
   const f32 = 4;
@@ -112,7 +118,8 @@ export function projectPair(ttt: ConfigPart, kv: ConfigPart, capacityBytes: numb
   const swaLayers = ttt.mixers.filter((m) => m === 'swa').length;
   const tttStateBytes =
     tttLayers * tttValuesPerLayer({ dModel: ttt.dModel, heads: ttt.nHeads, convKernel: ttt.ttt.convKernel }) * f32 +
-    2 * swaLayers * ttt.window * ttt.dModel * f32;
+    2 * swaLayers * ttt.window * ttt.dModel * f32 +
+    swaLayers * attnConvHistoryValues(ttt) * f32;
   return {
     kvBytesPerToken,
     kvFillTokens: kvBytesPerToken > 0 ? Math.floor(capacityBytes / kvBytesPerToken) : Infinity,
