@@ -118,6 +118,9 @@ class BitLinear(nn.Module):
         nn.init.normal_(self.weight, std=0.02)
         self.frozen: Optional[Tuple[torch.Tensor, torch.Tensor]] = None
 
+    # xq·Wqᵀ of integer-valued tensors; train/fastpath.py swaps in an exact bf16 product on CUDA.
+    integer_product = staticmethod(F.linear)
+
     def freeze(self, values: torch.Tensor, scale: float) -> None:
         self.frozen = (values.to(torch.float32), torch.tensor(scale, dtype=torch.float32))
 
@@ -132,7 +135,7 @@ class BitLinear(nn.Module):
         s_x = 127.0 / x.detach().abs().amax(-1, keepdim=True).clamp(min=1e-5)
         xs = x * s_x
         xq = xs + (torch.clamp(torch.round(xs), -128, 127) - xs).detach()
-        return F.linear(xq, wq) * (s_w / s_x)
+        return self.integer_product(xq, wq) * (s_w / s_x)
 
 
 def rope(x: torch.Tensor, positions: torch.Tensor, theta: float) -> torch.Tensor:
@@ -260,6 +263,9 @@ class TTTMixer(nn.Module):
         self.b_init = nn.Parameter(torch.zeros(H, f))
         self.post_norm_w = nn.Parameter(torch.ones(d))
         self.post_norm_b = nn.Parameter(torch.zeros(d))
+        # Diagnostics only (docs/DIAGNOSTICS.md "memory off"): 0.0 multiplies the inner learning rate by 0, so the
+        # state stays at w_init/b_init; 1.0 (the default) leaves the math untouched (the product is skipped).
+        self.memory_scale = 1.0
 
     def empty_state(self, B: int, device) -> Dict[str, torch.Tensor]:
         s = {
@@ -303,6 +309,8 @@ class TTTMixer(nn.Module):
         else:
             q, k = uq, uk
         lr = self.base_lr * torch.sigmoid(xn @ self.lr_w.t() + self.lr_b) / f  # [B, T, H]
+        if self.memory_scale != 1.0:
+            lr = lr * self.memory_scale
 
         def heads(x):
             return x.reshape(B, T, H, f).transpose(1, 2)  # [B, H, T, f]
