@@ -83,6 +83,25 @@ test('drift and memory views: TTT and KV read 512 tokens; the export is the engi
   expect(proj('ttt').every((p) => p.computed && p.bytes === proj('ttt')[0].bytes)).toBe(true);
   expect(proj('kv')[2].bytes).toBeGreaterThan(proj('kv')[0].bytes);
 
+  // Computed projections for known shapes (src/app/lib/projection.ts; hand-checked numbers in projection.test.ts):
+  // the loaded pair from their own configs, BitNet 2B- and Llama 3 8B-shaped models, and a shape typed in.
+  const row = (shape: string) => page.getByTestId('projection-row').and(page.locator(`[data-shape="${shape}"]`));
+  await expect(row('pair')).toHaveAttribute('data-kv-per-token', String(2 * TINY.layers * TINY.d * 4));
+  await expect(row('pair')).toHaveAttribute('data-kv-fill', String(Math.floor(8 * 2 ** 30 / (2 * TINY.layers * TINY.d * 4))));
+  // The TTT model's constant state: its TTT state as measured above, plus the ring of its one sliding-window layer.
+  await expect(row('pair')).toHaveAttribute('data-ttt-state', String(tttAt(512) + 2 * 8 * TINY.d * 4));
+  await expect(row('BitNet b1.58 2B-shaped')).toHaveAttribute('data-kv-fill', '111848');
+  await expect(row('Llama 3 8B-shaped')).toHaveAttribute('data-kv-fill', '65536');
+  await expect(page.getByTestId('projection-formulas')).toContainText('2 (K and V) × layers × KV heads × f × KV bytes per value');
+  for (const [field, value] of [['layers', 32], ['dModel', 4096], ['heads', 32], ['kvHeads', 8], ['kvBytesPerValue', 2]] as const) {
+    await page.getByTestId(`shape-${field}`).fill(String(value));
+  }
+  await expect(row('own')).toHaveAttribute('data-kv-fill', '65536');
+  await page.getByTestId('shape-kvHeads').fill('3');
+  await expect(page.getByTestId('shape-error')).toContainText('KV heads 3 must divide heads 32');
+  await expect(row('own')).toHaveCount(0);
+  await page.getByTestId('shape-kvHeads').fill('8');
+
   // Screenshots for docs/VIEWS.md, with a token hovered so the readout shows its values.
   const strip = page.getByTestId('token-strip').locator('span');
   await strip.nth(Math.min(200, (await strip.count()) - 1)).hover();

@@ -1,5 +1,7 @@
 import { mount } from 'svelte';
 import App from './App.svelte';
 
-const app = mount(App, { target: document.getElementById('app')! });
+const target = document.getElementById('app')!;
+target.replaceChildren(); // the loading message of index.html
+const app = mount(App, { target });
 export default app;

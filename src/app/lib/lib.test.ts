@@ -5,6 +5,7 @@ import { ModelFileError, precheckModelFile } from './bttt';
 import { ManifestError, parseManifest } from './manifest';
 import { sanitizeSampling } from './sampling';
 import { formatBytes, formatSpeed } from './format';
+import { isNetworkFailure } from './offline';
 
 describe('models manifest', () => {
   it('the shipped manifest parses and its sizes match the files in public/models', () => {
@@ -61,5 +62,23 @@ describe('format', () => {
     expect(formatBytes(3 * 1024 * 1024)).toBe('3.0 MiB');
     expect(formatSpeed(0)).toBe('–');
     expect(formatSpeed(12.345)).toBe('12.3');
+  });
+});
+
+describe('network failures (the offline page)', () => {
+  it('recognises a fetch that got no response, in the words of each browser and of the worker', () => {
+    for (const m of ['could not download /models/tiny-kv.bttt: Failed to fetch', 'NetworkError when attempting to fetch resource.', 'Load failed', 'net::ERR_INTERNET_DISCONNECTED']) {
+      expect(isNetworkFailure(m, true), m).toBe(true);
+    }
+  });
+  it('does not mistake a server answer or a bad file for the network', () => {
+    expect(isNetworkFailure('could not download /models/x.bttt: HTTP 404', true)).toBe(false);
+    expect(isNetworkFailure('could not download /models/x.bttt: HTTP 404', false)).toBe(false);
+    expect(isNetworkFailure('HEADER_CHECKSUM: header checksum mismatch', false)).toBe(false);
+    expect(isNetworkFailure(null, false)).toBe(false);
+  });
+  it('offline, any download failure without a status is the network', () => {
+    expect(isNetworkFailure('could not download /models/x.bttt: the stream was cut', false)).toBe(true);
+    expect(isNetworkFailure('could not download /models/x.bttt: the stream was cut', true)).toBe(false);
   });
 });
