@@ -1,5 +1,5 @@
 // npm run eval -- --model FILE.bttt --data TEXT [--limit-bytes N] [--context N] [--buckets K]
-//                  [--memory on|off] [--read-twice] [--recall [--recall-probe FILE]] [--json]
+//                  [--memory on|off] [--read-twice] [--recall [--recall-probe FILE] [--recall-items N]] [--json]
 // Bits per byte of a model on a text, on the CPU reference model (src/engine/reference/model.ts).
 // The text is encoded with the model's own tokenizer exactly as prepare-data encodes it
 // (src/engine/tokenizer/corpus.ts), then cut into consecutive windows of `context` tokens; the state is
@@ -330,7 +330,12 @@ function summarize(outcomes: { correct: boolean; distance: number }[]): RecallSc
  * The recall probe on the CPU reference. Refused when the model's tokenizer does not encode the probe's text
  * to the probe's ids (a probe is made for one tokenizer).
  */
-export function evaluateRecall(model: ModelFile, probe: RecallProbe, options: { memory?: MemoryMode; probeName?: string } = {}): RecallResult {
+export function evaluateRecall(model: ModelFile, probe: RecallProbe, options: { memory?: MemoryMode; probeName?: string; items?: number } = {}): RecallResult {
+  if (options.items !== undefined) {
+    // The first N items and their controls: a cheaper, still balanced, run (the items cycle through the filler lengths).
+    const n = positiveInteger(options.items, 'recall-items', 1);
+    probe = { ...probe, items: probe.items.slice(0, n), controls: probe.controls.slice(0, n) };
+  }
   const tokenizer = modelTokenizer(model);
   for (const item of [...probe.items, ...probe.controls]) {
     const ids = tokenizer.encode(item.text);
@@ -359,7 +364,7 @@ export function loadRecallProbe(json: string, model: ModelFile): RecallProbe {
 function usage(message: string): never {
   console.error(`eval: ${message}`);
   console.error('usage: npm run eval -- --model FILE.bttt --data TEXT [--limit-bytes N] [--context N] [--buckets K]');
-  console.error('                        [--memory on|off] [--read-twice] [--recall [--recall-probe FILE]] [--json]');
+  console.error('                        [--memory on|off] [--read-twice] [--recall [--recall-probe FILE] [--recall-items N]] [--json]');
   process.exit(2);
 }
 
@@ -392,6 +397,7 @@ function main(): void {
         'read-twice': { type: 'boolean', default: false },
         recall: { type: 'boolean', default: false },
         'recall-probe': { type: 'string', default: 'probes/recall-v1.json' },
+        'recall-items': { type: 'string' },
         json: { type: 'boolean', default: false },
       },
     }));
@@ -437,7 +443,7 @@ function main(): void {
         },
       });
     }
-    if (probe) recall = evaluateRecall(model, probe, { memory, probeName: values['recall-probe'] });
+    if (probe) recall = evaluateRecall(model, probe, { memory, probeName: values['recall-probe'], items: optionalInteger(values['recall-items'], 'recall-items') });
   } catch (error) {
     console.error(`eval: ${values.model}: ${error instanceof Error ? error.message : String(error)}`);
     process.exit(1);
