@@ -84,6 +84,9 @@ const R: u32 = 4u; // head size ≤ 256
 @group(0) @binding(5) var<storage, read_write> step_state: array<f32>;
 @group(0) @binding(6) var<storage, read_write> step_z: array<f32>;     // [D] per-head outputs z_h
 @group(0) @binding(7) var<storage, read_write> step_stats: array<f32>; // drift: norm, cos, lossBefore, lossAfter, w0Norm
+// x: the inner learning rate's multiplier, 1 or 0 for "memory off" (GW, Gb stay 0: the state stays at w_init).
+// A uniform, not an override, so switching needs no recompile; not a storage buffer (this entry point has 8).
+@group(0) @binding(8) var<uniform> step_memory: vec4<f32>;
 
 var<workgroup> sh_q: array<f32, 256>;
 var<workgroup> sh_k: array<f32, 256>;
@@ -110,7 +113,7 @@ fn ttt_step(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_ind
     sh_target[j] = step_uvg[OFF_V + off + j] - k;
   }
   let lr_sum = wg_sum4(t, vec4<f32>(lr_dot, 0.0, 0.0, 0.0)).x; // its barriers also publish sh_*
-  let lr = BASE_LR / (1.0 + exp(-(step_params[OFF_LR_B + h] + lr_sum))) / ff;
+  let lr = BASE_LR / (1.0 + exp(-(step_params[OFF_LR_B + h] + lr_sum))) / ff * step_memory.x;
 
   // Z = k W0 + b0 at the mini-batch start state.
   var z: array<f32, R>;

@@ -89,6 +89,11 @@ export interface EngineApi {
   memoryReport(): MemoryReport;
   /** Reads `text` into the model's stream (no sampling), reporting per token as it goes; cancel() stops it. */
   feed(text: string, options: FeedOptions, onProgress?: (p: FeedProgress) => void): Promise<FeedResult>;
+  /**
+   * Memory off / on for a TTT model: its TTT layers read with the inner learning rate × 0 (the state stays at
+   * W_init after a reset). A setting of the loaded model, kept across reset(); refused for a model without TTT layers.
+   */
+  setMemory(on: boolean): Promise<void>;
   /** W̄ − W_init of one TTT head after the last token, f×f row-major (rows index k's dimensions). */
   tttMatrix(layer: number, head: number): Promise<Float32Array>;
   /** Everything the model has read (TTT states, KV caches, sampler history) as bytes, for snapshots and regenerate. */

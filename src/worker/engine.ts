@@ -136,6 +136,13 @@ export class Engine implements EngineApi {
     }
   }
 
+  async setMemory(on: boolean): Promise<void> {
+    const session = this.requireSession();
+    if (this.abort) throw new EngineError('busy', 'cancel the running generation or reading before switching the memory');
+    session.model.setMemory(on);
+    await this.ctx?.device.queue.onSubmittedWorkDone();
+  }
+
   async tttMatrix(layer: number, head: number): Promise<Float32Array> {
     return this.requireSession().model.tttMatrixDelta(layer, head);
   }

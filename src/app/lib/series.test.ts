@@ -37,7 +37,16 @@ describe('series', () => {
     appendFeed(a, [token(0, null), token(1, 4), token(2, 2)], []);
     const b = emptyReading('m', 'ttt', 2);
     appendFeed(b, [token(3, 2), token(4, 1)], []);
-    expect(learningSummary([a, b])).toEqual([{ model: 'm', firstMean: 3, secondMean: 1.5, drop: 1.5 }]);
+    expect(learningSummary([a, b])).toEqual([{ model: 'm', memory: 'on', firstMean: 3, secondMean: 1.5, drop: 0.5, dropNats: 1.5 }]);
+    // The same model read with its memory off is summarised apart.
+    const offFirst = { ...emptyReading('m', 'ttt', 1), memoryOff: true };
+    appendFeed(offFirst, [token(0, null), token(1, 4)], []);
+    const offSecond = { ...emptyReading('m', 'ttt', 2), memoryOff: true };
+    appendFeed(offSecond, [token(2, 3)], []);
+    expect(learningSummary([offFirst, offSecond, a, b])).toEqual([
+      { model: 'm', memory: 'off', firstMean: 4, secondMean: 3, drop: 0.25, dropNats: 1 },
+      { model: 'm', memory: 'on', firstMean: 3, secondMean: 1.5, drop: 0.5, dropNats: 1.5 },
+    ]);
   });
 
   it('exports JSON without NaN and CSV with quoted text', () => {

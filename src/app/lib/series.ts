@@ -40,6 +40,8 @@ export interface ReadingSeries {
   tokensPerSecond?: number;
   /** ‖W̄ − W_init‖_F per head before the first token of the reading (from the engine's matrix readback). */
   initialNorms?: { layer: number; head: number; norm: number }[];
+  /** A TTT model read with its memory off (inner learning rate × 0: the state stays at W_init). */
+  memoryOff?: boolean;
 }
 
 export function emptyReading(model: string, arch: 'ttt' | 'kv', pass: number): ReadingSeries {
@@ -122,18 +124,35 @@ export interface ViewsExport {
   exportedAt: string;
   readings: (ReadingSeries & { meanLoss: number | null })[];
   projections: { model: string; arch: 'ttt' | 'kv'; points: ProjectionPoint[] }[];
-  /** Mean loss of each pass per model, and the drop from the first to the second reading. */
-  learning: { model: string; firstMean: number | null; secondMean: number | null; drop: number | null }[];
+  /** Mean loss of each pass per model (and memory setting), and the drop from the first to the second reading. */
+  learning: LearningSummary[];
 }
 
-export function learningSummary(readings: ReadingSeries[]): ViewsExport['learning'] {
-  const models = [...new Set(readings.map((r) => r.model))];
-  return models.map((model) => {
-    const first = readings.find((r) => r.model === model && r.pass === 1);
-    const second = readings.find((r) => r.model === model && r.pass === 2);
+export interface LearningSummary {
+  model: string;
+  /** 'off': the TTT model read with its memory off; 'on' for every other reading. */
+  memory: 'on' | 'off';
+  /** Mean nats per token of the first and the second reading. */
+  firstMean: number | null;
+  secondMean: number | null;
+  /** 1 − secondMean / firstMean, as `npm run eval -- --read-twice` reports it (docs/DIAGNOSTICS.md). */
+  drop: number | null;
+  /** firstMean − secondMean, nats per token. */
+  dropNats: number | null;
+}
+
+export function learningSummary(readings: ReadingSeries[]): LearningSummary[] {
+  const keys = [...new Set(readings.map((r) => `${r.memoryOff ? 'off' : 'on'} ${r.model}`))];
+  return keys.map((key) => {
+    const memory = key.startsWith('off') ? 'off' : 'on';
+    const model = key.slice(key.indexOf(' ') + 1);
+    const of = (pass: number) => readings.find((r) => r.model === model && (r.memoryOff ? 'off' : 'on') === memory && r.pass === pass);
+    const first = of(1);
+    const second = of(2);
     const firstMean = first ? meanLoss(first.loss) : null;
     const secondMean = second ? meanLoss(second.loss) : null;
-    return { model, firstMean, secondMean, drop: firstMean !== null && secondMean !== null ? firstMean - secondMean : null };
+    const both = firstMean !== null && secondMean !== null;
+    return { model, memory, firstMean, secondMean, drop: both ? 1 - secondMean / firstMean : null, dropNats: both ? firstMean - secondMean : null };
   });
 }
 

@@ -27,6 +27,11 @@ export interface ReadPlan {
   kv: boolean;
   /** Read the text a second time right after the first (state carried over): the learning view. */
   twice: boolean;
+  /**
+   * Also read with the TTT model's memory off (inner learning rate × 0), before the reading with it on, so the
+   * learning view shows what the memory is worth; the drift and heatmap then show the memory-on reading.
+   */
+  memoryOff?: boolean;
 }
 
 export class ViewsController {
@@ -36,13 +41,13 @@ export class ViewsController {
   textSource = $state('built-in story');
   status = $state<'idle' | 'loading' | 'reading' | 'done' | 'cancelled' | 'error'>('idle');
   error = $state<string | null>(null);
-  progress = $state<{ model: string; pass: number; read: number; total: number } | null>(null);
+  progress = $state<{ model: string; pass: number; read: number; total: number; memoryOff?: boolean } | null>(null);
   /** Off: the charts redraw only when a reading ends (to measure what live drawing costs). */
   live = $state(true);
   /** Bumped (at most once per frame) when the series change; charts derive from it. */
   version = $state(0);
   readings = $state.raw<ReadingSeries[]>([]);
-  results = $state.raw<{ model: string; arch: Arch; pass: number; result: FeedResult }[]>([]);
+  results = $state.raw<{ model: string; arch: Arch; pass: number; memoryOff: boolean; result: FeedResult }[]>([]);
   infos = $state.raw<Partial<Record<Arch, ModelInfo>>>({});
   layer = $state(0);
   head = $state(0);
@@ -66,7 +71,10 @@ export class ViewsController {
   /** The TTT reading whose drift the drift view shows: the latest. */
   get driftReading(): ReadingSeries | null {
     void this.version;
-    for (let i = this.readings.length - 1; i >= 0; i--) if (this.readings[i].arch === 'ttt' && this.readings[i].heads.length > 0) return this.readings[i];
+    for (let i = this.readings.length - 1; i >= 0; i--) {
+      const r = this.readings[i];
+      if (r.arch === 'ttt' && !r.memoryOff && r.heads.length > 0) return r;
+    }
     return null;
   }
 
@@ -93,16 +101,24 @@ export class ViewsController {
       for (const arch of archs) {
         this.status = 'loading';
         const model = await this.load(arch);
-        await model.client.api.reset();
-        for (let pass = 1; pass <= (plan.twice ? 2 : 1); pass++) {
-          this.status = 'reading';
-          const result = await this.readOnce(model, arch, pass, text);
-          this.results = [...this.results, { model: model.manifest.id, arch, pass, result }];
-          if (result.stopReason === 'cancelled') {
-            this.status = 'cancelled';
-            return;
+        // Memory off first (TTT only), so that the state left for the drift view and heatmap is the memory-on one.
+        for (const memoryOff of arch === 'ttt' && plan.memoryOff ? [true, false] : [false]) {
+          if (arch === 'ttt') await model.client.api.setMemory(!memoryOff);
+          await model.client.api.reset();
+          try {
+            for (let pass = 1; pass <= (plan.twice ? 2 : 1); pass++) {
+              this.status = 'reading';
+              const result = await this.readOnce(model, arch, pass, text, memoryOff);
+              this.results = [...this.results, { model: model.manifest.id, arch, pass, memoryOff, result }];
+              if (result.stopReason === 'cancelled') {
+                this.status = 'cancelled';
+                return;
+              }
+              if (result.stopReason === 'context-full') break; // a second reading cannot start: the KV cache is full
+            }
+          } finally {
+            if (memoryOff) await model.client.api.setMemory(true);
           }
-          if (result.stopReason === 'context-full') break; // a second reading cannot start: the KV cache is full
         }
         if (arch === 'ttt') await this.refreshHeatmap(true);
       }
@@ -153,7 +169,7 @@ export class ViewsController {
     const projections: ViewsExport['projections'] = [];
     for (const arch of ['ttt', 'kv'] as const) {
       const info = this.infos[arch];
-      const withMemory = this.readings.filter((r) => r.arch === arch && r.memory.length > 0);
+      const withMemory = this.readings.filter((r) => r.arch === arch && !r.memoryOff && r.memory.length > 0);
       const last = withMemory.at(-1)?.memory.at(-1);
       if (info && last) projections.push({ model: withMemory[0].model, arch, points: projectTotals(info.config, last, PROJECTION_TOKENS) });
     }
@@ -206,15 +222,16 @@ export class ViewsController {
     }
   }
 
-  private async readOnce(model: LoadedModel, arch: Arch, pass: number, text: string): Promise<FeedResult> {
+  private async readOnce(model: LoadedModel, arch: Arch, pass: number, text: string, memoryOff = false): Promise<FeedResult> {
     const series = emptyReading(model.manifest.id, arch, pass);
+    if (memoryOff) series.memoryOff = true;
     if (arch === 'ttt') series.initialNorms = await this.headNorms(model);
     this.readings = [...this.readings, series];
     this.reading = model;
-    this.progress = { model: model.manifest.id, pass, read: 0, total: 0 };
+    this.progress = { model: model.manifest.id, pass, read: 0, total: 0, memoryOff };
     const onProgress = (p: FeedProgress) => {
       appendFeed(series, p.tokens, p.memory);
-      this.progress = { model: model.manifest.id, pass, read: p.read, total: p.total };
+      this.progress = { model: model.manifest.id, pass, read: p.read, total: p.total, memoryOff };
       if (this.live) {
         this.bump();
         if (arch === 'ttt') void this.refreshHeatmap();

@@ -158,6 +158,9 @@ export class GpuModel {
   private readonly embedTable: GPUBuffer;
   private readonly x: GPUBuffer;
   private readonly stepPosition: GPUBuffer;
+  /** Uniform vec4: x multiplies every TTT layer's inner learning rate (1, or 0 for memory off). */
+  private readonly memoryScale: GPUBuffer;
+  private memory = true;
   private readonly mixers: MixerGpu[];
   private readonly kvBlockTokens: number;
   private readonly hostToken: GPUBuffer;
@@ -215,6 +218,7 @@ export class GpuModel {
     const hidden = activation('ffn_hidden', F * 4);
     this.logits = this.own(ctx.createBuffer('activations', 'logits', V * 4, STORAGE));
     this.stepPosition = activation('step_position', 16);
+    this.memoryScale = this.own(ctx.createBufferWithData('activations', 'ttt_memory_scale', new Float32Array([1, 0, 0, 0]), GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST));
     this.hostToken = this.own(ctx.createBuffer('scratch', 'host_token', 16, STORAGE));
     this.logitsReadback = this.own(ctx.createBuffer('scratch', 'logits_readback', V * 4, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST));
     this.staging = ctx.stagingReader('model.readback');
@@ -295,7 +299,7 @@ export class GpuModel {
         const driftStats = this.driftStats!;
         bitlinear(p + 'ttt.in', wIn, mixIn, false);
         add(p + 'ttt.conv', pipe('ttt', 'ttt_conv', constants), groups(d), () => [mixIn, params, state, qk]);
-        add(p + 'ttt.step', pipe('ttt', 'ttt_step', constants), H, () => [this.stepPosition, xn, mixIn, qk, params, state, heads, driftStats]);
+        add(p + 'ttt.step', pipe('ttt', 'ttt_step', constants), H, () => [this.stepPosition, xn, mixIn, qk, params, state, heads, driftStats, this.memoryScale]);
         add(p + 'ttt.post', pipe('ttt', 'ttt_post', constants), 1, () => [heads, mixIn, params, mixOut, xq, xscale]);
         bitlinear(p + 'ttt.wo', wo, this.x, true);
       } else {
@@ -364,6 +368,23 @@ export class GpuModel {
   /** Tokens read since the last reset: the position of the next token. */
   get position(): number {
     return this.pos;
+  }
+
+  /** Whether the TTT layers learn as they read (see setMemory). */
+  get memoryOn(): boolean {
+    return this.memory;
+  }
+
+  /**
+   * Memory off (docs/DIAGNOSTICS.md): every TTT layer's inner learning rate times 0 from the next token on, so
+   * the state stays where it is (at w_init after a reset); conv, gate, attention and FFN run unchanged. A
+   * setting of the model, kept across reset(); refused for a model without TTT layers.
+   */
+  setMemory(on: boolean): void {
+    this.assertAlive();
+    if (this.tttLayers.length === 0) throw new GpuModelError('this model has no TTT layer, so it has no test-time memory to switch off');
+    this.ctx.device.queue.writeBuffer(this.memoryScale, 0, new Float32Array([on ? 1 : 0, 0, 0, 0]));
+    this.memory = on;
   }
 
   /** Number of compute dispatches in one token step. */

@@ -74,6 +74,21 @@ export class ReferenceModel {
     }));
   }
 
+  /** Whether the model has a TTT layer, i.e. a memory that `setMemory(false)` can switch off. */
+  get hasTtt(): boolean {
+    return this.blocks.some((block) => block.mixer instanceof TttLayer);
+  }
+
+  /**
+   * Memory off (docs/DIAGNOSTICS.md): every TTT layer's inner learning rate times 0, so its state stays at
+   * w_init/b_init; everything else unchanged. Refused for a model without TTT layers. Takes effect from the
+   * next token; call reset() first for a clean reading.
+   */
+  setMemory(on: boolean): void {
+    if (!this.hasTtt) throw new ReferenceModelError('this model has no TTT layer, so it has no test-time memory to switch off');
+    for (const block of this.blocks) if (block.mixer instanceof TttLayer) block.mixer.innerLrScale = on ? 1 : 0;
+  }
+
   /** Tokens read since the last reset; the position of the next token. */
   get position(): number {
     return this.pos;

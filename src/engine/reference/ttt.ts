@@ -191,6 +191,11 @@ export class TttLayer {
   private readonly k: Float32Array;
   private readonly z: Float32Array;
   private readonly wInitNorms: Float64Array;
+  /**
+   * Multiplies the inner learning rate: 1 normally, 0 for "memory off" (docs/DIAGNOSTICS.md): GW and Gb stay
+   * zero, so the state never leaves w_init/b_init while conv, gate and output run unchanged.
+   */
+  innerLrScale = 1;
 
   /** The concatenated head outputs `z` of the last step, before the post-norm (for tests). */
   get innerOutput(): Float32Array {
@@ -291,7 +296,7 @@ export class TttLayer {
       const lossBefore = innerGradient(Z, target, w.lnW, w.lnB, vo, eps, grad, xhat, gy);
 
       // GW += lr·kᵀG, Gb += lr·G;  W̄ = W0 − tok·GW, b̄ = b0 − tok·Gb.
-      const rate = lr[h];
+      const rate = lr[h] * this.innerLrScale;
       for (let r = 0; r < f; r++) {
         const scaledK = rate * k[vo + r];
         const row = mo + r * f;
