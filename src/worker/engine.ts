@@ -34,8 +34,9 @@ const PROGRESS_INTERVAL_MS = 50;
 
 /**
  * The host-side memory snapshot kept for a device loss is skipped above this size. A TTT model's state is constant
- * (tens of KiB for the shipped models), so it is always kept; a KV model's cache grows with the context, and past
- * this size copying it after every reply would cost more than a lost device is worth (it then restarts empty).
+ * (0.8 MiB for the shipped TTT hybrid), so it is always kept; a KV model's cache grows with the context (the shipped
+ * baseline reaches 48 MiB at its maxContext), and past this size copying it after every reply would cost more than
+ * a lost device is worth (the memory then starts over).
  */
 export const LOSS_SNAPSHOT_MAX_BYTES = 64 * 1024 * 1024;
 
@@ -294,7 +295,7 @@ export class Engine implements EngineApi {
       this.info = null;
       this.abort?.abort();
       const restorablePosition = this.lostSnapshot?.position ?? null;
-      const event: EngineErrorEvent = { kind: 'device-lost', message: `The GPU device was lost (${reason}). Load the model again.`, restorablePosition };
+      const event: EngineErrorEvent = { kind: 'device-lost', message: `The GPU device was lost (${reason}); the model is no longer loaded.`, restorablePosition };
       for (const listener of this.errorListeners) void Promise.resolve(listener(event)).catch(() => undefined);
     });
     this.ctx = ctx;

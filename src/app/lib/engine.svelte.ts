@@ -152,8 +152,14 @@ export class EngineController {
       this.status = keepPrevious ? 'ready' : 'error';
       if (keepPrevious && errorCode(err) === 'memory-tight') {
         // Not an error yet: ask the person whether to drop the loaded model for this one.
+        const current = this.current?.label ?? 'the loaded model';
         this.pendingReplace = from;
-        this.replaceOffer = { label: from.label, current: this.current?.label ?? 'the loaded model', message: errorMessage(err) };
+        this.replaceOffer = {
+          label: from.label,
+          current,
+          message: `There is not enough GPU memory for ${from.label} next to ${current}, which is still loaded and answering. ` +
+            `Unload ${current} to load ${from.label}? Its conversation memory would be lost.`,
+        };
         return;
       }
       const still = keepPrevious && this.current ? ` ${this.current.label} is still loaded, with its memory.` : '';
@@ -308,7 +314,7 @@ export class EngineController {
     const memory = restorablePosition === null
       ? 'its memory will start over (no copy of it was kept)'
       : `its memory will be restored as it was after the last complete reply (${restorablePosition} tokens read)`;
-    const text = `${message.replace(/\.?$/, '.')} The model is no longer loaded; ${from ? `reload ${from.label} to go on — ${memory}.` : 'load a model to go on.'}`;
+    const text = `${message.replace(/\.?$/, '.')} ${from ? `Reload ${from.label} to go on — ${memory}.` : 'Load a model to go on.'}`;
     this.notice = { kind: 'error', text, action: from ? { label: 'Reload model', run: () => void this.reloadAfterLoss() } : undefined };
     if (!alreadyReported) this.turns.push({ id: ++turnIds, role: 'note', text: 'GPU device lost: the model was unloaded.', tokens: 0, streaming: false });
   }
