@@ -1,7 +1,8 @@
 // TextReader (reading a text for the "See inside" views) against the CPU reference on the tiny models.
 import { test, expect, type Page } from '@playwright/test';
-import type { FeedCheck, LossCost } from './feed';
+import type { FeedCheck, FeedHistoryCheck, LossCost } from './feed';
 import { inHarness } from './in-harness';
+import { DRIFT_RELATIVE_TOLERANCE } from '../../src/engine/reference/compare';
 
 const TEXT = 'Once upon a time, a small fox found a red ball in the tall grass near the river.';
 
@@ -24,7 +25,7 @@ for (const name of ['tiny-ttt', 'tiny-kv']) {
     expect(r.cancelledReason).toBe('cancelled');
     expect(r.cancelledRead).toBe(8);
     if (name === 'tiny-ttt') {
-      expect(r.driftMaxRel).toBeLessThan(1e-6);
+      expect(r.driftMaxRel).toBeLessThanOrEqual(DRIFT_RELATIVE_TOLERANCE);
       // W0 moves only when a mini-batch starts (positions 16, 32, ...).
       r.w0ByPosition.forEach((w, p) => {
         if (p < 16) expect(w).toBe(0);
@@ -49,4 +50,17 @@ test('the per-token loss costs one small kernel: tokens/s with and without it (t
   console.log(`vocab ${r.vocab}: tokens/s with loss ${r.withLoss.map((v) => v.toFixed(1)).join(', ')}; without ${r.withoutLoss.map((v) => v.toFixed(1)).join(', ')}`);
   expect(r.lossesWhenOff.every((l) => l === null)).toBe(true);
   expect(r.lossesWhenOn.slice(1).every((l) => l !== null && l > 0)).toBe(true);
+});
+
+test('a reading stopped by cancel or a full context leaves only the ids it read in the penalty history', async ({ page }) => {
+  const r = await inHarness<FeedHistoryCheck>(page, 'feed.ts', 'checkFeedHistory', TEXT);
+  const [cancelled, full] = r.cases;
+  expect(cancelled.stopReason).toBe('cancelled');
+  expect(cancelled.read).toBe(8); // the first chunk
+  expect(full.stopReason).toBe('context-full');
+  expect(full.read).toBe(20);
+  for (const c of r.cases) {
+    expect(c.read).toBeLessThan(c.total);
+    expect(c.history, c.name).toEqual(c.expected);
+  }
 });

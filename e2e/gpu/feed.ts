@@ -139,3 +139,37 @@ export async function measureLossCost(name: string, text: string, runs = 2): Pro
   ctx.destroy();
   return out;
 }
+
+export interface FeedHistoryCheck {
+  /** What the reader reported and the ids the sampler's penalty history holds afterwards, per case. */
+  cases: { name: string; stopReason: string; read: number; total: number; expected: number[]; history: number[] }[];
+}
+
+/**
+ * The repetition-penalty history after a reading that stopped early holds exactly the ids the model read:
+ * tiny-ttt cancelled after the first chunk, tiny-kv with maxContext cut to 20 (the context fills mid-text).
+ */
+export async function checkFeedHistory(text: string): Promise<FeedHistoryCheck> {
+  const ctx = await GpuContext.create();
+  const cases: FeedHistoryCheck['cases'] = [];
+  try {
+    const ttt = await Session.create(ctx, await loadTiny('tiny-ttt'));
+    const reader = new TextReader(ctx, ttt);
+    const abort = new AbortController();
+    const cancelled = await reader.feed(text, { signal: abort.signal }, () => abort.abort());
+    cases.push({ name: 'cancelled', stopReason: cancelled.stopReason, read: cancelled.read, total: cancelled.total, expected: ttt.tokenizer.encode(text).slice(0, cancelled.read), history: await ttt.sampler.historyIds() });
+    reader.destroy();
+    ttt.destroy();
+
+    const kvFile = await loadTiny('tiny-kv');
+    const kv = await Session.create(ctx, { ...kvFile, config: { ...kvFile.config, maxContext: 20 } });
+    const kvReader = new TextReader(ctx, kv);
+    const full = await kvReader.feed(text, {});
+    cases.push({ name: 'context-full', stopReason: full.stopReason, read: full.read, total: full.total, expected: kv.tokenizer.encode(text).slice(0, full.read), history: await kv.sampler.historyIds() });
+    kvReader.destroy();
+    kv.destroy();
+  } finally {
+    ctx.destroy();
+  }
+  return { cases };
+}

@@ -19,6 +19,8 @@ export interface GoldenPosition {
   argmaxEqual: boolean;
   /** max |Δlogit| between the GPU and the CPU reference fed the same tokens, over the same range. */
   maxAbsVsReference: number;
+  /** The reference's nearest int8 rounding tie at this position (ReferenceModel.nearestTies). */
+  tieDistance: number;
 }
 
 export interface GoldenResult {
@@ -48,7 +50,7 @@ export async function goldenParity(name: string, positions: number): Promise<Gol
   const vocab = file.config.vocabSize;
   const ctx = await GpuContext.create();
   const gpu = await GpuModel.create(ctx, file);
-  const reference = new ReferenceModel(file);
+  const reference = new ReferenceModel(file, { recordNearTies: true });
   const cases: GoldenPosition[][] = [];
   let gpuMs = 0;
   let stepped = 0;
@@ -66,7 +68,7 @@ export async function goldenParity(name: string, positions: number): Promise<Gol
         const cpu = reference.step(token);
         const row = expected.subarray(t * vocab, (t + 1) * vocab);
         const { maxAbs, range, argmaxEqual } = compareLogits(actual, row);
-        perPosition.push({ maxAbs, range, argmaxEqual, maxAbsVsReference: compareLogits(actual, cpu).maxAbs });
+        perPosition.push({ maxAbs, range, argmaxEqual, maxAbsVsReference: compareLogits(actual, cpu).maxAbs, tieDistance: reference.nearestTies[t] });
       }
       cases.push(perPosition);
     }

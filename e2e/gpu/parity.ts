@@ -23,6 +23,8 @@ export interface TokenDiff {
   maxAbs: number;
   range: number;
   argmaxEqual: boolean;
+  /** The reference's nearest int8 rounding tie at this token (ReferenceModel.nearestTies). */
+  tieDistance: number;
 }
 
 export interface ParityResult {
@@ -45,7 +47,7 @@ export async function variantParity(overrides: Partial<ModelConfig>, tokens: num
 async function modelParity(file: ModelFile, tokens: number, stride: number, kvBlockTokens: number): Promise<ParityResult> {
   const ctx = await GpuContext.create();
   const gpu = await GpuModel.create(ctx, file, { kvBlockTokens });
-  const ref = new ReferenceModel(file);
+  const ref = new ReferenceModel(file, { recordNearTies: true });
   const perToken: TokenDiff[] = [];
   const drift = { maxAbs: 0, maxRel: 0 };
   let gpuMs = 0;
@@ -55,7 +57,7 @@ async function modelParity(file: ModelFile, tokens: number, stride: number, kvBl
     gpuMs += performance.now() - t0;
     const c = ref.step(token);
     const { maxAbs, range, argmaxEqual } = compareLogits(g, c);
-    perToken.push({ maxAbs, range, argmaxEqual });
+    perToken.push({ maxAbs, range, argmaxEqual, tieDistance: ref.nearestTies[ref.nearestTies.length - 1] });
     const gd = await gpu.readDrift();
     const rd = ref.drift();
     gd.forEach((layer, l) =>

@@ -16,24 +16,32 @@ interface CaseResult {
   mismatchExamples: string[];
   unexplained: number;
   msPerSample: number;
+  /** Distinct "penalty/window" pairs tested, and the cases whose penalty changed the CPU's greedy choice. */
+  penaltyCombos: string[];
+  penaltyChangedGreedy: number;
 }
+
+/** Drawn independently per case (seeded), so that every penalty meets every window (1024: the GPU ring's capacity). */
+const PENALTIES = [1, 1.1, 1.3, 2.5];
+const WINDOWS = [0, 1, 8, 64, 1024];
 
 test.beforeEach(async ({ page }) => {
   await page.goto('/e2e/gpu/harness.html');
 });
 
 test('GPU sampler agrees with the CPU sample() on random logits, penalties and parameters', async ({ page }) => {
-  const result: CaseResult = await page.evaluate(async () => {
+  const result: CaseResult = await page.evaluate(async ({ penalties, windows }) => {
     const imp = (p: string) => import(/* @vite-ignore */ p);
     const { GpuContext }: ContextModule = await imp('/src/engine/gpu/context.ts');
     const { GpuSampler }: SamplerModule = await imp('/src/engine/gpu/sampler.ts');
-    const { sample, CounterRng, candidates, penalizedLogits, uniform }: SamplingModule = await imp('/src/engine/sampling/index.ts');
+    const { sample, argmax, CounterRng, candidates, penalizedLogits, uniform }: SamplingModule = await imp('/src/engine/sampling/index.ts');
     const { Rng }: RngModule = await imp('/src/engine/util/rng.ts');
 
     const ctx = await GpuContext.create();
     const rng = new Rng(12345);
     const staging = ctx.device.createBuffer({ size: 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-    const out: CaseResult = { cases: 0, greedyMismatches: 0, greedyCases: 0, sampledMismatches: 0, sampledCases: 0, mismatchExamples: [], unexplained: 0, msPerSample: 0 };
+    const out: CaseResult = { cases: 0, greedyMismatches: 0, greedyCases: 0, sampledMismatches: 0, sampledCases: 0, mismatchExamples: [], unexplained: 0, msPerSample: 0, penaltyCombos: [], penaltyChangedGreedy: 0 };
+    const combos = new Set<string>();
     let gpuMs = 0;
     const vocabs = [8192, 4096, 300, 7];
     for (const V of vocabs) {
@@ -49,12 +57,16 @@ test('GPU sampler agrees with the CPU sample() on random logits, penalties and p
         const history: number[] = [];
         const historyLength = rng.int(40);
         for (let i = 0; i < historyLength; i++) history.push(rng.int(V));
-        const params = {
+        // Half the time the best id was read recently, so that the penalty can change the choice.
+        if (rng.int(2) === 0) history.splice(rng.int(history.length + 1), 0, argmax(logits));
+        const repetitionPenalty = penalties[rng.int(penalties.length)];
+        const repetitionWindow = windows[rng.int(windows.length)];
+        combos.add(`${repetitionPenalty}/${repetitionWindow}`);        const params = {
           temperature: c % 4 === 0 ? 0 : [0.3, 0.8, 1, 1.7][c % 4],
           topK: [0, 1, 5, 40, V + 3][c % 5],
           topP: [1, 0.9, 0.5, 0.95, 0.99, 1][c % 6],
-          repetitionPenalty: [1, 1.1, 1.3][c % 3],
-          repetitionWindow: [64, 8, 0][c % 3],
+          repetitionPenalty,
+          repetitionWindow,
           seed: 1000 + c,
           maxTokens: 1,
         };
@@ -77,6 +89,7 @@ test('GPU sampler agrees with the CPU sample() on random logits, penalties and p
         out.cases++;
         if (params.temperature === 0) {
           out.greedyCases++;
+          if (cpu !== argmax(logits)) out.penaltyChangedGreedy++;
           if (gpu !== cpu) out.greedyMismatches++;
         } else {
           out.sampledCases++;
@@ -99,11 +112,14 @@ test('GPU sampler agrees with the CPU sample() on random logits, penalties and p
       sampler.destroy();
     }
     out.msPerSample = gpuMs / out.cases;
+    out.penaltyCombos = [...combos].sort();
     ctx.destroy();
     return out;
-  });
+  }, { penalties: PENALTIES, windows: WINDOWS });
   console.log(`sampler vs CPU: ${JSON.stringify(result)}`);
   expect(result.greedyCases).toBeGreaterThan(40);
+  expect(result.penaltyCombos, 'every penalty with every window').toHaveLength(PENALTIES.length * WINDOWS.length);
+  expect(result.penaltyChangedGreedy, 'greedy cases where the penalty moved the choice').toBeGreaterThan(5);
   expect(result.greedyMismatches, result.mismatchExamples.join('\n')).toBe(0);
   // Float summation order differs (GPU tree sums in f32 vs the CPU's sequential f64): only a knife edge may differ.
   expect(result.unexplained, result.mismatchExamples.join('\n')).toBe(0);

@@ -121,7 +121,6 @@ export class TextReader {
     let lossSum = 0;
     let lossCount = 0;
     let stopReason: FeedStopReason = 'done';
-    sampler.pushHistory(ids.slice(-1024)); // keeps the repetition penalty of a later generate() consistent
 
     while (read < ids.length) {
       if (opts.signal?.aborted) {
@@ -137,6 +136,9 @@ export class TextReader {
       const chunkStart = performance.now();
       const firstPosition = model.position;
       const memory: FeedMemorySample[] = [];
+      // The penalty's history gets exactly the ids the model reads (a cancel or a full context leaves the rest out),
+      // so that a later generate() penalises what is in the stream.
+      sampler.pushHistory(ids.slice(read, read + count));
       for (let s = 0; s < count; s++) {
         sampler.writeToken(ids[read + s]);
         const encoder = device.createCommandEncoder({ label: 'feed' });

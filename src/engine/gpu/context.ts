@@ -151,11 +151,113 @@ export class GpuContext {
     }
   }
 
+  /** A reusable MAP_READ buffer for repeated reads (state snapshots, the heatmap); see StagingReader. */
+  stagingReader(label: string, maxBytes?: number): StagingReader {
+    return new StagingReader(this, label, maxBytes);
+  }
+
   destroy(): void {
     for (const b of this.live.keys()) b.destroy();
     this.live.clear();
     this.pipelines.clear();
     this.modules.clear();
     this.device.destroy();
+  }
+}
+
+/** One range of a GPU buffer (needs COPY_SRC) to read; offset and size are multiples of 4. */
+export interface ReadRange {
+  buffer: GPUBuffer;
+  offset?: number;
+  /** Defaults to the rest of the buffer. */
+  size?: number;
+}
+
+/** Largest staging buffer a StagingReader keeps: bigger reads go through it in pieces (one submit + map each). */
+export const STAGING_MAX_BYTES = 1 << 20;
+
+/**
+ * A MAP_READ buffer kept between reads (tagged `scratch`, so the memory report counts it) instead of a fresh one
+ * per read: reading N ranges costs one submit and one mapAsync while they fit in the buffer. It grows to the
+ * largest read seen, up to `maxBytes`; reads are serialised (one mapping at a time). The owner destroys it.
+ */
+export class StagingReader {
+  private readonly ctx: GpuContext;
+  private readonly label: string;
+  private readonly maxBytes: number;
+  private buffer: GPUBuffer | null = null;
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(ctx: GpuContext, label: string, maxBytes = STAGING_MAX_BYTES) {
+    if (!Number.isInteger(maxBytes) || maxBytes < 4 || maxBytes % 4 !== 0) throw new RangeError(`StagingReader: maxBytes must be a positive multiple of 4, got ${maxBytes}`);
+    this.ctx = ctx;
+    this.label = label;
+    this.maxBytes = maxBytes;
+  }
+
+  /** Bytes the staging buffer holds now (0 before the first read). */
+  get capacity(): number {
+    return this.buffer?.size ?? 0;
+  }
+
+  /** Copies of the ranges, in order. */
+  read(ranges: readonly ReadRange[]): Promise<ArrayBuffer[]> {
+    const run = this.queue.then(() => this.readNow(ranges));
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  destroy(): void {
+    if (this.buffer) this.ctx.destroyBuffer(this.buffer);
+    this.buffer = null;
+  }
+
+  private async readNow(ranges: readonly ReadRange[]): Promise<ArrayBuffer[]> {
+    const parts = ranges.map(({ buffer, offset = 0, size = buffer.size - offset }) => {
+      if (offset % 4 !== 0 || size % 4 !== 0 || size < 0 || offset + size > buffer.size) {
+        throw new RangeError(`StagingReader: cannot read ${size} bytes at ${offset} of "${buffer.label}" (${buffer.size} bytes; offsets and sizes are multiples of 4)`);
+      }
+      return { buffer, offset, size, out: new Uint8Array(size) };
+    });
+    const total = parts.reduce((n, p) => n + p.size, 0);
+    if (total === 0) return parts.map((p) => p.out.buffer);
+    const wanted = Math.min(total, this.maxBytes);
+    if (this.capacity < wanted) {
+      this.destroy();
+      this.buffer = this.ctx.createBuffer('scratch', this.label, wanted, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
+    }
+    const staging = this.buffer!;
+    // Fill the staging buffer with as many (pieces of) ranges as fit, read it back, repeat.
+    let part = 0;
+    let done = 0; // bytes of parts[part] already read
+    while (part < parts.length) {
+      const encoder = this.ctx.device.createCommandEncoder({ label: `${this.label} readback` });
+      const pieces: { part: number; at: number; from: number; size: number }[] = [];
+      let used = 0;
+      while (part < parts.length && used < staging.size) {
+        const p = parts[part];
+        const size = Math.min(p.size - done, staging.size - used);
+        if (size > 0) {
+          encoder.copyBufferToBuffer(p.buffer, p.offset + done, staging, used, size);
+          pieces.push({ part, at: used, from: done, size });
+        }
+        used += size;
+        done += size;
+        if (done === p.size) {
+          part++;
+          done = 0;
+        }
+      }
+      if (used === 0) break; // only empty ranges were left
+      this.ctx.device.queue.submit([encoder.finish()]);
+      await staging.mapAsync(GPUMapMode.READ, 0, used);
+      try {
+        const mapped = new Uint8Array(staging.getMappedRange(0, used));
+        for (const piece of pieces) parts[piece.part].out.set(mapped.subarray(piece.at, piece.at + piece.size), piece.from);
+      } finally {
+        staging.unmap();
+      }
+    }
+    return parts.map((p) => p.out.buffer);
   }
 }

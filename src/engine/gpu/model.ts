@@ -3,9 +3,9 @@
 // Per-token data lives on the GPU: the token id (written by the caller or the GPU sampler) and a position
 // counter that the last kernel of each step advances, so consecutive steps need no host writes at all.
 import type { LayerDrift, MemoryReport, ModelConfig, ModelFile, Tensor, TernaryTensor } from '../types';
-import { configProblem, expectedTensors, headSize } from '../model/spec';
+import { attnConfig, configProblem, expectedTensors, headSize } from '../model/spec';
 import { ContextOverflowError } from '../reference/attention';
-import type { GpuContext } from './context';
+import type { GpuContext, StagingReader } from './context';
 import { packTernaryRows, ropePhaseSteps } from './pack';
 import { MAX_HEAD_SIZE, SHADERS, WORKGROUP_SIZE, type ShaderName } from './shaders';
 
@@ -91,6 +91,9 @@ interface TttLayerGpu {
   paramLayout: TttParamLayout;
   state: GPUBuffer;
   stateLayout: TttStateLayout;
+  /** Host copies of the constant w_init [H, f, f] and tok_offset [b], for tttMatrixDelta (no GPU reads). */
+  hostWInit: Float32Array;
+  hostTokOffset: Float32Array;
 }
 
 interface AttnLayerGpu {
@@ -99,6 +102,8 @@ interface AttnLayerGpu {
   /** [slots, 2, d] f32: k then v per slot. */
   cache: GPUBuffer;
   slots: number;
+  /** config.attn.convKernel > 0: the pre-conv q, k, v histories, [3, K−1, d] f32 (tagged kv-cache: decode state). */
+  convHistory: GPUBuffer | null;
 }
 
 type MixerGpu = TttLayerGpu | AttnLayerGpu;
@@ -157,6 +162,8 @@ export class GpuModel {
   private readonly kvBlockTokens: number;
   private readonly hostToken: GPUBuffer;
   private readonly logitsReadback: GPUBuffer;
+  /** Reused for saveState, readDrift and tttMatrixDelta (one submit + map per call, no buffer per call). */
+  private readonly staging: StagingReader;
   private destroyed = false;
 
   private constructor(ctx: GpuContext, model: ModelFile, opts: GpuModelOptions, owned: Set<GPUBuffer>) {
@@ -194,15 +201,16 @@ export class GpuModel {
     const ropeSteps = hasAttention ? weight('rope_phase_steps', ropePhaseSteps(f, c.ropeTheta)) : null;
 
     // Activations, shared by the layers (each kernel consumes its input before the next overwrites it).
+    const attn = attnConfig(c);
     const mixerRows = Math.max(
-      ...c.mixers.map((m) => (m === 'ttt' ? (c.ttt.shareQK ? 1 : 2) * d + d + (c.ttt.gate ? d : 0) : 3 * d)),
+      ...c.mixers.map((m) => (m === 'ttt' ? (c.ttt.shareQK ? 1 : 2) * d + d + (c.ttt.gate ? d : 0) : 3 * d + (attn.gate ? d : 0))),
     );
     this.x = activation('x', d * 4);
     const xn = activation('xn', d * 4);
     const xq = activation('xq', Math.max(d, F) * 4);
     const xscale = activation('xscale', 16);
     const mixIn = activation('mixer_in', mixerRows * 4); // fused BitLinear outputs (uq/uk/v/g or q/k/v)
-    const qk = activation('ttt_qk', 2 * d * 4);
+    const qk = activation('ttt_qk', (hasAttention && attn.convKernel > 0 ? 3 : 2) * d * 4); // conv outputs (q, k[, v])
     const heads = activation('head_outputs', d * 4); // z_h of TTT or o_h of attention, concatenated
     const mixOut = activation('mixer_out', d * 4); // normalised mixer output before wo (f32)
     const ac = activation('ffn_ac', 2 * F * 4);
@@ -211,6 +219,7 @@ export class GpuModel {
     this.stepPosition = activation('step_position', 16);
     this.hostToken = this.own(ctx.createBuffer('scratch', 'host_token', 16, STORAGE));
     this.logitsReadback = this.own(ctx.createBuffer('scratch', 'logits_readback', V * 4, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST));
+    this.staging = ctx.stagingReader('model.readback');
 
     const tttLayers: number[] = [];
     c.mixers.forEach((m, i) => m === 'ttt' && tttLayers.push(i));
@@ -271,7 +280,10 @@ export class GpuModel {
         const hist = Math.max(K - 1, 0) * d;
         const stateLayout: TttStateLayout = { W0: 0, GW: H * f * f, b0: 2 * H * f * f, Gb: 2 * H * f * f + H * f, histQ: 2 * H * f * f + 2 * H * f, histK: 2 * H * f * f + 2 * H * f + hist, total: 2 * H * f * f + 2 * H * f + 2 * hist };
         const state = this.own(ctx.createBuffer('ttt-state', p + 'ttt.state', stateLayout.total * 4, STORAGE));
-        const layer: TttLayerGpu = { kind: 'ttt', index: i, tttSlot: tttLayers.indexOf(i), params, paramLayout: layout, state, stateLayout };
+        const layer: TttLayerGpu = {
+          kind: 'ttt', index: i, tttSlot: tttLayers.indexOf(i), params, paramLayout: layout, state, stateLayout,
+          hostWInit: floatData(model, p + 'ttt.w_init').slice(), hostTokOffset: floatData(model, p + 'ttt.tok_offset').slice(),
+        };
         this.mixers.push(layer);
 
         const constants: Record<string, number> = {
@@ -289,17 +301,40 @@ export class GpuModel {
         add(p + 'ttt.post', pipe('ttt', 'ttt_post', constants), 1, () => [heads, mixIn, params, mixOut, xq, xscale]);
         bitlinear(p + 'ttt.wo', wo, this.x, true);
       } else {
-        const wIn = packed(p + 'attn.qkv', [ternary(model, p + 'attn.wq'), ternary(model, p + 'attn.wk'), ternary(model, p + 'attn.wv')]);
+        const inTensors = [ternary(model, p + 'attn.wq'), ternary(model, p + 'attn.wk'), ternary(model, p + 'attn.wv')];
+        if (attn.gate) inTensors.push(ternary(model, p + 'attn.wg'));
+        const wIn = packed(p + 'attn.in', inTensors); // q, k, v[, g] at 0, d, 2d[, 3d] of mixIn
         const wo = packed(p + 'attn.wo', [ternary(model, p + 'attn.wo')]);
         const subnorm = weight(p + 'attn.subnorm', floatData(model, p + 'attn.subnorm'));
         const slots = kind === 'swa' ? c.window : Math.min(this.kvBlockTokens, c.maxContext);
-        const layer: AttnLayerGpu = { kind, index: i, slots, cache: this.own(ctx.createBuffer('kv-cache', p + 'attn.kv', slots * 2 * d * 4, STORAGE)) };
+        const K = attn.convKernel;
+        // K = 1 has no history; one float keeps the buffer bindable (WebGPU refuses empty bindings).
+        const convHistory = K > 0 ? this.own(ctx.createBuffer('kv-cache', p + 'attn.conv_history', Math.max(3 * (K - 1) * d, 1) * 4, STORAGE)) : null;
+        const layer: AttnLayerGpu = { kind, index: i, slots, cache: this.own(ctx.createBuffer('kv-cache', p + 'attn.kv', slots * 2 * d * 4, STORAGE)), convHistory };
         this.mixers.push(layer);
         const constants = { D: d, H, WINDOW: kind === 'swa' ? c.window : 0 };
-        bitlinear(p + 'attn.qkv', wIn, mixIn, false);
-        add(p + 'attn.rope_append', pipe('attention', 'rope_append', constants), groups(d / 2), () => [this.stepPosition, ropeSteps!, mixIn, layer.cache], true);
-        add(p + 'attn.attend', pipe('attention', 'attend', constants), H, () => [this.stepPosition, mixIn, layer.cache, heads], true);
-        rmsNormQuant(p + 'attn.subnorm', d, heads, subnorm, mixOut);
+        bitlinear(p + 'attn.in', wIn, mixIn, false);
+        let qkv = mixIn;
+        if (convHistory) {
+          // The TTT layers' conv kernel with its third stream (v); kernels [3, d, K], histories [3, K−1, d].
+          const kernels = new Float32Array(3 * d * K);
+          ['conv_q', 'conv_k', 'conv_v'].forEach((name, s) => kernels.set(floatData(model, p + 'attn.' + name), s * d * K));
+          const convParams = weight(p + 'attn.conv', kernels);
+          const hist = (K - 1) * d;
+          const convConstants = {
+            D: d, K, CONV_V: 1, OFF_UQ: 0, OFF_UK: d, OFF_UV: 2 * d,
+            OFF_CONV_Q: 0, OFF_CONV_K: d * K, OFF_CONV_V: 2 * d * K, OFF_HIST_Q: 0, OFF_HIST_K: hist, OFF_HIST_V: 2 * hist,
+          };
+          add(p + 'attn.conv', pipe('ttt', 'ttt_conv', convConstants), groups(d), () => [mixIn, convParams, convHistory, qk]);
+          qkv = qk;
+        }
+        add(p + 'attn.rope_append', pipe('attention', 'rope_append', constants), groups(d / 2), () => [this.stepPosition, ropeSteps!, qkv, layer.cache], true);
+        add(p + 'attn.attend', pipe('attention', 'attend', constants), H, () => [this.stepPosition, qkv, layer.cache, heads], true);
+        if (attn.gate) {
+          // The gate is fused with the sub-norm: o = RMSNorm(concat o_h) ⊙ gelu(g), then quantised for wo.
+          const gated = pipe('norm', 'rms_norm_gate_quant', { N: d, EPS: eps, GATE_OFF: 3 * d });
+          add(p + 'attn.subnorm_gate', gated, 1, () => [heads, subnorm, mixOut, xq, xscale, mixIn]);
+        } else rmsNormQuant(p + 'attn.subnorm', d, heads, subnorm, mixOut);
         bitlinear(p + 'attn.wo', wo, this.x, true);
       }
       const ffnNorm = weight(p + 'ffn_norm', floatData(model, p + 'ffn_norm'));
@@ -426,13 +461,15 @@ export class GpuModel {
   /** Reads driftStats back as one entry per TTT layer (empty for models without TTT layers). */
   async readDrift(): Promise<LayerDrift[]> {
     if (!this.driftStats) return [];
-    return parseDriftStats(new Float32Array(await this.ctx.readBuffer(this.driftStats)), this.tttLayers, this.config.nHeads);
+    const [raw] = await this.staging.read([{ buffer: this.driftStats }]);
+    return parseDriftStats(new Float32Array(raw), this.tttLayers, this.config.nHeads);
   }
 
   /**
    * W̄ − w_init of one TTT head after the last step: f×f, row-major, rows index k's dimensions (the drift view's
    * heatmap). W̄ is rebuilt from the state as W0 − tok_i·GW (i: the last token's index in its mini-batch), the same
-   * expression ttt_step uses; reads one head's W0 and GW, not the whole state.
+   * expression ttt_step uses; reads one head's W0 and GW (one submit), not the whole state; w_init and tok_offset
+   * are constant and kept on the host.
    */
   async tttMatrixDelta(layer: number, head: number): Promise<Float32Array> {
     this.assertAlive();
@@ -444,18 +481,16 @@ export class GpuModel {
     const B = this.config.ttt.miniBatch;
     const bytes = f * f * 4;
     const mat = head * f * f;
-    const [w0, gw, wInit, tokOffset] = await Promise.all([
-      this.ctx.readBuffer(m.state, bytes, (m.stateLayout.W0 + mat) * 4),
-      this.ctx.readBuffer(m.state, bytes, (m.stateLayout.GW + mat) * 4),
-      this.ctx.readBuffer(m.params, bytes, (m.paramLayout.wInit + mat) * 4),
-      this.ctx.readBuffer(m.params, B * 4, m.paramLayout.tok * 4),
+    const [w0, gw] = await this.staging.read([
+      { buffer: m.state, offset: (m.stateLayout.W0 + mat) * 4, size: bytes },
+      { buffer: m.state, offset: (m.stateLayout.GW + mat) * 4, size: bytes },
     ]);
     const W0 = new Float32Array(w0);
     const GW = new Float32Array(gw);
-    const init = new Float32Array(wInit);
+    const init = m.hostWInit.subarray(mat, mat + f * f);
     // After the last token of a mini-batch GW is zero and W0 already holds W̄; at position 0 W0 = w_init.
     const i = this.pos === 0 ? 0 : (this.pos - 1) % B;
-    const tok = Math.max(1 / (i + 1) + new Float32Array(tokOffset)[i], 0);
+    const tok = Math.max(1 / (i + 1) + m.hostTokOffset[i], 0);
     const out = new Float32Array(f * f);
     for (let e = 0; e < out.length; e++) out[e] = Math.fround(W0[e] - Math.fround(tok * GW[e])) - init[e];
     return out;
@@ -479,6 +514,7 @@ export class GpuModel {
       } else {
         // Not needed for correctness (attend reads only written slots) but keeps stale keys out of memory dumps.
         encoder.clearBuffer(m.cache, 0, m.slots * 2 * d * 4);
+        if (m.convHistory) encoder.clearBuffer(m.convHistory); // needed: the conv reads K−1 earlier inputs, zeros after a reset
       }
     }
     if (this.driftStats) {
@@ -507,7 +543,7 @@ export class GpuModel {
     this.assertAlive();
     const buffers = this.stateBuffers();
     const header = new Uint32Array([this.pos, buffers.length, ...this.mixers.map((m) => (m.kind === 'ttt' ? 0 : m.slots)), ...buffers.map((b) => b.size)]);
-    const parts = [header.buffer, ...(await Promise.all(buffers.map((b) => this.ctx.readBuffer(b))))];
+    const parts = [header.buffer, ...(await this.staging.read(buffers.map((buffer) => ({ buffer }))))];
     const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
     let at = 0;
     for (const p of parts) {
@@ -544,7 +580,8 @@ export class GpuModel {
   }
 
   private stateBuffers(): GPUBuffer[] {
-    const buffers = [this.stepPosition, ...this.mixers.map((m) => (m.kind === 'ttt' ? m.state : m.cache))];
+    const mixerState = (m: MixerGpu) => (m.kind === 'ttt' ? [m.state] : m.convHistory ? [m.cache, m.convHistory] : [m.cache]);
+    const buffers = [this.stepPosition, ...this.mixers.flatMap(mixerState)];
     if (this.driftStats) buffers.push(this.driftStats);
     return buffers;
   }
@@ -554,6 +591,7 @@ export class GpuModel {
     this.destroyed = true;
     for (const b of this.owned) this.ctx.destroyBuffer(b);
     this.owned.clear();
+    this.staging.destroy();
   }
 
   private own(buffer: GPUBuffer): GPUBuffer {

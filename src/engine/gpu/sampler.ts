@@ -4,7 +4,7 @@
 import sampleWgsl from '../../../shaders/sample.wgsl?raw';
 import { checkSamplingParams, SamplingParamsError } from '../sampling';
 import type { SamplingParams } from '../types';
-import type { GpuContext } from './context';
+import type { GpuContext, StagingReader } from './context';
 
 /** Ids the GPU history ring holds (shaders/sample.wgsl HISTORY_CAPACITY): the largest repetitionWindow. */
 export const SAMPLER_HISTORY_CAPACITY = 1024;
@@ -28,6 +28,8 @@ export class GpuSampler {
   private readonly weightsBuffer: GPUBuffer;
   private readonly historyBuffer: GPUBuffer;
   private readonly pipeline: GPUComputePipeline;
+  /** Reused by saveHistory (a snapshot before every message must not create buffers). */
+  private readonly staging: StagingReader;
   private readonly bindGroups = new WeakMap<GPUBuffer, GPUBindGroup>();
   /** Prompt ids queued by pushHistory() and not yet handed to the GPU (the next encode() does). */
   private queued: number[] = [];
@@ -46,6 +48,7 @@ export class GpuSampler {
     this.weightsBuffer = ctx.createBuffer('scratch', 'sampler.weights', vocabSize * 4, GPUBufferUsage.STORAGE);
     this.historyBuffer = ctx.createBuffer('scratch', 'sampler.history', HISTORY_BYTES, storage);
     this.pipeline = ctx.pipeline(sampleWgsl, 'sample', { WG: SAMPLER_WORKGROUP_SIZE });
+    this.staging = ctx.stagingReader('sampler.history_readback', HISTORY_BYTES);
     this.reset();
   }
 
@@ -112,7 +115,21 @@ export class GpuSampler {
 
   /** The penalty's history (GPU ring and ids still queued), for Session.saveState. */
   async saveHistory(): Promise<{ ring: ArrayBuffer; queued: number[] }> {
-    return { ring: await this.ctx.readBuffer(this.historyBuffer), queued: [...this.queued] };
+    const queued = [...this.queued];
+    const [ring] = await this.staging.read([{ buffer: this.historyBuffer }]);
+    return { ring, queued };
+  }
+
+  /** The ids the penalty's window can reach, oldest first: the GPU ring, then the ids not yet handed to it. */
+  async historyIds(): Promise<number[]> {
+    const { ring, queued } = await this.saveHistory();
+    const words = new Uint32Array(ring);
+    const [count, pendingCount] = words;
+    const ids: number[] = [];
+    for (let j = Math.max(0, count - SAMPLER_HISTORY_CAPACITY); j < count; j++) ids.push(words[2 + (j % SAMPLER_HISTORY_CAPACITY)]);
+    for (let j = 0; j < pendingCount; j++) ids.push(words[PENDING_OFFSET / 4 + j]);
+    ids.push(...queued);
+    return ids.slice(-SAMPLER_HISTORY_CAPACITY);
   }
 
   restoreHistory(saved: { ring: ArrayBuffer; queued: readonly number[] }): void {
@@ -130,6 +147,7 @@ export class GpuSampler {
 
   destroy(): void {
     for (const b of [this.tokenBuffer, this.paramsBuffer, this.workBuffer, this.weightsBuffer, this.historyBuffer]) this.ctx.destroyBuffer(b);
+    this.staging.destroy();
   }
 
   private bindGroup(logits: GPUBuffer): GPUBindGroup {

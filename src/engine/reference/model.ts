@@ -3,7 +3,7 @@
 import type { LayerDrift, ModelConfig, ModelFile, TernaryTensor } from '../types';
 import { configProblem } from '../model/spec';
 import { AttentionLayer, attentionWeights, ContextOverflowError } from './attention';
-import { bitLinear, prepareTernary, rmsNorm, silu } from './ops';
+import { bitLinear, prepareTernary, rmsNorm, setNearTieRecorder, silu, type NearTieRecorder } from './ops';
 import { floatTensor, ReferenceModelError, ternaryTensor } from './tensors';
 import { TttLayer, tttDims, tttWeights, type TttLayerState } from './ttt';
 
@@ -13,6 +13,22 @@ interface FfnWeights {
   w2: TernaryTensor;
   subnorm: Float32Array;
 }
+
+export interface ReferenceModelOptions {
+  /**
+   * Record, per token, how close any BitLinear activation came to an int8 rounding tie (`nearestTies`). For
+   * parity tests: another implementation may round such a value the other way. Off by default (it costs time).
+   */
+  recordNearTies?: boolean;
+}
+
+/**
+ * A distance (in int8 units, see NearTieRecorder) to a .5 rounding boundary within which an implementation summing
+ * in f32 in another order (the GPU, PyTorch) may quantise an activation to the neighbouring int8. Measured: the
+ * shipped d256 models on SwiftShader flipped against their golden vectors at positions where the reference's
+ * nearest tie was 1.9e-6, 3.3e-5 and 5.0e-5 away (docs/ARCHITECTURE.md "Accuracy"); 1e-4 is twice the largest.
+ */
+export const NEAR_TIE_DISTANCE = 1e-4;
 
 interface Block {
   mixerNorm: Float32Array;
@@ -28,8 +44,11 @@ export class ReferenceModel {
   private readonly finalNorm: Float32Array;
   private readonly blocks: Block[];
   private pos = 0;
+  private readonly recordNearTies: boolean;
+  private readonly tieDistances: number[] = [];
 
-  constructor(model: ModelFile) {
+  constructor(model: ModelFile, opts: ReferenceModelOptions = {}) {
+    this.recordNearTies = opts.recordNearTies ?? false;
     const c = model.config;
     const problem = configProblem(c);
     if (problem) throw new ReferenceModelError(`invalid model config: ${problem}`);
@@ -64,6 +83,20 @@ export class ReferenceModel {
   reset(): void {
     for (const block of this.blocks) block.mixer.reset();
     this.pos = 0;
+    this.tieDistances.length = 0;
+  }
+
+  /**
+   * With `recordNearTies`: per token read since the reset, the smallest distance of any of its BitLinear activations
+   * to an int8 rounding tie (in int8 units; see NearTieRecorder). Empty otherwise.
+   */
+  get nearestTies(): readonly number[] {
+    return this.tieDistances;
+  }
+
+  /** With `recordNearTies`: the positions whose nearest tie is within `within` (default NEAR_TIE_DISTANCE). */
+  nearTiePositions(within = NEAR_TIE_DISTANCE): number[] {
+    return this.tieDistances.flatMap((distance, position) => (distance <= within ? [position] : []));
   }
 
   /** Reads one token and returns the logits for the next one ([V], f32). */
@@ -74,6 +107,20 @@ export class ReferenceModel {
     }
     // Refuse before any layer changes its state, so that a refused token leaves the model as it was.
     if (this.pos >= c.maxContext && c.mixers.includes('attn')) throw new ContextOverflowError(this.pos + 1, c.maxContext);
+    if (!this.recordNearTies) return this.forward(token);
+    const recorder: NearTieRecorder = { nearest: Infinity };
+    const previous = setNearTieRecorder(recorder);
+    try {
+      const logits = this.forward(token);
+      this.tieDistances.push(recorder.nearest);
+      return logits;
+    } finally {
+      setNearTieRecorder(previous);
+    }
+  }
+
+  private forward(token: number): Float32Array {
+    const c = this.config;
     const d = c.dModel;
     const eps = c.normEps;
     const x = this.embedding.slice(token * d, (token + 1) * d);
@@ -117,7 +164,7 @@ export class ReferenceModel {
     };
   }
 
-  /** Bytes of decode state at the current position: TTT state (f32) plus KV caches (f32). */
+  /** Bytes of decode state at the current position: TTT state (f32) plus KV caches and attention conv histories (f32). */
   stateBytes(): { tttState: number; kvCache: number } {
     let tttState = 0;
     let kvCache = 0;
@@ -125,7 +172,7 @@ export class ReferenceModel {
       if (block.mixer instanceof TttLayer) {
         const s = block.mixer.state;
         tttState += 4 * (s.W0.length + s.b0.length + s.GW.length + s.Gb.length + s.convHistoryQ.length + s.convHistoryK.length);
-      } else kvCache += block.mixer.cacheBytes(this.pos);
+      } else kvCache += block.mixer.cacheBytes(this.pos) + block.mixer.convHistoryBytes();
     }
     return { tttState, kvCache };
   }

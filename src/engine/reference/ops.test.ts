@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { TernaryTensor } from '../types';
 import { Rng } from '../util/rng';
-import { bitLinear, gelu, layerNorm, quantizeActivations, prepareTernary, quantizeWithScale, rmsNorm, rope, roundEven, silu, softmax } from './ops';
+import { bitLinear, gelu, layerNorm, quantizeActivations, prepareTernary, quantizeWithScale, rmsNorm, rope, roundEven, setNearTieRecorder, silu, softmax } from './ops';
 
 const ternary = (rows: number[][], scale: number): TernaryTensor => ({
   kind: 'ternary',
@@ -116,5 +116,23 @@ describe('norms and activations', () => {
     expect(a[0] + a[1] + a[2]).toBeCloseTo(1, 12);
     expect(a[2] / a[1]).toBeCloseTo(Math.E, 10);
     expect(a[3]).toBe(1000); // past n: untouched
+  });
+});
+
+describe('near-tie bookkeeping', () => {
+  it('records the smallest distance of x·s_x to a .5 boundary in int8 units, only while a recorder is installed', () => {
+    const recorder = { nearest: Infinity };
+    expect(setNearTieRecorder(recorder)).toBeNull();
+    try {
+      quantizeWithScale([1, -3.5 + 2 ** -10, 0.25], 1);
+      expect(recorder.nearest).toBe(2 ** -10);
+      quantizeWithScale([100.5], 1); // an exact tie
+      expect(recorder.nearest).toBe(0);
+    } finally {
+      expect(setNearTieRecorder(null)).toBe(recorder);
+    }
+    recorder.nearest = 1;
+    quantizeWithScale([7.5], 1); // removed: no longer recorded
+    expect(recorder.nearest).toBe(1);
   });
 });

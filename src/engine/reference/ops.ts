@@ -52,11 +52,38 @@ export function quantizeActivations(x: Float32Array, out = new Int8Array(x.lengt
   return { values: quantizeWithScale(x, scale, out), scale };
 }
 
+/**
+ * Near-tie bookkeeping (for parity tests; docs/ARCHITECTURE.md "Accuracy"). While a recorder is installed, every
+ * activation quantisation notes how close f32(x·s_x) came to a .5 rounding boundary, in int8 units: another
+ * implementation, summing in another order or precision, may round such a value to the neighbouring int8. (Its
+ * rounding differences scale with the vector's absmax, which s_x maps to 127, not with each value: hence an
+ * absolute distance.) Off by default (one null check per call).
+ */
+export interface NearTieRecorder {
+  /** Smallest |v − (⌊v⌋ + ½)| over the quantised values v = f32(x·s_x) since the recorder was installed. */
+  nearest: number;
+}
+
+let nearTieRecorder: NearTieRecorder | null = null;
+
+/** Installs `recorder` (or removes it with null); returns the one it replaces. */
+export function setNearTieRecorder(recorder: NearTieRecorder | null): NearTieRecorder | null {
+  const previous = nearTieRecorder;
+  nearTieRecorder = recorder;
+  return previous;
+}
+
 /** `clamp(roundEven(f32(x·scale)), −128, 127)`: the int8 step of BitLinear for a given activation scale. */
 export function quantizeWithScale(x: ArrayLike<number>, scale: number, out = new Int8Array(x.length)): Int8Array {
+  const recorder = nearTieRecorder;
   for (let i = 0; i < x.length; i++) {
-    const q = roundEven(Math.fround(x[i] * scale));
+    const v = Math.fround(x[i] * scale);
+    const q = roundEven(v);
     out[i] = q > 127 ? 127 : q < -128 ? -128 : q;
+    if (recorder !== null) {
+      const distance = Math.abs(v - (Math.floor(v) + 0.5));
+      if (distance < recorder.nearest) recorder.nearest = distance;
+    }
   }
   return out;
 }
