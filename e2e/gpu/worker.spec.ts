@@ -337,3 +337,182 @@ test('saveState/restoreState through the worker: the same continuation after a r
   expect(r.foreign).toMatch(/^SessionStateError: this state was saved with another model/);
   expect(r.damaged).toMatch(/^SessionStateError: saved state has the wrong length/);
 });
+
+type TinyModule = typeof import('../../src/engine/format/tiny');
+
+test('load is a transaction: a model the GPU refuses, or one that does not fit beside the loaded one, leaves the loaded model answering with its memory', async ({ page }) => {
+  const r = await page.evaluate(async () => {
+    const imp = (p: string) => import(/* @vite-ignore */ p);
+    const { Engine }: EngineModule = await imp('/src/worker/engine.ts');
+    const { GpuContext }: ContextModule = await imp('/src/engine/gpu/context.ts');
+    const { wideHeadModelBytes }: TinyModule = await imp('/src/engine/format/tiny.ts');
+    const { parseBttt }: FormatModule = await imp('/src/engine/format/index.ts');
+    const { ReferenceModel }: ReferenceModule = await imp('/src/engine/reference/model.ts');
+    // A device that reports out-of-memory for the next `oomBudget` out-of-memory scopes: a GPU that can hold one
+    // tiny model but not two (WebGPU reports OOM through error scopes; a real one cannot be provoked safely here).
+    let simulatedOoms = 0;
+    let ctx: Awaited<ReturnType<typeof GpuContext.create>> | null = null;
+    const engine = new Engine({
+      createContext: async () => {
+        ctx = await GpuContext.create();
+        const device = ctx.device;
+        const filters: GPUErrorFilter[] = [];
+        const push = device.pushErrorScope.bind(device);
+        const pop = device.popErrorScope.bind(device);
+        device.pushErrorScope = (filter) => { filters.push(filter); push(filter); };
+        device.popErrorScope = async () => {
+          const filter = filters.pop();
+          const error = await pop();
+          if (filter === 'out-of-memory' && simulatedOoms > 0) {
+            simulatedOoms--;
+            return new GPUOutOfMemoryError('simulated: not enough memory for another model');
+          }
+          return error;
+        };
+        return ctx;
+      },
+      openCache: async () => null,
+      fetch: (input, init) => fetch(input, init),
+    });
+    const errorOf = async (f: () => Promise<unknown>) => {
+      try {
+        await f();
+        return { code: 'none', message: '' };
+      } catch (e) {
+        return { code: (e as { code?: string }).code ?? (e as Error).name, message: (e as Error).message };
+      }
+    };
+    const params = { temperature: 0.8, topK: 40, topP: 0.95, repetitionPenalty: 1.2, repetitionWindow: 32, seed: 7, maxTokens: 6, stopAtEot: false };
+    const ttt = await (await fetch('/models/tiny-ttt.bttt')).arrayBuffer();
+    const kv = await (await fetch('/models/tiny-kv.bttt')).arrayBuffer();
+    const wide = wideHeadModelBytes();
+    // The refused file is well-formed: the CPU reference reads it and gives finite logits.
+    const cpuLogits = new ReferenceModel(parseBttt(wide)).step(65);
+
+    await engine.load({ kind: 'bytes', bytes: ttt, name: 'tiny-ttt.bttt' });
+    await engine.generate('Once upon a time', params);
+    const saved = await engine.saveState();
+    const positionBefore = engine.stats().position;
+    const buffersBefore = ctx!.memoryReport();
+
+    const refused = await errorOf(() => engine.load({ kind: 'bytes', bytes: wide.slice().buffer, name: 'wide-head.bttt' }));
+    const afterRefusal = { position: engine.stats().position, buffers: ctx!.memoryReport() };
+    // The next message is answered, and its continuation is the one the saved memory gives.
+    const answered = await engine.generate(' there was a fox', params);
+    await engine.restoreState(saved.slice(0));
+    const fromSaved = await engine.generate(' there was a fox', params);
+
+    await engine.restoreState(saved.slice(0));
+    simulatedOoms = 1;
+    const tight = await errorOf(() => engine.load({ kind: 'bytes', bytes: kv, name: 'tiny-kv.bttt' }));
+    const afterTight = { position: engine.stats().position, buffers: ctx!.memoryReport() };
+    const answeredAfterTight = await engine.generate(' there was a fox', params);
+
+    // The person agreed: drop the loaded model first. Still out of memory alone: nothing is loaded, and it says so.
+    simulatedOoms = 1;
+    const alone = await errorOf(() => engine.load({ kind: 'bytes', bytes: kv, name: 'tiny-kv.bttt' }, undefined, { replace: true }));
+    const noModel = await errorOf(() => engine.generate('x', params));
+    const buffersWhenEmpty = ctx!.memoryReport().buffers;
+    const replaced = await engine.load({ kind: 'bytes', bytes: kv, name: 'tiny-kv.bttt' }, undefined, { replace: true });
+    const kvReply = await engine.generate('Once', params);
+    return {
+      cpuFinite: cpuLogits.every(Number.isFinite), refused, positionBefore, buffersBefore, afterRefusal,
+      answered: answered.tokens, fromSaved: fromSaved.tokens, tight, afterTight, answeredAfterTight: answeredAfterTight.tokens,
+      alone, noModel, buffersWhenEmpty, replacedName: replaced.name, kvTokens: kvReply.tokens.length,
+    };
+  });
+  console.log(`transaction: ${JSON.stringify({ refused: r.refused, tight: r.tight, alone: r.alone })}`);
+  expect(r.cpuFinite).toBe(true);
+  expect(r.refused.code).toBe('unsupported');
+  expect(r.refused.message).toBe('this model needs head size ≤ 256, but its heads are 512 wide (d_model 512 / 1 head); train or export it with at least 2 heads.');
+  // Nothing of the refused model stays on the GPU, and the loaded one is untouched.
+  expect(r.afterRefusal.position).toBe(r.positionBefore);
+  expect(r.afterRefusal.buffers).toEqual(r.buffersBefore);
+  expect(r.answered).toHaveLength(6);
+  expect(r.answered).toEqual(r.fromSaved);
+
+  expect(r.tight.code).toBe('memory-tight');
+  expect(r.tight.message).toMatch(/not enough GPU memory to hold "tiny-kv.bttt" .* next to "tiny-ttt.bttt"; the loaded model is still here/);
+  expect(r.afterTight.position).toBe(r.positionBefore);
+  expect(r.afterTight.buffers).toEqual(r.buffersBefore);
+  expect(r.answeredAfterTight).toEqual(r.fromSaved);
+
+  expect(r.alone.code).toBe('out-of-memory');
+  expect(r.alone.message).toMatch(/the GPU ran out of memory while loading "tiny-kv.bttt"/);
+  expect(r.noModel.code).toBe('no-model');
+  expect(r.buffersWhenEmpty).toBe(0);
+  expect(r.replacedName).toBe('tiny-kv.bttt');
+  expect(r.kvTokens).toBe(6);
+});
+
+test('the text reader goes with its session: after a model switch no reader buffer is left', async ({ page }) => {
+  const r = await page.evaluate(async () => {
+    const imp = (p: string) => import(/* @vite-ignore */ p);
+    const { Engine }: EngineModule = await imp('/src/worker/engine.ts');
+    const { GpuContext }: ContextModule = await imp('/src/engine/gpu/context.ts');
+    const contexts: Awaited<ReturnType<typeof GpuContext.create>>[] = [];
+    const newEngine = () => new Engine({
+      createContext: async () => {
+        const ctx = await GpuContext.create();
+        contexts.push(ctx);
+        return ctx;
+      },
+      openCache: async () => null,
+      fetch: (input, init) => fetch(input, init),
+    });
+    const ttt = await (await fetch('/models/tiny-ttt.bttt')).arrayBuffer();
+    const kv = await (await fetch('/models/tiny-kv.bttt')).arrayBuffer();
+    const engine = newEngine();
+    await engine.load({ kind: 'bytes', bytes: ttt, name: 'tiny-ttt.bttt' });
+    await engine.feed('Once upon a time there was a fox.', { loss: true });
+    const readerWhileLoaded = contexts[0].liveBuffers().filter((b) => b.label.includes('feed.')).map((b) => b.label);
+    await engine.load({ kind: 'bytes', bytes: kv, name: 'tiny-kv.bttt' });
+    const readerAfterSwitch = contexts[0].liveBuffers().filter((b) => b.label.includes('feed.')).map((b) => b.label);
+    const afterSwitch = engine.memoryReport();
+    // The same model loaded in a fresh engine: the switched engine holds exactly what it holds.
+    const fresh = newEngine();
+    await fresh.load({ kind: 'bytes', bytes: kv, name: 'tiny-kv.bttt' });
+    const freshReport = fresh.memoryReport();
+    // Reading works on the new session (a new reader, bound to the new buffers).
+    const fed = await engine.feed('Once upon a time there was a fox.', { loss: true });
+    return { readerWhileLoaded, readerAfterSwitch, afterSwitch, freshReport, fedRead: fed.read, meanLoss: fed.meanLoss };
+  });
+  expect(r.readerWhileLoaded.sort()).toEqual(['scratch:feed.loss', 'scratch:feed.readback']);
+  expect(r.readerAfterSwitch).toEqual([]);
+  expect(r.afterSwitch).toEqual(r.freshReport);
+  expect(r.fedRead).toBeGreaterThan(0);
+  expect(Number.isFinite(r.meanLoss)).toBe(true);
+});
+
+test('device loss: the memory snapshot of the last complete reply comes back with the reloaded model', async ({ page }) => {
+  const r = await page.evaluate(async () => {
+    const imp = (p: string) => import(/* @vite-ignore */ p);
+    const { Engine }: EngineModule = await imp('/src/worker/engine.ts');
+    const { GpuContext }: ContextModule = await imp('/src/engine/gpu/context.ts');
+    const engine = new Engine({ createContext: () => GpuContext.create(), openCache: async () => null, fetch: (input, init) => fetch(input, init) });
+    const params = { temperature: 0.8, topK: 40, topP: 0.95, repetitionPenalty: 1.2, repetitionWindow: 32, seed: 11, maxTokens: 8, stopAtEot: false };
+    const bytes = await (await fetch('/models/tiny-ttt.bttt')).arrayBuffer();
+    const events: { kind: string; message: string; restorablePosition?: number | null }[] = [];
+    engine.onError((e) => events.push(e));
+    await engine.load({ kind: 'bytes', bytes, name: 'tiny-ttt' });
+    await engine.generate('Once upon a time', params);
+    // What the conversation answers next with its memory intact; restoreState then rewinds to before it (and the
+    // worker's snapshot follows the restore).
+    const saved = await engine.saveState();
+    const expected = await engine.generate(' the little fox', params);
+    await engine.restoreState(saved);
+    const positionBeforeLoss = engine.stats().position;
+    engine.debugLoseDevice();
+    for (let i = 0; i < 100 && events.length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+    const info = await engine.load({ kind: 'bytes', bytes, name: 'tiny-ttt' }, undefined, { restoreAfterLoss: true });
+    const next = await engine.generate(' the little fox', params);
+    return { events, positionBeforeLoss, restoredPosition: info.restoredPosition, next: next.tokens, expected: expected.tokens };
+  });
+  expect(r.events).toHaveLength(1);
+  expect(r.events[0]).toMatchObject({ kind: 'device-lost', restorablePosition: r.positionBeforeLoss });
+  expect(r.events[0].message).toMatch(/GPU device was lost \(destroyed/);
+  expect(r.positionBeforeLoss).toBeGreaterThan(0);
+  expect(r.restoredPosition).toBe(r.positionBeforeLoss);
+  expect(r.next).toHaveLength(8);
+  expect(r.next).toEqual(r.expected);
+});

@@ -109,9 +109,12 @@ export class Session {
       throw new RangeError(`the tokenizer has ${tokenizer.vocabSize} ids but config.vocabSize is ${file.config.vocabSize}`);
     }
     const model = await GpuModel.create(ctx, file, opts);
+    let sampler: GpuSampler | null = null;
     try {
-      return new Session(ctx, tokenizer, model, new GpuSampler(ctx, file.config.vocabSize));
+      sampler = new GpuSampler(ctx, file.config.vocabSize);
+      return new Session(ctx, tokenizer, model, sampler);
     } catch (e) {
+      sampler?.destroy();
       model.destroy();
       throw e;
     }

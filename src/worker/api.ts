@@ -18,6 +18,29 @@ export interface LoadProgress {
   rate?: number;
 }
 
+/**
+ * The `code` of an error a call rejects with (kept across the worker boundary by src/worker/errors.ts):
+ * - 'unsupported': this GPU engine cannot run the model (head size, vocabulary, a buffer over the device's limit);
+ *   nothing changed, the previous model is still loaded.
+ * - 'memory-tight': the new model does not fit in GPU memory next to the loaded one, which is still loaded and
+ *   answering; load again with `{ replace: true }` to drop it first (after asking the person).
+ * - 'out-of-memory' / 'gpu-refused': the GPU ran out of memory / refused the model with nothing else to drop.
+ * - 'device-lost', 'no-model', 'busy', 'cache-miss', 'download-failed': as named.
+ */
+export type EngineErrorCode =
+  | 'no-model' | 'device-lost' | 'busy' | 'cache-miss' | 'download-failed'
+  | 'unsupported' | 'memory-tight' | 'out-of-memory' | 'gpu-refused';
+
+export interface LoadOptions {
+  /**
+   * Free the loaded model before creating the new one. Without it a load is a transaction: the loaded model keeps
+   * serving until the new one is created and warmed up, and stays loaded if the new one fails.
+   */
+  replace?: boolean;
+  /** Put back the memory snapshot taken before the last GPU device loss, if it belongs to this model. */
+  restoreAfterLoss?: boolean;
+}
+
 export interface ModelInfo {
   name: string;
   config: ModelConfig;
@@ -27,6 +50,8 @@ export interface ModelInfo {
   bitsPerTernaryWeight: number;
   origin: 'network' | 'cache' | 'file';
   adapter: string;
+  /** With `restoreAfterLoss`: the position of the memory put back (absent when there was nothing to restore). */
+  restoredPosition?: number;
 }
 
 export interface TokenEvent {
@@ -75,10 +100,13 @@ export interface FeedOptions {
 export interface EngineErrorEvent {
   kind: 'device-lost' | 'load-failed';
   message: string;
+  /** 'device-lost': position of the last memory snapshot a reload can put back; null when there is none. */
+  restorablePosition?: number | null;
 }
 
 export interface EngineApi {
-  load(source: ModelSource, onProgress?: (p: LoadProgress) => void): Promise<ModelInfo>;
+  /** Loads a model (a transaction unless `options.replace`; see LoadOptions). */
+  load(source: ModelSource, onProgress?: (p: LoadProgress) => void, options?: LoadOptions): Promise<ModelInfo>;
   /** Appends the prompt to the model's stream (the TTT state keeps reading), then samples a reply. */
   generate(prompt: string, params: SamplingParams, onToken?: (e: TokenEvent) => void, options?: GenerateOptions): Promise<GenerateResult>;
   /** Stops a running generate() after the token in flight. */
@@ -102,4 +130,10 @@ export interface EngineApi {
   restoreState(data: ArrayBuffer): Promise<void>;
   /** Registers a listener (wrapped with comlink's proxy()) for errors outside a call, such as GPU device loss. */
   onError(listener: (e: EngineErrorEvent) => void): void;
+  /**
+   * Destroys this worker's GPU device, as a driver reset would: the recovery path (onError 'device-lost', load with
+   * restoreAfterLoss) can then be exercised by tests and by a curious person from the console. Harmless beyond
+   * what a real loss does; the page exposes it only when opened with ?test-hooks.
+   */
+  debugLoseDevice(): void;
 }

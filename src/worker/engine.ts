@@ -8,12 +8,13 @@ import { Session, type SessionTokenEvent } from '../engine/session';
 import { TextReader, type FeedProgress, type FeedResult } from '../engine/feed';
 import type { MemoryReport, ModelFile, SamplingParams } from '../engine/types';
 import type { ModelCache } from '../storage/modelCache';
-import type { EngineApi, EngineErrorEvent, EngineStats, FeedOptions, GenerateOptions, GenerateResult, LoadProgress, ModelInfo, ModelSource, TokenEvent } from './api';
+import { gpuSupportProblems } from '../engine/gpu/support';
+import type { EngineApi, EngineErrorCode, EngineErrorEvent, EngineStats, FeedOptions, GenerateOptions, GenerateResult, LoadOptions, LoadProgress, ModelInfo, ModelSource, TokenEvent } from './api';
 
 export class EngineError extends Error {
   override readonly name = 'EngineError';
   constructor(
-    readonly code: 'no-model' | 'device-lost' | 'busy' | 'cache-miss' | 'download-failed',
+    readonly code: EngineErrorCode,
     message: string,
     options?: { cause?: unknown },
   ) {
@@ -31,12 +32,32 @@ export interface EngineDeps {
 /** Progress messages cross the worker boundary: at most one per interval, plus the last one of each phase. */
 const PROGRESS_INTERVAL_MS = 50;
 
+/**
+ * The host-side memory snapshot kept for a device loss is skipped above this size. A TTT model's state is constant
+ * (0.8 MiB for the shipped TTT hybrid), so it is always kept; a KV model's cache grows with the context (the shipped
+ * baseline reaches 48 MiB at its maxContext), and past this size copying it after every reply would cost more than
+ * a lost device is worth (the memory then starts over).
+ */
+export const LOSS_SNAPSHOT_MAX_BYTES = 64 * 1024 * 1024;
+
+/** A copy of the session's memory (Session.saveState) and the model it belongs to. */
+interface MemorySnapshot {
+  config: string;
+  position: number;
+  state: ArrayBuffer;
+}
+
 export class Engine implements EngineApi {
   private ctx: GpuContext | null = null;
   private session: Session | null = null;
   private info: ModelInfo | null = null;
   private abort: AbortController | null = null;
-  private reader: { session: Session; reader: TextReader } | null = null;
+  /** Made on the first feed() of a session; it binds the session's buffers, so it goes with the session. */
+  private reader: TextReader | null = null;
+  /** The session's memory after its last completed reply, read, reset or restore (for a device loss). */
+  private snapshot: MemorySnapshot | null = null;
+  /** The snapshot taken before the last device loss; load() with restoreAfterLoss puts it back. */
+  private lostSnapshot: MemorySnapshot | null = null;
   private loading = false;
   private readonly errorListeners: ((e: EngineErrorEvent) => void)[] = [];
   private readonly deps: EngineDeps;
@@ -50,28 +71,26 @@ export class Engine implements EngineApi {
     this.errorListeners.push(listener);
   }
 
-  async load(source: ModelSource, onProgress?: (p: LoadProgress) => void): Promise<ModelInfo> {
+  async load(source: ModelSource, onProgress?: (p: LoadProgress) => void, options: LoadOptions = {}): Promise<ModelInfo> {
     if (this.loading) throw new EngineError('busy', 'a model is already loading');
     if (this.abort) throw new EngineError('busy', 'cancel the running generation before loading another model');
     this.loading = true;
     try {
       const report = throttledProgress(onProgress);
       const { file, tensorTable, name, origin } = await this.readModel(source, report);
-      report({ phase: 'upload', bytes: 0, totalBytes: file.fileBytes }, true);
-      this.session?.destroy();
-      this.session = null;
-      this.info = null;
       const ctx = await this.context();
-      const session = await Session.create(ctx, file);
-      report({ phase: 'compile', bytes: file.fileBytes, totalBytes: file.fileBytes }, true);
-      try {
-        await session.warmUp();
-      } catch (e) {
-        session.destroy();
-        throw e;
-      }
-      const stats = modelStats(file, tensorTable);
+      // Refusals known from the config alone come before any upload, and leave the loaded model as it is.
+      const problems = gpuSupportProblems(file.config, ctx.device.limits);
+      if (problems.length > 0) throw new EngineError('unsupported', `${problems.join('; ')}.`);
+      if (options.replace) this.dropSession();
+      report({ phase: 'upload', bytes: 0, totalBytes: file.fileBytes }, true);
+      // The loaded session keeps serving until the new one is created and warmed up (a transaction).
+      const session = await this.createSession(ctx, file, name, () => report({ phase: 'compile', bytes: file.fileBytes, totalBytes: file.fileBytes }, true));
+      const lost = this.lostSnapshot;
+      this.dropSession();
+      this.lostSnapshot = null;
       this.session = session;
+      const stats = modelStats(file, tensorTable);
       this.info = {
         name,
         config: file.config,
@@ -82,15 +101,84 @@ export class Engine implements EngineApi {
         origin,
         adapter: ctx.adapterInfo,
       };
+      if (options.restoreAfterLoss && lost && lost.config === JSON.stringify(file.config)) {
+        session.restoreState(lost.state.slice(0));
+        await ctx.device.queue.onSubmittedWorkDone();
+        this.snapshot = lost;
+        return { ...this.info, restoredPosition: session.position };
+      }
       return this.info;
     } finally {
       this.loading = false;
     }
   }
 
+  /**
+   * Session.create and warmUp inside out-of-memory and validation error scopes: WebGPU reports those errors there,
+   * not by throwing. On any failure the new session's buffers are freed before the error is thrown.
+   */
+  private async createSession(ctx: GpuContext, file: ModelFile, name: string, onCompile: () => void): Promise<Session> {
+    const { device } = ctx;
+    device.pushErrorScope('out-of-memory');
+    device.pushErrorScope('validation');
+    let session: Session | null = null;
+    let thrown: unknown = null;
+    try {
+      session = await Session.create(ctx, file);
+      onCompile();
+      await session.warmUp();
+    } catch (e) {
+      thrown = e;
+    }
+    const validation = await device.popErrorScope().catch(() => null);
+    const outOfMemory = await device.popErrorScope().catch(() => null);
+    if (!thrown && !validation && !outOfMemory) return session!;
+    session?.destroy();
+    if (this.ctx !== ctx) throw new EngineError('device-lost', `the GPU device was lost while loading "${name}"; load it again`, { cause: thrown });
+    const weights = `${(file.fileBytes / (1024 * 1024)).toFixed(1)} MiB file`;
+    if (outOfMemory) {
+      if (this.session) {
+        throw new EngineError(
+          'memory-tight',
+          `there is not enough GPU memory to hold "${name}" (${weights}) next to "${this.info?.name ?? 'the loaded model'}"; ` +
+            `the loaded model is still here. Unload it first to try "${name}" alone (its conversation memory will be lost)`,
+        );
+      }
+      throw new EngineError('out-of-memory', `the GPU ran out of memory while loading "${name}" (${weights}); close other GPU-heavy tabs or use a smaller model`);
+    }
+    if (validation) throw new EngineError('gpu-refused', `the GPU refused "${name}": ${validation.message}`);
+    throw thrown;
+  }
+
+  /** Frees the session and everything bound to it (its text reader); its memory snapshot goes too. */
+  private dropSession(): void {
+    this.reader?.destroy();
+    this.reader = null;
+    this.session?.destroy();
+    this.session = null;
+    this.info = null;
+    this.snapshot = null;
+  }
+
+  /** Copies the session's memory to the host, so that a device loss can put it back (LOSS_SNAPSHOT_MAX_BYTES). */
+  private async takeSnapshot(session: Session): Promise<void> {
+    const report = session.memoryReport();
+    if (report.bytes['kv-cache'] + report.bytes['ttt-state'] > LOSS_SNAPSHOT_MAX_BYTES) {
+      this.snapshot = null; // an older one would put back a conversation cut short without saying so
+      return;
+    }
+    try {
+      const state = await session.saveState();
+      if (this.session === session) this.snapshot = { config: JSON.stringify(session.model.config), position: session.position, state };
+    } catch {
+      // The device went away while copying: the loss handler has kept the previous snapshot.
+    }
+  }
+
   async generate(prompt: string, params: SamplingParams, onToken?: (e: TokenEvent) => void, options: GenerateOptions = {}): Promise<GenerateResult> {
     const session = this.requireSession();
     if (this.abort) throw new EngineError('busy', 'a generation is already running; cancel it first');
+    this.refuseWhileLoading();
     const abort = new AbortController();
     this.abort = abort;
     try {
@@ -103,7 +191,9 @@ export class Engine implements EngineApi {
             return Promise.resolve(onToken(event)).catch(() => undefined);
           }
         : undefined;
-      return await session.generate(prompt, params, forward, { signal: abort.signal, drift: options.drift });
+      const result = await session.generate(prompt, params, forward, { signal: abort.signal, drift: options.drift });
+      await this.takeSnapshot(session);
+      return result;
     } catch (e) {
       if (this.ctx === null) throw new EngineError('device-lost', 'the GPU device was lost during generation; load the model again', { cause: e });
       throw e;
@@ -119,18 +209,18 @@ export class Engine implements EngineApi {
   async feed(text: string, options: FeedOptions, onProgress?: (p: FeedProgress) => void): Promise<FeedResult> {
     const session = this.requireSession();
     if (this.abort) throw new EngineError('busy', 'a generation or reading is already running; cancel it first');
+    this.refuseWhileLoading();
     const abort = new AbortController();
     this.abort = abort;
     try {
-      // One reader per session: its two small scratch buffers go when the session is replaced.
-      if (this.reader?.session !== session) {
-        this.reader?.reader.destroy();
-        this.reader = { session, reader: new TextReader(this.ctx!, session) };
-      }
+      // One reader per session; dropSession() frees it with the session whose buffers it binds.
+      this.reader ??= new TextReader(this.ctx!, session);
       // The token the last generate() sampled comes first in the stream.
       await session.flushPending();
       const forward = onProgress ? (p: FeedProgress) => void Promise.resolve(onProgress(p)).catch(() => undefined) : undefined;
-      return await this.reader.reader.feed(text, { ...options, signal: abort.signal }, forward);
+      const result = await this.reader.feed(text, { ...options, signal: abort.signal }, forward);
+      await this.takeSnapshot(session);
+      return result;
     } finally {
       this.abort = null;
     }
@@ -150,6 +240,7 @@ export class Engine implements EngineApi {
   async saveState(): Promise<ArrayBuffer> {
     const session = this.requireSession();
     if (this.abort) throw new EngineError('busy', 'cancel the running generation before saving the state');
+    this.refuseWhileLoading();
     const state = await session.saveState();
     return transfer(state, [state]);
   }
@@ -157,15 +248,19 @@ export class Engine implements EngineApi {
   async restoreState(data: ArrayBuffer): Promise<void> {
     const session = this.requireSession();
     if (this.abort) throw new EngineError('busy', 'cancel the running generation before restoring a state');
+    this.refuseWhileLoading();
     session.restoreState(data);
     await this.ctx?.device.queue.onSubmittedWorkDone();
+    await this.takeSnapshot(session);
   }
 
   async reset(): Promise<void> {
     const session = this.requireSession();
     if (this.abort) throw new EngineError('busy', 'cancel the running generation before resetting');
+    this.refuseWhileLoading();
     session.reset();
     await this.ctx?.device.queue.onSubmittedWorkDone();
+    await this.takeSnapshot(session);
   }
 
   stats(): EngineStats {
@@ -175,6 +270,16 @@ export class Engine implements EngineApi {
 
   memoryReport(): MemoryReport {
     return this.requireSession().memoryReport();
+  }
+
+  debugLoseDevice(): void {
+    // destroy() loses the device with reason 'destroyed'; ctx.onLost runs the same recovery as a driver reset.
+    this.ctx?.device.destroy();
+  }
+
+  /** While a load runs its GPU error scopes are open: work on the old session would have its errors counted there. */
+  private refuseWhileLoading(): void {
+    if (this.loading) throw new EngineError('busy', 'a model is loading; wait until it is ready');
   }
 
   private requireSession(): Session {
@@ -187,12 +292,17 @@ export class Engine implements EngineApi {
     const ctx = await this.deps.createContext();
     ctx.onLost((reason) => {
       if (this.ctx !== ctx) return;
-      // Everything on the device is gone: forget it, so that the next load() starts on a fresh device.
+      // Everything on the device is gone: forget it, so that the next load() starts on a fresh device. The host
+      // copy of the memory survives for load() with restoreAfterLoss.
       this.ctx = null;
+      this.lostSnapshot = this.snapshot ?? this.lostSnapshot;
+      this.snapshot = null;
+      this.reader = null;
       this.session = null;
       this.info = null;
       this.abort?.abort();
-      const event: EngineErrorEvent = { kind: 'device-lost', message: `The GPU device was lost (${reason}). Load the model again.` };
+      const restorablePosition = this.lostSnapshot?.position ?? null;
+      const event: EngineErrorEvent = { kind: 'device-lost', message: `The GPU device was lost (${reason}); the model is no longer loaded.`, restorablePosition };
       for (const listener of this.errorListeners) void Promise.resolve(listener(event)).catch(() => undefined);
     });
     this.ctx = ctx;

@@ -4,6 +4,7 @@ import { expose } from 'comlink';
 import { GpuContext } from '../engine/gpu/context';
 import { ModelCache } from '../storage/modelCache';
 import { Engine } from './engine';
+import { sendErrorCodes } from './errors';
 
 let cache: ModelCache | null | undefined;
 
@@ -22,4 +23,5 @@ const engine = new Engine({
   fetch: (input, init) => fetch(input, init),
 });
 
+sendErrorCodes();
 expose(engine);

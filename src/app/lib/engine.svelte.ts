@@ -1,7 +1,8 @@
 // The page's view of the engine: load status and progress, the conversation, generation control, and
 // recovery when the worker dies or the GPU device is lost. Components read its $state and call its methods.
 import { createEngineClient, proxy, type EngineClient } from '../../worker/client';
-import type { EngineErrorEvent, GenerateResult, LoadProgress, ModelInfo, ModelSource, TokenEvent } from '../../worker/api';
+import type { EngineErrorEvent, GenerateResult, LoadOptions, LoadProgress, ModelInfo, ModelSource, TokenEvent } from '../../worker/api';
+import { errorCode } from '../../worker/errors';
 import type { SamplingParams } from '../../engine/types';
 import { getModelMeta, requestPersistence } from '../../storage/modelCache';
 import { errorMessage } from './format';
@@ -49,8 +50,13 @@ export class EngineController {
   progress = $state<ProgressView | null>(null);
   info = $state<ModelInfo | null>(null);
   loadError = $state<string | null>(null);
-  /** Engine-level problems (worker crash, device lost and reloaded) shown as a banner. */
-  notice = $state<{ kind: 'error' | 'info'; text: string } | null>(null);
+  /** Engine-level problems (worker crash, device lost) shown as a banner, with an action where one helps. */
+  notice = $state<{ kind: 'error' | 'info'; text: string; action?: { label: string; run: () => void } } | null>(null);
+  /**
+   * A model that did not fit in GPU memory next to the loaded one: the page asks before dropping the loaded model
+   * (acceptReplace) or keeps it (declineReplace).
+   */
+  replaceOffer = $state<{ label: string; current: string; message: string } | null>(null);
   turns = $state<ChatTurn[]>([]);
   /** Tokens the model has read since the last reset (prompts and replies). */
   position = $state(0);
@@ -60,7 +66,16 @@ export class EngineController {
   private loadedFrom: LoadedFrom | null = null;
   private loadSeq = 0;
   private lastPrompt: { text: string; stateBefore: ArrayBuffer | null } | null = null;
-  private recoveringFromLoss = false;
+  /** Set from a device loss until the model is loaded again. */
+  private lostDevice = false;
+  private pendingReplace: LoadedFrom | null = null;
+
+  constructor() {
+    // ?test-hooks: end-to-end tests reach the worker's debugLoseDevice() (see EngineApi) through the page.
+    if (typeof location !== 'undefined' && new URLSearchParams(location.search).has('test-hooks')) {
+      (globalThis as { __bitTttTestHooks?: unknown }).__bitTttTestHooks = { loseDevice: () => this.client?.api.debugLoseDevice() };
+    }
+  }
 
   get busy(): boolean {
     return this.status === 'loading' || this.status === 'generating';
@@ -91,10 +106,12 @@ export class EngineController {
     await this.load({ label: name, modelKey: `file:${name}`, source: { kind: 'bytes', bytes, name } });
   }
 
-  private async load(from: LoadedFrom, retryFromNetwork = true): Promise<void> {
+  private async load(from: LoadedFrom, retryFromNetwork = true, options: LoadOptions = {}): Promise<void> {
     const seq = ++this.loadSeq;
     this.cancelGeneration();
-    // The worker keeps the previous model until the new one has parsed, so a bad file leaves it usable.
+    this.replaceOffer = null;
+    this.pendingReplace = null;
+    // The worker's load is a transaction: the loaded model keeps its memory unless the new one is ready.
     const previousInfo = this.info;
     const wasReady = this.status === 'ready' || this.status === 'generating';
     this.status = 'loading';
@@ -108,28 +125,60 @@ export class EngineController {
     });
     try {
       // A file's bytes are cloned (not transferred) to the worker, so `from` can reload them after a device loss.
-      const info = await client.api.load(from.source, onProgress);
+      const info = await client.api.load(from.source, onProgress, options);
       if (seq !== this.loadSeq) return;
       this.info = info;
       this.loadedFrom = from;
       this.current = { label: from.label, modelKey: from.modelKey };
-      this.position = 0;
-      this.lastPrompt = null;
+      this.lostDevice = false;
+      if (info.restoredPosition !== undefined) {
+        // The conversation goes on: same model, memory put back (regenerate's saved state is still valid).
+        this.position = info.restoredPosition;
+      } else {
+        this.position = 0;
+        this.lastPrompt = null;
+      }
       this.status = 'ready';
     } catch (err) {
       if (seq !== this.loadSeq) return;
       // A corrupt cache entry is removed by the worker: fetch it again once.
-      if (from.source.kind === 'cache' && from.manifest && retryFromNetwork) {
+      if (from.source.kind === 'cache' && from.manifest && retryFromNetwork && !isGpuRefusal(err)) {
         this.notice = { kind: 'info', text: `The cached copy of ${from.label} could not be read (${errorMessage(err)}); downloading it again.` };
-        await this.load({ ...from, source: { kind: 'url', url: modelUrl(from.manifest), cacheKey: from.modelKey } }, false);
+        await this.load({ ...from, source: { kind: 'url', url: modelUrl(from.manifest), cacheKey: from.modelKey } }, false, options);
         return;
       }
-      this.loadError = errorMessage(err);
-      const keepPrevious = wasReady && previousInfo !== null && this.loadedFrom !== null;
+      const keepPrevious = wasReady && previousInfo !== null && this.loadedFrom !== null && !options.replace && !this.lostDevice;
       this.info = keepPrevious ? previousInfo : null;
       this.status = keepPrevious ? 'ready' : 'error';
-      if (DEVICE_LOST.test(this.loadError)) this.handleDeviceLost(this.loadError);
+      if (keepPrevious && errorCode(err) === 'memory-tight') {
+        // Not an error yet: ask the person whether to drop the loaded model for this one.
+        const current = this.current?.label ?? 'the loaded model';
+        this.pendingReplace = from;
+        this.replaceOffer = {
+          label: from.label,
+          current,
+          message: `There is not enough GPU memory for ${from.label} next to ${current}, which is still loaded and answering. ` +
+            `Unload ${current} to load ${from.label}? Its conversation memory would be lost.`,
+        };
+        return;
+      }
+      const still = keepPrevious && this.current ? ` ${this.current.label} is still loaded, with its memory.` : '';
+      this.loadError = `${errorMessage(err).replace(/\.?$/, '.')}${still}`;
+      if (errorCode(err) === 'device-lost' || DEVICE_LOST.test(this.loadError)) this.handleDeviceLost(errorMessage(err), null);
     }
+  }
+
+  /** The person agreed to drop the loaded model (and its memory) for the one that did not fit beside it. */
+  async acceptReplace(): Promise<void> {
+    const from = this.pendingReplace;
+    if (!from) return;
+    await this.load(from, true, { replace: true });
+    if (this.status === 'ready') this.turns.push({ id: ++turnIds, role: 'note', text: `Switched to ${from.label}; the previous model and its memory were unloaded to make room.`, tokens: 0, streaming: false });
+  }
+
+  declineReplace(): void {
+    this.pendingReplace = null;
+    this.replaceOffer = null;
   }
 
   /** Appends the prompt to the model's stream and streams a reply into a new assistant turn. */
@@ -185,7 +234,7 @@ export class EngineController {
     } catch (err) {
       turn.error = errorMessage(err);
       this.status = 'ready';
-      if (DEVICE_LOST.test(turn.error)) this.handleDeviceLost(turn.error);
+      if (errorCode(err) === 'device-lost' || DEVICE_LOST.test(turn.error)) this.handleDeviceLost(turn.error, null);
     } finally {
       turn.streaming = false;
     }
@@ -240,7 +289,7 @@ export class EngineController {
     });
     // Errors outside a call: after a device loss the worker has dropped the model and needs load() again.
     void client.api.onError(proxy((e: EngineErrorEvent) => {
-      if (e.kind === 'device-lost') this.handleDeviceLost(e.message);
+      if (e.kind === 'device-lost') this.handleDeviceLost(e.message, e.restorablePosition ?? null);
       else this.notice = { kind: 'error', text: `Engine error: ${e.message}` };
     }));
     client.worker.addEventListener('messageerror', () => {
@@ -250,17 +299,45 @@ export class EngineController {
     return client;
   }
 
-  /** The worker lost its GPU device: say so, then load the same model again (from the cache when possible). */
-  private handleDeviceLost(message: string): void {
-    if (this.recoveringFromLoss) return; // the call's rejection and the onError event report the same loss
-    this.recoveringFromLoss = true;
-    this.notice = { kind: 'info', text: `${message.replace(/\.?$/, '.')} The engine reloaded the model on a fresh device; its memory starts over.` };
-    this.turns.push({ id: ++turnIds, role: 'note', text: 'GPU device lost: model reloaded, memory reset.', tokens: 0, streaming: false });
+  /**
+   * The worker lost its GPU device, and the model with it: say so and offer to load the model again, with the
+   * memory snapshot the worker kept from before the loss when there is one.
+   */
+  private handleDeviceLost(message: string, restorablePosition: number | null): void {
     const from = this.loadedFrom;
+    // The call's rejection and the onError event report the same loss; the event knows about the snapshot.
+    const alreadyReported = this.lostDevice;
+    this.lostDevice = true;
     this.info = null;
-    this.status = 'idle';
-    if (!from) { this.recoveringFromLoss = false; return; }
+    if (this.status !== 'loading') this.status = 'error';
+    if (alreadyReported && restorablePosition === null) return;
+    const memory = restorablePosition === null
+      ? 'its memory will start over (no copy of it was kept)'
+      : `its memory will be restored as it was after the last complete reply (${restorablePosition} tokens read)`;
+    const text = `${message.replace(/\.?$/, '.')} ${from ? `Reload ${from.label} to go on — ${memory}.` : 'Load a model to go on.'}`;
+    this.notice = { kind: 'error', text, action: from ? { label: 'Reload model', run: () => void this.reloadAfterLoss() } : undefined };
+    if (!alreadyReported) this.turns.push({ id: ++turnIds, role: 'note', text: 'GPU device lost: the model was unloaded.', tokens: 0, streaming: false });
+  }
+
+  /** Loads the lost model again (from the cache when it came from the manifest) and puts its memory back. */
+  async reloadAfterLoss(): Promise<void> {
+    const from = this.loadedFrom;
+    if (!from || this.status === 'loading') return;
+    this.notice = null;
     const source: ModelSource = from.manifest ? { kind: 'cache', cacheKey: from.modelKey } : from.source;
-    void this.load({ ...from, source }).finally(() => { this.recoveringFromLoss = false; });
+    await this.load({ ...from, source }, true, { restoreAfterLoss: true });
+    if (this.status !== 'ready') return;
+    const restored = this.info?.restoredPosition;
+    const text = restored !== undefined
+      ? `Model reloaded on a fresh GPU device; its memory was restored (${restored} tokens read).`
+      : 'Model reloaded on a fresh GPU device; its memory starts over.';
+    this.turns.push({ id: ++turnIds, role: 'note', text, tokens: 0, streaming: false });
   }
 }
+
+/** Errors where the file was read fine but the GPU engine refused it: fetching it again would not help. */
+function isGpuRefusal(err: unknown): boolean {
+  const code = errorCode(err);
+  return code === 'unsupported' || code === 'memory-tight' || code === 'out-of-memory' || code === 'gpu-refused' || code === 'device-lost';
+}
+

@@ -64,3 +64,19 @@ export function tinyModel(def: TinyModelDef): ModelFile {
 export function tinyModelFiles(): { file: string; bytes: Uint8Array }[] {
   return TINY_MODELS.map((def) => ({ file: def.file, bytes: writeBttt(tinyModel(def)) }));
 }
+
+/**
+ * A well-formed model this GPU engine must refuse (not shipped; tests build it): one TTT head of size 512, over the
+ * kernels' limit of 256. The CPU reference runs it, so a refusal is about the GPU engine, not about the file.
+ */
+export const WIDE_HEAD_MODEL: TinyModelDef = {
+  file: 'wide-head.bttt',
+  name: 'wide-head',
+  description: 'Random-weight TTT model with one head of size 512 (beyond the GPU kernels), for refusal tests.',
+  seed: 1003,
+  config: { ...TINY_BASE, ttt: { ...TINY_BASE.ttt }, arch: 'ttt', dModel: 512, nHeads: 1, nLayers: 1, ffnHidden: 64, mixers: ['ttt'] },
+};
+
+export function wideHeadModelBytes(): Uint8Array {
+  return writeBttt(tinyModel(WIDE_HEAD_MODEL));
+}

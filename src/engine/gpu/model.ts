@@ -151,7 +151,7 @@ export class GpuModel {
   readonly tttLayers: number[];
   private pos = 0;
   private readonly ctx: GpuContext;
-  private readonly owned = new Set<GPUBuffer>();
+  private readonly owned: Set<GPUBuffer>;
   private readonly dispatches: Dispatch[] = [];
   private readonly embedPipeline: GPUComputePipeline;
   private readonly embedBindGroups = new WeakMap<GPUBuffer, GPUBindGroup>();
@@ -169,7 +169,9 @@ export class GpuModel {
   private readonly staging: StagingReader;
   private destroyed = false;
 
-  private constructor(ctx: GpuContext, model: ModelFile, opts: GpuModelOptions) {
+  private constructor(ctx: GpuContext, model: ModelFile, opts: GpuModelOptions, owned: Set<GPUBuffer>) {
+    // The caller holds `owned` too, so that it can free what was allocated when this constructor throws midway.
+    this.owned = owned;
     checkModel(model);
     const c = model.config;
     this.ctx = ctx;
@@ -354,15 +356,22 @@ export class GpuModel {
 
   /** Uploads `model` and compiles its pipelines; the state starts reset (position 0). */
   static async create(ctx: GpuContext, model: ModelFile, opts: GpuModelOptions = {}): Promise<GpuModel> {
+    const owned = new Set<GPUBuffer>();
+    let gpuModel: GpuModel | null = null;
     ctx.device.pushErrorScope('validation');
-    const gpuModel = new GpuModel(ctx, model, opts);
-    gpuModel.reset();
-    const error = await ctx.device.popErrorScope();
-    if (error) {
-      gpuModel.destroy();
-      throw new GpuModelError(`GPU validation failed while loading the model: ${error.message}`);
+    try {
+      gpuModel = new GpuModel(ctx, model, opts, owned);
+      gpuModel.reset();
+    } finally {
+      // Popped on every path: a scope left open would swallow the errors of whatever runs next on the device.
+      const error = await ctx.device.popErrorScope().catch(() => null);
+      if (error || !gpuModel) {
+        for (const b of owned) ctx.destroyBuffer(b);
+        owned.clear();
+      }
+      if (error && gpuModel) throw new GpuModelError(`GPU validation failed while loading the model: ${error.message}`);
     }
-    return gpuModel;
+    return gpuModel!; // non-null: had the constructor thrown, its error would have left through the finally block
   }
 
   /** Tokens read since the last reset: the position of the next token. */
