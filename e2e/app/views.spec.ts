@@ -160,7 +160,10 @@ test('learning as it reads: both models read a text twice, the TTT model also wi
   await page.getByRole('region', { name: 'Learning as it reads' }).screenshot({ path: 'docs/screenshots/views-learning.png' });
 });
 
+// A measurement, not a check of the code: a speed ratio on a shared machine is noise-bound (runs of identical code
+// differ by as much as the effect, docs/VIEWS.md), so it does not gate CI. Only with VIEWS_LIVE_COST=1.
 test('live charts cost: tokens/s of the TTT model reading 512 tokens with the views drawing and without', async ({ page }) => {
+  test.skip(!process.env.VIEWS_LIVE_COST, 'set VIEWS_LIVE_COST=1 to measure the live-chart cost');
   test.setTimeout(300_000);
   await openViews(page);
   const rates: Record<string, number[]> = { live: [], off: [] };

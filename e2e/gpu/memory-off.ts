@@ -32,7 +32,7 @@ export async function memoryOffParity(tokens: number): Promise<MemoryOffResult> 
 
   gpu.reset();
   gpu.setMemory(false);
-  const ref = new ReferenceModel(file);
+  const ref = new ReferenceModel(file, { recordNearTies: true });
   ref.setMemory(false);
   const perToken: TokenDiff[] = [];
   let onOffRelativeDiff = 0;
@@ -40,7 +40,7 @@ export async function memoryOffParity(tokens: number): Promise<MemoryOffResult> 
   for (let i = 0; i < sequence.length; i++) {
     const g = await gpu.step(sequence[i]);
     const { maxAbs, range, argmaxEqual } = compareLogits(g, ref.step(sequence[i]));
-    perToken.push({ maxAbs, range, argmaxEqual });
+    perToken.push({ maxAbs, range, argmaxEqual, tieDistance: ref.nearestTies[ref.nearestTies.length - 1] });
     const onOff = compareLogits(g, onLogits[i]);
     onOffRelativeDiff = Math.max(onOffRelativeDiff, onOff.maxAbs / onOff.range);
     for (const layer of await gpu.readDrift()) for (const h of layer.heads) maxDriftNorm = Math.max(maxDriftNorm, h.norm, h.w0Norm);
@@ -55,11 +55,11 @@ export async function memoryOffParity(tokens: number): Promise<MemoryOffResult> 
   // Switched back on (a setting kept across reset): the GPU follows the reference with memory on again.
   gpu.setMemory(true);
   gpu.reset();
-  const refOn = new ReferenceModel(file);
+  const refOn = new ReferenceModel(file, { recordNearTies: true });
   const backOn: TokenDiff[] = [];
   for (const token of sequence.slice(0, 20)) {
     const { maxAbs, range, argmaxEqual } = compareLogits(await gpu.step(token), refOn.step(token));
-    backOn.push({ maxAbs, range, argmaxEqual });
+    backOn.push({ maxAbs, range, argmaxEqual, tieDistance: refOn.nearestTies[refOn.nearestTies.length - 1] });
   }
   const memoryOnAfter = gpu.memoryOn;
   gpu.destroy();
