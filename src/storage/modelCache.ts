@@ -125,7 +125,9 @@ function webLocks(): EntryLocks | undefined {
   if (!locks?.request) return undefined;
   return {
     crossContext: true,
-    request: (name, options, fn) => locks.request(name, options, (lock) => fn(lock !== null)),
+    // LockManager.request resolves to the callback's result, whose promise it awaits: Promise<T>, not Promise<Promise<T>>.
+    request: <T>(name: string, options: LockOptions, fn: (held: boolean) => Promise<T>) =>
+      locks.request(name, options, (lock) => fn(lock !== null)) as unknown as Promise<T>,
   };
 }
 
