@@ -239,4 +239,18 @@ describe('storage manager', () => {
       'The browser lets this site store 64.0 KiB, of which 40.0 KiB is in use. ' +
       'Delete cached models or free disk space; previously cached models are untouched.');
   });
+
+  it('a quota error with room to spare in the estimate blames the disk instead of quoting the estimate', async () => {
+    const { cache } = freshCache();
+    vi.stubGlobal('navigator', { storage: { estimate: async () => ({ usage: 1024, quota: 10 * 2 ** 30 }) } });
+    vi.spyOn(IDBObjectStore.prototype, 'put').mockImplementation(() => {
+      throw new DOMException('The quota has been exceeded.', 'QuotaExceededError');
+    });
+    const err = await cache.putModelBytes('tiny-ttt', patternBytes(2000, 18), { name: 'Tiny' }).catch((e: unknown) => e);
+    vi.restoreAllMocks();
+    vi.unstubAllGlobals();
+    expect((err as Error).message).toBe('Not enough browser storage to cache "tiny-ttt" (it needs 2.0 KiB). ' +
+      'The disk may be full, or the browser keeps less room for this site than it reports. ' +
+      'Delete cached models or free disk space; previously cached models are untouched.');
+  });
 });

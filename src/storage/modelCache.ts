@@ -397,9 +397,11 @@ export class ModelCache {
   /** The browser refused the write: say how much was needed and how much this site may use, in words. */
   private async quotaError(id: string, bytes: number, cause: unknown): Promise<ModelCacheError> {
     const e = await storageEstimate().catch(() => undefined);
-    const room = e && e.quota > 0
+    // The estimate explains the refusal only when it shows too little room; otherwise it is the disk (or a limit the
+    // estimate does not show), and quoting gigabytes "available" would contradict the refusal.
+    const room = e && e.quota > 0 && e.quota - e.usage < bytes
       ? ` The browser lets this site store ${describeBytes(e.quota)}, of which ${describeBytes(e.usage)} is in use.`
-      : '';
+      : ' The disk may be full, or the browser keeps less room for this site than it reports.';
     return new ModelCacheError('quota-exceeded',
       `Not enough browser storage to cache "${id}" (it needs ${describeBytes(bytes)}).${room} ` +
       'Delete cached models or free disk space; previously cached models are untouched.', { cause });
