@@ -1,7 +1,7 @@
 // The model cache as a person meets it: a full disk, a damaged entry, two tabs, a tab killed while saving. The page
 // never opens IndexedDB (the worker does); these tests look into the store directly to set up and check each case.
 import { expect, test, type Page } from '@playwright/test';
-import { setNumber, sendAndWait, waitReady } from './helpers';
+import { setNumber, sendAndWait, waitReady, READY_TIMEOUT } from './helpers';
 
 const DB = 'bit-ttt-cache';
 const STORE = 'entries';
@@ -110,6 +110,8 @@ test('a cached model whose bytes no longer match their checksum is removed and d
 });
 
 test('two tabs downloading the same model at once leave one complete entry, and both chat', async ({ page, context }) => {
+  // Two tabs compile their shaders at once on SwiftShader's CPU: allow twice the usual wait for "ready".
+  test.slow();
   // Hold both downloads until both tabs have asked, so that both really write the same key at the same time.
   let arrived = 0;
   let releaseBoth!: () => void;
@@ -121,7 +123,8 @@ test('two tabs downloading the same model at once leave one complete entry, and 
   });
   const second = await context.newPage();
   await Promise.all([page.goto(`/?model=${MODEL}`), second.goto(`/?model=${MODEL}`)]);
-  await Promise.all([waitReady(page), waitReady(second)]);
+  const bothReady = (tab: Page) => expect(tab.getByTestId('model-status')).toHaveText('ready', { timeout: 2 * READY_TIMEOUT });
+  await Promise.all([bothReady(page), bothReady(second)]);
   expect(arrived).toBe(2);
   for (const tab of [page, second]) await expect(tab.locator('.facts')).toContainText('from network');
 

@@ -80,7 +80,7 @@ export class EngineController {
     let status: { meta?: CachedModelMeta; writeError?: string } = {};
     try { status = await this.ensureClient().api.cachedModel(m.id); } catch { /* treated as not cached */ }
     if (!status.meta) {
-      const why = status.writeError ?? 'this browser gives the page no storage (a private window?)';
+      const why = (status.writeError ?? 'this browser gives the page no storage (a private window?)').replace(/\.?$/, '.');
       this.notice = { kind: 'info', text: `${m.name} is loaded and works, but it could not be saved in this browser: ${why} It will be downloaded again next time and will not work offline.` };
       return;
     }
