@@ -27,6 +27,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from common import (DataError, evaluate_bpb, hardware_name, load_meta, load_tokens, pick_device,  # noqa: E402
                     split_bytes, torch_load)
+from fastpath import enable_bf16  # noqa: E402
 from model import BitLinear, BitTTTModel, count_parameters, decode_state_bytes  # noqa: E402
 
 # BitNet b1.58 two-stage schedule (README "Schedule"): linear warm-up to the peak, stage 1 (first half) cosine from
@@ -69,6 +70,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                     help="each batch row reads a contiguous stream; TTT/conv/swa state carries between segments")
     ap.add_argument("--carry-segments", type=int, default=8,
                     help="with --carry-state: reset the state (position 0) every N segments")
+    ap.add_argument("--repeat-frac", type=float, default=0.0,
+                    help="fraction of each batch's windows that read a story twice: eot, story, eot, the same story, "
+                         "eot, then the stream continues (README 'Repeat windows'); 0 = plain windows only")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--time-limit", type=float, default=0, help="stop training after this many seconds (0: none)")
     ap.add_argument("--log-every", type=int, default=10)
@@ -79,12 +83,19 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     ap.add_argument("--ckpt-every", type=int, default=500)
     ap.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda if available)")
     ap.add_argument("--threads", type=int, default=2, help="CPU threads for torch")
-    ap.add_argument("--compile", action="store_true", help="torch.compile the model (PyTorch 2 only)")
+    ap.add_argument("--compile", action="store_true",
+                    help="torch.compile the model (PyTorch 2 only; falls back to eager if the first step fails)")
+    ap.add_argument("--bf16", choices=("auto", "on", "off"), default="auto",
+                    help="exact bf16 BitLinear products (fastpath.py): auto = on CUDA when the device check passes")
     ap.add_argument("--probe-seconds", type=float, default=0,
                     help="measure the step rate for this long, write OUT/probe.json and exit")
     args = ap.parse_args(argv)
     if args.steps <= 0 or args.batch <= 0 or args.context <= 0:
         ap.error("--steps, --batch and --context must be positive")
+    if not 0.0 <= args.repeat_frac <= 1.0:
+        ap.error("--repeat-frac must be between 0 and 1")
+    if args.repeat_frac and args.carry_state:
+        ap.error("--repeat-frac works on random windows; it cannot be combined with --carry-state")
     return args
 
 
@@ -98,15 +109,34 @@ def load_config(path: str, meta: Dict[str, Any], context: int) -> Dict[str, Any]
 
 
 class Batches:
-    """Deterministic batches from the step number alone, so a resumed run reads exactly what it would have read."""
+    """Deterministic batches from the step number alone, so a resumed run reads exactly what it would have read.
+
+    With repeat_frac > 0, the first round(repeat_frac·batch) rows of every batch are repeat windows: a random story
+    s (at most (T−2)/2 tokens of it: a longer story is cut to its beginning) is read as eot, s, eot, s, and the
+    window continues with the stream after the story (its eot, then the next stories), T+1 tokens in all. So a cut
+    story looks like a short story told twice. The second copy is cheap only for a model that
+    remembers the first, so these windows reward using the memory (diagnostics.md "read twice" reads the same
+    layout)."""
 
     def __init__(self, tokens: np.ndarray, batch: int, context: int, seed: int, rank: int, world: int,
-                 carry: bool, carry_segments: int):
+                 carry: bool, carry_segments: int, repeat_frac: float = 0.0, eot_id: Optional[int] = None):
         self.tokens, self.B, self.T, self.seed, self.rank = tokens, batch, context, seed, rank
         self.carry, self.cs = carry, carry_segments
         n = tokens.size
         if n < context + 2:
             raise DataError(f"train.bin holds {n} tokens, fewer than one context of {context}")
+        self.n_repeat = int(round(repeat_frac * batch))
+        if self.n_repeat:
+            if eot_id is None:
+                raise ValueError("repeat windows need the eot id")
+            self.eot = int(eot_id)
+            ends = np.flatnonzero(np.asarray(tokens) == self.eot)  # each story is followed by an eot
+            starts = np.concatenate(([0], ends[:-1] + 1))
+            # a story with a preceding eot (not the first), at least 2 tokens, and room for the window after it
+            ok = (starts > 0) & (ends - starts >= 2) & (starts + context + 1 < n)
+            self.story_starts, self.story_ends = starts[ok], ends[ok]
+            if self.story_starts.size == 0:
+                raise DataError("train.bin has no story (eot-delimited) that a repeat window can use")
         if carry:
             rows = batch * world
             region = n // rows
@@ -121,8 +151,20 @@ class Batches:
         rng = np.random.default_rng([self.seed, step, self.rank])
         return rng.integers(0, self.tokens.size - self.T - 1, size=self.B)
 
+    def repeat_window(self, story: int) -> np.ndarray:
+        s0, s1 = int(self.story_starts[story]), int(self.story_ends[story])
+        body = np.asarray(self.tokens[s0 : min(s1, s0 + (self.T - 2) // 2)], dtype=np.int64)
+        head = np.concatenate(([self.eot], body, [self.eot], body))
+        rest = np.asarray(self.tokens[s1 : s1 + self.T + 1 - head.size], dtype=np.int64)  # from the story's eot on
+        return np.concatenate((head, rest))
+
     def get(self, step: int, device: torch.device) -> torch.Tensor:
-        arr = np.stack([np.asarray(self.tokens[s : s + self.T + 1], dtype=np.int64) for s in self.positions(step)])
+        rows = [np.asarray(self.tokens[s : s + self.T + 1], dtype=np.int64) for s in self.positions(step)]
+        if self.n_repeat and not self.carry:
+            rng = np.random.default_rng([self.seed, step, self.rank, 1])
+            for r, story in enumerate(rng.integers(0, self.story_starts.size, size=self.n_repeat)):
+                rows[r] = self.repeat_window(int(story))
+        arr = np.stack(rows)
         return torch.from_numpy(arr).to(device, non_blocking=True)
 
 
@@ -204,16 +246,29 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
     elif is_main and os.path.exists(log_path):
         os.remove(log_path)
 
+    bitlinear_product = "f32"
+    if args.bf16 != "off":
+        enabled, why = enable_bf16(model, device)
+        if args.bf16 == "on" and not enabled:
+            raise SystemExit(f"--bf16 on: {why}")
+        bitlinear_product = "bf16 (exact)" if enabled else "f32"
+        if is_main:
+            print(f"BitLinear products: {why}", flush=True)
     train_model: torch.nn.Module = model
-    if args.compile and hasattr(torch, "compile"):
-        train_model = torch.compile(model)
+    compiled = False
+    if args.compile:
+        if hasattr(torch, "compile"):
+            train_model, compiled = torch.compile(model), True
+        elif is_main:
+            print("--compile: this PyTorch has no torch.compile; running eagerly", flush=True)
     if distributed:
         from torch.nn.parallel import DistributedDataParallel
 
-        train_model = DistributedDataParallel(train_model, device_ids=[device] if device.type == "cuda" else None)
+        ddp_ids = [device] if device.type == "cuda" else None
+        train_model = DistributedDataParallel(train_model, device_ids=ddp_ids)
 
     batches = Batches(train_tokens, args.batch, args.context, args.seed, rank, world, args.carry_state,
-                      args.carry_segments)
+                      args.carry_segments, args.repeat_frac, meta["eotId"])
     warmup = args.warmup if args.warmup >= 0 else max(1, round(0.02 * args.steps))
     hardware = hardware_name(device) + (f" × {world}" if distributed else "")
     log_fh = open(log_path, "a") if is_main else None
@@ -262,12 +317,32 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
             seg = step % args.carry_segments
             if seg == 0 or carried is None:
                 carried = model.empty_state(args.batch, device)
-            logits, carried = train_model(xy[:, :-1], state=carried, pos0=seg * args.context)
+            state_in = carried
+
+        def forward_backward(m: torch.nn.Module):
+            if args.carry_state:
+                logits, state_out = m(xy[:, :-1], state=state_in, pos0=seg * args.context)
+            else:
+                (logits, _), state_out = m(xy[:, :-1]), None
+            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), xy[:, 1:].reshape(-1))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            return loss, state_out
+
+        if compiled and step == start_step:
+            try:
+                loss, carried_out = forward_backward(train_model)
+            except Exception as err:  # a model torch.compile cannot handle here: eager mode, same numbers
+                if is_main:
+                    print(f"--compile failed at the first step ({type(err).__name__}: {str(err)[:300]}); "
+                          "running eagerly", flush=True)
+                train_model, compiled = (DistributedDataParallel(model, device_ids=ddp_ids) if distributed
+                                         else model), False
+                loss, carried_out = forward_backward(train_model)
         else:
-            logits, _ = train_model(xy[:, :-1])
-        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), xy[:, 1:].reshape(-1))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
+            loss, carried_out = forward_backward(train_model)
+        if args.carry_state:
+            carried = carried_out
         torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
         opt.step()
         step += 1
@@ -311,9 +386,12 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
         "stopped_by_time_limit": stopped_early, "tokens": tokens_seen,
         "train_seconds": round(elapsed_before + train_seconds, 2),
         "tokens_per_s": round(trained_steps * args.batch * args.context * world / max(1e-9, train_seconds)),
-        "batch": args.batch, "context": args.context, "lr": args.lr, "carry_state": args.carry_state,
+        "batch": args.batch, "context": args.context, "lr": args.lr, "warmup": warmup,
+        "repeat_frac": args.repeat_frac, "carry_state": args.carry_state,
+        "train_data": {k: meta["files"]["train"].get(k) for k in ("tokens", "stories", "sources", "dropped")},
         "state_bytes": {f"{m}T": decode_state_bytes(model.config, m * args.context) for m in (1, 2, 4)},
         "hardware": hardware, "torch": torch.__version__, "python": platform.python_version(),
+        "bitlinear_product": bitlinear_product, "compiled": compiled,
     }
     summary_path = os.path.join(args.out, "summary.json")
     if is_main:

@@ -1,20 +1,26 @@
-// npm run prepare-data -- --data DIR --tokenizer FILE.json [--out train/data] [--extra-lowercase]
-// Encodes DIR/train.txt (then DIR/train-lowercase.txt with --extra-lowercase) and DIR/valid.txt into
+// npm run prepare-data -- --data DIR --tokenizer FILE.json [--out train/data] [--extra-lowercase] [--extra FILE ...]
+// Encodes DIR/train.txt (then DIR/train-lowercase.txt with --extra-lowercase, then each --extra FILE, a path or a
+// name inside DIR, e.g. `--extra train-extra.txt`) and DIR/valid.txt into
 // OUT/train.bin and OUT/valid.bin: little-endian uint16 token ids, stories in file order, each story followed
 // by the eot id (src/engine/tokenizer/corpus.ts says exactly what is encoded and how bytes are counted), and
 // OUT/meta.json: { vocabSize, eotId, tokenizer, files: { train: { tokens, bytes, ... }, valid: { ... } } }.
 // Files are read line by line, so a corpus larger than memory works too.
+// Every training story whose normalised text (NFKC, lower case, letters and digits only, single spaces) equals a
+// valid story's, or shares its first 200 normalised characters, is dropped, so valid bpb stays a holdout number;
+// meta.json (files.train.dropped) and the printed summary say how many, per source file.
 import { closeSync, createReadStream, existsSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { CorpusEncoder } from '../engine/tokenizer/corpus';
 import { tokenizerSpecFromJson } from '../engine/tokenizer/load';
-import { Tokenizer } from '../engine/tokenizer/tokenizer';
+import { END_OF_TEXT, Tokenizer } from '../engine/tokenizer/tokenizer';
 
 function fail(message: string): never {
   console.error(`prepare-data: ${message}`);
-  console.error('usage: npm run prepare-data -- --data DIR --tokenizer FILE.json [--out train/data] [--extra-lowercase]');
+  console.error(
+    'usage: npm run prepare-data -- --data DIR --tokenizer FILE.json [--out train/data] [--extra-lowercase] [--extra FILE ...]',
+  );
   process.exit(2);
 }
 
@@ -23,10 +29,61 @@ interface FileStats {
   bytes: number;
   stories: number;
   sources: string[];
+  /** Per source file: stories kept, and stories dropped as duplicates of a valid story. */
+  perSource: { source: string; stories: number; dropped: number }[];
+  dropped: number;
 }
 
-/** Encodes the given text files, in order, into one .bin file. */
-async function encodeFiles(tokenizer: Tokenizer, sources: string[], outPath: string): Promise<FileStats> {
+const PREFIX_CHARS = 200;
+
+/** The text a duplicate check compares: NFKC, lower case, runs of anything but letters/digits → one space. */
+function normalizeStory(text: string): string {
+  return text
+    .normalize('NFKC')
+    .toLowerCase()
+    .replace(/[^\p{L}\p{N}]+/gu, ' ')
+    .trim();
+}
+
+/** Stories of a corpus file, as CorpusEncoder delimits them (lines between `<|endoftext|>` lines). */
+async function* storiesOf(source: string): AsyncGenerator<string[]> {
+  let story: string[] = [];
+  const lines = createInterface({ input: createReadStream(source, { encoding: 'utf8' }), crlfDelay: Infinity });
+  for await (const line of lines) {
+    if (line === END_OF_TEXT || line === `${END_OF_TEXT}\r`) {
+      yield story;
+      story = [];
+    } else story.push(line);
+  }
+  if (story.some((line) => line.trim().length > 0)) yield story;
+}
+
+/** Keys of the valid stories: whole normalised text and its first PREFIX_CHARS characters. */
+class DuplicateFilter {
+  private readonly whole = new Set<string>();
+  private readonly prefixes = new Set<string>();
+
+  add(text: string): void {
+    const norm = normalizeStory(text);
+    if (norm.length === 0) return;
+    this.whole.add(norm);
+    if (norm.length >= PREFIX_CHARS) this.prefixes.add(norm.slice(0, PREFIX_CHARS));
+  }
+
+  matches(text: string): boolean {
+    const norm = normalizeStory(text);
+    if (norm.length === 0) return false;
+    return this.whole.has(norm) || (norm.length >= PREFIX_CHARS && this.prefixes.has(norm.slice(0, PREFIX_CHARS)));
+  }
+}
+
+/** Encodes the given text files, in order, into one .bin file, leaving out stories `skip` matches. */
+async function encodeFiles(
+  tokenizer: Tokenizer,
+  sources: string[],
+  outPath: string,
+  skip?: DuplicateFilter,
+): Promise<FileStats> {
   const fd = openSync(outPath, 'w');
   try {
     const encoder = new CorpusEncoder(tokenizer, (ids) => {
@@ -34,12 +91,23 @@ async function encodeFiles(tokenizer: Tokenizer, sources: string[], outPath: str
       ids.forEach((id, index) => buffer.writeUInt16LE(id, index * 2));
       writeSync(fd, buffer);
     });
+    const perSource: FileStats['perSource'] = [];
     for (const source of sources) {
-      const lines = createInterface({ input: createReadStream(source, { encoding: 'utf8' }), crlfDelay: Infinity });
-      for await (const line of lines) encoder.addLine(line);
+      const before = encoder.stories;
+      let dropped = 0;
+      for await (const story of storiesOf(source)) {
+        if (skip?.matches(story.join('\n'))) {
+          dropped++;
+          continue;
+        }
+        for (const line of story) encoder.addLine(line);
+        encoder.addLine(END_OF_TEXT);
+      }
       encoder.finish(); // a file's last story never runs into the next file's first
+      perSource.push({ source, stories: encoder.stories - before, dropped });
     }
-    return { tokens: encoder.tokens, bytes: encoder.bytes, stories: encoder.stories, sources };
+    const dropped = perSource.reduce((sum, s) => sum + s.dropped, 0);
+    return { tokens: encoder.tokens, bytes: encoder.bytes, stories: encoder.stories, sources, perSource, dropped };
   } finally {
     closeSync(fd);
   }
@@ -54,6 +122,7 @@ async function main(): Promise<void> {
         tokenizer: { type: 'string' },
         out: { type: 'string', default: 'train/data' },
         'extra-lowercase': { type: 'boolean', default: false },
+        extra: { type: 'string', multiple: true, default: [] },
       },
     }));
   } catch (error) {
@@ -64,6 +133,7 @@ async function main(): Promise<void> {
   if (tokenizerPath === undefined) fail('--tokenizer FILE.json is required');
   const trainSources = [join(data, 'train.txt')];
   if (values['extra-lowercase']) trainSources.push(join(data, 'train-lowercase.txt'));
+  for (const extra of values.extra ?? []) trainSources.push(existsSync(extra) ? extra : join(data, extra));
   const validSources = [join(data, 'valid.txt')];
   for (const path of [tokenizerPath, ...trainSources, ...validSources]) {
     if (!existsSync(path)) fail(`${path} does not exist`);
@@ -79,7 +149,9 @@ async function main(): Promise<void> {
 
   mkdirSync(out, { recursive: true });
   const started = performance.now();
-  const train = await encodeFiles(tokenizer, trainSources, join(out, 'train.bin'));
+  const validStories = new DuplicateFilter();
+  for (const source of validSources) for await (const story of storiesOf(source)) validStories.add(story.join('\n'));
+  const train = await encodeFiles(tokenizer, trainSources, join(out, 'train.bin'), validStories);
   const valid = await encodeFiles(tokenizer, validSources, join(out, 'valid.bin'));
   const meta = {
     vocabSize: tokenizer.vocabSize,

@@ -1,6 +1,7 @@
-"""Collect an ablation's results from WORK into OUT (at most 8 files, each ≤ 16 MB), for train/gpu/run.sh.
+"""Collect a GPU run's results (train/gpu/run.sh) from WORK into OUT (at most 8 files, each ≤ 16 MB), for train/gpu/run.sh.
 
-OUT/results.tar: ablation.json, versions.txt, probe.json, runs/NAME/{log.jsonl, summary.json, positions.json,
+OUT/results.tar: ablation.json (runs with their diagnostics; comparisons at equal tokens, at equal wall-clock and
+of the KV learning rates), versions.txt, probe.json, runs/NAME/{log.jsonl, summary.json, positions.json,
 *.out, *.rc}, golden/*.json. OUT/models-K.tar: the .bttt files, packed into tars of at most 15.5 MB.
 OUT/ckpt-NAME-f16.pt: latent weights (f16) + config + step of the two runs with the best valid bpb, loadable by
 `train.py --init-from` and by common.load_checkpoint. Works with whatever exists: a failed run is reported, not fatal.
@@ -59,9 +60,49 @@ def collect(work: str):
             "btttBytes": os.path.getsize(models[0]) if models else None,
             "config": summary.get("config"),
             "hardware": summary.get("hardware"),
+            "lr": summary.get("lr"),
+            "warmup": summary.get("warmup"),
+            "context": summary.get("context"),
+            "repeatFrac": summary.get("repeat_frac"),
+            "bitlinearProduct": summary.get("bitlinear_product"),
+            "compiled": summary.get("compiled"),
+            "diagnostics": positions.get("diagnostics") if positions else None,
         }
         runs.append(entry)
     return runs
+
+
+def headline(r):
+    """The numbers the comparisons show: valid bpb, bpb up to 1×/4× the context, and the memory diagnostics."""
+    d = r.get("diagnostics") or {}
+    mu = (r.get("positions") or {}).get("meanUpTo") or {}
+    rc = d.get("recall") or {}
+    return {
+        "name": r["name"], "steps": r["steps"], "tokens": r["tokens"], "lr": r.get("lr"), "validBpb": r["validBpb"],
+        "bpb1x": (mu.get("1x") or {}).get("bpb"), "bpb4x": (mu.get("4x") or {}).get("bpb"),
+        "memoryOffIncrease": (d.get("memoryOff") or {}).get("lossIncrease"),
+        "readTwiceDrop": (d.get("readTwice") or {}).get("drop"),
+        "recall": rc.get("accuracy"), "recallControl": (rc.get("control") or {}).get("accuracy"),
+    }
+
+
+def comparisons(runs, probe):
+    """Equal tokens: every run of the probe's step count. Equal wall-clock: the ttt run and the *-wall runs, whose
+    steps took the same GPU seconds alone (steps / rate alone). KV learning rate: kv-lo / kv / kv-hi."""
+    by = {r["name"]: r for r in runs}
+    steps = (probe or {}).get("steps")
+    solo = (probe or {}).get("solo_steps_per_s") or {}
+    equal_tokens = [headline(r) for r in runs if r["validBpb"] is not None and r["steps"] == steps
+                    and not r["name"].endswith("-wall")]
+    wall = []
+    for name, base in (("ttt", "ttt"), ("kv-wall", "kv"), ("kv-conv-wall", "kv-conv")):
+        r = by.get(name)
+        if r and r["validBpb"] is not None:
+            rate = solo.get(base)
+            wall.append({**headline(r), "secondsAlone": r["steps"] / rate if rate else None})
+    lr = [headline(by[n]) for n in ("kv-lo", "kv", "kv-hi") if n in by and by[n]["validBpb"] is not None]
+    best_lr = min(lr, key=lambda h: h["validBpb"])["lr"] if lr else None
+    return {"equalTokens": equal_tokens, "equalWallClock": wall, "kvLearningRate": lr, "bestKvLr": best_lr}
 
 
 def add_file(tar: tarfile.TarFile, path: str, arcname: str) -> None:
@@ -79,8 +120,9 @@ def main() -> None:
     os.makedirs(out, exist_ok=True)
     runs = collect(work)
     ranked = sorted((r for r in runs if r["validBpb"] is not None), key=lambda r: r["validBpb"])
-    ablation = {"runs": runs, "ranking": [r["name"] for r in ranked], "probe": read_json(os.path.join(work, "probe.json")),
-                "notes": []}
+    probe = read_json(os.path.join(work, "probe.json"))
+    ablation = {"runs": runs, "ranking": [r["name"] for r in ranked], "probe": probe,
+                "comparisons": comparisons(runs, probe), "notes": []}
     written = []
 
     # .bttt files into as few tars as fit
@@ -162,6 +204,16 @@ def main() -> None:
         print(f"{r['name']:<18} {r['status']:<7} {r['steps'] or 0:>6} {r['tokensPerSecond'] or 0:>8} "
               f"{(r['params'] or {}).get('total', 0):>9} {r['validBpb'] if r['validBpb'] is not None else float('nan'):>7.4f} {bpb('1x'):>6} "
               f"{bpb('2x'):>6} {bpb('4x'):>6} {(r['stateBytes'] or {}).get('4T', 0):>9}")
+    fmt = lambda v, p="{:.4f}": "-" if v is None else p.format(v)  # noqa: E731
+    for title, rows in (("equal tokens", ablation["comparisons"]["equalTokens"]),
+                        ("equal wall-clock (GPU seconds alone)", ablation["comparisons"]["equalWallClock"])):
+        print(f"{title}: run, steps, lr, valid bpb, bpb 1x / 4x, memory off, read-twice drop, recall (control)")
+        for h in rows:
+            print(f"  {h['name']:<14} {h['steps'] or 0:>6} {fmt(h['lr'], '{:g}'):>7} {fmt(h['validBpb'])} "
+                  f"{fmt(h['bpb1x'])} / {fmt(h['bpb4x'])} {fmt(h['memoryOffIncrease'], '{:+.1%}')} "
+                  f"{fmt(h['readTwiceDrop'], '{:+.1%}')} {fmt(h['recall'], '{:.1%}')} ({fmt(h['recallControl'], '{:.1%}')})"
+                  + (f" {h['secondsAlone']:.0f}s" if h.get("secondsAlone") else ""))
+    print("best KV learning rate:", ablation["comparisons"]["bestKvLr"])
     for note in ablation["notes"]:
         print("note:", note)
 

@@ -1,0 +1,119 @@
+"""Tests of the training-recipe pieces: repeat windows in the batches, and the exact bf16 BitLinear product
+(train/fastpath.py) checked on the CPU by emulating bf16 operands with f32 accumulation.
+`cd train && /usr/bin/python3 -m unittest test_recipe -v`.
+"""
+import os
+import sys
+import unittest
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from fastpath import bf16_integer_product, disable_bf16, enable_bf16  # noqa: E402
+from model import BitLinear, BitTTTModel  # noqa: E402
+from test_model import lively, tiny_config  # noqa: E402
+from train import Batches  # noqa: E402
+
+torch.set_num_threads(2)
+
+
+def f32_accumulate(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """What the GPU does with bf16 operands and an f32 accumulator: widen exactly, multiply-add in f32."""
+    return a.float() @ b.float()
+
+
+class Bf16Product(unittest.TestCase):
+    def test_equals_the_exact_product_on_bitlinear_integers(self):
+        g = torch.Generator().manual_seed(0)
+        for k in (32, 256, 768, 3072):
+            xq = torch.randint(-128, 128, (40, k), generator=g).float()
+            xq[0], xq[1] = 127.0, -128.0  # the largest sums
+            wq = torch.randint(-1, 2, (48, k), generator=g).float()
+            wq[0] = 1.0
+            got = bf16_integer_product(xq, wq, f32_accumulate)
+            want = F.linear(xq.double(), wq.double())
+            self.assertEqual(got.dtype, torch.float32)
+            self.assertTrue(torch.equal(got.double(), want), f"k={k}")
+
+    def test_bf16_holds_int8_but_not_wider_integers(self):
+        ints = torch.arange(-128, 128, dtype=torch.float32)
+        self.assertTrue(torch.equal(ints.to(torch.bfloat16).float(), ints))
+        self.assertNotEqual(float(torch.tensor(257.0).to(torch.bfloat16).float()), 257.0)  # the check can fail
+
+    def test_model_forward_and_gradients_are_unchanged(self):
+        torch.manual_seed(0)
+        model = lively(BitTTTModel(tiny_config(convKernel=4, shareQK=True, gate=True)))
+        x = torch.randint(0, 299, (2, 32), generator=torch.Generator().manual_seed(1))
+
+        def run():
+            model.zero_grad(set_to_none=True)
+            logits, _ = model(x)
+            F.cross_entropy(logits.reshape(-1, logits.shape[-1]), x.roll(-1, 1).reshape(-1)).backward()
+            return logits.detach(), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+        ref_logits, ref_grads = run()
+        try:
+            ok, why = enable_bf16(model, torch.device("cpu"), mm=f32_accumulate)
+            self.assertTrue(ok, why)
+            self.assertIsNot(BitLinear.integer_product, F.linear)
+            logits, grads = run()
+        finally:
+            disable_bf16()
+        self.assertTrue(torch.equal(logits, ref_logits))
+        self.assertEqual(set(grads), set(ref_grads))
+        for name in grads:
+            torch.testing.assert_close(grads[name], ref_grads[name], rtol=1e-5, atol=1e-7, msg=name)
+
+    def test_not_enabled_on_the_cpu_without_an_emulation(self):
+        model = BitTTTModel(tiny_config())
+        ok, why = enable_bf16(model, torch.device("cpu"))
+        self.assertFalse(ok)
+        self.assertIn("CUDA", why)
+        self.assertIs(BitLinear.integer_product, F.linear)
+
+
+class RepeatWindows(unittest.TestCase):
+    EOT = 99
+
+    def stream(self):
+        g = np.random.default_rng(0)
+        out = []
+        for _ in range(60):
+            out.extend(g.integers(0, self.EOT, size=int(g.integers(5, 30))).tolist())
+            out.append(self.EOT)
+        return np.asarray(out, dtype=np.uint16)
+
+    def test_layout_fraction_and_determinism(self):
+        tokens = self.stream()
+        T = 64
+        b = Batches(tokens, 8, T, seed=3, rank=0, world=1, carry=False, carry_segments=8, repeat_frac=0.25,
+                    eot_id=self.EOT)
+        x = b.get(5, torch.device("cpu")).numpy()
+        self.assertEqual(x.shape, (8, T + 1))
+        self.assertTrue(np.array_equal(x, b.get(5, torch.device("cpu")).numpy()))  # resumable
+        plain = Batches(tokens, 8, T, seed=3, rank=0, world=1, carry=False, carry_segments=8)
+        y = plain.get(5, torch.device("cpu")).numpy()
+        self.assertTrue(np.array_equal(x[2:], y[2:]))  # rows after the repeat ones are the plain windows
+        for row in x[:2]:
+            self.assertEqual(row[0], self.EOT)
+            n = int(np.flatnonzero(row[1:] == self.EOT)[0])  # the first copy ends at the next eot
+            story = row[1 : 1 + n]
+            self.assertGreaterEqual(n, 2)
+            self.assertTrue(np.array_equal(row[n + 2 : 2 * n + 2], story))
+            self.assertEqual(row[2 * n + 2], self.EOT)
+            # the copy is a real story of the stream, and the window continues with the stream after it
+            s = int(np.flatnonzero([np.array_equal(tokens[i : i + n + 1], np.append(story, self.EOT))
+                                    for i in range(tokens.size - n)])[0])
+            tail = row[2 * n + 2 :]
+            self.assertTrue(np.array_equal(tail, tokens[s + n : s + n + tail.size]))
+
+    def test_long_stories_are_cut_to_fit_twice(self):
+        tokens = np.asarray(([self.EOT] + list(range(1, 80))) * 4 + [self.EOT], dtype=np.uint16)
+        b = Batches(tokens, 2, 32, seed=0, rank=0, world=1, carry=False, carry_segments=8, repeat_frac=1.0,
+                    eot_id=self.EOT)
+        row = b.get(0, torch.device("cpu")).numpy()[0]
+        first = [self.EOT] + list(range(1, 16))
+        self.assertEqual(row.tolist(), first + first + [self.EOT])  # cut to 15 tokens, then the story's eot
