@@ -1,10 +1,10 @@
 import 'fake-indexeddb/auto';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createStore, get, keys, set } from 'idb-keyval';
-import { ModelCache, ModelCacheError, sha256Hex } from './modelCache';
+import { LocalLocks, ModelCache, ModelCacheError, sha256Hex, type EntryLocks } from './modelCache';
 
 let dbCounter = 0;
-function freshCache(options: { chunkBytes?: number; now?: () => number; staleWriteMs?: number } = {}) {
+function freshCache(options: { chunkBytes?: number; now?: () => number; staleWriteMs?: number; locks?: EntryLocks } = {}) {
   const dbName = `test-cache-${++dbCounter}`;
   return { cache: new ModelCache({ dbName, chunkBytes: 1024, ...options }), store: createStore(dbName, 'entries'), dbName };
 }
@@ -138,15 +138,119 @@ describe('ModelCache snapshots', () => {
   });
 });
 
+describe('ModelCache across tabs (Web Locks)', () => {
+  // Two ModelCache instances on one database with one lock manager that both see: two tabs' workers.
+  function twoTabs() {
+    const locks = new LocalLocks(true);
+    const a = freshCache({ locks });
+    const b = new ModelCache({ dbName: a.dbName, chunkBytes: 1024, locks });
+    return { a: a.cache, b, store: a.store, locks };
+  }
+
+  it('two tabs caching the same key at once leave one complete entry and no stray chunks', async () => {
+    const { a, b, store } = twoTabs();
+    const big = patternBytes(9000, 11);
+    const small = patternBytes(2100, 12); // e.g. a newer version of the file downloaded by the other tab
+    const results = await Promise.allSettled([a.putModelBytes('m', big, { name: 'A' }), b.putModelBytes('m', small, { name: 'B' })]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled']);
+    const back = new Uint8Array((await a.getModelBytes('m'))!);
+    const winner = back.byteLength === big.byteLength ? big : small;
+    expect(back).toEqual(winner);
+    const meta = (await b.getModelMeta('m'))!;
+    const expectedKeys = ['model-meta:m', ...Array.from({ length: meta.chunks }, (_, i) => `model-chunk:m:${i}`)].sort();
+    expect((await keys(store)).map(String).sort()).toEqual(expectedKeys);
+  });
+
+  it('the second tab with the same bytes keeps the first one\'s entry instead of rewriting it', async () => {
+    let clock = 100;
+    const locks = new LocalLocks(true);
+    const { cache: a, dbName, store } = freshCache({ locks, now: () => clock++ });
+    const b = new ModelCache({ dbName, chunkBytes: 1024, locks, now: () => clock++ });
+    const bytes = patternBytes(5000, 13);
+    const [first, second] = await Promise.all([a.putModelBytes('same', bytes, { name: 'S' }), b.putModelBytes('same', bytes, { name: 'S' })]);
+    expect(second.savedAt).toBe(first.savedAt); // one write; the other found it complete
+    expect((await keys(store)).map(String).filter((k) => k.startsWith('model-chunk:same:'))).toHaveLength(5);
+    expect(new Uint8Array((await b.getModelBytes('same'))!)).toEqual(bytes);
+  });
+
+  it('a read while another tab replaces the entry gets old or new bytes, never an error', async () => {
+    const { a, b } = twoTabs();
+    const v1 = patternBytes(6000, 14);
+    const v2 = patternBytes(6000, 15);
+    await a.putModelBytes('r', v1, { name: 'R' });
+    const [, read] = await Promise.all([a.putModelBytes('r', v2, { name: 'R' }), b.getModelBytes('r')]);
+    const got = new Uint8Array(read!);
+    expect([v1, v2].some((v) => v.every((x, i) => x === got[i]) && v.length === got.length)).toBe(true);
+    expect(new Uint8Array((await b.getModelBytes('r'))!)).toEqual(v2);
+  });
+
+  it('a half-written entry whose writer died is removed at the next start, however fresh; a live write is left alone', async () => {
+    const clock = 5_000_000;
+    const locks = new LocalLocks(true);
+    const { cache, store, dbName } = freshCache({ locks, now: () => clock });
+    await cache.putModelBytes('done', patternBytes(1200, 16), { name: 'Done' });
+    // A tab killed a moment ago mid-write: its pending marker is brand new, but nobody holds its lock.
+    await set('model-pending:dead', { startedAt: clock }, store);
+    await set('model-chunk:dead:0', new ArrayBuffer(1024), store);
+    await set('snap-chunk:dead-snap:0', new ArrayBuffer(8), store);
+    // A tab that is writing right now holds the lock of its key.
+    await set('model-pending:live', { startedAt: clock }, store);
+    await set('model-chunk:live:0', new ArrayBuffer(1024), store);
+    let releaseLive!: () => void;
+    const liveHeld = new Promise<void>((held) => {
+      void locks.request(`bit-ttt-cache:${dbName}:model:live`, { mode: 'exclusive' }, () => {
+        held();
+        return new Promise<void>((r) => (releaseLive = r));
+      });
+    });
+    await liveHeld;
+
+    const nextStart = new ModelCache({ dbName, chunkBytes: 1024, locks, now: () => clock });
+    expect(await nextStart.cleanedAtStart()).toBe(2);
+    expect((await keys(store)).map(String).sort()).toEqual(
+      ['model-chunk:done:0', 'model-chunk:done:1', 'model-chunk:live:0', 'model-meta:done', 'model-pending:live']);
+    releaseLive();
+  });
+});
+
 describe('storage manager', () => {
-  it('estimate() and requestPersistence() degrade gracefully without navigator.storage', async () => {
+  it('estimate() and persisted() degrade gracefully without navigator.storage', async () => {
     const { cache } = freshCache();
     vi.stubGlobal('navigator', {});
     expect(await cache.estimate()).toBeUndefined();
-    expect(await cache.requestPersistence()).toBe(false);
-    vi.stubGlobal('navigator', { storage: { estimate: async () => ({ usage: 5, quota: 100 }), persisted: async () => false, persist: async () => true } });
+    expect(await cache.persisted()).toBeNull();
+    vi.stubGlobal('navigator', { storage: { estimate: async () => ({ usage: 5, quota: 100 }), persisted: async () => true } });
     expect(await cache.estimate()).toEqual({ usage: 5, quota: 100 });
-    expect(await cache.requestPersistence()).toBe(true);
+    expect(await cache.persisted()).toBe(true);
     vi.unstubAllGlobals();
+  });
+
+  it('a quota error says what was needed and what the browser allows', async () => {
+    const { cache } = freshCache();
+    vi.stubGlobal('navigator', { storage: { estimate: async () => ({ usage: 40 * 1024, quota: 64 * 1024 }) } });
+    vi.spyOn(IDBObjectStore.prototype, 'put').mockImplementation(() => {
+      throw new DOMException('The quota has been exceeded.', 'QuotaExceededError');
+    });
+    const err = await cache.putModelBytes('tiny-ttt', patternBytes(92_894, 17), { name: 'Tiny' }).catch((e: unknown) => e);
+    vi.restoreAllMocks();
+    vi.unstubAllGlobals();
+    expect((err as ModelCacheError).code).toBe('quota-exceeded');
+    expect((err as Error).message).toBe('Not enough browser storage to cache "tiny-ttt" (it needs 90.7 KiB). ' +
+      'The browser lets this site store 64.0 KiB, of which 40.0 KiB is in use. ' +
+      'Delete cached models or free disk space; previously cached models are untouched.');
+  });
+
+  it('a quota error with room to spare in the estimate blames the disk instead of quoting the estimate', async () => {
+    const { cache } = freshCache();
+    vi.stubGlobal('navigator', { storage: { estimate: async () => ({ usage: 1024, quota: 10 * 2 ** 30 }) } });
+    vi.spyOn(IDBObjectStore.prototype, 'put').mockImplementation(() => {
+      throw new DOMException('The quota has been exceeded.', 'QuotaExceededError');
+    });
+    const err = await cache.putModelBytes('tiny-ttt', patternBytes(2000, 18), { name: 'Tiny' }).catch((e: unknown) => e);
+    vi.restoreAllMocks();
+    vi.unstubAllGlobals();
+    expect((err as Error).message).toBe('Not enough browser storage to cache "tiny-ttt" (it needs 2.0 KiB). ' +
+      'The disk may be full, or the browser keeps less room for this site than it reports. ' +
+      'Delete cached models or free disk space; previously cached models are untouched.');
   });
 });

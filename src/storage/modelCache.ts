@@ -1,5 +1,5 @@
-// IndexedDB cache of model files and named TTT-state snapshots (idb-keyval). DOM-free: it runs in the engine
-// worker (which downloads and reads models) and on the page (which lists and deletes them).
+// IndexedDB cache of model files and named TTT-state snapshots (idb-keyval). DOM-free. Only the engine worker
+// uses it: the page asks the worker (src/worker/api.ts), so one context per tab touches the store.
 //
 // Layout in one object store, by key prefix:
 //   model-chunk:<key>:<i>   ArrayBuffer, at most `chunkBytes` (1 MiB): never one huge value
@@ -7,6 +7,11 @@
 //   model-meta:<key>        CachedModelMeta, written LAST: an entry without it is unfinished and never listed
 //   snap-chunk:<name>:<i>, snap-pending:<name>, snap-meta:<name>   the same for snapshots
 // Every entry carries the SHA-256 of its bytes; a read that does not match deletes the entry and throws.
+//
+// Several tabs (each with its own worker) share the store. Every write, delete and read of one entry holds a Web
+// Lock named after it (exclusive to write or delete, shared to read), so two tabs caching the same model never
+// interleave their chunks, and a reader never sees an entry being replaced. A lock dies with its tab, so an entry
+// without its record whose lock is free was abandoned (tab killed mid-write) and is removed at the next start.
 import { createStore, del, delMany, get, keys, set, type UseStore } from 'idb-keyval';
 
 export type ModelCacheErrorCode =
@@ -52,14 +57,27 @@ export interface StorageEstimateInfo {
   quota: number;
 }
 
+/** The part of the Web Locks API (navigator.locks) the cache uses. */
+export interface EntryLocks {
+  /** Runs `fn` holding the named lock; with `ifAvailable`, runs `fn(false)` at once when it is held elsewhere. */
+  request<T>(name: string, options: { mode: 'shared' | 'exclusive'; ifAvailable?: boolean }, fn: (held: boolean) => Promise<T>): Promise<T>;
+  /** True when every tab and worker of the origin sees these locks (Web Locks); false for the in-memory stand-in. */
+  readonly crossContext: boolean;
+}
+
 export interface ModelCacheOptions {
   /** IndexedDB database name (tests use a fresh one each). */
   dbName?: string;
   /** Largest value written in one put. */
   chunkBytes?: number;
-  /** A pending write older than this is considered abandoned (tab closed mid-download) and cleaned up. */
+  /**
+   * Without cross-context locks, a pending write older than this is considered abandoned (tab closed mid-write)
+   * and cleaned up. With Web Locks a free lock already says so, whatever the age.
+   */
   staleWriteMs?: number;
   now?: () => number;
+  /** Entry locks; default navigator.locks where it exists, else locks that only this JavaScript context sees. */
+  locks?: EntryLocks;
 }
 
 export const DEFAULT_CHUNK_BYTES = 1 << 20;
@@ -94,18 +112,86 @@ function describeBytes(n: number): string {
   return n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(1)} MiB` : `${(n / 1024).toFixed(1)} KiB`;
 }
 
+async function storageEstimate(): Promise<StorageEstimateInfo | undefined> {
+  const storage = typeof navigator !== 'undefined' ? navigator.storage : undefined;
+  if (!storage?.estimate) return undefined;
+  const e = await storage.estimate();
+  return { usage: e.usage ?? 0, quota: e.quota ?? 0 };
+}
+
+/** The Web Locks API where this context has it (browsers: pages and workers). */
+function webLocks(): EntryLocks | undefined {
+  const locks = typeof navigator !== 'undefined' ? (navigator as { locks?: LockManager }).locks : undefined;
+  if (!locks?.request) return undefined;
+  return {
+    crossContext: true,
+    // LockManager.request resolves to the callback's result, whose promise it awaits: Promise<T>, not Promise<Promise<T>>.
+    request: <T>(name: string, options: LockOptions, fn: (held: boolean) => Promise<T>) =>
+      locks.request(name, options, (lock) => fn(lock !== null)) as unknown as Promise<T>,
+  };
+}
+
+/**
+ * Shared/exclusive locks seen only by this JavaScript context (Node tests, browsers without Web Locks). Waiters are
+ * served in arrival order, so a writer is not starved by a stream of readers.
+ */
+export class LocalLocks implements EntryLocks {
+  /** `crossContext` true only to stand in for Web Locks in tests (several caches in one context as several tabs). */
+  constructor(readonly crossContext = false) {}
+  private readonly state = new Map<string, { exclusive: boolean; shared: number; queue: { mode: 'shared' | 'exclusive'; grant: () => void }[] }>();
+
+  async request<T>(name: string, options: { mode: 'shared' | 'exclusive'; ifAvailable?: boolean }, fn: (held: boolean) => Promise<T>): Promise<T> {
+    let s = this.state.get(name);
+    if (!s) this.state.set(name, (s = { exclusive: false, shared: 0, queue: [] }));
+    const st = s;
+    const free = () => !st.exclusive && (options.mode === 'shared' ? st.queue.length === 0 : st.shared === 0 && st.queue.length === 0);
+    if (!free()) {
+      if (options.ifAvailable) return fn(false);
+      await new Promise<void>((grant) => st.queue.push({ mode: options.mode, grant }));
+    } else if (options.mode === 'exclusive') st.exclusive = true;
+    else st.shared++;
+    try {
+      return await fn(true);
+    } finally {
+      if (options.mode === 'exclusive') st.exclusive = false;
+      else st.shared--;
+      this.wake(name, st);
+    }
+  }
+
+  private wake(name: string, st: { exclusive: boolean; shared: number; queue: { mode: 'shared' | 'exclusive'; grant: () => void }[] }): void {
+    while (st.queue.length && !st.exclusive) {
+      const next = st.queue[0];
+      if (next.mode === 'exclusive') {
+        if (st.shared > 0) break;
+        st.exclusive = true;
+      } else st.shared++;
+      st.queue.shift();
+      next.grant();
+    }
+    if (!st.exclusive && st.shared === 0 && st.queue.length === 0) this.state.delete(name);
+  }
+}
+
+/** One stand-in per context, so that every ModelCache of this context sees the same locks. */
+const localLocks = new LocalLocks();
+
 export class ModelCache {
   private readonly store: UseStore;
   private readonly chunkBytes: number;
   private readonly staleWriteMs: number;
   private readonly now: () => number;
-  private cleanup: Promise<void> | null = null;
+  private readonly locks: EntryLocks;
+  private readonly dbName: string;
+  private cleanup: Promise<number> | null = null;
 
   constructor(options: ModelCacheOptions = {}) {
     if (typeof indexedDB === 'undefined') {
       throw new ModelCacheError('storage-unavailable', 'IndexedDB is not available here, so models cannot be cached.');
     }
-    this.store = createStore(options.dbName ?? 'bit-ttt-cache', 'entries');
+    this.dbName = options.dbName ?? 'bit-ttt-cache';
+    this.store = createStore(this.dbName, 'entries');
+    this.locks = options.locks ?? webLocks() ?? localLocks;
     this.chunkBytes = options.chunkBytes ?? DEFAULT_CHUNK_BYTES;
     this.staleWriteMs = options.staleWriteMs ?? DEFAULT_STALE_WRITE_MS;
     this.now = options.now ?? Date.now;
@@ -114,19 +200,31 @@ export class ModelCache {
 
   // ---- models ----
 
-  /** Stores a model file. Replaces an existing entry under the same key. */
+  /**
+   * Stores a model file. Replaces an existing entry under the same key, unless that entry already holds these very
+   * bytes (another tab cached the same download first): then it is kept as it is.
+   */
   async putModelBytes(key: string, bytes: ArrayBuffer | Uint8Array, meta: { name: string; source?: string }): Promise<CachedModelMeta> {
-    const entry = await this.writeEntry('model', key, bytes);
-    const record: CachedModelMeta = { key, name: meta.name, source: meta.source ?? 'unknown', ...entry };
-    await this.finish('model', key, record);
-    return record;
+    const data = this.checkWritable(key, bytes);
+    await this.ensureCleaned();
+    const sha256 = await sha256Hex(data);
+    return this.withLock('model', key, 'exclusive', async () => {
+      const existing = await get<CachedModelMeta>(metaKey('model', key), this.store);
+      if (existing?.complete && existing.sha256 === sha256 && existing.bytes === data.byteLength) return existing;
+      const entry = await this.writeEntry('model', key, data, sha256);
+      const record: CachedModelMeta = { key, name: meta.name, source: meta.source ?? 'unknown', ...entry };
+      await this.finish('model', key, record);
+      return record;
+    });
   }
 
   /** The cached bytes, verified against their checksum; undefined when nothing complete is cached under key. */
   async getModelBytes(key: string): Promise<ArrayBuffer | undefined> {
-    const meta = await this.getModelMeta(key);
-    if (!meta) return undefined;
-    return this.readEntry('model', key, meta);
+    await this.ensureCleaned();
+    return this.withLock('model', key, 'shared', async () => {
+      const meta = await get<CachedModelMeta>(metaKey('model', key), this.store);
+      return meta?.complete ? this.readEntry('model', key, meta) : undefined;
+    });
   }
 
   async getModelMeta(key: string): Promise<CachedModelMeta | undefined> {
@@ -145,17 +243,22 @@ export class ModelCache {
   }
 
   async deleteModel(key: string): Promise<void> {
-    await this.deleteEntry('model', key);
+    await this.withLock('model', key, 'exclusive', () => this.deleteEntry('model', key));
   }
 
   // ---- TTT-state snapshots ----
 
   async saveSnapshot(name: string, modelKey: string, data: ArrayBuffer | Uint8Array): Promise<SnapshotMeta> {
     if (!modelKey) throw new ModelCacheError('invalid-argument', 'A snapshot needs the key of its model.');
-    const entry = await this.writeEntry('snap', name, data);
-    const record: SnapshotMeta = { name, modelKey, ...entry };
-    await this.finish('snap', name, record);
-    return record;
+    const bytes = this.checkWritable(name, data);
+    await this.ensureCleaned();
+    const sha256 = await sha256Hex(bytes);
+    return this.withLock('snap', name, 'exclusive', async () => {
+      const entry = await this.writeEntry('snap', name, bytes, sha256);
+      const record: SnapshotMeta = { name, modelKey, ...entry };
+      await this.finish('snap', name, record);
+      return record;
+    });
   }
 
   /** Complete snapshots, newest first; only those of `modelKey` when given. */
@@ -166,38 +269,43 @@ export class ModelCache {
 
   async loadSnapshot(name: string): Promise<{ meta: SnapshotMeta; data: ArrayBuffer }> {
     await this.ensureCleaned();
-    const meta = await get<SnapshotMeta>(metaKey('snap', name), this.store);
-    if (!meta?.complete) throw new ModelCacheError('not-found', `No saved memory named "${name}".`);
-    return { meta, data: await this.readEntry('snap', name, meta) };
+    return this.withLock('snap', name, 'shared', async () => {
+      const meta = await get<SnapshotMeta>(metaKey('snap', name), this.store);
+      if (!meta?.complete) throw new ModelCacheError('not-found', `No saved memory named "${name}".`);
+      return { meta, data: await this.readEntry('snap', name, meta) };
+    });
   }
 
   async deleteSnapshot(name: string): Promise<void> {
-    await this.deleteEntry('snap', name);
+    await this.withLock('snap', name, 'exclusive', () => this.deleteEntry('snap', name));
   }
 
   // ---- storage manager ----
 
   /** Usage and quota of this origin, when the browser reports them. */
   async estimate(): Promise<StorageEstimateInfo | undefined> {
-    const storage = typeof navigator !== 'undefined' ? navigator.storage : undefined;
-    if (!storage?.estimate) return undefined;
-    const e = await storage.estimate();
-    return { usage: e.usage ?? 0, quota: e.quota ?? 0 };
+    return storageEstimate();
   }
 
-  /** Asks the browser not to evict this origin's data. False when refused or unavailable (e.g. in a worker). */
-  async requestPersistence(): Promise<boolean> {
+  /**
+   * Whether the browser promised not to evict this origin's data; null where it cannot say. (Asking for it,
+   * navigator.storage.persist(), exists only on the page, not in workers: the page does that itself.)
+   */
+  async persisted(): Promise<boolean | null> {
     const storage = typeof navigator !== 'undefined' ? navigator.storage : undefined;
-    if (!storage?.persist) return false;
-    if (storage.persisted && (await storage.persisted())) return true;
-    return storage.persist();
+    return storage?.persisted ? storage.persisted() : null;
   }
 
-  /** Removes chunks of writes that never finished (tab closed, crash, quota). Runs once per instance by itself. */
+  /**
+   * Removes writes that never finished (tab killed mid-write, crash): chunks and pending markers without their
+   * record. An entry whose lock someone holds is being written and is left alone; with locks that only this
+   * context sees, a pending marker younger than `staleWriteMs` is too. Runs once per instance by itself, before
+   * its first use; returns how many entries it removed.
+   */
   async cleanupIncomplete(): Promise<number> {
     const all = (await keys(this.store)).map(String);
     const present = new Set(all);
-    const doomed: string[] = [];
+    let removed = 0;
     for (const kind of ['model', 'snap'] as const) {
       const chunkPrefix = `${kind}-chunk:`;
       const owners = new Set<string>();
@@ -206,35 +314,57 @@ export class ModelCache {
         else if (k.startsWith(`${kind}-pending:`)) owners.add(k.slice(`${kind}-pending:`.length));
       }
       for (const id of owners) {
-        if (present.has(metaKey(kind, id))) {
-          // Complete entry; a leftover pending marker (crash between the last two puts) is harmless: drop it.
-          if (present.has(pendingKey(kind, id))) doomed.push(pendingKey(kind, id));
-          continue;
-        }
-        const pending = await get<PendingRecord>(pendingKey(kind, id), this.store);
-        // A fresh pending marker may be a write in progress in another context (worker vs page): leave it.
-        if (pending && this.now() - pending.startedAt < this.staleWriteMs) continue;
-        doomed.push(pendingKey(kind, id), ...all.filter((k) => k.startsWith(`${chunkPrefix}${id}:`)));
+        if (present.has(metaKey(kind, id)) && !present.has(pendingKey(kind, id))) continue; // complete, nothing to do
+        await this.locks.request(this.lockName(kind, id), { mode: 'exclusive', ifAvailable: true }, async (held) => {
+          if (!held) return; // a live writer or reader has it
+          // Look again under the lock: the entry may have been finished or removed since the listing.
+          if (await get(metaKey(kind, id), this.store)) {
+            // Complete; a leftover pending marker (crash between the last two puts) is harmless: drop it.
+            await del(pendingKey(kind, id), this.store);
+            return;
+          }
+          if (!this.locks.crossContext) {
+            const pending = await get<PendingRecord>(pendingKey(kind, id), this.store);
+            // Another context's write may be in progress, invisible to these locks: give it time.
+            if (pending && this.now() - pending.startedAt < this.staleWriteMs) return;
+          }
+          await this.deleteEntry(kind, id);
+          removed++;
+        });
       }
     }
-    const existing = doomed.filter((k) => present.has(k));
-    if (existing.length) await delMany(existing, this.store);
-    return existing.length;
+    return removed;
+  }
+
+  /** The clean-up that ran before this instance's first use: how many abandoned entries it removed. */
+  async cleanedAtStart(): Promise<number> {
+    return this.ensureCleaned();
   }
 
   // ---- internals ----
 
-  private ensureCleaned(): Promise<void> {
-    this.cleanup ??= this.cleanupIncomplete().then(() => undefined, () => undefined);
+  private ensureCleaned(): Promise<number> {
+    this.cleanup ??= this.cleanupIncomplete().catch(() => 0);
     return this.cleanup;
   }
 
-  private async writeEntry(kind: Kind, id: string, data: ArrayBuffer | Uint8Array): Promise<EntryMeta> {
+  private lockName(kind: Kind, id: string): string {
+    return `bit-ttt-cache:${this.dbName}:${kind}:${id}`;
+  }
+
+  private withLock<T>(kind: Kind, id: string, mode: 'shared' | 'exclusive', fn: () => Promise<T>): Promise<T> {
+    return this.locks.request(this.lockName(kind, id), { mode }, () => fn());
+  }
+
+  private checkWritable(id: string, data: ArrayBuffer | Uint8Array): Uint8Array {
     if (!id) throw new ModelCacheError('invalid-argument', 'A cache entry needs a non-empty key.');
     const bytes = asBytes(data);
     if (bytes.byteLength === 0) throw new ModelCacheError('invalid-argument', `Refusing to cache "${id}": it is empty.`);
-    await this.ensureCleaned();
-    const sha256 = await sha256Hex(bytes);
+    return bytes;
+  }
+
+  /** Writes the chunks of one entry. The caller holds the entry's exclusive lock. */
+  private async writeEntry(kind: Kind, id: string, bytes: Uint8Array, sha256: string): Promise<EntryMeta> {
     // Replace: the old entry goes first, so a failure below never leaves a meta pointing at mixed chunks.
     await this.deleteEntry(kind, id);
     const chunks = Math.ceil(bytes.byteLength / this.chunkBytes);
@@ -247,11 +377,7 @@ export class ModelCache {
       }
     } catch (err) {
       await this.deleteEntry(kind, id).catch(() => undefined);
-      if (isQuotaError(err)) {
-        throw new ModelCacheError('quota-exceeded',
-          `Not enough browser storage to cache "${id}" (${describeBytes(bytes.byteLength)}). ` +
-          'Delete cached models or free disk space; previously cached models are untouched.', { cause: err });
-      }
+      if (isQuotaError(err)) throw await this.quotaError(id, bytes.byteLength, err);
       throw err;
     }
     return { bytes: bytes.byteLength, chunks, chunkBytes: this.chunkBytes, sha256, savedAt: this.now(), complete: true };
@@ -262,12 +388,23 @@ export class ModelCache {
       await set(metaKey(kind, id), record, this.store);
     } catch (err) {
       await this.deleteEntry(kind, id).catch(() => undefined);
-      if (isQuotaError(err)) {
-        throw new ModelCacheError('quota-exceeded', `Not enough browser storage to finish caching "${id}".`, { cause: err });
-      }
+      if (isQuotaError(err)) throw await this.quotaError(id, record.bytes, err);
       throw err;
     }
     await del(pendingKey(kind, id), this.store);
+  }
+
+  /** The browser refused the write: say how much was needed and how much this site may use, in words. */
+  private async quotaError(id: string, bytes: number, cause: unknown): Promise<ModelCacheError> {
+    const e = await storageEstimate().catch(() => undefined);
+    // The estimate explains the refusal only when it shows too little room; otherwise it is the disk (or a limit the
+    // estimate does not show), and quoting gigabytes "available" would contradict the refusal.
+    const room = e && e.quota > 0 && e.quota - e.usage < bytes
+      ? ` The browser lets this site store ${describeBytes(e.quota)}, of which ${describeBytes(e.usage)} is in use.`
+      : ' The disk may be full, or the browser keeps less room for this site than it reports.';
+    return new ModelCacheError('quota-exceeded',
+      `Not enough browser storage to cache "${id}" (it needs ${describeBytes(bytes)}).${room} ` +
+      'Delete cached models or free disk space; previously cached models are untouched.', { cause });
   }
 
   private async readEntry(kind: Kind, id: string, meta: EntryMeta): Promise<ArrayBuffer> {
@@ -309,26 +446,3 @@ export class ModelCache {
     return metas.filter((m): m is T => m?.complete === true).sort((a, b) => b.savedAt - a.savedAt);
   }
 }
-
-// ---- the shared default instance (created on first use, so importing never touches IndexedDB) ----
-
-let defaultCache: ModelCache | null = null;
-export function modelCache(): ModelCache {
-  defaultCache ??= new ModelCache();
-  return defaultCache;
-}
-
-export const putModelBytes = (key: string, bytes: ArrayBuffer | Uint8Array, meta: { name: string; source?: string }) =>
-  modelCache().putModelBytes(key, bytes, meta);
-export const getModelBytes = (key: string) => modelCache().getModelBytes(key);
-export const getModelMeta = (key: string) => modelCache().getModelMeta(key);
-export const hasModel = (key: string) => modelCache().hasModel(key);
-export const listModels = () => modelCache().listModels();
-export const deleteModel = (key: string) => modelCache().deleteModel(key);
-export const saveSnapshot = (name: string, modelKey: string, data: ArrayBuffer | Uint8Array) =>
-  modelCache().saveSnapshot(name, modelKey, data);
-export const listSnapshots = (modelKey?: string) => modelCache().listSnapshots(modelKey);
-export const loadSnapshot = (name: string) => modelCache().loadSnapshot(name);
-export const deleteSnapshot = (name: string) => modelCache().deleteSnapshot(name);
-export const estimate = () => modelCache().estimate();
-export const requestPersistence = () => modelCache().requestPersistence();

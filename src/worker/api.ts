@@ -2,8 +2,10 @@
 // file's types and `createEngineClient` (src/worker/client.ts); it never sees WGSL or GPU objects.
 import type { LayerDrift, MemoryReport, ModelConfig, SamplingParams } from '../engine/types';
 import type { FeedProgress, FeedResult } from '../engine/feed';
+import type { CachedModelMeta, SnapshotMeta } from '../storage/modelCache';
 
 export type { FeedMemorySample, FeedProgress, FeedResult, FeedToken } from '../engine/feed';
+export type { CachedModelMeta, SnapshotMeta } from '../storage/modelCache';
 
 export type ModelSource =
   | { kind: 'url'; url: string; cacheKey?: string }   // fetched with progress, then cached in IndexedDB
@@ -25,10 +27,11 @@ export interface LoadProgress {
  * - 'memory-tight': the new model does not fit in GPU memory next to the loaded one, which is still loaded and
  *   answering; load again with `{ replace: true }` to drop it first (after asking the person).
  * - 'out-of-memory' / 'gpu-refused': the GPU ran out of memory / refused the model with nothing else to drop.
+ * - 'no-storage': the browser gives the worker no IndexedDB (a private window?), so nothing can be saved.
  * - 'device-lost', 'no-model', 'busy', 'cache-miss', 'download-failed': as named.
  */
 export type EngineErrorCode =
-  | 'no-model' | 'device-lost' | 'busy' | 'cache-miss' | 'download-failed'
+  | 'no-model' | 'device-lost' | 'busy' | 'cache-miss' | 'download-failed' | 'no-storage'
   | 'unsupported' | 'memory-tight' | 'out-of-memory' | 'gpu-refused';
 
 export interface LoadOptions {
@@ -104,6 +107,26 @@ export interface EngineErrorEvent {
   restorablePosition?: number | null;
 }
 
+/** The browser storage the worker's cache lives in (the page never opens IndexedDB itself). */
+export interface StorageStatus {
+  /** False where the worker has no IndexedDB (some private modes): models load but are not cached. */
+  available: boolean;
+  /** Bytes this origin uses and may use, when the browser says. */
+  usage?: number;
+  quota?: number;
+  /** Whether the browser promised not to evict this origin's data; null where it cannot say. */
+  persisted: boolean | null;
+  /** Unfinished entries (a tab closed mid-write) that this worker removed when it first opened the cache. */
+  cleanedAtStart: number;
+}
+
+/** What the cache holds under one key, and why this worker's last attempt to store it failed, if it did. */
+export interface CachedModelStatus {
+  meta?: CachedModelMeta;
+  /** E.g. the quota message; absent when this worker never failed to cache that key. */
+  writeError?: string;
+}
+
 export interface EngineApi {
   /** Loads a model (a transaction unless `options.replace`; see LoadOptions). */
   load(source: ModelSource, onProgress?: (p: LoadProgress) => void, options?: LoadOptions): Promise<ModelInfo>;
@@ -136,4 +159,18 @@ export interface EngineApi {
    * what a real loss does; the page exposes it only when opened with ?test-hooks.
    */
   debugLoseDevice(): void;
+
+  // ---- storage: the worker alone reads and writes IndexedDB; the page asks through these ----
+  /** Complete cached models, newest first. */
+  listCachedModels(): Promise<CachedModelMeta[]>;
+  cachedModel(key: string): Promise<CachedModelStatus>;
+  deleteCachedModel(key: string): Promise<void>;
+  storageStatus(): Promise<StorageStatus>;
+  /** Saved TTT memories of one model, newest first. */
+  listSnapshots(modelKey: string): Promise<SnapshotMeta[]>;
+  /** Saves the loaded model's state (saveState()) under `name`; it stays in the worker, no bytes cross to the page. */
+  saveSnapshot(name: string, modelKey: string): Promise<SnapshotMeta>;
+  /** Puts a saved memory back into the loaded model (restoreState()). */
+  restoreSnapshot(name: string): Promise<SnapshotMeta>;
+  deleteSnapshot(name: string): Promise<void>;
 }

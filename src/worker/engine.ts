@@ -7,9 +7,9 @@ import { parseBtttWithHeader, readBtttStream, readBtttHeader, modelStats } from 
 import { Session, type SessionTokenEvent } from '../engine/session';
 import { TextReader, type FeedProgress, type FeedResult } from '../engine/feed';
 import type { MemoryReport, ModelFile, SamplingParams } from '../engine/types';
-import type { ModelCache } from '../storage/modelCache';
+import type { CachedModelMeta, ModelCache, SnapshotMeta } from '../storage/modelCache';
 import { gpuSupportProblems } from '../engine/gpu/support';
-import type { EngineApi, EngineErrorCode, EngineErrorEvent, EngineStats, FeedOptions, GenerateOptions, GenerateResult, LoadOptions, LoadProgress, ModelInfo, ModelSource, TokenEvent } from './api';
+import type { CachedModelStatus, EngineApi, EngineErrorCode, EngineErrorEvent, EngineStats, FeedOptions, GenerateOptions, GenerateResult, LoadOptions, LoadProgress, ModelInfo, ModelSource, StorageStatus, TokenEvent } from './api';
 
 export class EngineError extends Error {
   override readonly name = 'EngineError';
@@ -60,6 +60,8 @@ export class Engine implements EngineApi {
   private lostSnapshot: MemorySnapshot | null = null;
   private loading = false;
   private readonly errorListeners: ((e: EngineErrorEvent) => void)[] = [];
+  /** Why caching a download failed, per cache key (the load itself succeeded: the model is in memory). */
+  private readonly cacheWriteErrors = new Map<string, string>();
   private readonly deps: EngineDeps;
 
   constructor(deps: EngineDeps) {
@@ -282,6 +284,68 @@ export class Engine implements EngineApi {
     if (this.loading) throw new EngineError('busy', 'a model is loading; wait until it is ready');
   }
 
+  // ---- storage (the only code path to IndexedDB; the page asks through these) ----
+
+  async listCachedModels(): Promise<CachedModelMeta[]> {
+    const cache = await this.cacheOrNull();
+    return cache ? cache.listModels() : [];
+  }
+
+  async cachedModel(key: string): Promise<CachedModelStatus> {
+    const cache = await this.cacheOrNull();
+    const meta = cache ? await cache.getModelMeta(key) : undefined;
+    const writeError = this.cacheWriteErrors.get(key);
+    return meta ? { meta } : writeError ? { writeError } : {};
+  }
+
+  async deleteCachedModel(key: string): Promise<void> {
+    await (await this.requireCache()).deleteModel(key);
+    this.cacheWriteErrors.delete(key);
+  }
+
+  async storageStatus(): Promise<StorageStatus> {
+    const cache = await this.cacheOrNull();
+    if (!cache) return { available: false, persisted: null, cleanedAtStart: 0 };
+    const [estimate, persisted, cleanedAtStart] = await Promise.all([
+      cache.estimate().catch(() => undefined), cache.persisted().catch(() => null), cache.cleanedAtStart()]);
+    return { available: true, usage: estimate?.usage, quota: estimate?.quota, persisted, cleanedAtStart };
+  }
+
+  async listSnapshots(modelKey: string): Promise<SnapshotMeta[]> {
+    const cache = await this.cacheOrNull();
+    return cache ? cache.listSnapshots(modelKey) : [];
+  }
+
+  async saveSnapshot(name: string, modelKey: string): Promise<SnapshotMeta> {
+    const cache = await this.requireCache();
+    this.refuseWhileLoading();
+    const session = this.requireSession();
+    if (this.abort) throw new EngineError('busy', 'cancel the running generation before saving the memory');
+    return cache.saveSnapshot(name, modelKey, await session.saveState());
+  }
+
+  async restoreSnapshot(name: string): Promise<SnapshotMeta> {
+    this.requireSession();
+    const cache = await this.requireCache();
+    const { meta, data } = await cache.loadSnapshot(name);
+    await this.restoreState(data);
+    return meta;
+  }
+
+  async deleteSnapshot(name: string): Promise<void> {
+    await (await this.requireCache()).deleteSnapshot(name);
+  }
+
+  private cacheOrNull(): Promise<ModelCache | null> {
+    return this.deps.openCache().catch(() => null);
+  }
+
+  private async requireCache(): Promise<ModelCache> {
+    const cache = await this.cacheOrNull();
+    if (!cache) throw new EngineError('no-storage', 'this browser gives the page no IndexedDB storage (a private window?), so nothing can be saved');
+    return cache;
+  }
+
   private requireSession(): Session {
     if (!this.session) throw new EngineError('no-model', 'no model is loaded; call load() first');
     return this.session;
@@ -328,8 +392,14 @@ export class Engine implements EngineApi {
         });
         report({ phase: 'verify', bytes: bytes.length, totalBytes: bytes.length }, true);
         const cache = await this.deps.openCache().catch(() => null);
-        // A full or unavailable cache must not fail the load: the model is in memory already.
-        if (cache) await cache.putModelBytes(source.cacheKey ?? source.url, bytes, { name: nameOf(source.url), source: source.url }).catch(() => undefined);
+        // A full or unavailable cache must not fail the load: the model is in memory already. The reason is kept
+        // for cachedModel(), so the page can say why the model will not load offline.
+        const cacheKey = source.cacheKey ?? source.url;
+        if (cache) {
+          await cache.putModelBytes(cacheKey, bytes, { name: nameOf(source.url), source: source.url }).then(
+            () => this.cacheWriteErrors.delete(cacheKey),
+            (e: unknown) => this.cacheWriteErrors.set(cacheKey, e instanceof Error ? e.message : String(e)));
+        }
         return { file: model, tensorTable: readBtttHeader(bytes).tensors, name: nameOf(source.url), origin: 'network' };
       }
       case 'cache': {

@@ -1,10 +1,10 @@
 // The page's view of the engine: load status and progress, the conversation, generation control, and
 // recovery when the worker dies or the GPU device is lost. Components read its $state and call its methods.
 import { createEngineClient, proxy, type EngineClient } from '../../worker/client';
-import type { EngineErrorEvent, GenerateResult, LoadOptions, LoadProgress, ModelInfo, ModelSource, TokenEvent } from '../../worker/api';
+import type { CachedModelMeta, EngineErrorEvent, GenerateResult, LoadOptions, LoadProgress, ModelInfo, ModelSource, SnapshotMeta, StorageStatus, TokenEvent } from '../../worker/api';
 import { errorCode } from '../../worker/errors';
 import type { SamplingParams } from '../../engine/types';
-import { getModelMeta, requestPersistence } from '../../storage/modelCache';
+import { requestPersistence } from './persistence';
 import { errorMessage } from './format';
 import { modelUrl, type ManifestModel } from './manifest';
 
@@ -84,7 +84,7 @@ export class EngineController {
   /** Loads a model from the manifest: from IndexedDB when it is cached there, otherwise from the network. */
   async loadManifestModel(m: ManifestModel): Promise<void> {
     let cached = false;
-    try { cached = (await getModelMeta(m.id)) !== undefined; } catch { /* no IndexedDB: use the network */ }
+    try { cached = (await this.ensureClient().api.cachedModel(m.id)).meta !== undefined; } catch { /* no IndexedDB: use the network */ }
     const source: ModelSource = cached ? { kind: 'cache', cacheKey: m.id } : { kind: 'url', url: modelUrl(m), cacheKey: m.id };
     await this.load({ label: m.name, modelKey: m.id, source, manifest: m });
     if (source.kind === 'url' && this.status === 'ready' && this.current?.modelKey === m.id) await this.checkCached(m);
@@ -92,10 +92,11 @@ export class EngineController {
 
   /** The worker caches downloads best-effort; tell the user when that failed (full quota, no IndexedDB). */
   private async checkCached(m: ManifestModel): Promise<void> {
-    let cached = false;
-    try { cached = (await getModelMeta(m.id)) !== undefined; } catch { /* treated as not cached */ }
-    if (!cached) {
-      this.notice = { kind: 'info', text: `${m.name} is loaded but could not be saved in this browser (storage full or unavailable), so it will be downloaded again next time and will not work offline.` };
+    let status: { meta?: CachedModelMeta; writeError?: string } = {};
+    try { status = await this.ensureClient().api.cachedModel(m.id); } catch { /* treated as not cached */ }
+    if (!status.meta) {
+      const why = (status.writeError ?? 'this browser gives the page no storage (a private window?)').replace(/\.?$/, '.');
+      this.notice = { kind: 'info', text: `${m.name} is loaded and works, but it could not be saved in this browser: ${why} It will be downloaded again next time and will not work offline.` };
       return;
     }
     // The first cached model is a good moment to ask the browser not to evict it.
@@ -143,7 +144,7 @@ export class EngineController {
       if (seq !== this.loadSeq) return;
       // A corrupt cache entry is removed by the worker: fetch it again once.
       if (from.source.kind === 'cache' && from.manifest && retryFromNetwork && !isGpuRefusal(err)) {
-        this.notice = { kind: 'info', text: `The cached copy of ${from.label} could not be read (${errorMessage(err)}); downloading it again.` };
+        this.notice = { kind: 'info', text: `The cached copy of ${from.label} could not be used (${errorMessage(err)}); downloading it again.` };
         await this.load({ ...from, source: { kind: 'url', url: modelUrl(from.manifest), cacheKey: from.modelKey } }, false, options);
         return;
       }
@@ -271,6 +272,42 @@ export class EngineController {
     this.position = this.client ? (await this.client.api.stats()).position : this.position;
     this.lastPrompt = null;
     this.turns.push({ id: ++turnIds, role: 'note', text: `Memory restored from “${label}”.`, tokens: 0, streaming: false });
+  }
+
+  // ---- storage: the worker alone opens IndexedDB; the panels ask it through these ----
+
+  listCachedModels(): Promise<CachedModelMeta[]> {
+    return this.ensureClient().api.listCachedModels();
+  }
+
+  deleteCachedModel(key: string): Promise<void> {
+    return this.ensureClient().api.deleteCachedModel(key);
+  }
+
+  storageStatus(): Promise<StorageStatus> {
+    return this.ensureClient().api.storageStatus();
+  }
+
+  listSnapshots(modelKey: string): Promise<SnapshotMeta[]> {
+    return this.ensureClient().api.listSnapshots(modelKey);
+  }
+
+  /** Saves the TTT memory of the loaded model under `name`, in the worker (its bytes never come to the page). */
+  async saveSnapshot(name: string): Promise<SnapshotMeta> {
+    if (!this.client || this.status !== 'ready' || !this.current) throw new Error('Load a model first.');
+    return this.client.api.saveSnapshot(name, this.current.modelKey);
+  }
+
+  async restoreSnapshot(name: string): Promise<void> {
+    if (!this.client || this.status !== 'ready') throw new Error('Load a model first.');
+    await this.client.api.restoreSnapshot(name);
+    this.position = (await this.client.api.stats()).position;
+    this.lastPrompt = null;
+    this.turns.push({ id: ++turnIds, role: 'note', text: `Memory restored from “${name}”.`, tokens: 0, streaming: false });
+  }
+
+  deleteSnapshot(name: string): Promise<void> {
+    return this.ensureClient().api.deleteSnapshot(name);
   }
 
   dispose(): void {
