@@ -262,7 +262,7 @@ def query_loss(model, tokens, labels):
 
 
 @torch.no_grad()
-def evaluate(model, ns: List[int], gap: int, per_n: int, seed: int = 12345) -> Dict:
+def evaluate(model, ns: List[int], gap: int, per_n: int, seed: int = 12345, device: str = "cpu") -> Dict:
     model.eval()
     out = {}
     for n in ns:
@@ -270,7 +270,7 @@ def evaluate(model, ns: List[int], gap: int, per_n: int, seed: int = 12345) -> D
         hits = total = 0
         by_dist = {f"{lo}-{hi}": [0, 0] for lo, hi in DIST_BUCKETS}
         for _ in range(per_n // 32):
-            tokens, labels, dist = mqar_batch(gen, 32, n, gap)
+            tokens, labels, dist = (x.to(device) for x in mqar_batch(gen, 32, n, gap))
             logits, _ = model(tokens)
             mask = labels >= 0
             ok = (logits.argmax(-1) == labels) & mask
@@ -295,7 +295,7 @@ def lr_at(step: int, steps: int, peak: float, warmup: int) -> float:
 
 def train(args) -> Dict:
     torch.manual_seed(args.seed)
-    model = build_model(args.variant, args.weights)
+    model = build_model(args.variant, args.weights).to(args.device)
     decay = [p for p in model.parameters() if p.dim() >= 2 and p.shape[-1] > 4]  # matrices, not conv kernels
     rest = [p for p in model.parameters() if not (p.dim() >= 2 and p.shape[-1] > 4)]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": rest, "weight_decay": 0.0}],
@@ -310,7 +310,7 @@ def train(args) -> Dict:
             break
         t0, c0 = time.perf_counter(), time.process_time()
         n = args.train_n[step % len(args.train_n)]
-        tokens, labels, _ = mqar_batch(gen, args.batch, n, args.gap)
+        tokens, labels = (x.to(args.device) for x in mqar_batch(gen, args.batch, n, args.gap)[:2])
         for group in opt.param_groups:
             group["lr"] = lr_at(step, args.steps, args.lr, warmup)
         loss, _ = query_loss(model, tokens, labels)
@@ -328,11 +328,11 @@ def train(args) -> Dict:
             log.append({"step": step, "loss": round(loss.item(), 4), "n": n})
             print(f"step {step} N={n} loss {loss.item():.4f} {1000 * statistics.median(step_times[-50:]):.0f} ms/step",
                   flush=True)
-    result = evaluate(model, args.eval_n, args.gap, args.eval_per_n)
+    result = evaluate(model, args.eval_n, args.gap, args.eval_per_n, device=args.device)
     return {
         "variant": args.variant, "mixers": VARIANTS[args.variant], "weights": args.weights, "gap": args.gap,
         "steps": args.steps, "stepsDone": len(step_times), "batch": args.batch, "tokensPerStep": args.batch * SEQ,
-        "lr": args.lr, "warmup": warmup, "seed": args.seed, "trainN": args.train_n, "threads": torch.get_num_threads(),
+        "lr": args.lr, "warmup": warmup, "seed": args.seed, "trainN": args.train_n, "threads": torch.get_num_threads(), "device": args.device,
         "msPerStepMedian": round(1000 * statistics.median(step_times), 1),
         "cpuMsPerStepMedian": round(1000 * statistics.median(cpu_times), 1), "wallSeconds": round(time.time() - t_start, 1),
         "params": sum(p.numel() for p in model.parameters()),
@@ -378,8 +378,9 @@ def table(directory: str) -> str:
         groups.setdefault((r["weights"], r["gap"]), []).append(r)
     for (weights, gap), rs in sorted(groups.items()):
         ns = sorted({int(n) for r in rs for n in r["eval"]})
-        lines.append(f"**{weights} weights, gap {gap}** (query accuracy %, {rs[0]['evalPerN']} sequences per N)\n")
-        lines.append("| variant | lr | steps × tokens | ms/step | " + " | ".join(f"N={n}" for n in ns)
+        lines.append(f"**{weights} weights, gap {gap}** (query accuracy %, {rs[0]['evalPerN']} held-out sequences per N; "
+                     "by distance: all N pooled)\n")
+        lines.append("| variant | lr | steps × tokens | CPU ms/step | " + " | ".join(f"N={n}" for n in ns)
                      + " | " + " | ".join(f"d {lo}–{hi}" for lo, hi in DIST_BUCKETS) + " |")
         lines.append("|---" * (4 + len(ns) + len(DIST_BUCKETS)) + "|")
         for r in sorted(rs, key=lambda r: (list(VARIANTS).index(r["variant"]), r["lr"])):
@@ -394,7 +395,7 @@ def table(directory: str) -> str:
                 dist.append(f"{100 * h / c:.1f}" if c else "–")
             done = "" if r["stepsDone"] == r["steps"] else f" (stopped at {r['stepsDone']})"
             lines.append(f"| {r['variant']} | {r['lr']:g} | {r['steps']} × {r['tokensPerStep']}{done} | "
-                         f"{r['msPerStepMedian']:.0f} | " + " | ".join(accs) + " | " + " | ".join(dist) + " |")
+                         f"{r.get('cpuMsPerStepMedian', r['msPerStepMedian']):.0f} | " + " | ".join(accs) + " | " + " | ".join(dist) + " |")
         lines.append("")
     return "\n".join(lines)
 
@@ -413,6 +414,7 @@ def main(argv=None):
     ap.add_argument("--eval-per-n", type=int, default=256, help="held-out sequences per N (a multiple of 32)")
     ap.add_argument("--time-limit", type=float, default=0, help="stop training after this many seconds, then evaluate")
     ap.add_argument("--log-every", type=int, default=50)
+    ap.add_argument("--device", default="cpu", help="cpu or cuda (the data is made on the CPU either way)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1 on the shared 2-core machine)")
     ap.add_argument("--out", help="result JSON path")
     ap.add_argument("--time-steps", type=int, default=0, help="only time this many steps of every variant")
