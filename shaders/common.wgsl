@@ -37,3 +37,10 @@ fn activation_scale(absmax: f32) -> f32 {
 fn quantize(x: f32, scale: f32) -> i32 {
   return i32(clamp(round(x * scale), -128.0, 127.0));
 }
+
+// gelu, tanh form (MATH.md): the TTT and attention output gates. The argument is clamped because some tanh
+// implementations overflow to NaN past ~±44.
+fn gelu(a: f32) -> f32 {
+  let u = clamp(0.7978845608 * (a + 0.044715 * a * a * a), -15.0, 15.0);
+  return 0.5 * a * (1.0 + tanh(u));
+}

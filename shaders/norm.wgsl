@@ -1,7 +1,9 @@
 // RMSNorm followed by BitLinear's per-token int8 quantisation, in one workgroup: every BitLinear input is a
-// normalised vector, so fusing the two saves a dispatch and a pass over memory.
+// normalised vector, so fusing the two saves a dispatch and a pass over memory. rms_norm_gate_quant also applies
+// the attention output gate (config.attn.gate) between the two: y ⊙ gelu(g).
 override N: u32;
 override EPS: f32;
+override GATE_OFF: u32 = 0u; // rms_norm_gate_quant: offset of g in `gate_src`
 
 @group(0) @binding(0) var<storage, read> src: array<f32>;          // [N]
 @group(0) @binding(1) var<storage, read> gain: array<f32>;         // [N]
@@ -18,6 +20,25 @@ fn rms_norm_quant(@builtin(local_invocation_index) t: u32) {
   var absmax = 0.0;
   for (var i = t; i < N; i += WG) {
     let y = src[i] * inv * gain[i];
+    dst[i] = y;
+    absmax = max(absmax, abs(y));
+  }
+  let scale = activation_scale(wg_max4(t, vec4<f32>(absmax, 0.0, 0.0, 0.0)).x);
+  for (var i = t; i < N; i += WG) { xq[i] = quantize(dst[i], scale); }
+  if (t == 0u) { xscale[0] = scale; }
+}
+
+@group(0) @binding(5) var<storage, read> gate_src: array<f32>;
+
+@compute @workgroup_size(64)
+fn rms_norm_gate_quant(@builtin(local_invocation_index) t: u32) {
+  var sum_sq = 0.0;
+  for (var i = t; i < N; i += WG) { let v = src[i]; sum_sq += v * v; }
+  let total = wg_sum4(t, vec4<f32>(sum_sq, 0.0, 0.0, 0.0)).x;
+  let inv = 1.0 / sqrt(total / f32(N) + EPS);
+  var absmax = 0.0;
+  for (var i = t; i < N; i += WG) {
+    let y = (src[i] * inv * gain[i]) * gelu(gate_src[GATE_OFF + i]);
     dst[i] = y;
     absmax = max(absmax, abs(y));
   }

@@ -29,12 +29,17 @@ override OFF_GB: u32;
 override OFF_HIST_Q: u32;
 override OFF_HIST_K: u32;
 override STATS_BASE: u32; // first float of this layer's [H, 5] drift stats
+// The attention layers' conv (config.attn) runs ttt_conv too, on a third stream: v.
+override CONV_V: bool = false;
+override OFF_UV: u32 = 0u;
+override OFF_CONV_V: u32 = 0u;
+override OFF_HIST_V: u32 = 0u;
 
-// --- ttt_conv: causal depthwise convolution of q and k, one thread per channel ---------------------------------
+// --- ttt_conv: causal depthwise convolution of q and k (and v), one thread per channel --------------------------
 @group(0) @binding(0) var<storage, read> conv_uvg: array<f32>;
 @group(0) @binding(1) var<storage, read> conv_params: array<f32>;
 @group(0) @binding(2) var<storage, read_write> conv_state: array<f32>;
-@group(0) @binding(3) var<storage, read_write> conv_qk: array<f32>; // [2D]: q, k
+@group(0) @binding(3) var<storage, read_write> conv_qk: array<f32>; // [2D]: q, k (or [3D]: q, k, v with CONV_V)
 
 fn convolve(c: u32, current: f32, kernel_off: u32, hist_off: u32) -> f32 {
   var acc = conv_params[kernel_off + c * K + K - 1u] * current;
@@ -45,7 +50,7 @@ fn convolve(c: u32, current: f32, kernel_off: u32, hist_off: u32) -> f32 {
   for (var j = 0u; j + 2u < K; j++) {
     conv_state[hist_off + j * D + c] = conv_state[hist_off + (j + 1u) * D + c];
   }
-  conv_state[hist_off + (K - 2u) * D + c] = current;
+  if (K > 1u) { conv_state[hist_off + (K - 2u) * D + c] = current; } // K = 1: no history
   return acc;
 }
 
@@ -58,9 +63,11 @@ fn ttt_conv(@builtin(global_invocation_id) gid: vec3<u32>) {
   if (K == 0u) {
     conv_qk[c] = uq;
     conv_qk[D + c] = uk;
+    if (CONV_V) { conv_qk[2u * D + c] = conv_uvg[OFF_UV + c]; }
   } else {
     conv_qk[c] = convolve(c, uq, OFF_CONV_Q, OFF_HIST_Q);
     conv_qk[D + c] = convolve(c, uk, OFF_CONV_K, OFF_HIST_K);
+    if (CONV_V) { conv_qk[2u * D + c] = convolve(c, conv_uvg[OFF_UV + c], OFF_CONV_V, OFF_HIST_V); }
   }
 }
 
@@ -228,12 +235,6 @@ fn ttt_step(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_ind
 @group(0) @binding(3) var<storage, read_write> post_out: array<f32>; // [D] f32 (before quantisation)
 @group(0) @binding(4) var<storage, read_write> post_xq: array<i32>;
 @group(0) @binding(5) var<storage, read_write> post_xscale: array<f32>;
-
-fn gelu(a: f32) -> f32 {
-  // tanh form (MATH.md); the argument is clamped because some tanh implementations overflow to NaN past ~±44.
-  let u = clamp(0.7978845608 * (a + 0.044715 * a * a * a), -15.0, 15.0);
-  return 0.5 * a * (1.0 + tanh(u));
-}
 
 @compute @workgroup_size(64)
 fn ttt_post(@builtin(local_invocation_index) t: u32) {

@@ -30,6 +30,7 @@ def expected_tensors(c: Dict[str, Any]) -> List[Tuple[str, str, List[int]]]:
     """(name, role, shape) in MATH.md order; the Python twin of src/engine/model/spec.ts expectedTensors."""
     d, H, Fh, V = c["dModel"], c["nHeads"], c["ffnHidden"], c["vocabSize"]
     f, t = d // H, c["ttt"]
+    a = c.get("attn", {})  # absent in files written before config.attn existed: plain attention
     out: List[Tuple[str, str, List[int]]] = [("tok_embed", "float", [V, d])]
     if not c["tieEmbeddings"]:
         out.append(("lm_head", "float", [V, d]))
@@ -60,6 +61,10 @@ def expected_tensors(c: Dict[str, Any]) -> List[Tuple[str, str, List[int]]]:
             ]
         else:
             out += [(p + "attn." + w, "ternary", [d, d]) for w in ("wq", "wk", "wv")]
+            if a.get("gate", False):
+                out.append((p + "attn.wg", "ternary", [d, d]))
+            if a.get("convKernel", 0) > 0:
+                out += [(p + "attn." + w, "float", [d, a["convKernel"]]) for w in ("conv_q", "conv_k", "conv_v")]
             out += [(p + "attn.subnorm", "float", [d]), (p + "attn.wo", "ternary", [d, d])]
         out += [
             (p + "ffn_norm", "float", [d]),

@@ -27,6 +27,8 @@ class ConfigError(ValueError):
 
 
 DEFAULT_TTT = {"miniBatch": 16, "baseLr": 1.0, "convKernel": 0, "shareQK": False, "gate": False}
+# Every "attn"/"swa" layer: the causal conv on q/k/v and the output gate of the TTT mixer (off: plain attention).
+DEFAULT_ATTN = {"convKernel": 0, "gate": False}
 
 
 def normalize_config(raw: Dict[str, Any]) -> Dict[str, Any]:
@@ -38,6 +40,7 @@ def normalize_config(raw: Dict[str, Any]) -> Dict[str, Any]:
     c.setdefault("tieEmbeddings", True)
     c.setdefault("maxContext", 4096)
     c["ttt"] = {**DEFAULT_TTT, **c.get("ttt", {})}
+    c["attn"] = {**DEFAULT_ATTN, **c.get("attn", {})}
     for key in ("vocabSize", "dModel", "nLayers", "nHeads", "ffnHidden", "contextLength", "maxContext"):
         if not isinstance(c.get(key), int) or isinstance(c.get(key), bool) or c[key] <= 0:
             raise ConfigError(f"config.{key} must be a positive integer (got {c.get(key)!r})")
@@ -70,6 +73,11 @@ def normalize_config(raw: Dict[str, Any]) -> Dict[str, Any]:
         raise ConfigError("config.ttt.shareQK needs convKernel > 0")
     if not t["baseLr"] > 0:
         raise ConfigError("config.ttt.baseLr must be positive")
+    a = c["attn"]
+    if not isinstance(a["convKernel"], int) or isinstance(a["convKernel"], bool) or not 0 <= a["convKernel"] <= 16:
+        raise ConfigError("config.attn.convKernel must be 0..16")
+    if not isinstance(a["gate"], bool):
+        raise ConfigError("config.attn.gate must be a boolean")
     return c
 
 
@@ -142,14 +150,26 @@ def rope(x: torch.Tensor, positions: torch.Tensor, theta: float) -> torch.Tensor
 
 class AttentionMixer(nn.Module):
     """Causal multi-head attention with RoPE ("attn"), or sliding-window attention over the last `window`
-    positions ("swa"). A "swa" layer can carry its last `window` keys/values into the next segment."""
+    positions ("swa"). A "swa" layer can carry its last `window` keys/values (and conv histories) into the next
+    segment. With config.attn: the TTT mixer's causal conv on q/k/v (identity-initialised) and its output gate."""
 
     def __init__(self, c: Dict[str, Any], kind: str):
         super().__init__()
         d = c["dModel"]
         self.kind, self.H, self.f, self.eps = kind, c["nHeads"], d // c["nHeads"], c["normEps"]
         self.window, self.theta = c["window"], c["ropeTheta"]
+        self.d, self.K, self.use_gate = d, c["attn"]["convKernel"], c["attn"]["gate"]
         self.wq, self.wk, self.wv, self.wo = (BitLinear(d, d) for _ in range(4))
+        if self.use_gate:
+            self.wg = BitLinear(d, d)
+        if self.K > 0:
+            # Identity: the last tap (the current token) 1, earlier taps 0, so that training starts from plain
+            # attention and learns what local mixing helps (the recall study of issue 8 needed this init).
+            identity = torch.zeros(d, self.K)
+            identity[:, -1] = 1.0
+            self.conv_q = nn.Parameter(identity.clone())
+            self.conv_k = nn.Parameter(identity.clone())
+            self.conv_v = nn.Parameter(identity.clone())
         self.subnorm = nn.Parameter(torch.ones(d))
 
     def heads(self, x: torch.Tensor) -> torch.Tensor:
@@ -159,9 +179,15 @@ class AttentionMixer(nn.Module):
     def forward(self, xn: torch.Tensor, pos0: int, state: Optional[Dict[str, torch.Tensor]]):
         B, T, d = xn.shape
         pos = torch.arange(pos0, pos0 + T, device=xn.device)
-        q = rope(self.heads(self.wq(xn)), pos, self.theta)
-        k = rope(self.heads(self.wk(xn)), pos, self.theta)
-        v = self.heads(self.wv(xn))
+        q, k, v = self.wq(xn), self.wk(xn), self.wv(xn)
+        histories: Dict[str, torch.Tensor] = {}
+        if self.K > 0:
+            q, histories["hq"] = TTTMixer.causal_conv(q, self.conv_q, state["hq"] if state else None)
+            k, histories["hk"] = TTTMixer.causal_conv(k, self.conv_k, state["hk"] if state else None)
+            v, histories["hv"] = TTTMixer.causal_conv(v, self.conv_v, state["hv"] if state else None)
+        q = rope(self.heads(q), pos, self.theta)
+        k = rope(self.heads(k), pos, self.theta)
+        v = self.heads(v)
         key_pos = pos
         if state is not None and state["pos"].numel() > 0:
             k = torch.cat((state["k"], k), dim=2)
@@ -173,16 +199,24 @@ class AttentionMixer(nn.Module):
         scores = (q @ k.transpose(-1, -2)) / math.sqrt(self.f)
         scores = scores.masked_fill(~allowed, float("-inf"))
         o = torch.softmax(scores, dim=-1) @ v
-        out = self.wo(rms_norm(o.transpose(1, 2).reshape(B, T, d), self.subnorm, self.eps))
+        o = rms_norm(o.transpose(1, 2).reshape(B, T, d), self.subnorm, self.eps)
+        if self.use_gate:
+            o = o * gelu_tanh(self.wg(xn))
+        out = self.wo(o)
         new_state = None
         if state is not None:
             keep = self.window
-            new_state = {"k": k[:, :, -keep:].detach(), "v": v[:, :, -keep:].detach(), "pos": key_pos[-keep:]}
+            new_state = {"k": k[:, :, -keep:].detach(), "v": v[:, :, -keep:].detach(), "pos": key_pos[-keep:],
+                         **histories}
         return out, new_state
 
     def empty_state(self, B: int, device) -> Dict[str, torch.Tensor]:
         z = torch.zeros(B, self.H, 0, self.f, device=device)
-        return {"k": z, "v": z.clone(), "pos": torch.zeros(0, dtype=torch.long, device=device)}
+        s = {"k": z, "v": z.clone(), "pos": torch.zeros(0, dtype=torch.long, device=device)}
+        if self.K > 0:
+            for key in ("hq", "hk", "hv"):
+                s[key] = torch.zeros(B, self.K - 1, self.d, device=device)
+        return s
 
 
 def inner_ln_grad(Z: torch.Tensor, target: torch.Tensor, ln_w: torch.Tensor, ln_b: torch.Tensor, eps: float):
@@ -436,16 +470,19 @@ def count_parameters(model: BitTTTModel) -> Dict[str, int]:
 
 
 def decode_state_bytes(config: Dict[str, Any], tokens: int) -> int:
-    """f32 decode state at `tokens` positions, per MATH.md: TTT H·(2f²+2f) + conv 2(K−1)d; swa 2·window·d; attn 2·T·d."""
+    """f32 decode state at `tokens` positions, per MATH.md: TTT H·(2f²+2f) + conv 2(K−1)d; swa 2·window·d; attn 2·T·d;
+    attn/swa with attn.convKernel Ka > 0 also 3(Ka−1)d."""
     c = normalize_config(config)
     d, H = c["dModel"], c["nHeads"]
-    f, K = d // H, c["ttt"]["convKernel"]
+    f, K, Ka = d // H, c["ttt"]["convKernel"], c["attn"]["convKernel"]
     total = 0
     for m in c["mixers"]:
         if m == "ttt":
             total += H * (2 * f * f + 2 * f) + (2 * (K - 1) * d if K > 0 else 0)
-        elif m == "swa":
+            continue
+        if m == "swa":
             total += 2 * min(tokens, c["window"]) * d
         else:
             total += 2 * tokens * d
+        total += 3 * (Ka - 1) * d if Ka > 0 else 0
     return total * 4

@@ -20,4 +20,12 @@ trap 'rm -rf "$work"' EXIT
   --golden "$work/golden.json" >/dev/null
 npx tsx src/cli/inspect.ts "$work/smoke.bttt" --json >/dev/null
 npx tsx scripts/check-golden.ts "$work/golden.json" "$work/smoke.bttt"
+
+# The KV baseline with attention conv + gate (config.attn): train a few steps, export, reproduce its golden logits.
+"$PY" train/train.py --data "$work/data" --config train/configs/tiny-kv-conv.json --steps 6 --batch 4 --context 32 \
+  --out "$work/run-kv-conv" --threads 2 --device cpu --seed 1 --log-every 3 --eval-every 6 --eval-tokens 1024 \
+  --final-eval-tokens 2048 >/dev/null
+"$PY" train/export.py --ckpt "$work/run-kv-conv/ckpt.pt" --data "$work/data" --name smoke-kv-conv \
+  --out "$work/smoke-kv-conv.bttt" --golden "$work/golden-kv-conv.json" >/dev/null
+npx tsx scripts/check-golden.ts "$work/golden-kv-conv.json" "$work/smoke-kv-conv.bttt"
 echo "train smoke: ok"

@@ -21,12 +21,26 @@ from model import BitTTTModel, ConfigError, count_parameters  # noqa: E402
 torch.set_num_threads(2)
 
 
-def tiny_config(**ttt):
-    return {
+def tiny_config(attn=None, **ttt):
+    c = {
         "arch": "ttt", "vocabSize": 300, "dModel": 32, "nLayers": 3, "nHeads": 2, "ffnHidden": 64,
         "mixers": ["ttt", "swa", "ttt"], "window": 8, "contextLength": 32, "maxContext": 256,
         "ttt": {"miniBatch": 16, "baseLr": 1.0, **ttt},
     }
+    if attn is not None:
+        c["attn"] = attn
+    return c
+
+
+def scramble_attention_convs(model: BitTTTModel, seed: int = 0) -> BitTTTModel:
+    """Replace the identity init of every attention conv by random taps, so that the conv histories matter."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for layer in model.layers:
+            if layer.kind != "ttt" and layer.attn.K > 0:
+                for w in (layer.attn.conv_q, layer.attn.conv_k, layer.attn.conv_v):
+                    w.copy_(torch.randn(w.shape, generator=g) * 0.6)
+    return model
 
 
 def tokenizer_for(vocab):
@@ -94,7 +108,7 @@ class DualVsPrimal(unittest.TestCase):
 
     def test_gradients_flow_to_every_parameter(self):
         torch.manual_seed(2)
-        model = BitTTTModel(tiny_config(convKernel=4, shareQK=True, gate=True))
+        model = BitTTTModel(tiny_config(convKernel=4, shareQK=True, gate=True, attn={"convKernel": 3, "gate": True}))
         logits, _ = model(torch.randint(0, 300, (2, 32)))
         logits.logsumexp(-1).mean().backward()
         missing = [n for n, p in model.named_parameters() if p.grad is None or not torch.isfinite(p.grad).all()]
@@ -122,6 +136,44 @@ class StateCarry(unittest.TestCase):
             plain, _ = model(tokens)
         self.assertLess(float((plain - whole).abs().max()), 1e-9)
 
+    def test_two_segments_equal_one_stream_with_attention_conv_and_gate(self):
+        # The swa layer carries its K/V window and its q/k/v conv histories; the attn layer needs no carry (no state).
+        torch.manual_seed(5)
+        config = tiny_config(convKernel=4, shareQK=True, gate=True, attn={"convKernel": 4, "gate": True})
+        model = scramble_attention_convs(lively(BitTTTModel(config)), seed=1).double()
+        tokens = torch.randint(0, 300, (2, 64))
+        with torch.no_grad():
+            whole, _ = model(tokens, state=model.empty_state(2))
+            s = model.empty_state(2)
+            first, s = model(tokens[:, :32], state=s, pos0=0)
+            self.assertEqual(tuple(s[1]["hv"].shape), (2, 3, 32))
+            carried = [dict(layer) for layer in s]
+            second, _ = model(tokens[:, 32:], state=s, pos0=32)
+            # The same carry with the swa conv histories zeroed: must differ, or the test proves nothing about them.
+            for key in ("hq", "hk", "hv"):
+                carried[1][key] = torch.zeros_like(carried[1][key])
+            no_history, _ = model(tokens[:, 32:], state=carried, pos0=32)
+        diff = float((torch.cat((first, second), 1) - whole).abs().max())
+        print(f"\n[carry with attention conv + gate: 2 × 32 vs 64] max |logit diff| = {diff:.3e}")
+        self.assertLess(diff, 1e-9)
+        self.assertGreater(float((no_history - second).abs().max()), 1e-3, "the swa conv histories must matter")
+
+    def test_identity_initialised_attention_conv_equals_no_conv(self):
+        torch.manual_seed(6)
+        kv = {**tiny_config(), "arch": "kv", "mixers": ["attn"] * 3}
+        plain = BitTTTModel(kv)
+        conv = BitTTTModel({**kv, "attn": {"convKernel": 4, "gate": False}})
+        missing, unexpected = conv.load_state_dict(plain.state_dict(), strict=False)
+        self.assertEqual(unexpected, [])
+        self.assertEqual(sorted(missing), sorted(f"layers.{i}.attn.conv_{w}" for i in range(3) for w in "qkv"))
+        tokens = torch.randint(0, 300, (2, 40))
+        with torch.no_grad():
+            want, _ = plain(tokens)
+            got, _ = conv(tokens)
+            scrambled, _ = scramble_attention_convs(conv)(tokens)
+        self.assertTrue(torch.equal(want, got), "an identity conv must leave attention unchanged, bit for bit")
+        self.assertGreater(float((scrambled - want).abs().max()), 1e-3)
+
     def test_carry_rejects_attn_and_ragged_segments(self):
         kv = BitTTTModel({**tiny_config(), "arch": "kv", "mixers": ["attn"] * 3})
         with self.assertRaises(ValueError):
@@ -137,6 +189,11 @@ class StateCarry(unittest.TestCase):
             BitTTTModel({**tiny_config(), "mixers": ["ttt"]})
         with self.assertRaises(ConfigError):
             BitTTTModel({**tiny_config(), "arch": "kv"})
+        with self.assertRaises(ConfigError):
+            BitTTTModel(tiny_config(attn={"convKernel": 17}))
+        with self.assertRaises(ConfigError):
+            BitTTTModel(tiny_config(attn={"gate": 1}))
+        self.assertEqual(BitTTTModel(tiny_config()).config["attn"], {"convKernel": 0, "gate": False})
 
 
 class ExportRoundTrip(unittest.TestCase):
@@ -150,8 +207,11 @@ class ExportRoundTrip(unittest.TestCase):
 
     def test_round_trip(self):
         torch.manual_seed(4)
-        for mixers, arch in ((["ttt", "swa", "ttt"], "ttt"), (["attn"] * 3, "kv")):
-            model = BitTTTModel({**tiny_config(convKernel=4, shareQK=True, gate=True), "mixers": mixers, "arch": arch})
+        conv_gate = {"convKernel": 4, "gate": True}
+        for mixers, arch, attn in ((["ttt", "swa", "ttt"], "ttt", None), (["attn"] * 3, "kv", None),
+                                   (["attn"] * 3, "kv", conv_gate), (["ttt", "swa", "ttt"], "ttt", conv_gate)):
+            config = {**tiny_config(convKernel=4, shareQK=True, gate=True, attn=attn), "mixers": mixers, "arch": arch}
+            model = scramble_attention_convs(BitTTTModel(config))
             model.eval()
             with tempfile.TemporaryDirectory() as tmp:
                 path = os.path.join(tmp, "m.bttt")
@@ -164,7 +224,11 @@ class ExportRoundTrip(unittest.TestCase):
                     want, _ = model(tokens)
                     got, _ = model_from_bttt(path)(tokens, primal=True)
                 diff = float((want - got).abs().max())
-                print(f"\n[export round trip {arch}] max |logit diff| = {diff:.3e}, file {size} bytes")
+                self.assertEqual(f["config"]["attn"], attn or {"convKernel": 0, "gate": False})
+                if attn:
+                    self.assertIn("l1.attn.conv_v", f["tensors"])
+                    self.assertIn("l1.attn.wg", f["tensors"])
+                print(f"\n[export round trip {arch}, attn {attn}] max |logit diff| = {diff:.3e}, file {size} bytes")
                 self.assertLess(diff, 1e-3)
                 # corrupting one data byte must be caught by the tensor checksum
                 with open(path, "r+b") as fh:

@@ -26,7 +26,7 @@ function expectTieFlipSignature(perToken: TokenDiff[]): void {
   expect(perToken.filter((t) => t.argmaxEqual).length).toBeGreaterThanOrEqual(Math.ceil(0.9 * perToken.length));
 }
 
-for (const name of ['tiny-ttt', 'tiny-kv']) {
+for (const name of ['tiny-ttt', 'tiny-kv', 'tiny-kv-conv']) {
   // Tolerance: max |Δlogit| ≤ 1e-5 × the reference's logit range per token (observed ≤ 1.4e-6 on SwiftShader).
   test(`${name}: logits of 40 tokens match the reference to 1e-5 of the logit range; drift stats to 1e-4`, async ({ page }) => {
     const r = await parity(page, name, 40, 101);
@@ -69,17 +69,32 @@ test('variant: f=128, no conv/shareQK/gate, mixed ttt/swa/attn layers match the 
   expect(r.drift.maxRel).toBeLessThanOrEqual(1e-4);
 });
 
+// The attention conv (config.attn) in the layers tiny-kv-conv does not have: a "swa" ring with conv histories, a
+// kernel other than 4, no gate, next to a TTT layer.
+test('variant: swa and attn layers with a conv of kernel 2 and no gate match the reference', async ({ page }) => {
+  const overrides = { mixers: ['swa', 'ttt', 'attn'], window: 4, attn: { convKernel: 2, gate: false } };
+  const r = await inHarness<ParityResult>(page, 'parity.ts', 'variantParity', overrides, 20, 101);
+  const rel = r.perToken.map(relative);
+  console.log(`attention conv variant: ${rel.map((v) => v.toExponential(1)).join(' ')}`);
+  expectTieFlipSignature(r.perToken);
+});
+
 test('memory: TTT state is constant, the KV cache grows by exactly 2·layers·T·d·4, reports match live buffers', async ({ page }) => {
   const run = (name: string) => inHarness<MemoryCheck>(page, 'parity.ts', 'memoryGrowth', name);
   const ttt = await run('tiny-ttt');
   const kv = await run('tiny-kv');
+  const kvConv = await run('tiny-kv-conv');
   console.log(`tiny-ttt: ttt-state ${ttt.tttStateAt8} B at 8 and ${ttt.tttStateAt64} B at 64 tokens, ${ttt.tokensPerSecond.toFixed(1)} tokens/s`);
   console.log(`tiny-kv: kv-cache ${kv.kvAt8} B at 8 and ${kv.kvAt64} B at 64 tokens, ${kv.tokensPerSecond.toFixed(1)} tokens/s`);
   expect(ttt.tttStateAt8).toBeGreaterThan(0);
   expect(ttt.tttStateAt64).toBe(ttt.tttStateAt8);
   expect(kv.kvAt8).toBe(2 * kv.attnLayers * 8 * kv.dModel * 4);
   expect(kv.kvAt64 - kv.kvAt8).toBe(2 * kv.attnLayers * (64 - 8) * kv.dModel * 4);
-  for (const r of [ttt, kv]) expect(r.reportedTotal).toBe(r.liveTotal);
+  // The attention conv adds its histories, 3·(K−1)·d f32 per layer, constant: the cache still grows as without it.
+  const histories = kvConv.attnLayers * 3 * (4 - 1) * kvConv.dModel * 4;
+  expect(kvConv.kvAt8).toBe(kv.kvAt8 + histories);
+  expect(kvConv.kvAt64 - kvConv.kvAt8).toBe(kv.kvAt64 - kv.kvAt8);
+  for (const r of [ttt, kv, kvConv]) expect(r.reportedTotal).toBe(r.liveTotal);
   expect(kv.overflowMessage).toMatch(/^ContextOverflowError: prompt too long for the KV baseline: /);
   expect(ttt.overflowMessage).toBe(''); // no "attn" layer: no context limit
 });

@@ -19,7 +19,7 @@ test.beforeEach(async ({ page }) => {
   await page.goto('/e2e/gpu/harness.html');
 });
 
-for (const modelName of ['tiny-ttt', 'tiny-kv']) {
+for (const modelName of ['tiny-ttt', 'tiny-kv', 'tiny-kv-conv']) {
   test(`${modelName}: load by URL with progress, greedy decode equals the CPU reference, reset, memory report`, async ({ page }) => {
     const r = await page.evaluate(
       async ({ modelName, prompt, greedyTokens }) => {
@@ -304,6 +304,14 @@ test('saveState/restoreState through the worker: the same continuation after a r
       const kvFirst = await client.api.generate(' upon a time there was', { ...params, maxTokens: 12 });
       await client.api.restoreState(kvState.slice(0));
       const kvSecond = await client.api.generate(' upon a time there was', { ...params, maxTokens: 12 });
+      // KV with the attention conv: its q/k/v histories are part of the state (a restore without them continues
+      // from the wrong recent inputs).
+      await client.api.load({ kind: 'url', url: '/models/tiny-kv-conv.bttt' });
+      await client.api.generate('Once', params);
+      const convState = await client.api.saveState();
+      const convFirst = await client.api.generate(' upon a time there was', { ...params, maxTokens: 12 });
+      await client.api.restoreState(convState.slice(0));
+      const convSecond = await client.api.generate(' upon a time there was', { ...params, maxTokens: 12 });
       await client.api.load({ kind: 'url', url: '/models/tiny-ttt.bttt' });
       await client.api.generate('Once upon a time', params);
       const saved = await client.api.saveState();
@@ -314,7 +322,7 @@ test('saveState/restoreState through the worker: the same continuation after a r
       const second = await client.api.generate(' there was', params);
       const foreign = await errorOf(() => client.api.restoreState(kvState));
       const damaged = await errorOf(() => client.api.restoreState(saved.slice(0, saved.byteLength - 8)));
-      return { kvFirst: kvFirst.tokens, kvSecond: kvSecond.tokens, first: first.tokens, second: second.tokens, positionSaved, positionRestored, bytes: saved.byteLength, foreign, damaged };
+      return { convFirst: convFirst.tokens, convSecond: convSecond.tokens, convBytes: convState.byteLength, kvBytes: kvState.byteLength, kvFirst: kvFirst.tokens, kvSecond: kvSecond.tokens, first: first.tokens, second: second.tokens, positionSaved, positionRestored, bytes: saved.byteLength, foreign, damaged };
     } finally {
       client.dispose();
     }
@@ -323,6 +331,8 @@ test('saveState/restoreState through the worker: the same continuation after a r
   expect(r.positionRestored).toBe(r.positionSaved);
   expect(r.second).toEqual(r.first);
   expect(r.kvSecond).toEqual(r.kvFirst);
+  expect(r.convSecond).toEqual(r.convFirst);
+  expect(r.convBytes).toBeGreaterThan(r.kvBytes); // the conv histories travel with the state
   expect(r.foreign).toMatch(/^SessionStateError: this state was saved with another model/);
   expect(r.damaged).toMatch(/^SessionStateError: saved state has the wrong length/);
 });

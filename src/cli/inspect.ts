@@ -38,6 +38,7 @@ if (values.json) {
     ['tie embeddings', String(c.tieEmbeddings)],
     ['normEps / ropeTheta', `${c.normEps} / ${c.ropeTheta}`],
     ['ttt', JSON.stringify(c.ttt)],
+    ...(c.attn ? [['attn (attn/swa layers)', JSON.stringify(c.attn)] as [string, string]] : []),
     ['tensors', `${header.tensors.length}, data from byte ${header.dataStart}`],
   ];
   const width = Math.max(...rows.map(([k]) => k.length));

@@ -11,6 +11,12 @@ export interface TttConfig {
   gate: boolean;
 }
 
+/** The attention layers' local features (MATH.md, attention mixer): a causal conv on q/k/v and an output gate. */
+export interface AttnConfig {
+  convKernel: number;
+  gate: boolean;
+}
+
 export interface ModelConfig {
   arch: 'ttt' | 'kv';
   vocabSize: number;
@@ -26,6 +32,8 @@ export interface ModelConfig {
   ropeTheta: number;
   tieEmbeddings: boolean;
   ttt: TttConfig;
+  /** Applies to every "attn" and "swa" layer; absent (files before it existed) means DEFAULT_ATTN (plain attention). */
+  attn?: AttnConfig;
 }
 
 export interface TokenizerSpec {

@@ -25,6 +25,11 @@ describe('series', () => {
     expect(projectTotals(config, last, [8192])).toEqual([{ tokens: 8192, bytes: 1110 + kvCacheBytes(config, 8192), computed: true }]);
     const ttt = { mixers: ['ttt', 'swa'] as ('ttt' | 'swa')[], dModel: 64 };
     expect(projectTotals(ttt, { tokens: 16, bytes: bytes(4096), total: 5206 }, [131072])[0].bytes).toBe(5206);
+    // With the attention conv (config.attn) each attn layer adds its constant histories, 3 × (K−1) × d × 4.
+    const conv = { mixers: ['attn', 'attn'] as 'attn'[], dModel: 64, attn: { convKernel: 4, gate: true } };
+    expect(kvCacheBytes(conv, 16)).toBe(2 * 2 * 16 * 64 * 4 + 2 * 3 * 3 * 64 * 4);
+    const measured = { tokens: 16, bytes: bytes(kvCacheBytes(conv, 16)), total: 1110 + kvCacheBytes(conv, 16) };
+    expect(projectTotals(conv, measured, [64])[0].bytes - measured.total).toBe(2 * 2 * 48 * 64 * 4);
   });
 
   it('learning summary: mean loss of each pass and the drop', () => {

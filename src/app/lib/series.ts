@@ -87,10 +87,14 @@ export function meanLoss(loss: (number | null)[]): number | null {
   return n > 0 ? sum / n : null;
 }
 
-/** Bytes of an "attn" KV cache at T tokens (MATH.md): 2 × attn-layers × T × d × 4 (f32). */
-export function kvCacheBytes(config: Pick<ModelConfig, 'mixers' | 'dModel'>, tokens: number): number {
+/**
+ * Bytes of the "attn" layers' decode state at T tokens (MATH.md): the KV cache 2 × attn-layers × T × d × 4 (f32), plus
+ * their conv histories 3 × (K−1) × d × 4 each with config.attn.convKernel K > 0 (constant; tagged kv-cache too).
+ */
+export function kvCacheBytes(config: Pick<ModelConfig, 'mixers' | 'dModel' | 'attn'>, tokens: number): number {
   const attnLayers = config.mixers.filter((m) => m === 'attn').length;
-  return 2 * attnLayers * tokens * config.dModel * 4;
+  const K = config.attn?.convKernel ?? 0;
+  return attnLayers * (2 * tokens + (K > 0 ? 3 * (K - 1) : 0)) * config.dModel * 4;
 }
 
 export interface ProjectionPoint {
@@ -104,7 +108,7 @@ export interface ProjectionPoint {
  * Total GPU bytes at `targets` tokens, from the last measured sample: everything but the "attn" KV cache is constant
  * in the context length (weights, TTT state, swa ring, activations), the KV cache follows kvCacheBytes.
  */
-export function projectTotals(config: Pick<ModelConfig, 'mixers' | 'dModel'>, last: MemoryPoint, targets: number[]): ProjectionPoint[] {
+export function projectTotals(config: Pick<ModelConfig, 'mixers' | 'dModel' | 'attn'>, last: MemoryPoint, targets: number[]): ProjectionPoint[] {
   const constant = last.total - (config.mixers.includes('attn') ? last.bytes['kv-cache'] : 0);
   return targets.map((tokens) => ({ tokens, bytes: constant + kvCacheBytes(config, tokens), computed: true }));
 }

@@ -1,6 +1,6 @@
 // Validation of the JSON header: every field's type, MATH.md's config rules (configProblem), the vocabulary
 // arithmetic of FORMAT.md, and the tensor table against the tensors the config requires (expectedTensors).
-import type { MixerKind, ModelConfig, TokenizerSpec, TttConfig } from '../types';
+import type { AttnConfig, MixerKind, ModelConfig, TokenizerSpec, TttConfig } from '../types';
 import { configProblem, expectedTensors } from '../model/spec';
 import { BtttError } from './errors';
 import { BTTT_DTYPES, DATA_ALIGN, MAX_TENSOR_ELEMENTS, elementCount, tensorByteLength } from './layout';
@@ -59,6 +59,14 @@ function parseTtt(v: unknown): TttConfig {
   };
 }
 
+function parseAttn(v: unknown): AttnConfig {
+  if (!isObject(v)) throw schema(`config.attn must be an object, found ${describe(v)}`);
+  return {
+    convKernel: field(v, 'convKernel', 'config.attn', isDimension, 'a non-negative integer'),
+    gate: field(v, 'gate', 'config.attn', isBoolean, 'a boolean'),
+  };
+}
+
 /** The config in canonical key order (so that writing it again gives the same bytes). */
 export function parseConfig(v: unknown): ModelConfig {
   if (!isObject(v)) throw schema(`config must be an object, found ${describe(v)}`);
@@ -85,6 +93,8 @@ export function parseConfig(v: unknown): ModelConfig {
     tieEmbeddings: field(v, 'tieEmbeddings', 'config', isBoolean, 'a boolean'),
     ttt: parseTtt(v['ttt']),
   };
+  // Optional (MATH.md): files written before it existed have none and keep their exact bytes when rewritten.
+  if (v['attn'] !== undefined) config.attn = parseAttn(v['attn']);
   const problem = configProblem(config);
   if (problem) throw schema(`config breaks MATH.md: ${problem}`);
   return config;

@@ -34,6 +34,8 @@ const VARIANTS: [string, ModelConfig][] = [
   ['kv', smallConfig('kv')],
   ['ttt without shareQK, gate, conv; untied head', smallConfig('ttt', { mixers: ['ttt', 'ttt'], tieEmbeddings: false, ttt: { miniBatch: 4, baseLr: 0.5, convKernel: 0, shareQK: false, gate: false } })],
   ['kv untied, 3 layers', smallConfig('kv', { nLayers: 3, mixers: ['attn', 'attn', 'attn'], tieEmbeddings: false })],
+  ['kv with attention conv + gate', smallConfig('kv', { attn: { convKernel: 3, gate: true } })],
+  ['ttt + swa with attention conv, no gate', smallConfig('ttt', { attn: { convKernel: 2, gate: false } })],
 ];
 
 describe('writeBttt → parseBttt', () => {
@@ -84,8 +86,9 @@ describe('tiny models', () => {
       expect(model.config).toEqual(def.config);
       expect(model.metadata).toMatchObject({ name: def.name, createdBy: 'scripts/make-tiny-models.ts', seed: def.seed });
       const stats = modelStats(model, readBtttHeader(bytes).tensors);
-      // 3 layers × (4 d×d mixer matrices + 3 d×F FFN matrices), d 64, F 192.
-      expect(stats.ternaryParams).toBe(3 * (4 * 64 * 64 + 3 * 64 * 192));
+      // 3 layers × (4 d×d mixer matrices, 5 with a gate + 3 d×F FFN matrices), d 64, F 192.
+      const mixerMatrices = def.config.attn?.gate ? 5 : 4; // tiny-ttt: wqk, wv, wo, wg; tiny-kv: wq, wk, wv, wo; tiny-kv-conv: + wg
+      expect(stats.ternaryParams).toBe(3 * (mixerMatrices * 64 * 64 + 3 * 64 * 192));
       expect(stats.bitsPerTernaryWeight).toBeGreaterThan(1.6);
       expect(stats.bitsPerTernaryWeight).toBeLessThan(1.61);
       expect(stats.fileBytes).toBe(bytes.length);

@@ -45,6 +45,13 @@ export const TINY_MODELS: readonly TinyModelDef[] = [
     seed: 1002,
     config: { ...TINY_BASE, ttt: { ...TINY_BASE.ttt }, arch: 'kv', mixers: ['attn', 'attn', 'attn'] },
   },
+  {
+    file: 'tiny-kv-conv.bttt',
+    name: 'tiny-kv-conv',
+    description: 'Random-weight attention baseline with the TTT layers\' causal conv (kernel 4) on q/k/v and output gate, for tests; same sizes as tiny-kv.',
+    seed: 1003,
+    config: { ...TINY_BASE, ttt: { ...TINY_BASE.ttt }, arch: 'kv', mixers: ['attn', 'attn', 'attn'], attn: { convKernel: 4, gate: true } },
+  },
 ];
 
 export function tinyModel(def: TinyModelDef): ModelFile {

@@ -3,7 +3,7 @@
 // Per-token data lives on the GPU: the token id (written by the caller or the GPU sampler) and a position
 // counter that the last kernel of each step advances, so consecutive steps need no host writes at all.
 import type { LayerDrift, MemoryReport, ModelConfig, ModelFile, Tensor, TernaryTensor } from '../types';
-import { configProblem, expectedTensors, headSize } from '../model/spec';
+import { attnConfig, configProblem, expectedTensors, headSize } from '../model/spec';
 import { ContextOverflowError } from '../reference/attention';
 import type { GpuContext } from './context';
 import { packTernaryRows, ropePhaseSteps } from './pack';
@@ -99,6 +99,8 @@ interface AttnLayerGpu {
   /** [slots, 2, d] f32: k then v per slot. */
   cache: GPUBuffer;
   slots: number;
+  /** config.attn.convKernel > 0: the pre-conv q, k, v histories, [3, K−1, d] f32 (tagged kv-cache: decode state). */
+  convHistory: GPUBuffer | null;
 }
 
 type MixerGpu = TttLayerGpu | AttnLayerGpu;
@@ -192,15 +194,16 @@ export class GpuModel {
     const ropeSteps = hasAttention ? weight('rope_phase_steps', ropePhaseSteps(f, c.ropeTheta)) : null;
 
     // Activations, shared by the layers (each kernel consumes its input before the next overwrites it).
+    const attn = attnConfig(c);
     const mixerRows = Math.max(
-      ...c.mixers.map((m) => (m === 'ttt' ? (c.ttt.shareQK ? 1 : 2) * d + d + (c.ttt.gate ? d : 0) : 3 * d)),
+      ...c.mixers.map((m) => (m === 'ttt' ? (c.ttt.shareQK ? 1 : 2) * d + d + (c.ttt.gate ? d : 0) : 3 * d + (attn.gate ? d : 0))),
     );
     this.x = activation('x', d * 4);
     const xn = activation('xn', d * 4);
     const xq = activation('xq', Math.max(d, F) * 4);
     const xscale = activation('xscale', 16);
     const mixIn = activation('mixer_in', mixerRows * 4); // fused BitLinear outputs (uq/uk/v/g or q/k/v)
-    const qk = activation('ttt_qk', 2 * d * 4);
+    const qk = activation('ttt_qk', (hasAttention && attn.convKernel > 0 ? 3 : 2) * d * 4); // conv outputs (q, k[, v])
     const heads = activation('head_outputs', d * 4); // z_h of TTT or o_h of attention, concatenated
     const mixOut = activation('mixer_out', d * 4); // normalised mixer output before wo (f32)
     const ac = activation('ffn_ac', 2 * F * 4);
@@ -287,17 +290,40 @@ export class GpuModel {
         add(p + 'ttt.post', pipe('ttt', 'ttt_post', constants), 1, () => [heads, mixIn, params, mixOut, xq, xscale]);
         bitlinear(p + 'ttt.wo', wo, this.x, true);
       } else {
-        const wIn = packed(p + 'attn.qkv', [ternary(model, p + 'attn.wq'), ternary(model, p + 'attn.wk'), ternary(model, p + 'attn.wv')]);
+        const inTensors = [ternary(model, p + 'attn.wq'), ternary(model, p + 'attn.wk'), ternary(model, p + 'attn.wv')];
+        if (attn.gate) inTensors.push(ternary(model, p + 'attn.wg'));
+        const wIn = packed(p + 'attn.in', inTensors); // q, k, v[, g] at 0, d, 2d[, 3d] of mixIn
         const wo = packed(p + 'attn.wo', [ternary(model, p + 'attn.wo')]);
         const subnorm = weight(p + 'attn.subnorm', floatData(model, p + 'attn.subnorm'));
         const slots = kind === 'swa' ? c.window : Math.min(this.kvBlockTokens, c.maxContext);
-        const layer: AttnLayerGpu = { kind, index: i, slots, cache: this.own(ctx.createBuffer('kv-cache', p + 'attn.kv', slots * 2 * d * 4, STORAGE)) };
+        const K = attn.convKernel;
+        // K = 1 has no history; one float keeps the buffer bindable (WebGPU refuses empty bindings).
+        const convHistory = K > 0 ? this.own(ctx.createBuffer('kv-cache', p + 'attn.conv_history', Math.max(3 * (K - 1) * d, 1) * 4, STORAGE)) : null;
+        const layer: AttnLayerGpu = { kind, index: i, slots, cache: this.own(ctx.createBuffer('kv-cache', p + 'attn.kv', slots * 2 * d * 4, STORAGE)), convHistory };
         this.mixers.push(layer);
         const constants = { D: d, H, WINDOW: kind === 'swa' ? c.window : 0 };
-        bitlinear(p + 'attn.qkv', wIn, mixIn, false);
-        add(p + 'attn.rope_append', pipe('attention', 'rope_append', constants), groups(d / 2), () => [this.stepPosition, ropeSteps!, mixIn, layer.cache], true);
-        add(p + 'attn.attend', pipe('attention', 'attend', constants), H, () => [this.stepPosition, mixIn, layer.cache, heads], true);
-        rmsNormQuant(p + 'attn.subnorm', d, heads, subnorm, mixOut);
+        bitlinear(p + 'attn.in', wIn, mixIn, false);
+        let qkv = mixIn;
+        if (convHistory) {
+          // The TTT layers' conv kernel with its third stream (v); kernels [3, d, K], histories [3, K−1, d].
+          const kernels = new Float32Array(3 * d * K);
+          ['conv_q', 'conv_k', 'conv_v'].forEach((name, s) => kernels.set(floatData(model, p + 'attn.' + name), s * d * K));
+          const convParams = weight(p + 'attn.conv', kernels);
+          const hist = (K - 1) * d;
+          const convConstants = {
+            D: d, K, CONV_V: 1, OFF_UQ: 0, OFF_UK: d, OFF_UV: 2 * d,
+            OFF_CONV_Q: 0, OFF_CONV_K: d * K, OFF_CONV_V: 2 * d * K, OFF_HIST_Q: 0, OFF_HIST_K: hist, OFF_HIST_V: 2 * hist,
+          };
+          add(p + 'attn.conv', pipe('ttt', 'ttt_conv', convConstants), groups(d), () => [mixIn, convParams, convHistory, qk]);
+          qkv = qk;
+        }
+        add(p + 'attn.rope_append', pipe('attention', 'rope_append', constants), groups(d / 2), () => [this.stepPosition, ropeSteps!, qkv, layer.cache], true);
+        add(p + 'attn.attend', pipe('attention', 'attend', constants), H, () => [this.stepPosition, qkv, layer.cache, heads], true);
+        if (attn.gate) {
+          // The gate is fused with the sub-norm: o = RMSNorm(concat o_h) ⊙ gelu(g), then quantised for wo.
+          const gated = pipe('norm', 'rms_norm_gate_quant', { N: d, EPS: eps, GATE_OFF: 3 * d });
+          add(p + 'attn.subnorm_gate', gated, 1, () => [heads, subnorm, mixOut, xq, xscale, mixIn]);
+        } else rmsNormQuant(p + 'attn.subnorm', d, heads, subnorm, mixOut);
         bitlinear(p + 'attn.wo', wo, this.x, true);
       }
       const ffnNorm = weight(p + 'ffn_norm', floatData(model, p + 'ffn_norm'));
@@ -470,6 +496,7 @@ export class GpuModel {
       } else {
         // Not needed for correctness (attend reads only written slots) but keeps stale keys out of memory dumps.
         encoder.clearBuffer(m.cache, 0, m.slots * 2 * d * 4);
+        if (m.convHistory) encoder.clearBuffer(m.convHistory); // needed: the conv reads K−1 earlier inputs, zeros after a reset
       }
     }
     if (this.driftStats) {
@@ -535,7 +562,8 @@ export class GpuModel {
   }
 
   private stateBuffers(): GPUBuffer[] {
-    const buffers = [this.stepPosition, ...this.mixers.map((m) => (m.kind === 'ttt' ? m.state : m.cache))];
+    const mixerState = (m: MixerGpu) => (m.kind === 'ttt' ? [m.state] : m.convHistory ? [m.cache, m.convHistory] : [m.cache]);
+    const buffers = [this.stepPosition, ...this.mixers.flatMap(mixerState)];
     if (this.driftStats) buffers.push(this.driftStats);
     return buffers;
   }

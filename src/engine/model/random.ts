@@ -2,7 +2,7 @@
 // with magnitudes that keep activations in a realistic range.
 import { Rng } from '../util/rng';
 import type { ModelConfig, ModelFile, Tensor, TokenizerSpec } from '../types';
-import { expectedTensors } from './spec';
+import { attnConfig, expectedTensors } from './spec';
 
 export function randomModel(config: ModelConfig, tokenizer: TokenizerSpec, seed: number): ModelFile {
   const rng = new Rng(seed);
@@ -29,7 +29,10 @@ export function randomModel(config: ModelConfig, tokenizer: TokenizerSpec, seed:
     else if (leaf === 'tok_offset') fill(() => 0.01 * rng.normal());
     else if (leaf === 'lr_w') fill(() => 0.05 * rng.normal());
     else if (leaf === 'lr_b') fill(() => -1 + 0.1 * rng.normal());
-    else if (leaf === 'conv_q' || leaf === 'conv_k') fill(() => (1 / config.ttt.convKernel) * (1 + 0.3 * rng.normal()));
+    else if (leaf === 'conv_q' || leaf === 'conv_k' || leaf === 'conv_v') {
+      const K = spec.name.includes('.attn.') ? attnConfig(config).convKernel : config.ttt.convKernel;
+      fill(() => (1 / K) * (1 + 0.3 * rng.normal()));
+    }
     else fill(() => 0.5 * rng.normal()); // tok_embed, lm_head
     tensors.set(spec.name, { kind: 'float', shape: spec.shape, data });
   }

@@ -1,6 +1,6 @@
 // The tensors a config requires (docs/MATH.md, "Tensors"): the one list that the reader, the random-model
 // generator and both runtimes agree on.
-import type { ModelConfig } from '../types';
+import type { AttnConfig, ModelConfig } from '../types';
 
 export type TensorRole = 'float' | 'ternary';
 
@@ -12,6 +12,14 @@ export interface TensorSpec {
 
 export function headSize(c: ModelConfig): number {
   return c.dModel / c.nHeads;
+}
+
+/** What a config without an `attn` object means: plain attention (train/model.py DEFAULT_ATTN). */
+export const DEFAULT_ATTN: Readonly<AttnConfig> = Object.freeze({ convKernel: 0, gate: false });
+
+/** The attention layers' options with the defaults filled in (the TypeScript side of normalize_config). */
+export function attnConfig(c: ModelConfig): AttnConfig {
+  return { ...DEFAULT_ATTN, ...c.attn };
 }
 
 export function expectedTensors(c: ModelConfig): TensorSpec[] {
@@ -53,9 +61,16 @@ export function expectedTensors(c: ModelConfig): TensorSpec[] {
       float(p + 'ttt.post_norm_w', d);
       float(p + 'ttt.post_norm_b', d);
     } else {
+      const a = attnConfig(c);
       ternary(p + 'attn.wq', d, d);
       ternary(p + 'attn.wk', d, d);
       ternary(p + 'attn.wv', d, d);
+      if (a.gate) ternary(p + 'attn.wg', d, d);
+      if (a.convKernel > 0) {
+        float(p + 'attn.conv_q', d, a.convKernel);
+        float(p + 'attn.conv_k', d, a.convKernel);
+        float(p + 'attn.conv_v', d, a.convKernel);
+      }
       float(p + 'attn.subnorm', d);
       ternary(p + 'attn.wo', d, d);
     }
@@ -91,5 +106,11 @@ export function configProblem(c: ModelConfig): string | null {
   if (typeof t.shareQK !== 'boolean' || typeof t.gate !== 'boolean') return 'config.ttt.shareQK and gate must be booleans';
   if (t.shareQK && t.convKernel === 0) return 'config.ttt.shareQK needs convKernel > 0';
   if (!(t.baseLr > 0)) return 'config.ttt.baseLr must be positive';
+  const a = c.attn;
+  if (a !== undefined) {
+    if (!a || typeof a !== 'object') return 'config.attn must be an object';
+    if (!Number.isInteger(a.convKernel) || a.convKernel < 0 || a.convKernel > 16) return 'config.attn.convKernel must be 0..16';
+    if (typeof a.gate !== 'boolean') return 'config.attn.gate must be a boolean';
+  }
   return null;
 }

@@ -117,7 +117,7 @@ export class ReferenceModel {
     };
   }
 
-  /** Bytes of decode state at the current position: TTT state (f32) plus KV caches (f32). */
+  /** Bytes of decode state at the current position: TTT state (f32) plus KV caches and attention conv histories (f32). */
   stateBytes(): { tttState: number; kvCache: number } {
     let tttState = 0;
     let kvCache = 0;
@@ -125,7 +125,7 @@ export class ReferenceModel {
       if (block.mixer instanceof TttLayer) {
         const s = block.mixer.state;
         tttState += 4 * (s.W0.length + s.b0.length + s.GW.length + s.Gb.length + s.convHistoryQ.length + s.convHistoryK.length);
-      } else kvCache += block.mixer.cacheBytes(this.pos);
+      } else kvCache += block.mixer.cacheBytes(this.pos) + block.mixer.convHistoryBytes();
     }
     return { tttState, kvCache };
   }

@@ -144,7 +144,7 @@ function innerLoss(Z: Float64Array, target: Float64Array, lnW: Float32Array, lnB
 }
 
 /** The causal depthwise convolution for one token: `out[c] = Σ_j kernel[c,j] · u_{t−(K−1)+j}[c]`. */
-function convolveToken(kernel: Float32Array, history: Float32Array, current: Float32Array, K: number, out: Float32Array): void {
+export function convolveToken(kernel: Float32Array, history: Float32Array, current: Float32Array, K: number, out: Float32Array): void {
   const d = current.length;
   for (let c = 0; c < d; c++) {
     let acc = kernel[c * K + K - 1] * current[c];
@@ -154,7 +154,7 @@ function convolveToken(kernel: Float32Array, history: Float32Array, current: Flo
 }
 
 /** Shifts a `(K−1)·d` history (oldest row first) by one token and appends `current`. */
-function pushHistory(history: Float32Array, current: Float32Array): void {
+export function pushHistory(history: Float32Array, current: Float32Array): void {
   const d = current.length;
   history.copyWithin(0, d);
   history.set(current, history.length - d);
