@@ -14,7 +14,9 @@ embeddings. Mixers:
   + β_t k_t v_tᵀ, o_t = q_t S_t / √f, per-head RMSNorm ⊙ SiLU gate, output projection. Trained in the chunked (WY)
   form; `delta_rule_recurrent` is the token-by-token form the unit test compares it with;
 - `swa` (window 16), `attn` (plain causal attention with RoPE): train/model.py's AttentionMixer;
-- `attnconv`: AttentionMixer with a causal depthwise conv 4 on q/k/v (TTTMixer's conv and init), written here.
+- `attnconv`: AttentionMixer with a causal depthwise conv 4 on q/k/v (TTTMixer's conv and its uniform init), written
+  here (before model.py had an attention conv); `kvconv`: model.py's own attention with `config.attn` = conv 4
+  (identity-initialised) + gate, as in train/configs/kv-conv.json.
 Hybrids are given as `ttt+swa`, `delta+swa` (layer 0, layer 1). `--weights float` swaps every BitLinear for a plain
 linear layer (same latent weights and init); `--weights ternary` keeps train/model.py's BitLinear (the product's).
 
@@ -58,6 +60,7 @@ VARIANTS = {  # name -> per-layer mixers
     "swa": ["swa", "swa"],
     "attn": ["attn", "attn"],
     "attnconv": ["attnconv", "attnconv"],
+    "kvconv": ["attn", "attn"],  # model.py's own attention conv (config.attn: conv 4 identity-initialised + gate)
     "ttt+swa": ["ttt", "swa"],
     "delta+swa": ["delta", "swa"],
 }
@@ -245,6 +248,8 @@ def build_model(variant: str, weights: str) -> BitTTTModel:
         "contextLength": SEQ, "maxContext": SEQ,
         "ttt": {"miniBatch": 16, "baseLr": 1.0, "convKernel": 4, "shareQK": True, "gate": True},  # the product's
     }
+    if variant == "kvconv":
+        config["attn"] = {"convKernel": 4, "gate": True}  # train/configs/kv-conv.json's attention
     model = BitTTTModel(config)
     for layer, kind in zip(model.layers, kinds):
         if kind == "delta":
