@@ -12,7 +12,7 @@ if ! "$PY" -c 'import torch' 2>/dev/null; then
 fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-(cd train && "$PY" -m unittest test_model test_diagnostics test_recipe)
+(cd train && "$PY" -m unittest test_model test_diagnostics test_recipe test_study_recall)
 "$PY" train/make_synthetic_data.py --out "$work/data" --vocab 512 --train-tokens 20000 --valid-tokens 4000 >/dev/null
 "$PY" train/train.py --data "$work/data" --config train/configs/tiny-hybrid.json --steps 6 --batch 4 --context 32 \
   --out "$work/run" --threads 2 --device cpu --seed 1 --log-every 3 --eval-every 6 --eval-tokens 1024 \
