@@ -30,3 +30,39 @@ fn bitlinear(@builtin(global_invocation_id) gid: vec3<u32>) {
   let value = f32(acc) * (row_scale[row] / xscale[0]);
   if (ACCUMULATE) { y[row] = y[row] + value; } else { y[row] = value; }
 }
+
+// --- bitlinear_rows: the int8 × ternary matrix product of a prefill chunk ---------------------------------------
+// xq and y hold one row per token ([tokens, IN] and [tokens, OUT]), xscale one scale per token. A thread owns one
+// output row for a tile of TILE tokens, so each weight word is loaded and unpacked once per tile instead of once
+// per token. The integer sums are exact and each value is f32(acc) · (row_scale / xscale) as in `bitlinear`, so
+// every output equals the one-token path's bit for bit. Dispatched (⌈OUT/64⌉, ⌈tokens/TILE⌉).
+const TILE: u32 = 8u;
+
+@group(0) @binding(5) var<uniform> chunk: vec4<u32>; // x: tokens in the chunk
+
+@compute @workgroup_size(64)
+fn bitlinear_rows(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let row = gid.x;
+  if (row >= OUT) { return; }
+  let first = gid.y * TILE;
+  let n = min(TILE, chunk.x - first);
+  let words = IN / 16u;
+  let base = row * words;
+  var acc: array<i32, TILE>;
+  for (var w = 0u; w < words; w++) {
+    let word = weights[base + w];
+    let col = first * IN + w * 16u;
+    for (var k = 0u; k < 16u; k++) {
+      let trit = i32((word >> (2u * k)) & 3u) - 1;
+      if (trit != 0) {
+        for (var r = 0u; r < n; r++) { acc[r] += trit * xq[col + r * IN + k]; }
+      }
+    }
+  }
+  for (var r = 0u; r < n; r++) {
+    let token = first + r;
+    let value = f32(acc[r]) * (row_scale[row] / xscale[token]);
+    let at = token * OUT + row;
+    if (ACCUMULATE) { y[at] = y[at] + value; } else { y[at] = value; }
+  }
+}

@@ -14,3 +14,13 @@ fn embed(@builtin(global_invocation_id) gid: vec3<u32>) {
   let id = min(token[0], V - 1u);
   x[i] = tok_embed[id * D + i];
 }
+
+// embed_rows: the token rows of a prefill chunk, x[row] = E[ids[row]]; dispatched (⌈D/64⌉, tokens in the chunk).
+@compute @workgroup_size(64)
+fn embed_rows(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let i = gid.x;
+  let row = gid.y;
+  if (i >= D) { return; }
+  let id = min(token[row], V - 1u);
+  x[row * D + i] = tok_embed[id * D + i];
+}

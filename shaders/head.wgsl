@@ -25,3 +25,38 @@ fn lm_head(@builtin(global_invocation_id) gid: vec3<u32>) {
 fn advance_position() {
   step_position[0] = step_position[0] + 1u;
 }
+
+// --- Prefill chunks ---------------------------------------------------------------------------------------------
+// lm_head_rows: logits for every token row of a chunk ([tokens, D] → [tokens, V]), for reading a text with its
+// loss. A thread owns one vocabulary row for a tile of TILE tokens (each embedding value is loaded once per tile);
+// each token's sum runs over i in the order of `lm_head`. Dispatched (⌈V/64⌉, ⌈tokens/TILE⌉).
+const TILE: u32 = 8u;
+
+@group(0) @binding(0) var<storage, read> rows_embed: array<f32>;        // [V, D]
+@group(0) @binding(1) var<storage, read> rows_xn: array<f32>;           // [tokens, D]
+@group(0) @binding(2) var<storage, read_write> rows_logits: array<f32>; // [tokens, V]
+@group(0) @binding(3) var<uniform> rows_chunk: vec4<u32>;              // x: tokens in the chunk
+
+@compute @workgroup_size(64)
+fn lm_head_rows(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let v = gid.x;
+  if (v >= V) { return; }
+  let first = gid.y * TILE;
+  let n = min(TILE, rows_chunk.x - first);
+  let base = v * D;
+  var acc: array<f32, TILE>;
+  for (var i = 0u; i < D; i++) {
+    let e = rows_embed[base + i];
+    for (var r = 0u; r < n; r++) { acc[r] += e * rows_xn[(first + r) * D + i]; }
+  }
+  for (var r = 0u; r < n; r++) { rows_logits[(first + r) * V + v] = acc[r]; }
+}
+
+// advance_position_by: the position counter after a chunk of tokens.
+@group(0) @binding(0) var<storage, read_write> advance_position_counter: array<u32>;
+@group(0) @binding(1) var<uniform> advance_chunk: vec4<u32>; // x: tokens in the chunk
+
+@compute @workgroup_size(1)
+fn advance_position_by() {
+  advance_position_counter[0] = advance_position_counter[0] + advance_chunk.x;
+}

@@ -18,3 +18,27 @@ fn token_loss(@builtin(local_invocation_index) t: u32) {
     loss_out[0] = top + log(total) - loss_logits[min(loss_target[0], V - 1u)];
   }
 }
+
+// token_loss_rows: the losses of a chunk's tokens in one dispatch, one workgroup per token. Token r is predicted by
+// the logits of token r − 1 of the chunk (rows_logits, [tokens, V]); token 0 by the token read before the chunk
+// (loss_logits). Same operations in the same order as token_loss.
+@group(0) @binding(3) var<storage, read> loss_rows_logits: array<f32>;
+
+fn chunk_logit(row: u32, i: u32) -> f32 {
+  if (row == 0u) { return loss_logits[i]; }
+  return loss_rows_logits[(row - 1u) * V + i];
+}
+
+@compute @workgroup_size(64)
+fn token_loss_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+  let row = wid.x;
+  var m = -3.4e38;
+  for (var i = t; i < V; i += WG) { m = max(m, chunk_logit(row, i)); }
+  let top = wg_max4(t, vec4<f32>(m, 0.0, 0.0, 0.0)).x;
+  var s = 0.0;
+  for (var i = t; i < V; i += WG) { s += exp(chunk_logit(row, i) - top); }
+  let total = wg_sum4(t, vec4<f32>(s, 0.0, 0.0, 0.0)).x;
+  if (t == 0u) {
+    loss_out[row] = top + log(total) - chunk_logit(row, min(loss_target[row], V - 1u));
+  }
+}

@@ -1,9 +1,12 @@
 // RMSNorm followed by BitLinear's per-token int8 quantisation, in one workgroup: every BitLinear input is a
 // normalised vector, so fusing the two saves a dispatch and a pass over memory. rms_norm_gate_quant also applies
 // the attention output gate (config.attn.gate) between the two: y ⊙ gelu(g).
+// The *_rows entry points run the same code on the token rows of a prefill chunk, one workgroup per row: row r
+// reads src[r·N..], writes dst[r·N..], xq[r·N..] and xscale[r] (so each row's result equals the one-token path).
 override N: u32;
 override EPS: f32;
 override GATE_OFF: u32 = 0u; // rms_norm_gate_quant: offset of g in `gate_src`
+override GATE_STRIDE: u32 = 0u; // rms_norm_gate_quant_rows: floats per token row of `gate_src`
 
 @group(0) @binding(0) var<storage, read> src: array<f32>;          // [N]
 @group(0) @binding(1) var<storage, read> gain: array<f32>;         // [N]
@@ -12,42 +15,63 @@ override GATE_OFF: u32 = 0u; // rms_norm_gate_quant: offset of g in `gate_src`
 @group(0) @binding(4) var<storage, read_write> xscale: array<f32>; // [0] = s_x
 
 // 1 / RMS(src), the same in every thread of the workgroup.
-fn rms_inverse(t: u32) -> f32 {
+fn rms_inverse(t: u32, base: u32) -> f32 {
   var sum_sq = 0.0;
-  for (var i = t; i < N; i += WG) { let v = src[i]; sum_sq += v * v; }
+  for (var i = t; i < N; i += WG) { let v = src[base + i]; sum_sq += v * v; }
   let total = wg_sum4(t, vec4<f32>(sum_sq, 0.0, 0.0, 0.0)).x;
   return 1.0 / sqrt(total / f32(N) + EPS);
 }
 
 // Quantises `dst` (written by this workgroup) to int8 with the scale of the largest |value| over all threads.
-fn quantize_dst(t: u32, thread_absmax: f32) {
+fn quantize_dst(t: u32, thread_absmax: f32, row: u32) {
   let scale = activation_scale(wg_max4(t, vec4<f32>(thread_absmax, 0.0, 0.0, 0.0)).x);
-  for (var i = t; i < N; i += WG) { xq[i] = quantize(dst[i], scale); }
-  if (t == 0u) { xscale[0] = scale; }
+  let base = row * N;
+  for (var i = t; i < N; i += WG) { xq[base + i] = quantize(dst[base + i], scale); }
+  if (t == 0u) { xscale[row] = scale; }
+}
+
+fn rms_norm_quant_row(t: u32, row: u32) {
+  let base = row * N;
+  let inv = rms_inverse(t, base);
+  var absmax = 0.0;
+  for (var i = t; i < N; i += WG) {
+    let y = src[base + i] * inv * gain[i];
+    dst[base + i] = y;
+    absmax = max(absmax, abs(y));
+  }
+  quantize_dst(t, absmax, row);
 }
 
 @compute @workgroup_size(64)
 fn rms_norm_quant(@builtin(local_invocation_index) t: u32) {
-  let inv = rms_inverse(t);
-  var absmax = 0.0;
-  for (var i = t; i < N; i += WG) {
-    let y = src[i] * inv * gain[i];
-    dst[i] = y;
-    absmax = max(absmax, abs(y));
-  }
-  quantize_dst(t, absmax);
+  rms_norm_quant_row(t, 0u);
+}
+
+@compute @workgroup_size(64)
+fn rms_norm_quant_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+  rms_norm_quant_row(t, wid.x);
 }
 
 @group(0) @binding(5) var<storage, read> gate_src: array<f32>;
 
-@compute @workgroup_size(64)
-fn rms_norm_gate_quant(@builtin(local_invocation_index) t: u32) {
-  let inv = rms_inverse(t);
+fn rms_norm_gate_quant_row(t: u32, row: u32) {
+  let base = row * N;
+  let inv = rms_inverse(t, base);
   var absmax = 0.0;
   for (var i = t; i < N; i += WG) {
-    let y = (src[i] * inv * gain[i]) * gelu(gate_src[GATE_OFF + i]);
-    dst[i] = y;
+    let y = (src[base + i] * inv * gain[i]) * gelu(gate_src[row * GATE_STRIDE + GATE_OFF + i]);
+    dst[base + i] = y;
     absmax = max(absmax, abs(y));
   }
-  quantize_dst(t, absmax);
+  quantize_dst(t, absmax, row);
+}
+
+@compute @workgroup_size(64)
+fn rms_norm_gate_quant(@builtin(local_invocation_index) t: u32) {
+  rms_norm_gate_quant_row(t, 0u);
+}
+
+@compute @workgroup_size(64)
+fn rms_norm_gate_quant_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+  rms_norm_gate_quant_row(t, wid.x);
 }

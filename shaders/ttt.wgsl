@@ -1,4 +1,6 @@
-// The TTT-Linear mixer of docs/MATH.md, decoded in the primal form one token at a time.
+// The TTT-Linear mixer of docs/MATH.md, in the primal form one token at a time: `ttt_step` decodes a token, and
+// `ttt_step_rows` runs a prefill chunk's tokens through the same per-token function in one dispatch. A new TTT
+// layer variant adds its own pair of entry points (decode and chunk) beside these.
 // Buffers: `uvg` = the fused BitLinear output (uq[, uk], v[, g] at the OFF_U*/OFF_V/OFF_G offsets), `qk` = q and k
 // after the causal convolution, `params` = the layer's float tensors packed at OFF_* (weights), `state` = this
 // layer's ttt-state (W0, GW [H,f,f]; b0, Gb [H,f]; conv histories [(K−1), D] each, oldest row first).
@@ -34,12 +36,20 @@ override CONV_V: bool = false;
 override OFF_UV: u32 = 0u;
 override OFF_CONV_V: u32 = 0u;
 override OFF_HIST_V: u32 = 0u;
+// Chunk kernels (*_rows): floats per token row of the fused BitLinear output, of the conv output and of the drift
+// stats (all TTT layers' [H, 5] of one token); unused by the one-token entry points.
+override UVG_STRIDE: u32 = 0u;
+override QK_STRIDE: u32 = 0u;
+override STATS_STRIDE: u32 = 0u;
+// false: skip the drift statistics (they read all of w_init); the chunk path compiles both variants.
+override DRIFT: bool = true;
 
 // --- ttt_conv: causal depthwise convolution of q and k (and v), one thread per channel --------------------------
 @group(0) @binding(0) var<storage, read> conv_uvg: array<f32>;
 @group(0) @binding(1) var<storage, read> conv_params: array<f32>;
 @group(0) @binding(2) var<storage, read_write> conv_state: array<f32>;
 @group(0) @binding(3) var<storage, read_write> conv_qk: array<f32>; // [2D]: q, k (or [3D]: q, k, v with CONV_V)
+@group(0) @binding(4) var<uniform> conv_chunk: vec4<u32>; // ttt_conv_rows: x = tokens in the chunk
 
 fn convolve(c: u32, current: f32, kernel_off: u32, hist_off: u32) -> f32 {
   var acc = conv_params[kernel_off + c * K + K - 1u] * current;
@@ -54,21 +64,36 @@ fn convolve(c: u32, current: f32, kernel_off: u32, hist_off: u32) -> f32 {
   return acc;
 }
 
+// One token: reads row `row` of conv_uvg, writes row `row` of conv_qk (row 0: the decode step).
+fn conv_token(c: u32, row: u32) {
+  let u = row * UVG_STRIDE;
+  let o = row * QK_STRIDE;
+  let uq = conv_uvg[u + OFF_UQ + c];
+  let uk = conv_uvg[u + OFF_UK + c];
+  if (K == 0u) {
+    conv_qk[o + c] = uq;
+    conv_qk[o + D + c] = uk;
+    if (CONV_V) { conv_qk[o + 2u * D + c] = conv_uvg[u + OFF_UV + c]; }
+  } else {
+    conv_qk[o + c] = convolve(c, uq, OFF_CONV_Q, OFF_HIST_Q);
+    conv_qk[o + D + c] = convolve(c, uk, OFF_CONV_K, OFF_HIST_K);
+    if (CONV_V) { conv_qk[o + 2u * D + c] = convolve(c, conv_uvg[u + OFF_UV + c], OFF_CONV_V, OFF_HIST_V); }
+  }
+}
+
 @compute @workgroup_size(64)
 fn ttt_conv(@builtin(global_invocation_id) gid: vec3<u32>) {
   let c = gid.x;
   if (c >= D) { return; }
-  let uq = conv_uvg[OFF_UQ + c];
-  let uk = conv_uvg[OFF_UK + c];
-  if (K == 0u) {
-    conv_qk[c] = uq;
-    conv_qk[D + c] = uk;
-    if (CONV_V) { conv_qk[2u * D + c] = conv_uvg[OFF_UV + c]; }
-  } else {
-    conv_qk[c] = convolve(c, uq, OFF_CONV_Q, OFF_HIST_Q);
-    conv_qk[D + c] = convolve(c, uk, OFF_CONV_K, OFF_HIST_K);
-    if (CONV_V) { conv_qk[2u * D + c] = convolve(c, conv_uvg[OFF_UV + c], OFF_CONV_V, OFF_HIST_V); }
-  }
+  conv_token(c, 0u);
+}
+
+// A prefill chunk: each thread runs its channel through the chunk's tokens in order (the history carries over).
+@compute @workgroup_size(64)
+fn ttt_conv_rows(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let c = gid.x;
+  if (c >= D) { return; }
+  for (var row = 0u; row < conv_chunk.x; row++) { conv_token(c, row); }
 }
 
 // --- ttt_step: one workgroup per head ---------------------------------------------------------------------------
@@ -87,6 +112,7 @@ const R: u32 = 4u; // head size ≤ 256
 // x: the inner learning rate's multiplier, 1 or 0 for "memory off" (GW, Gb stay 0: the state stays at w_init).
 // A uniform, not an override, so switching needs no recompile; not a storage buffer (this entry point has 8).
 @group(0) @binding(8) var<uniform> step_memory: vec4<f32>;
+@group(0) @binding(9) var<uniform> step_chunk: vec4<u32>; // ttt_step_rows: x = tokens in the chunk
 
 var<workgroup> sh_q: array<f32, 256>;
 var<workgroup> sh_k: array<f32, 256>;
@@ -94,23 +120,40 @@ var<workgroup> sh_target: array<f32, 256>; // v − k
 
 @compute @workgroup_size(64)
 fn ttt_step(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32) {
-  let h = wid.x;
+  ttt_token(wid.x, t, step_position[0], 0u);
+}
+
+// A prefill chunk, exactly as that many ttt_step dispatches: each head's workgroup runs the chunk's tokens in
+// order through the same per-token update (the primal form; the state stays in `step_state` between tokens).
+// Every state element belongs to one thread, and the reductions' barriers order the workgroup memory between
+// tokens. Drift statistics go to row r of `step_stats` ([tokens, STATS_STRIDE]).
+@compute @workgroup_size(64)
+fn ttt_step_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+  let first = step_position[0];
+  for (var row = 0u; row < step_chunk.x; row++) { ttt_token(wid.x, t, first + row, row); }
+}
+
+// The token at `position`, reading row `row` of xn/uvg/qk and writing row `row` of z and the stats.
+fn ttt_token(h: u32, t: u32, position: u32, row: u32) {
   let f = D / H;
   let ff = f32(f);
   let off = h * f;
   let mat = h * f * f;
-  let i = step_position[0] % B;
+  let xn_at = row * D;
+  let uvg_at = row * UVG_STRIDE;
+  let qk_at = row * QK_STRIDE;
+  let i = position % B;
   let first = i == 0u;
   let last = i == B - 1u;
   let tok = max(1.0 / f32(i + 1u) + step_params[OFF_TOK + i], 0.0);
 
   var lr_dot = 0.0;
-  for (var c = t; c < D; c += WG) { lr_dot += step_params[OFF_LR_W + h * D + c] * step_xn[c]; }
+  for (var c = t; c < D; c += WG) { lr_dot += step_params[OFF_LR_W + h * D + c] * step_xn[xn_at + c]; }
   for (var j = t; j < f; j += WG) {
-    let k = step_qk[D + off + j];
-    sh_q[j] = step_qk[off + j];
+    let k = step_qk[qk_at + D + off + j];
+    sh_q[j] = step_qk[qk_at + off + j];
     sh_k[j] = k;
-    sh_target[j] = step_uvg[OFF_V + off + j] - k;
+    sh_target[j] = step_uvg[uvg_at + OFF_V + off + j] - k;
   }
   let lr_sum = wg_sum4(t, vec4<f32>(lr_dot, 0.0, 0.0, 0.0)).x; // its barriers also publish sh_*
   let lr = BASE_LR / (1.0 + exp(-(step_params[OFF_LR_B + h] + lr_sum))) / ff * step_memory.x;
@@ -170,11 +213,13 @@ fn ttt_step(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_ind
         let w_bar = w0 - tok * gw;
         aq += sh_q[ii] * w_bar;
         ak += sh_k[ii] * w_bar;
-        let w_init = step_params[OFF_W_INIT + idx];
-        let dw = w_bar - w_init;
-        drift += vec4<f32>(dw * dw, w_bar * w_init, w_bar * w_bar, w_init * w_init);
-        let dw0 = w0 - w_init;
-        zsums.z += dw0 * dw0;
+        if (DRIFT) {
+          let w_init = step_params[OFF_W_INIT + idx];
+          let dw = w_bar - w_init;
+          drift += vec4<f32>(dw * dw, w_bar * w_init, w_bar * w_bar, w_init * w_init);
+          let dw0 = w0 - w_init;
+          zsums.z += dw0 * dw0;
+        }
         if (last) {
           step_state[idx] = w_bar;
           step_state[OFF_GW + idx] = 0.0;
@@ -215,14 +260,14 @@ fn ttt_step(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_ind
     if (j < f) {
       let gamma = step_params[OFF_LN_W + off + j];
       let beta = step_params[OFF_LN_B + off + j];
-      step_z[off + j] = sh_q[j] + ((zq[r] - means.x) * inv_q * gamma + beta);
+      step_z[xn_at + off + j] = sh_q[j] + ((zq[r] - means.x) * inv_q * gamma + beta);
       let e = (zk[r] - means.y) * inv_k * gamma + beta - sh_target[j];
       loss_after_part += e * e;
     }
   }
   let loss_after = wg_sum4(t, vec4<f32>(loss_after_part, 0.0, 0.0, 0.0)).x / ff;
-  if (t == 0u) {
-    let s = STATS_BASE + h * 5u;
+  if (DRIFT && t == 0u) {
+    let s = row * STATS_STRIDE + STATS_BASE + h * 5u;
     step_stats[s] = sqrt(drift_sums.x);
     step_stats[s + 1u] = drift_sums.y / (sqrt(drift_sums.z) * sqrt(drift_sums.w));
     step_stats[s + 2u] = loss_before;
@@ -239,23 +284,36 @@ fn ttt_step(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_ind
 @group(0) @binding(4) var<storage, read_write> post_xq: array<i32>;
 @group(0) @binding(5) var<storage, read_write> post_xscale: array<f32>;
 
-@compute @workgroup_size(64)
-fn ttt_post(@builtin(local_invocation_index) t: u32) {
+// Row `row` of a prefill chunk (row 0: the decode step): z, out and xq rows of D floats, uvg rows of UVG_STRIDE.
+fn post_row(t: u32, row: u32) {
+  let base = row * D;
+  let g_at = row * UVG_STRIDE + OFF_G;
   var s = 0.0;
-  for (var c = t; c < D; c += WG) { s += post_z[c]; }
+  for (var c = t; c < D; c += WG) { s += post_z[base + c]; }
   let mean = wg_sum4(t, vec4<f32>(s, 0.0, 0.0, 0.0)).x / f32(D);
   var v = 0.0;
-  for (var c = t; c < D; c += WG) { let dz = post_z[c] - mean; v += dz * dz; }
+  for (var c = t; c < D; c += WG) { let dz = post_z[base + c] - mean; v += dz * dz; }
   let inv = 1.0 / sqrt(wg_sum4(t, vec4<f32>(v, 0.0, 0.0, 0.0)).x / f32(D) + EPS);
   var absmax = 0.0;
   for (var c = t; c < D; c += WG) {
-    var y = (post_z[c] - mean) * inv * post_params[OFF_POST_W + c] + post_params[OFF_POST_B + c];
-    let g = post_uvg[OFF_G + c];
+    var y = (post_z[base + c] - mean) * inv * post_params[OFF_POST_W + c] + post_params[OFF_POST_B + c];
+    let g = post_uvg[g_at + c];
     if (GATE) { y = y * gelu(g); }
-    post_out[c] = y;
+    post_out[base + c] = y;
     absmax = max(absmax, abs(y));
   }
   let scale = activation_scale(wg_max4(t, vec4<f32>(absmax, 0.0, 0.0, 0.0)).x);
-  for (var c = t; c < D; c += WG) { post_xq[c] = quantize(post_out[c], scale); }
-  if (t == 0u) { post_xscale[0] = scale; }
+  for (var c = t; c < D; c += WG) { post_xq[base + c] = quantize(post_out[base + c], scale); }
+  if (t == 0u) { post_xscale[row] = scale; }
+}
+
+@compute @workgroup_size(64)
+fn ttt_post(@builtin(local_invocation_index) t: u32) {
+  post_row(t, 0u);
+}
+
+// The token rows of a prefill chunk, one workgroup per row.
+@compute @workgroup_size(64)
+fn ttt_post_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+  post_row(t, wid.x);
 }

@@ -32,6 +32,28 @@ export class GpuModelError extends Error {
 export interface GpuModelOptions {
   /** The "attn" KV cache grows by this many token slots at a time (default 8). */
   kvBlockTokens?: number;
+  /** Most tokens one encodeChunk call reads (default DEFAULT_MAX_CHUNK_TOKENS); its buffers are sized at load. */
+  maxChunkTokens?: number;
+}
+
+/** Tokens per prefill chunk unless GpuModelOptions.maxChunkTokens says otherwise. */
+export const DEFAULT_MAX_CHUNK_TOKENS = 64;
+/** Tokens per thread tile of the chunk matrix products (TILE in shaders/bitlinear.wgsl and shaders/head.wgsl). */
+const CHUNK_TILE = 8;
+
+/** Which logits encodeChunk computes (see ChunkOptions). */
+export type ChunkLogits = 'last' | 'all' | 'none';
+
+export interface ChunkOptions {
+  /**
+   * 'last' (default): the last token's logits into `logits`, as encodeStep leaves them (the sampler reads them).
+   * 'all': every token's into `chunkLogits` ([count, V]), the last one also into `logits`, and the logits of the
+   * token before the chunk into `previousLogits` (what the chunk's first token is scored against).
+   * 'none': no LM head at all; `logits` then still holds the logits of the token before the chunk.
+   */
+  logits?: ChunkLogits;
+  /** Compute each token's drift statistics into `chunkDriftStats` (the last token's into `driftStats` too). */
+  drift?: boolean;
 }
 
 // Read lazily: under Node the `webgpu` package installs GPUBufferUsage on globalThis after this module loads.
@@ -46,6 +68,13 @@ interface Dispatch {
   /** Rebuilt when the KV cache is reallocated. */
   usesKvCache: boolean;
   label: string;
+}
+
+/** A dispatch of the chunk path: its grid depends on the chunk's token count. */
+interface ChunkDispatch extends Omit<Dispatch, 'workgroups'> {
+  grid: (count: number) => [number, number];
+  /** Only recorded when the caller asks for drift statistics (true) or when it does not (false). */
+  drift?: boolean;
 }
 
 interface PackedWeight {
@@ -153,6 +182,26 @@ export class GpuModel {
   private readonly ctx: GpuContext;
   private readonly owned: Set<GPUBuffer>;
   private readonly dispatches: Dispatch[] = [];
+  /** The chunk path's layers, recorded by encodeChunk (embedding first, then every layer; no head). */
+  private readonly chunkDispatches: ChunkDispatch[] = [];
+  /** The chunk path's LM head for 'all': final norm over the rows, then the rows' logits. */
+  private readonly chunkHeadDispatches: ChunkDispatch[];
+  private readonly chunkAdvance: ChunkDispatch;
+  /** The decode step's final norm and LM head, reused by encodeChunk for 'last' on a copy of the last row. */
+  private readonly headDispatches: Dispatch[];
+  /** Most tokens per encodeChunk call. */
+  readonly maxChunkTokens: number;
+  /** u32[maxChunkTokens]: the token ids of the chunk being read. */
+  readonly chunkIds: GPUBuffer;
+  /** Uniform vec4<u32>: x = tokens in the chunk being read. */
+  private readonly chunkInfo: GPUBuffer;
+  private readonly chunkX: GPUBuffer;
+  /** f32[maxChunkTokens, V]: every token's logits of the last chunk read with logits 'all'. */
+  readonly chunkLogits: GPUBuffer;
+  /** f32[V]: the logits of the token before the last chunk read with logits 'all'. */
+  readonly previousLogits: GPUBuffer;
+  /** f32[maxChunkTokens, tttLayers, H, DRIFT_STATS_PER_HEAD]: per-token drift of the last chunk read with drift. */
+  readonly chunkDriftStats: GPUBuffer | null;
   private readonly embedPipeline: GPUComputePipeline;
   private readonly embedBindGroups = new WeakMap<GPUBuffer, GPUBindGroup>();
   private readonly embedTable: GPUBuffer;
@@ -188,6 +237,9 @@ export class GpuModel {
     const K = c.ttt.convKernel;
     const B = c.ttt.miniBatch;
     const eps = c.normEps;
+    const maxChunk = opts.maxChunkTokens ?? DEFAULT_MAX_CHUNK_TOKENS;
+    if (!Number.isInteger(maxChunk) || maxChunk <= 0) throw new GpuModelError(`maxChunkTokens must be a positive integer, got ${maxChunk}`);
+    this.maxChunkTokens = maxChunk;
 
     const weight = (label: string, data: ArrayBufferView) => this.own(ctx.createBufferWithData('weights', label, data, STORAGE));
     const activation = (label: string, bytes: number) => this.own(ctx.createBuffer('activations', label, bytes, STORAGE));
@@ -230,6 +282,27 @@ export class GpuModel {
     this.tttLayers = tttLayers;
     this.driftStats = tttLayers.length > 0 ? activation('drift_stats', tttLayers.length * H * DRIFT_STATS_PER_HEAD * 4) : null;
 
+    // The chunk path's activations: the decode buffers above with one row per token of a chunk.
+    const statsStride = tttLayers.length * H * DRIFT_STATS_PER_HEAD;
+    const qkRows = (hasAttention && attn.convKernel > 0 ? 3 : 2) * d;
+    const rows = (label: string, floatsPerRow: number) => activation(`chunk.${label}`, maxChunk * floatsPerRow * 4);
+    this.chunkIds = rows('ids', 1);
+    this.chunkInfo = this.own(ctx.createBuffer('activations', 'chunk.info', 16, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST));
+    const X = (this.chunkX = rows('x', d));
+    const XN = rows('xn', d);
+    const XQ = rows('xq', Math.max(d, F));
+    const XSCALE = rows('xscale', 1);
+    const MIX = rows('mixer_in', mixerRows);
+    const QK = rows('ttt_qk', qkRows);
+    const HEADS = rows('head_outputs', d);
+    const MIXOUT = rows('mixer_out', d);
+    const AC = rows('ffn_ac', 2 * F);
+    const HIDDEN = rows('ffn_hidden', F);
+    const KV = hasAttention ? rows('kv', 2 * d) : null;
+    this.chunkLogits = rows('logits', V);
+    this.previousLogits = activation('chunk.previous_logits', V * 4);
+    this.chunkDriftStats = tttLayers.length > 0 ? rows('drift_stats', statsStride) : null;
+
     const pipe = (shader: ShaderName, entry: string, constants: Record<string, number>) => ctx.pipeline(SHADERS[shader], entry, constants);
     const add = (label: string, pipeline: GPUComputePipeline, workgroups: number, buffers: () => GPUBuffer[], usesKvCache = false) =>
       this.dispatches.push({ label, pipeline, buffers, workgroups, bindGroup: null, usesKvCache });
@@ -239,6 +312,16 @@ export class GpuModel {
     const rmsNormQuant = (label: string, n: number, src: GPUBuffer, gain: GPUBuffer, dst: GPUBuffer) =>
       add(label, pipe('norm', 'rms_norm_quant', { N: n, EPS: eps }), 1, () => [src, gain, dst, xq, xscale]);
 
+    // The chunk path: the same layers over the rows of a chunk (kernels *_rows beside the decode ones).
+    const chunkAdd = (label: string, pipeline: GPUComputePipeline, grid: (n: number) => [number, number], buffers: () => GPUBuffer[], more: { usesKvCache?: boolean; drift?: boolean } = {}) =>
+      this.chunkDispatches.push({ label: `chunk.${label}`, pipeline, grid, buffers, bindGroup: null, usesKvCache: more.usesKvCache ?? false, drift: more.drift });
+    const tiles = (n: number) => Math.ceil(n / CHUNK_TILE);
+    const chunkBitlinear = (label: string, w: PackedWeight, out: GPUBuffer, accumulate: boolean) =>
+      chunkAdd(label, pipe('bitlinear', 'bitlinear_rows', { IN: w.cols, OUT: w.rows, ACCUMULATE: accumulate ? 1 : 0 }), (n) => [groups(w.rows), tiles(n)], () => [w.words, w.scales, XQ, XSCALE, out, this.chunkInfo]);
+    const chunkNormQuant = (label: string, n: number, src: GPUBuffer, gain: GPUBuffer, dst: GPUBuffer) =>
+      chunkAdd(label, pipe('norm', 'rms_norm_quant_rows', { N: n, EPS: eps }), (count) => [count, 1], () => [src, gain, dst, XQ, XSCALE]);
+    chunkAdd('embed', pipe('embedding', 'embed_rows', { D: d, V }), (n) => [groups(d), n], () => [this.chunkIds, this.embedTable, X]);
+
     this.embedPipeline = pipe('embedding', 'embed', { D: d, V });
 
     this.mixers = [];
@@ -246,6 +329,7 @@ export class GpuModel {
       const p = `l${i}.`;
       const mixerNorm = weight(p + 'mixer_norm', floatData(model, p + 'mixer_norm'));
       rmsNormQuant(p + 'mixer_norm', d, this.x, mixerNorm, xn);
+      chunkNormQuant(p + 'mixer_norm', d, X, mixerNorm, XN);
       if (kind === 'ttt') {
         const t = c.ttt;
         const inTensors = t.shareQK ? [ternary(model, p + 'ttt.wqk')] : [ternary(model, p + 'ttt.wq'), ternary(model, p + 'ttt.wk')];
@@ -304,6 +388,17 @@ export class GpuModel {
         add(p + 'ttt.step', pipe('ttt', 'ttt_step', constants), H, () => [this.stepPosition, xn, mixIn, qk, params, state, heads, driftStats, this.memoryScale]);
         add(p + 'ttt.post', pipe('ttt', 'ttt_post', constants), 1, () => [heads, mixIn, params, mixOut, xq, xscale]);
         bitlinear(p + 'ttt.wo', wo, this.x, true);
+
+        const rowConstants = { ...constants, UVG_STRIDE: wIn.rows, QK_STRIDE: 2 * d, STATS_STRIDE: statsStride };
+        const chunkDrift = this.chunkDriftStats!;
+        chunkBitlinear(p + 'ttt.in', wIn, MIX, false);
+        chunkAdd(p + 'ttt.conv', pipe('ttt', 'ttt_conv_rows', rowConstants), () => [groups(d), 1], () => [MIX, params, state, QK, this.chunkInfo]);
+        for (const drift of [true, false]) {
+          const stepRows = pipe('ttt', 'ttt_step_rows', { ...rowConstants, DRIFT: drift ? 1 : 0 });
+          chunkAdd(p + `ttt.step${drift ? '' : '.no_drift'}`, stepRows, () => [H, 1], () => [this.stepPosition, XN, MIX, QK, params, state, HEADS, chunkDrift, this.memoryScale, this.chunkInfo], { drift });
+        }
+        chunkAdd(p + 'ttt.post', pipe('ttt', 'ttt_post_rows', rowConstants), (n) => [n, 1], () => [HEADS, MIX, params, MIXOUT, XQ, XSCALE]);
+        chunkBitlinear(p + 'ttt.wo', wo, X, true);
       } else {
         const inTensors = [ternary(model, p + 'attn.wq'), ternary(model, p + 'attn.wk'), ternary(model, p + 'attn.wv')];
         if (attn.gate) inTensors.push(ternary(model, p + 'attn.wg'));
@@ -319,17 +414,20 @@ export class GpuModel {
         const constants = { D: d, H, WINDOW: kind === 'swa' ? c.window : 0 };
         bitlinear(p + 'attn.in', wIn, mixIn, false);
         let qkv = mixIn;
+        let convParams: GPUBuffer | null = null;
+        let convConstants: Record<string, number> = {};
         if (convHistory) {
           // The TTT layers' conv kernel with its third stream (v); kernels [3, d, K], histories [3, K−1, d].
           const kernels = new Float32Array(3 * d * K);
           ['conv_q', 'conv_k', 'conv_v'].forEach((name, s) => kernels.set(floatData(model, p + 'attn.' + name), s * d * K));
-          const convParams = weight(p + 'attn.conv', kernels);
+          convParams = weight(p + 'attn.conv', kernels);
           const hist = (K - 1) * d;
-          const convConstants = {
+          convConstants = {
             D: d, K, CONV_V: 1, OFF_UQ: 0, OFF_UK: d, OFF_UV: 2 * d,
             OFF_CONV_Q: 0, OFF_CONV_K: d * K, OFF_CONV_V: 2 * d * K, OFF_HIST_Q: 0, OFF_HIST_K: hist, OFF_HIST_V: 2 * hist,
           };
-          add(p + 'attn.conv', pipe('ttt', 'ttt_conv', convConstants), groups(d), () => [mixIn, convParams, convHistory, qk]);
+          const params = convParams;
+          add(p + 'attn.conv', pipe('ttt', 'ttt_conv', convConstants), groups(d), () => [mixIn, params, convHistory, qk]);
           qkv = qk;
         }
         add(p + 'attn.rope_append', pipe('attention', 'rope_append', constants), groups(d / 2), () => [this.stepPosition, ropeSteps!, qkv, layer.cache], true);
@@ -340,17 +438,54 @@ export class GpuModel {
           add(p + 'attn.subnorm_gate', gated, 1, () => [heads, subnorm, mixOut, xq, xscale, mixIn]);
         } else rmsNormQuant(p + 'attn.subnorm', d, heads, subnorm, mixOut);
         bitlinear(p + 'attn.wo', wo, this.x, true);
+
+        // Chunk: rotate every token's q, k and keep k, v in KV (the chunk's own rows), attend, then append.
+        chunkBitlinear(p + 'attn.in', wIn, MIX, false);
+        let qkvRows = MIX;
+        let qkvStride = wIn.rows;
+        if (convHistory && convParams) {
+          const params = convParams;
+          const convRows = pipe('ttt', 'ttt_conv_rows', { ...convConstants, UVG_STRIDE: wIn.rows, QK_STRIDE: 3 * d });
+          chunkAdd(p + 'attn.conv', convRows, () => [groups(d), 1], () => [MIX, params, convHistory, QK, this.chunkInfo]);
+          qkvRows = QK;
+          qkvStride = 3 * d;
+        }
+        const rowConstants = { ...constants, QKV_STRIDE: qkvStride };
+        chunkAdd(p + 'attn.rope', pipe('attention', 'rope_rows', rowConstants), (n) => [groups(d / 2), n], () => [this.stepPosition, ropeSteps!, qkvRows, KV!]);
+        chunkAdd(p + 'attn.attend', pipe('attention', 'attend_rows', rowConstants), (n) => [H, n], () => [this.stepPosition, qkvRows, layer.cache, KV!, HEADS], { usesKvCache: true });
+        chunkAdd(p + 'attn.append', pipe('attention', 'append_rows', rowConstants), (n) => [groups(2 * d), n], () => [this.stepPosition, KV!, layer.cache, this.chunkInfo], { usesKvCache: true });
+        if (attn.gate) {
+          const gatedRows = pipe('norm', 'rms_norm_gate_quant_rows', { N: d, EPS: eps, GATE_OFF: 3 * d, GATE_STRIDE: wIn.rows });
+          chunkAdd(p + 'attn.subnorm_gate', gatedRows, (n) => [n, 1], () => [HEADS, subnorm, MIXOUT, XQ, XSCALE, MIX]);
+        } else chunkNormQuant(p + 'attn.subnorm', d, HEADS, subnorm, MIXOUT);
+        chunkBitlinear(p + 'attn.wo', wo, X, true);
       }
       const ffnNorm = weight(p + 'ffn_norm', floatData(model, p + 'ffn_norm'));
+      const w13 = packed(p + 'ffn.w13', [ternary(model, p + 'ffn.w1'), ternary(model, p + 'ffn.w3')]);
+      const w2 = packed(p + 'ffn.w2', [ternary(model, p + 'ffn.w2')]);
       rmsNormQuant(p + 'ffn_norm', d, this.x, ffnNorm, xn);
-      bitlinear(p + 'ffn.w13', packed(p + 'ffn.w13', [ternary(model, p + 'ffn.w1'), ternary(model, p + 'ffn.w3')]), ac, false);
+      bitlinear(p + 'ffn.w13', w13, ac, false);
       const ffnSubnorm = weight(p + 'ffn.subnorm', floatData(model, p + 'ffn.subnorm'));
       add(p + 'ffn.swiglu', pipe('ffn', 'swiglu_norm_quant', { F, EPS: eps }), 1, () => [ac, ffnSubnorm, hidden, xq, xscale]);
-      bitlinear(p + 'ffn.w2', packed(p + 'ffn.w2', [ternary(model, p + 'ffn.w2')]), this.x, true);
+      bitlinear(p + 'ffn.w2', w2, this.x, true);
+
+      chunkNormQuant(p + 'ffn_norm', d, X, ffnNorm, XN);
+      chunkBitlinear(p + 'ffn.w13', w13, AC, false);
+      chunkAdd(p + 'ffn.swiglu', pipe('ffn', 'swiglu_norm_quant_rows', { F, EPS: eps }), (n) => [n, 1], () => [AC, ffnSubnorm, HIDDEN, XQ, XSCALE]);
+      chunkBitlinear(p + 'ffn.w2', w2, X, true);
     });
     rmsNormQuant('final_norm', d, this.x, finalNorm, xn);
     add('lm_head', pipe('head', 'lm_head', { D: d, V }), groups(V), () => [headTable, xn, this.logits]);
+    this.headDispatches = this.dispatches.slice(-2);
     add('advance_position', pipe('head', 'advance_position', {}), 1, () => [this.stepPosition]);
+
+    const chunkLayers = this.chunkDispatches.length;
+    chunkNormQuant('final_norm', d, X, finalNorm, XN);
+    const lmHeadRows = pipe('head', 'lm_head_rows', { D: d, V });
+    chunkAdd('lm_head', lmHeadRows, (n) => [groups(V), tiles(n)], () => [headTable, XN, this.chunkLogits, this.chunkInfo]);
+    chunkAdd('advance_position', pipe('head', 'advance_position_by', {}), () => [1, 1], () => [this.stepPosition, this.chunkInfo]);
+    this.chunkAdvance = this.chunkDispatches.pop()!;
+    this.chunkHeadDispatches = this.chunkDispatches.splice(chunkLayers);
     this.rebuildBindGroups(false);
   }
 
@@ -460,6 +595,68 @@ export class GpuModel {
     }
     pass.end();
     this.pos++;
+  }
+
+  /**
+   * Records the reading of `ids` (1..maxChunkTokens tokens) into `encoder`: every layer over the whole chunk, the
+   * position advanced by ids.length, the logits asked for by `opts.logits`. Each token's result equals what
+   * ids.length encodeStep calls would give (same per-token arithmetic; see docs/ARCHITECTURE.md). Uploads the ids
+   * with queue.writeBuffer, so submit the encoder before the next encodeChunk call. Throws ContextOverflowError
+   * before encoding anything when the chunk does not fit in an "attn" layer's maxContext.
+   */
+  encodeChunk(encoder: GPUCommandEncoder, ids: ArrayLike<number>, opts: ChunkOptions = {}): void {
+    this.assertAlive();
+    const count = ids.length;
+    if (!Number.isInteger(count) || count < 1 || count > this.maxChunkTokens) {
+      throw new GpuModelError(`a chunk holds 1 to ${this.maxChunkTokens} tokens, got ${count}`);
+    }
+    const V = this.config.vocabSize;
+    const words = new Uint32Array(count);
+    for (let i = 0; i < count; i++) {
+      const id = ids[i];
+      if (!Number.isInteger(id) || id < 0 || id >= V) throw new GpuModelError(`token id ${id} (chunk index ${i}) is outside the vocabulary [0, ${V})`);
+      words[i] = id;
+    }
+    const logits = opts.logits ?? 'last';
+    const drift = (opts.drift ?? false) && this.chunkDriftStats !== null;
+    this.prepare(this.pos + count - 1);
+    const { queue } = this.ctx.device;
+    queue.writeBuffer(this.chunkIds, 0, words);
+    queue.writeBuffer(this.chunkInfo, 0, new Uint32Array([count, 0, 0, 0]));
+    if (logits === 'all') encoder.copyBufferToBuffer(this.logits, 0, this.previousLogits, 0, V * 4);
+
+    const record = (pass: GPUComputePassEncoder, dispatch: ChunkDispatch) => {
+      const [x, y] = dispatch.grid(count);
+      pass.setPipeline(dispatch.pipeline);
+      pass.setBindGroup(0, dispatch.bindGroup!);
+      pass.dispatchWorkgroups(x, y);
+    };
+    const pass = encoder.beginComputePass({ label: `chunk of ${count} at ${this.pos}` });
+    for (const dispatch of this.chunkDispatches) {
+      if (dispatch.drift === undefined || dispatch.drift === drift) record(pass, dispatch);
+    }
+    if (logits === 'all') for (const dispatch of this.chunkHeadDispatches) record(pass, dispatch);
+    record(pass, this.chunkAdvance);
+    pass.end();
+
+    const d = this.config.dModel;
+    if (logits === 'all') encoder.copyBufferToBuffer(this.chunkLogits, (count - 1) * V * 4, this.logits, 0, V * 4);
+    if (logits === 'last') {
+      // The decode step's own final norm and LM head on a copy of the last row: the logits the sampler reads.
+      encoder.copyBufferToBuffer(this.chunkX, (count - 1) * d * 4, this.x, 0, d * 4);
+      const head = encoder.beginComputePass({ label: 'chunk lm_head (last token)' });
+      for (const dispatch of this.headDispatches) {
+        head.setPipeline(dispatch.pipeline);
+        head.setBindGroup(0, dispatch.bindGroup!);
+        head.dispatchWorkgroups(dispatch.workgroups);
+      }
+      head.end();
+    }
+    if (drift && this.driftStats) {
+      const bytes = this.driftStats.size;
+      encoder.copyBufferToBuffer(this.chunkDriftStats!, (count - 1) * bytes, this.driftStats, 0, bytes);
+    }
+    this.pos += count;
   }
 
   /** Test/CLI helper: writes `token`, records and submits one step, reads the logits back. */
@@ -634,7 +831,8 @@ export class GpuModel {
   }
 
   private rebuildBindGroups(onlyKvCache: boolean): void {
-    for (const dispatch of this.dispatches) {
+    const all = [...this.dispatches, ...this.chunkDispatches, ...this.chunkHeadDispatches, this.chunkAdvance];
+    for (const dispatch of all) {
       if (onlyKvCache && !dispatch.usesKvCache) continue;
       dispatch.bindGroup = this.bindGroup(dispatch.pipeline, dispatch.buffers(), dispatch.label);
     }

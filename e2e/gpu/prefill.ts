@@ -1,0 +1,98 @@
+// In-page checks of the chunked prefill (GpuModel.encodeChunk) against the token-by-token path (encodeStep), which
+// model.spec.ts holds to the CPU reference. Loaded by prefill.spec.ts with a dynamic import.
+import { GpuContext } from '../../src/engine/gpu/context';
+import { DRIFT_STATS_PER_HEAD, GpuModel, type ChunkLogits } from '../../src/engine/gpu/model';
+import { compareLogits } from '../../src/engine/reference/compare';
+import { loadTiny, tokenSequence } from './parity';
+
+export interface ChunkParity {
+  chunkSize: number;
+  /** Per token: max |Δlogit| / logit range of the chunk path against the token path. */
+  relative: number[];
+  /** Tokens whose greedy (argmax) id differs between the two paths. */
+  argmaxDiffer: number;
+  /** Logits bit-identical to the token path's at every token. */
+  identical: boolean;
+  /** max |Δ| / max(|token path|, 1e-3) over every drift stat of every token. */
+  driftMaxRel: number;
+  /** With logits 'last': the logits buffer after the last chunk against the token path's last logits. */
+  lastRelative: number;
+  positionAfter: number;
+  ms: number;
+}
+
+export interface PrefillParityResult {
+  adapter: string;
+  tokens: number;
+  tokenPathMs: number;
+  chunks: ChunkParity[];
+}
+
+/**
+ * Reads `tokens` ids token by token (encodeStep, logits and drift after each), then for each chunk size reads them
+ * again in chunks on a fresh model: once with logits 'all' + drift (every token compared), once with 'last'
+ * (only the final logits, what the sampler reads).
+ */
+export async function prefillParity(name: string, tokens: number, chunkSizes: number[], stride = 37): Promise<PrefillParityResult> {
+  const file = await loadTiny(name);
+  const V = file.config.vocabSize;
+  const ids = tokenSequence(tokens, V, stride);
+  const ctx = await GpuContext.create();
+  const reference = await GpuModel.create(ctx, file);
+  const stepLogits: Float32Array[] = [];
+  const stepDrift: Float32Array[] = [];
+  const t0 = performance.now();
+  for (const id of ids) {
+    stepLogits.push(await reference.step(id));
+    if (reference.driftStats) stepDrift.push(new Float32Array(await ctx.readBuffer(reference.driftStats)));
+  }
+  const tokenPathMs = performance.now() - t0;
+  reference.destroy();
+
+  const chunks: ChunkParity[] = [];
+  for (const chunkSize of chunkSizes) {
+    const model = await GpuModel.create(ctx, file, { maxChunkTokens: chunkSize });
+    const relative: number[] = [];
+    let argmaxDiffer = 0;
+    let identical = true;
+    let driftMaxRel = 0;
+    const started = performance.now();
+    for (let at = 0; at < ids.length; at += chunkSize) {
+      const chunk = ids.slice(at, at + chunkSize);
+      const encoder = ctx.device.createCommandEncoder();
+      model.encodeChunk(encoder, chunk, { logits: 'all', drift: true });
+      ctx.device.queue.submit([encoder.finish()]);
+      const logits = new Float32Array(await ctx.readBuffer(model.chunkLogits, chunk.length * V * 4));
+      const drift = model.chunkDriftStats ? new Float32Array(await ctx.readBuffer(model.chunkDriftStats, chunk.length * model.driftStats!.size)) : null;
+      chunk.forEach((_, r) => {
+        const row = logits.subarray(r * V, (r + 1) * V);
+        const expected = stepLogits[at + r];
+        const c = compareLogits(row, expected);
+        relative.push(c.relative);
+        if (!c.argmaxEqual) argmaxDiffer++;
+        if (row.some((v, j) => v !== expected[j])) identical = false;
+        if (drift) {
+          const n = stepDrift[at + r].length;
+          const got = drift.subarray(r * n, (r + 1) * n);
+          stepDrift[at + r].forEach((e, k) => (driftMaxRel = Math.max(driftMaxRel, Math.abs(got[k] - e) / Math.max(Math.abs(e), 1e-3))));
+        }
+      });
+    }
+    const ms = performance.now() - started;
+    const positionAfter = model.position;
+    model.reset();
+    for (let at = 0; at < ids.length; at += chunkSize) {
+      const encoder = ctx.device.createCommandEncoder();
+      model.encodeChunk(encoder, ids.slice(at, at + chunkSize), { logits: 'last' satisfies ChunkLogits });
+      ctx.device.queue.submit([encoder.finish()]);
+    }
+    const last = new Float32Array(await ctx.readBuffer(model.logits));
+    const lastRelative = compareLogits(last, stepLogits[ids.length - 1]).relative;
+    model.destroy();
+    chunks.push({ chunkSize, relative, argmaxDiffer, identical, driftMaxRel, lastRelative, positionAfter, ms });
+  }
+  ctx.destroy();
+  return { adapter: ctx.adapterInfo, tokens, tokenPathMs, chunks };
+}
+
+export { DRIFT_STATS_PER_HEAD };
