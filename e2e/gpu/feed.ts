@@ -24,6 +24,8 @@ export interface FeedCheck {
   firstLoss: number | null;
   cancelledRead: number;
   cancelledReason: string;
+  /** Tokens per chunk at most (GpuModel.maxChunkTokens): the reader's unit of progress and of cancel. */
+  maxChunkTokens: number;
 }
 
 export async function checkFeed(name: string, text: string): Promise<FeedCheck> {
@@ -105,6 +107,7 @@ export async function checkFeed(name: string, text: string): Promise<FeedCheck> 
     firstLoss: tokens[0].loss,
     cancelledRead: cancelled.read,
     cancelledReason: cancelled.stopReason,
+    maxChunkTokens: session.model.maxChunkTokens,
   };
 }
 
@@ -143,6 +146,7 @@ export async function measureLossCost(name: string, text: string, runs = 2): Pro
 export interface FeedHistoryCheck {
   /** What the reader reported and the ids the sampler's penalty history holds afterwards, per case. */
   cases: { name: string; stopReason: string; read: number; total: number; expected: number[]; history: number[] }[];
+  maxChunkTokens: number;
 }
 
 /**
@@ -152,9 +156,11 @@ export interface FeedHistoryCheck {
 export async function checkFeedHistory(text: string): Promise<FeedHistoryCheck> {
   const ctx = await GpuContext.create();
   const cases: FeedHistoryCheck['cases'] = [];
+  let maxChunkTokens = 0;
   try {
     const ttt = await Session.create(ctx, await loadTiny('tiny-ttt'));
     const reader = new TextReader(ctx, ttt);
+    maxChunkTokens = ttt.model.maxChunkTokens;
     const abort = new AbortController();
     const cancelled = await reader.feed(text, { signal: abort.signal }, () => abort.abort());
     cases.push({ name: 'cancelled', stopReason: cancelled.stopReason, read: cancelled.read, total: cancelled.total, expected: ttt.tokenizer.encode(text).slice(0, cancelled.read), history: await ttt.sampler.historyIds() });
@@ -171,5 +177,5 @@ export async function checkFeedHistory(text: string): Promise<FeedHistoryCheck> 
   } finally {
     ctx.destroy();
   }
-  return { cases };
+  return { cases, maxChunkTokens };
 }

@@ -1,11 +1,11 @@
 // Reading a text through the model (the "See inside" views): every token is appended to the session's stream and
 // the host gets back, per token, the model's loss on it (−ln p given the prefix, computed on the GPU by
-// shaders/loss.wgsl from the logits of the previous step, so the logits never leave the GPU), the drift stats and
-// the decode time; every `memoryEvery` tokens the exact memory report. Tokens are submitted one command buffer
-// each (the id is written by the host) and read back a chunk at a time: one mapAsync per CHUNK tokens.
-import commonWgsl from '../../shaders/common.wgsl?raw';
-import lossWgsl from '../../shaders/loss.wgsl?raw';
+// gpu/loss.ts from the logits of the previous token, so the logits never leave the GPU), the drift stats and the
+// time; every `memoryEvery` tokens the exact memory report. The text is read in chunks (GpuModel.encodeChunk: one
+// compute pass per chunk, logits for every token only when the loss is asked for) with one submit and one mapAsync
+// per chunk; a chunk ends where a memory report is due, so each report is taken at exactly its position.
 import { parseDriftStats } from './gpu/model';
+import { GpuChunkLoss } from './gpu/loss';
 import type { GpuContext } from './gpu/context';
 import type { Session } from './session';
 import type { LayerDrift, MemoryReport } from './types';
@@ -63,18 +63,15 @@ export class FeedError extends Error {
   override readonly name = 'FeedError';
 }
 
-/** Tokens per readback: large enough to amortise the mapAsync, small enough for a live chart and a quick cancel. */
-export const FEED_CHUNK = 8;
 
 export class TextReader {
   private readonly ctx: GpuContext;
   private readonly session: Session;
-  private readonly lossOut: GPUBuffer;
+  private readonly loss: GpuChunkLoss;
   private readonly staging: GPUBuffer;
   private readonly driftBytes: number;
-  private readonly slotBytes: number;
-  private readonly lossBindGroup: GPUBindGroup;
-  private readonly lossPipeline: GPUComputePipeline;
+  /** Staging layout: the chunk's losses (f32 per token) from 0, its drift stats (driftBytes per token) from here. */
+  private readonly driftOffset: number;
   private busy = false;
 
   constructor(ctx: GpuContext, session: Session) {
@@ -82,16 +79,9 @@ export class TextReader {
     this.session = session;
     const model = session.model;
     this.driftBytes = model.driftStats ? model.driftStats.size : 0;
-    // Per token slot: the loss (padded to 16 bytes), then the drift stats.
-    this.slotBytes = 16 + this.driftBytes;
-    this.lossOut = ctx.createBuffer('scratch', 'feed.loss', 16, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC);
-    this.staging = ctx.createBuffer('scratch', 'feed.readback', FEED_CHUNK * this.slotBytes, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
-    this.lossPipeline = ctx.pipeline(`${commonWgsl}\n${lossWgsl}`, 'token_loss', { V: model.config.vocabSize });
-    this.lossBindGroup = ctx.device.createBindGroup({
-      label: 'token_loss',
-      layout: this.lossPipeline.getBindGroupLayout(0),
-      entries: [model.logits, session.sampler.tokenBuffer, this.lossOut].map((buffer, binding) => ({ binding, resource: { buffer } })),
-    });
+    this.driftOffset = model.maxChunkTokens * 4;
+    this.loss = new GpuChunkLoss(ctx, model);
+    this.staging = ctx.createBuffer('scratch', 'feed.readback', this.driftOffset + model.maxChunkTokens * this.driftBytes, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
   }
 
   /** Appends `text` to the session's stream; see FeedOptions. Throws FeedError for bad options or an empty text. */
@@ -132,54 +122,54 @@ export class TextReader {
         stopReason = 'context-full';
         break;
       }
-      const count = Math.min(FEED_CHUNK, ids.length - read, room);
-      const chunkStart = performance.now();
       const firstPosition = model.position;
-      const memory: FeedMemorySample[] = [];
+      // A chunk ends where a memory report is due, so that the report describes exactly that position.
+      const untilReport = opts.memoryEvery > 0 ? opts.memoryEvery - (firstPosition % opts.memoryEvery) : Infinity;
+      const count = Math.min(model.maxChunkTokens, ids.length - read, room, untilReport);
+      const chunk = ids.slice(read, read + count);
+      const chunkStart = performance.now();
       // The penalty's history gets exactly the ids the model reads (a cancel or a full context leaves the rest out),
       // so that a later generate() penalises what is in the stream.
-      sampler.pushHistory(ids.slice(read, read + count));
-      for (let s = 0; s < count; s++) {
-        sampler.writeToken(ids[read + s]);
-        const encoder = device.createCommandEncoder({ label: 'feed' });
-        if (opts.loss) {
-          // The logits of the previous step against the token now being read.
-          const pass = encoder.beginComputePass({ label: 'token_loss' });
-          pass.setPipeline(this.lossPipeline);
-          pass.setBindGroup(0, this.lossBindGroup);
-          pass.dispatchWorkgroups(1);
-          pass.end();
-          encoder.copyBufferToBuffer(this.lossOut, 0, this.staging, s * this.slotBytes, 4);
-        }
-        model.encodeStep(encoder, sampler.tokenBuffer);
-        if (wantDrift) encoder.copyBufferToBuffer(model.driftStats!, 0, this.staging, s * this.slotBytes + 16, this.driftBytes);
-        device.queue.submit([encoder.finish()]);
-        if (opts.memoryEvery > 0 && (model.position % opts.memoryEvery === 0 || read + s + 1 === ids.length)) {
-          memory.push({ tokens: model.position, report: model.memoryReport() });
-        }
+      sampler.pushHistory(chunk);
+      const encoder = device.createCommandEncoder({ label: 'feed' });
+      model.encodeChunk(encoder, chunk, { logits: opts.loss ? 'all' : 'last', drift: wantDrift });
+      if (opts.loss) {
+        this.loss.encode(encoder, count);
+        encoder.copyBufferToBuffer(this.loss.losses, 0, this.staging, 0, count * 4);
       }
-      // With nothing copied into the staging buffer its mapAsync would not wait for the steps: wait explicitly so
-      // that the timing (and the next chunk) follows the GPU.
-      if (!opts.loss && !wantDrift) await device.queue.onSubmittedWorkDone();
-      await this.staging.mapAsync(GPUMapMode.READ, 0, count * this.slotBytes);
-      const ms = (performance.now() - chunkStart) / count;
+      if (wantDrift) encoder.copyBufferToBuffer(model.chunkDriftStats!, 0, this.staging, this.driftOffset, count * this.driftBytes);
+      device.queue.submit([encoder.finish()]);
+      const memory: FeedMemorySample[] = [];
+      if (opts.memoryEvery > 0 && (model.position % opts.memoryEvery === 0 || read + count === ids.length)) {
+        memory.push({ tokens: model.position, report: model.memoryReport() });
+      }
       const tokens: FeedToken[] = [];
+      if (opts.loss || wantDrift) {
+        await this.staging.mapAsync(GPUMapMode.READ);
+      } else {
+        // With nothing copied into the staging buffer its mapAsync would not wait for the chunk: wait explicitly so
+        // that the timing (and the next chunk) follows the GPU.
+        await device.queue.onSubmittedWorkDone();
+      }
+      const ms = (performance.now() - chunkStart) / count;
       try {
-        const raw = this.staging.getMappedRange(0, count * this.slotBytes);
+        const losses = opts.loss ? new Float32Array(this.staging.getMappedRange(0, count * 4)) : null;
+        const drift = wantDrift ? new Float32Array(this.staging.getMappedRange(this.driftOffset, count * this.driftBytes)) : null;
+        const perToken = this.driftBytes / 4;
         for (let s = 0; s < count; s++) {
           const position = firstPosition + s;
-          const id = ids[read + s];
-          const loss = opts.loss && position > 0 ? new Float32Array(raw, s * this.slotBytes, 1)[0] : null;
+          const id = chunk[s];
+          const loss = losses && position > 0 ? losses[s] : null;
           if (loss !== null) {
             lossSum += loss;
             lossCount++;
           }
           const token: FeedToken = { position, id, text: decoder.push(id), loss, ms };
-          if (wantDrift) token.drift = parseDriftStats(new Float32Array(raw, s * this.slotBytes + 16, this.driftBytes / 4), model.tttLayers, config.nHeads);
+          if (drift) token.drift = parseDriftStats(drift.subarray(s * perToken, (s + 1) * perToken), model.tttLayers, config.nHeads);
           tokens.push(token);
         }
       } finally {
-        this.staging.unmap();
+        if (opts.loss || wantDrift) this.staging.unmap();
       }
       read += count;
       onProgress?.({ tokens, memory, read, total: ids.length });
@@ -195,7 +185,7 @@ export class TextReader {
   }
 
   destroy(): void {
-    this.ctx.destroyBuffer(this.lossOut);
+    this.loss.destroy();
     this.ctx.destroyBuffer(this.staging);
   }
 }

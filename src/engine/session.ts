@@ -1,6 +1,8 @@
 // The DOM-free generation loop: tokenizer + GpuModel + GpuSampler + speed stats. Used by the engine worker and by
-// Node benchmarks. Per decoded token the host records one command buffer (model step + sampling + a copy of the
-// sampled id and the drift stats into one staging buffer) and does one mapAsync; the logits never leave the GPU.
+// Node benchmarks. The prompt is read in chunks (GpuModel.encodeChunk: one compute pass and one submit per chunk,
+// logits for the chunk's last token only); the last chunk also samples. Per decoded token the host records one
+// command buffer (model step + sampling + a copy of the sampled id and the drift stats into one staging buffer)
+// and does one mapAsync; the logits never leave the GPU.
 //
 // The stream is continuous across generate() calls (a conversation): the model keeps its state, and the last
 // sampled token, not yet read by the model when a call ends, is read first by the next call.
@@ -76,8 +78,6 @@ interface StateHeader {
   historyBytes: number;
 }
 
-/** The prompt tokens are submitted in chunks so that a cancel lands between chunks. */
-const PREFILL_CHUNK = 8;
 /** Staging layout: the sampled id at 0, the drift stats from DRIFT_OFFSET. */
 const DRIFT_OFFSET = 16;
 
@@ -133,6 +133,13 @@ export class Session {
     this.encodeSample(encoder, { temperature: 1, topK: 8, topP: 0.9, repetitionPenalty: 1.1, repetitionWindow: 8, seed: 0, maxTokens: 1 }, 0, this.driftBytes > 0);
     device.queue.submit([encoder.finish()]);
     await this.readSample(false);
+    // The chunk path's pipelines too (both drift variants, both LM head forms), each submitted on its own.
+    for (const opts of [{ logits: 'all', drift: true }, { logits: 'last', drift: false }] as const) {
+      const chunkEncoder = device.createCommandEncoder({ label: 'warm-up chunk' });
+      this.model.encodeChunk(chunkEncoder, [this.tokenizer.eotId], opts);
+      device.queue.submit([chunkEncoder.finish()]);
+    }
+    await device.queue.onSubmittedWorkDone();
     this.reset();
   }
 
@@ -262,23 +269,25 @@ export class Session {
     const cancelled = () => opts.signal?.aborted === true;
     const started = performance.now();
 
-    // Prefill: every stream token through the model, in chunks of submissions; the last one also samples.
+    // Prefill: every stream token through the model, a chunk per submit; the last chunk also samples (from the
+    // logits of its last token) and, when asked, leaves that token's drift stats for the first generated token.
     const pendingCount = this.pending.length;
     this.pending = [];
     let read = 0;
     let stopReason: StopReason | null = null;
     while (read < feed.length) {
-      const end = Math.min(read + PREFILL_CHUNK, feed.length);
-      for (let i = read; i < end; i++) {
-        const position = this.position;
-        if (i >= pendingCount) this.sampler.pushHistory([feed[i]]); // pending ids are in the GPU history already
-        this.sampler.writeToken(feed[i]);
-        const encoder = device.createCommandEncoder({ label: 'prefill' });
-        this.model.encodeStep(encoder, this.sampler.tokenBuffer);
-        const last = i === feed.length - 1;
-        if (last && params.maxTokens > 0) this.encodeSample(encoder, params, 0, wantDrift);
-        device.queue.submit([encoder.finish()]);
-        if (i >= pendingCount) onToken?.({ id: feed[i], text: promptDecoder.push(feed[i]), position, phase: 'prompt' });
+      const end = Math.min(read + this.model.maxChunkTokens, feed.length);
+      const firstPosition = this.position;
+      const last = end === feed.length;
+      // Pending ids are in the GPU history already.
+      const fresh = feed.slice(Math.max(read, pendingCount), end);
+      if (fresh.length > 0) this.sampler.pushHistory(fresh);
+      const encoder = device.createCommandEncoder({ label: 'prefill' });
+      this.model.encodeChunk(encoder, feed.slice(read, end), { logits: 'last', drift: last && wantDrift });
+      if (last && params.maxTokens > 0) this.encodeSample(encoder, params, 0, wantDrift);
+      device.queue.submit([encoder.finish()]);
+      for (let i = Math.max(read, pendingCount); i < end; i++) {
+        onToken?.({ id: feed[i], text: promptDecoder.push(feed[i]), position: firstPosition + (i - read), phase: 'prompt' });
       }
       read = end;
       if (read < feed.length) {

@@ -8,6 +8,7 @@ import ffn from '../../../shaders/ffn.wgsl?raw';
 import attention from '../../../shaders/attention.wgsl?raw';
 import ttt from '../../../shaders/ttt.wgsl?raw';
 import head from '../../../shaders/head.wgsl?raw';
+import loss from '../../../shaders/loss.wgsl?raw';
 
 const withCommon = (src: string) => `${common}\n${src}`;
 
@@ -19,6 +20,7 @@ export const SHADERS = {
   attention: withCommon(attention),
   ttt: withCommon(ttt),
   head: withCommon(head),
+  loss: withCommon(loss),
 } as const;
 
 export type ShaderName = keyof typeof SHADERS;
