@@ -1,6 +1,7 @@
 // FFN glue between w1/w3 and w2: h = silu(a) ⊙ c, then the FFN sub-norm (RMSNorm) and int8 quantisation for w2.
 override F: u32;
 override EPS: f32;
+override XQ_ROWS: u32 = 0u; // swiglu_norm_quant_rows: xq column-major with this many rows (see norm.wgsl)
 
 @group(0) @binding(0) var<storage, read> ac: array<f32>;           // [2F]: a = w1 output, then c = w3 output
 @group(0) @binding(1) var<storage, read> subnorm: array<f32>;      // [F]
@@ -29,7 +30,11 @@ fn swiglu_norm_quant_row(t: u32, row: u32) {
     absmax = max(absmax, abs(y));
   }
   let scale = activation_scale(wg_max4(t, vec4<f32>(absmax, 0.0, 0.0, 0.0)).x);
-  for (var i = t; i < F; i += WG) { xq[base + i] = quantize(h[base + i], scale); }
+  for (var i = t; i < F; i += WG) {
+    var at = base + i;
+    if (XQ_ROWS > 0u) { at = i * XQ_ROWS + row; }
+    xq[at] = quantize(h[base + i], scale);
+  }
   if (t == 0u) { xscale[row] = scale; }
 }
 

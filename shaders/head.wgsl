@@ -27,13 +27,14 @@ fn advance_position() {
 }
 
 // --- Prefill chunks ---------------------------------------------------------------------------------------------
-// lm_head_rows: logits for every token row of a chunk ([tokens, D] → [tokens, V]), for reading a text with its
-// loss. A thread owns one vocabulary row for a tile of TILE tokens (each embedding value is loaded once per tile);
-// each token's sum runs over i in the order of `lm_head`. Dispatched (⌈V/64⌉, ⌈tokens/TILE⌉).
-const TILE: u32 = 8u;
+// lm_head_rows: logits for every token row of a chunk, for reading a text with its loss. xn is column-major
+// ([D, XN_ROWS], written so by the final norm: column i of tokens 4g..4g+3 is one vec4), logits row-major
+// ([tokens, V]). A thread owns one vocabulary row for a tile of 16 tokens (each embedding value is loaded once per
+// tile); each token's sum runs over i in the order of `lm_head`. Dispatched (⌈V/64⌉, ⌈tokens/16⌉).
+override XN_ROWS: u32 = 16u;
 
 @group(0) @binding(0) var<storage, read> rows_embed: array<f32>;        // [V, D]
-@group(0) @binding(1) var<storage, read> rows_xn: array<f32>;           // [tokens, D]
+@group(0) @binding(1) var<storage, read> rows_xn: array<vec4<f32>>;     // [D, XN_ROWS / 4]
 @group(0) @binding(2) var<storage, read_write> rows_logits: array<f32>; // [tokens, V]
 @group(0) @binding(3) var<uniform> rows_chunk: vec4<u32>;              // x: tokens in the chunk
 
@@ -41,15 +42,25 @@ const TILE: u32 = 8u;
 fn lm_head_rows(@builtin(global_invocation_id) gid: vec3<u32>) {
   let v = gid.x;
   if (v >= V) { return; }
-  let first = gid.y * TILE;
-  let n = min(TILE, rows_chunk.x - first);
+  let groups = XN_ROWS / 4u;
+  let g = gid.y * 4u;
   let base = v * D;
-  var acc: array<f32, TILE>;
+  var a0 = vec4<f32>(0.0);
+  var a1 = vec4<f32>(0.0);
+  var a2 = vec4<f32>(0.0);
+  var a3 = vec4<f32>(0.0);
   for (var i = 0u; i < D; i++) {
     let e = rows_embed[base + i];
-    for (var r = 0u; r < n; r++) { acc[r] += e * rows_xn[(first + r) * D + i]; }
+    let at = i * groups + g;
+    a0 += e * rows_xn[at];
+    a1 += e * rows_xn[at + 1u];
+    a2 += e * rows_xn[at + 2u];
+    a3 += e * rows_xn[at + 3u];
   }
-  for (var r = 0u; r < n; r++) { rows_logits[(first + r) * V + v] = acc[r]; }
+  var acc = array<vec4<f32>, 4>(a0, a1, a2, a3);
+  let first = gid.y * 16u;
+  let n = min(16u, rows_chunk.x - first);
+  for (var r = 0u; r < n; r++) { rows_logits[(first + r) * V + v] = acc[r / 4u][r % 4u]; }
 }
 
 // advance_position_by: the position counter after a chunk of tokens.

@@ -7,6 +7,20 @@ override N: u32;
 override EPS: f32;
 override GATE_OFF: u32 = 0u; // rms_norm_gate_quant: offset of g in `gate_src`
 override GATE_STRIDE: u32 = 0u; // rms_norm_gate_quant_rows: floats per token row of `gate_src`
+// Chunk kernels: > 0 stores xq (and dst when DST_ROWS > 0) column-major with this many rows, xq[i·XQ_ROWS + row],
+// so that bitlinear_rows loads one column of 4 tokens as one vec4 (0: row-major, the decode step's layout).
+override XQ_ROWS: u32 = 0u;
+override DST_ROWS: u32 = 0u;
+
+fn xq_at(row: u32, i: u32) -> u32 {
+  if (XQ_ROWS > 0u) { return i * XQ_ROWS + row; }
+  return row * N + i;
+}
+
+fn dst_at(row: u32, i: u32) -> u32 {
+  if (DST_ROWS > 0u) { return i * DST_ROWS + row; }
+  return row * N + i;
+}
 
 @group(0) @binding(0) var<storage, read> src: array<f32>;          // [N]
 @group(0) @binding(1) var<storage, read> gain: array<f32>;         // [N]
@@ -25,8 +39,7 @@ fn rms_inverse(t: u32, base: u32) -> f32 {
 // Quantises `dst` (written by this workgroup) to int8 with the scale of the largest |value| over all threads.
 fn quantize_dst(t: u32, thread_absmax: f32, row: u32) {
   let scale = activation_scale(wg_max4(t, vec4<f32>(thread_absmax, 0.0, 0.0, 0.0)).x);
-  let base = row * N;
-  for (var i = t; i < N; i += WG) { xq[base + i] = quantize(dst[base + i], scale); }
+  for (var i = t; i < N; i += WG) { xq[xq_at(row, i)] = quantize(dst[dst_at(row, i)], scale); }
   if (t == 0u) { xscale[row] = scale; }
 }
 
@@ -36,7 +49,7 @@ fn rms_norm_quant_row(t: u32, row: u32) {
   var absmax = 0.0;
   for (var i = t; i < N; i += WG) {
     let y = src[base + i] * inv * gain[i];
-    dst[base + i] = y;
+    dst[dst_at(row, i)] = y;
     absmax = max(absmax, abs(y));
   }
   quantize_dst(t, absmax, row);
@@ -60,7 +73,7 @@ fn rms_norm_gate_quant_row(t: u32, row: u32) {
   var absmax = 0.0;
   for (var i = t; i < N; i += WG) {
     let y = (src[base + i] * inv * gain[i]) * gelu(gate_src[row * GATE_STRIDE + GATE_OFF + i]);
-    dst[base + i] = y;
+    dst[dst_at(row, i)] = y;
     absmax = max(absmax, abs(y));
   }
   quantize_dst(t, absmax, row);

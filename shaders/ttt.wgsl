@@ -41,6 +41,7 @@ override OFF_HIST_V: u32 = 0u;
 override UVG_STRIDE: u32 = 0u;
 override QK_STRIDE: u32 = 0u;
 override STATS_STRIDE: u32 = 0u;
+override XQ_ROWS: u32 = 0u; // ttt_post_rows: xq column-major with this many rows (see norm.wgsl)
 // false: skip the drift statistics (they read all of w_init); the chunk path compiles both variants.
 override DRIFT: bool = true;
 
@@ -303,7 +304,11 @@ fn post_row(t: u32, row: u32) {
     absmax = max(absmax, abs(y));
   }
   let scale = activation_scale(wg_max4(t, vec4<f32>(absmax, 0.0, 0.0, 0.0)).x);
-  for (var c = t; c < D; c += WG) { post_xq[base + c] = quantize(post_out[base + c], scale); }
+  for (var c = t; c < D; c += WG) {
+    var at = base + c;
+    if (XQ_ROWS > 0u) { at = c * XQ_ROWS + row; }
+    post_xq[at] = quantize(post_out[base + c], scale);
+  }
   if (t == 0u) { post_xscale[row] = scale; }
 }
 

@@ -38,8 +38,10 @@ export interface GpuModelOptions {
 
 /** Tokens per prefill chunk unless GpuModelOptions.maxChunkTokens says otherwise. */
 export const DEFAULT_MAX_CHUNK_TOKENS = 64;
-/** Tokens per thread tile of the chunk matrix products (TILE in shaders/bitlinear.wgsl and shaders/head.wgsl). */
-const CHUNK_TILE = 8;
+/** Tokens per thread of lm_head_rows (four vec4 per column) and of bitlinear_rows (one vec4, 8 rows per thread). */
+const CHUNK_TILE = 16;
+const BITLINEAR_ROWS_TILE = 4;
+const BITLINEAR_ROWS_PER_THREAD = 8;
 
 /** Which logits encodeChunk computes (see ChunkOptions). */
 export type ChunkLogits = 'last' | 'all' | 'none';
@@ -290,8 +292,12 @@ export class GpuModel {
     this.chunkInfo = this.own(ctx.createBuffer('activations', 'chunk.info', 16, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST));
     const X = (this.chunkX = rows('x', d));
     const XN = rows('xn', d);
-    const XQ = rows('xq', Math.max(d, F));
+    // Column-major ([columns, paddedRows]) so that the matrix products load 4 tokens of a column as one vec4; padded
+    // to whole tiles (the rows past the chunk are read and their results dropped).
+    const paddedRows = Math.ceil(maxChunk / CHUNK_TILE) * CHUNK_TILE;
+    const XQ = activation('chunk.xq', paddedRows * Math.max(d, F) * 4);
     const XSCALE = rows('xscale', 1);
+    const XNT = activation('chunk.final_xn', paddedRows * d * 4);
     const MIX = rows('mixer_in', mixerRows);
     const QK = rows('ttt_qk', qkRows);
     const HEADS = rows('head_outputs', d);
@@ -317,9 +323,9 @@ export class GpuModel {
       this.chunkDispatches.push({ label: `chunk.${label}`, pipeline, grid, buffers, bindGroup: null, usesKvCache: more.usesKvCache ?? false, drift: more.drift });
     const tiles = (n: number) => Math.ceil(n / CHUNK_TILE);
     const chunkBitlinear = (label: string, w: PackedWeight, out: GPUBuffer, accumulate: boolean) =>
-      chunkAdd(label, pipe('bitlinear', 'bitlinear_rows', { IN: w.cols, OUT: w.rows, ACCUMULATE: accumulate ? 1 : 0 }), (n) => [groups(w.rows), tiles(n)], () => [w.words, w.scales, XQ, XSCALE, out, this.chunkInfo]);
-    const chunkNormQuant = (label: string, n: number, src: GPUBuffer, gain: GPUBuffer, dst: GPUBuffer) =>
-      chunkAdd(label, pipe('norm', 'rms_norm_quant_rows', { N: n, EPS: eps }), (count) => [count, 1], () => [src, gain, dst, XQ, XSCALE]);
+      chunkAdd(label, pipe('bitlinear', 'bitlinear_rows', { IN: w.cols, OUT: w.rows, ACCUMULATE: accumulate ? 1 : 0, XQ_ROWS: paddedRows }), (n) => [groups(Math.ceil(w.rows / BITLINEAR_ROWS_PER_THREAD)), Math.ceil(n / BITLINEAR_ROWS_TILE)], () => [w.words, w.scales, XQ, XSCALE, out, this.chunkInfo]);
+    const chunkNormQuant = (label: string, n: number, src: GPUBuffer, gain: GPUBuffer, dst: GPUBuffer, dstRows = 0) =>
+      chunkAdd(label, pipe('norm', 'rms_norm_quant_rows', { N: n, EPS: eps, XQ_ROWS: paddedRows, DST_ROWS: dstRows }), (count) => [count, 1], () => [src, gain, dst, XQ, XSCALE]);
     chunkAdd('embed', pipe('embedding', 'embed_rows', { D: d, V }), (n) => [groups(d), n], () => [this.chunkIds, this.embedTable, X]);
 
     this.embedPipeline = pipe('embedding', 'embed', { D: d, V });
@@ -389,7 +395,7 @@ export class GpuModel {
         add(p + 'ttt.post', pipe('ttt', 'ttt_post', constants), 1, () => [heads, mixIn, params, mixOut, xq, xscale]);
         bitlinear(p + 'ttt.wo', wo, this.x, true);
 
-        const rowConstants = { ...constants, UVG_STRIDE: wIn.rows, QK_STRIDE: 2 * d, STATS_STRIDE: statsStride };
+        const rowConstants = { ...constants, UVG_STRIDE: wIn.rows, QK_STRIDE: 2 * d, STATS_STRIDE: statsStride, XQ_ROWS: paddedRows };
         const chunkDrift = this.chunkDriftStats!;
         chunkBitlinear(p + 'ttt.in', wIn, MIX, false);
         chunkAdd(p + 'ttt.conv', pipe('ttt', 'ttt_conv_rows', rowConstants), () => [groups(d), 1], () => [MIX, params, state, QK, this.chunkInfo]);
@@ -455,7 +461,7 @@ export class GpuModel {
         chunkAdd(p + 'attn.attend', pipe('attention', 'attend_rows', rowConstants), (n) => [H, n], () => [this.stepPosition, qkvRows, layer.cache, KV!, HEADS], { usesKvCache: true });
         chunkAdd(p + 'attn.append', pipe('attention', 'append_rows', rowConstants), (n) => [groups(2 * d), n], () => [this.stepPosition, KV!, layer.cache, this.chunkInfo], { usesKvCache: true });
         if (attn.gate) {
-          const gatedRows = pipe('norm', 'rms_norm_gate_quant_rows', { N: d, EPS: eps, GATE_OFF: 3 * d, GATE_STRIDE: wIn.rows });
+          const gatedRows = pipe('norm', 'rms_norm_gate_quant_rows', { N: d, EPS: eps, GATE_OFF: 3 * d, GATE_STRIDE: wIn.rows, XQ_ROWS: paddedRows });
           chunkAdd(p + 'attn.subnorm_gate', gatedRows, (n) => [n, 1], () => [HEADS, subnorm, MIXOUT, XQ, XSCALE, MIX]);
         } else chunkNormQuant(p + 'attn.subnorm', d, HEADS, subnorm, MIXOUT);
         chunkBitlinear(p + 'attn.wo', wo, X, true);
@@ -471,7 +477,7 @@ export class GpuModel {
 
       chunkNormQuant(p + 'ffn_norm', d, X, ffnNorm, XN);
       chunkBitlinear(p + 'ffn.w13', w13, AC, false);
-      chunkAdd(p + 'ffn.swiglu', pipe('ffn', 'swiglu_norm_quant_rows', { F, EPS: eps }), (n) => [n, 1], () => [AC, ffnSubnorm, HIDDEN, XQ, XSCALE]);
+      chunkAdd(p + 'ffn.swiglu', pipe('ffn', 'swiglu_norm_quant_rows', { F, EPS: eps, XQ_ROWS: paddedRows }), (n) => [n, 1], () => [AC, ffnSubnorm, HIDDEN, XQ, XSCALE]);
       chunkBitlinear(p + 'ffn.w2', w2, X, true);
     });
     rmsNormQuant('final_norm', d, this.x, finalNorm, xn);
@@ -480,9 +486,9 @@ export class GpuModel {
     add('advance_position', pipe('head', 'advance_position', {}), 1, () => [this.stepPosition]);
 
     const chunkLayers = this.chunkDispatches.length;
-    chunkNormQuant('final_norm', d, X, finalNorm, XN);
-    const lmHeadRows = pipe('head', 'lm_head_rows', { D: d, V });
-    chunkAdd('lm_head', lmHeadRows, (n) => [groups(V), tiles(n)], () => [headTable, XN, this.chunkLogits, this.chunkInfo]);
+    chunkNormQuant('final_norm', d, X, finalNorm, XNT, paddedRows);
+    const lmHeadRows = pipe('head', 'lm_head_rows', { D: d, V, XN_ROWS: paddedRows });
+    chunkAdd('lm_head', lmHeadRows, (n) => [groups(V), tiles(n)], () => [headTable, XNT, this.chunkLogits, this.chunkInfo]);
     chunkAdd('advance_position', pipe('head', 'advance_position_by', {}), () => [1, 1], () => [this.stepPosition, this.chunkInfo]);
     this.chunkAdvance = this.chunkDispatches.pop()!;
     this.chunkHeadDispatches = this.chunkDispatches.splice(chunkLayers);
