@@ -2,6 +2,7 @@
 import { test, expect, type Page } from '@playwright/test';
 import { inHarness } from './in-harness';
 import type { PrefillParityResult } from './prefill';
+import type { SessionPrefillCheck } from './prefill-session';
 import { DRIFT_RELATIVE_TOLERANCE, LOGIT_RELATIVE_TOLERANCE } from '../../src/engine/reference/compare';
 
 const run = (page: Page, name: string, tokens: number, sizes: number[]) =>
@@ -27,5 +28,35 @@ for (const name of ['tiny-ttt', 'tiny-kv', 'tiny-kv-conv']) {
     const r = await run(page, name, 40, [1, 5, 16, 37]);
     console.log(`${name} (${r.adapter}):`);
     expectParity(r);
+  });
+}
+
+// The trained model (d256, 6 layers: ttt, ttt, attn, ttt, ttt, attn; mini-batch 16), kept short: 20 tokens.
+test('ttt-hybrid-d256: chunked prefill equals the token path at chunk sizes 7 and 16', async ({ page }) => {
+  const r = await run(page, 'ttt-hybrid-d256', 20, [7, 16]);
+  console.log(`ttt-hybrid-d256 (${r.adapter}):`);
+  expectParity(r);
+});
+
+// Session.generate: the prompt read in chunks, then greedy decoding: the same ids as a token-by-token oracle. The
+// trained model makes greedy ids vary (the random tiny models repeat one id); tiny-kv-conv covers the attention conv.
+const GENERATE_CASES = [
+  { name: 'ttt-hybrid-d256', prompt: 'Once upon a time, there was a little girl named Lily. She loved to play in the park with her friends.' },
+  { name: 'tiny-kv-conv', prompt: 'Once upon a time, a small fox found a red ball.' },
+];
+for (const { name, prompt } of GENERATE_CASES) {
+  test(`${name}: generate() with a chunked prompt samples the token path's greedy ids; cancel lands between chunks`, async ({ page }) => {
+    const r = await inHarness<SessionPrefillCheck>(page, 'prefill-session.ts', 'sessionPrefill', name, prompt, 8, [5, 16, 64], 16);
+    expect(r.promptIds.length).toBeGreaterThan(16);
+    for (const run of r.runs) {
+      console.log(`${name} chunk ${run.chunkSize}: ${run.generated.join(' ')} (oracle ${r.oracleIds.join(' ')}), logits after the prompt ${run.firstLogitsRelative.toExponential(2)}`);
+      expect(run.generated).toEqual(r.oracleIds);
+      expect(run.firstLogitsRelative).toBeLessThanOrEqual(LOGIT_RELATIVE_TOLERANCE);
+      // One 'prompt' event per token, in order, with its position.
+      expect(run.promptEvents).toEqual(r.promptIds.map((id, i) => [id, i]));
+    }
+    expect(r.cancel.stopReason).toBe('cancelled');
+    expect(r.cancel.position).toBe(r.cancel.chunkSize); // the first chunk of a longer prompt
+    expect(r.cancel.promptEventsSeen).toBe(r.cancel.position);
   });
 }

@@ -96,3 +96,67 @@ export async function prefillParity(name: string, tokens: number, chunkSizes: nu
 }
 
 export { DRIFT_STATS_PER_HEAD };
+
+export interface SpeedCheck {
+  adapter: string;
+  promptTokens: number;
+  /** Tokens/s of Session.generate's decode (greedy), its chunked prompt prefill, and the old path: one submit per token. */
+  decode: number;
+  prefillChunked: number;
+  prefillTokenPath: number;
+  /** TextReader.feed tokens/s: as the app reads (loss, drift, memory every 16) and with the loss only. */
+  readingApp: number;
+  readingLossOnly: number;
+  readTokens: number;
+}
+
+/** One run of the speeds the issue compares, same model, same page (numbers for the report, not assertions). */
+export async function measureSpeeds(name: string, text: string, decodeTokens: number): Promise<SpeedCheck> {
+  const { Session } = await import('../../src/engine/session');
+  const { TextReader } = await import('../../src/engine/feed');
+  const file = await loadTiny(name);
+  const ctx = await GpuContext.create();
+  const session = await Session.create(ctx, file);
+  await session.warmUp();
+  const reader = new TextReader(ctx, session);
+  const greedy = { temperature: 0, topK: 0, topP: 1, repetitionPenalty: 1, repetitionWindow: 0, seed: 1, stopAtEot: false };
+  const ids = session.tokenizer.encode(text);
+  await reader.feed(text.slice(0, 200), { loss: true, drift: true }); // warm-up of the reader's pipelines
+  session.reset();
+
+  const prefill = await session.generate(text, { ...greedy, maxTokens: 0 });
+  session.reset();
+  const gen = await session.generate('Once upon a time', { ...greedy, maxTokens: decodeTokens });
+  session.reset();
+
+  // The previous prefill: one command buffer and submit per token, a wait every 8 tokens.
+  const model = session.model;
+  const t0 = performance.now();
+  ids.forEach((id, i) => {
+    session.sampler.writeToken(id);
+    const encoder = ctx.device.createCommandEncoder();
+    model.encodeStep(encoder, session.sampler.tokenBuffer);
+    ctx.device.queue.submit([encoder.finish()]);
+    if (i % 8 === 7) void ctx.device.queue.onSubmittedWorkDone();
+  });
+  await ctx.device.queue.onSubmittedWorkDone();
+  const prefillTokenPath = ids.length / ((performance.now() - t0) / 1000);
+  session.reset();
+
+  const app = await reader.feed(text, { loss: true, drift: true, memoryEvery: 16 });
+  session.reset();
+  const lossOnly = await reader.feed(text, { loss: true });
+  reader.destroy();
+  session.destroy();
+  ctx.destroy();
+  return {
+    adapter: ctx.adapterInfo,
+    promptTokens: prefill.promptTokens,
+    decode: gen.decodeTokensPerSecond,
+    prefillChunked: prefill.prefillTokensPerSecond,
+    prefillTokenPath,
+    readingApp: app.tokensPerSecond,
+    readingLossOnly: lossOnly.tokensPerSecond,
+    readTokens: app.read,
+  };
+}
