@@ -3,33 +3,29 @@
 // real GPUs as well. Reductions must be called from uniform control flow (every thread of the workgroup).
 const WG: u32 = 64u;
 
-// One barrier per reduction: each thread writes its value, and after the barrier every thread sums all 64 in the
-// same order (so all get the same result). The scratch alternates between two halves: a thread can only write a
-// half again after the next reduction's barrier, which every thread reaches after reading it. Barriers cost far
-// more than 64 reads of workgroup memory on SwiftShader (every one switches all invocations); the per-token TTT
-// step runs eight reductions. The barrier also publishes whatever the workgroup wrote before the call.
-var<workgroup> reduce_scratch: array<vec4<f32>, 128>;
-var<private> reduce_half: u32 = 0u;
-
-fn reduce_publish(t: u32, v: vec4<f32>) -> u32 {
-  let base = reduce_half * 64u;
-  reduce_half = 1u - reduce_half;
-  reduce_scratch[base + t] = v;
-  workgroupBarrier();
-  return base;
-}
+var<workgroup> reduce_scratch: array<vec4<f32>, 64>;
 
 fn wg_sum4(t: u32, v: vec4<f32>) -> vec4<f32> {
-  let base = reduce_publish(t, v);
-  var r = reduce_scratch[base];
-  for (var i = 1u; i < WG; i++) { r += reduce_scratch[base + i]; }
+  reduce_scratch[t] = v;
+  workgroupBarrier();
+  for (var s = 32u; s > 0u; s = s >> 1u) {
+    if (t < s) { reduce_scratch[t] = reduce_scratch[t] + reduce_scratch[t + s]; }
+    workgroupBarrier();
+  }
+  let r = reduce_scratch[0];
+  workgroupBarrier();
   return r;
 }
 
 fn wg_max4(t: u32, v: vec4<f32>) -> vec4<f32> {
-  let base = reduce_publish(t, v);
-  var r = reduce_scratch[base];
-  for (var i = 1u; i < WG; i++) { r = max(r, reduce_scratch[base + i]); }
+  reduce_scratch[t] = v;
+  workgroupBarrier();
+  for (var s = 32u; s > 0u; s = s >> 1u) {
+    if (t < s) { reduce_scratch[t] = max(reduce_scratch[t], reduce_scratch[t + s]); }
+    workgroupBarrier();
+  }
+  let r = reduce_scratch[0];
+  workgroupBarrier();
   return r;
 }
 
