@@ -92,4 +92,6 @@ test('memory: TTT state is constant, the KV cache grows by exactly 2·layers·T�
   for (const r of [ttt, kv, kvConv]) expect(r.reportedTotal).toBe(r.liveTotal);
   expect(kv.overflowMessage).toMatch(/^ContextOverflowError: prompt too long for the KV baseline: /);
   expect(ttt.overflowMessage).toBe(''); // no "attn" layer: no context limit
+  // The tied embedding/LM head table is on the GPU once, as f16 pairs (the files store f16): V × d/2 words.
+  for (const r of [ttt, kv, kvConv]) expect(r.tables).toEqual([{ label: 'weights:tok_embed.f16', size: r.vocabSize * (r.dModel / 2) * 4 }]);
 });

@@ -88,6 +88,9 @@ export interface MemoryCheck {
   liveTotal: number;
   tokensPerSecond: number;
   overflowMessage: string;
+  /** Live buffers holding the embedding / LM head tables (label and bytes). */
+  tables: { label: string; size: number }[];
+  vocabSize: number;
 }
 
 export async function memoryGrowth(name: string): Promise<MemoryCheck> {
@@ -110,6 +113,7 @@ export async function memoryGrowth(name: string): Promise<MemoryCheck> {
     overflowMessage = `${(e as Error).name}: ${(e as Error).message}`;
   }
   const liveTotal = ctx.liveBuffers().reduce((n, b) => n + b.size, 0);
+  const tables = ctx.liveBuffers().filter((b) => /^weights:(tok_embed|lm_head)/.test(b.label)).map(({ label, size }) => ({ label, size }));
   gpu.destroy();
   const afterDestroy = ctx.memoryReport();
   ctx.destroy();
@@ -125,5 +129,7 @@ export async function memoryGrowth(name: string): Promise<MemoryCheck> {
     liveTotal,
     tokensPerSecond,
     overflowMessage,
+    tables,
+    vocabSize: file.config.vocabSize,
   };
 }

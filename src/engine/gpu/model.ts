@@ -6,6 +6,7 @@ import type { LayerDrift, MemoryReport, ModelConfig, ModelFile, Tensor, TernaryT
 import { attnConfig, configProblem, expectedTensors, headSize } from '../model/spec';
 import { ContextOverflowError } from '../reference/attention';
 import type { GpuContext, StagingReader } from './context';
+import { packFloatTable, type PackedFloatTable } from './float-table';
 import { packTernaryRows, ropePhaseSteps } from './pack';
 import { MAX_HEAD_SIZE, SHADERS, WORKGROUP_SIZE, type ShaderName } from './shaders';
 
@@ -46,6 +47,13 @@ interface Dispatch {
   /** Rebuilt when the KV cache is reallocated. */
   usesKvCache: boolean;
   label: string;
+}
+
+/** A [rows, cols] float table on the GPU as u32 words (float-table.ts): f16 pairs or f32. */
+interface FloatTableGpu {
+  buffer: GPUBuffer;
+  f16: boolean;
+  rowWords: number;
 }
 
 interface PackedWeight {
@@ -155,7 +163,7 @@ export class GpuModel {
   private readonly dispatches: Dispatch[] = [];
   private readonly embedPipeline: GPUComputePipeline;
   private readonly embedBindGroups = new WeakMap<GPUBuffer, GPUBindGroup>();
-  private readonly embedTable: GPUBuffer;
+  private readonly embedTable: FloatTableGpu;
   private readonly x: GPUBuffer;
   private readonly stepPosition: GPUBuffer;
   /** Uniform vec4: x multiplies every TTT layer's inner learning rate (1, or 0 for memory off). */
@@ -196,9 +204,14 @@ export class GpuModel {
       return { words: weight(`${label}.packed`, p.words), scales: weight(`${label}.row_scales`, p.rowScales), rows: p.rows, cols: p.cols };
     };
 
-    // Weights shared by all layers.
-    this.embedTable = weight('tok_embed', floatData(model, 'tok_embed'));
-    const headTable = c.tieEmbeddings ? this.embedTable : weight('lm_head', floatData(model, 'lm_head'));
+    // Weights shared by all layers. The embedding and LM head tables are f16 on the GPU whenever every value is
+    // exactly an f16 (always for a .bttt that stores them as f16, the default); a tied model keeps one copy.
+    const floatTable = (name: string): FloatTableGpu => {
+      const t: PackedFloatTable = packFloatTable(floatData(model, name), V, d);
+      return { buffer: weight(`${name}${t.f16 ? '.f16' : ''}`, t.words), f16: t.f16, rowWords: t.rowWords };
+    };
+    this.embedTable = floatTable('tok_embed');
+    const headTable = c.tieEmbeddings ? this.embedTable : floatTable('lm_head');
     const finalNorm = weight('final_norm', floatData(model, 'final_norm'));
     const hasAttention = c.mixers.some((m) => m !== 'ttt');
     const ropeSteps = hasAttention ? weight('rope_phase_steps', ropePhaseSteps(f, c.ropeTheta)) : null;
@@ -239,7 +252,7 @@ export class GpuModel {
     const rmsNormQuant = (label: string, n: number, src: GPUBuffer, gain: GPUBuffer, dst: GPUBuffer) =>
       add(label, pipe('norm', 'rms_norm_quant', { N: n, EPS: eps }), 1, () => [src, gain, dst, xq, xscale]);
 
-    this.embedPipeline = pipe('embedding', 'embed', { D: d, V });
+    this.embedPipeline = pipe('embedding', 'embed', { D: d, V, F16: this.embedTable.f16 ? 1 : 0, ROW_WORDS: this.embedTable.rowWords });
 
     this.mixers = [];
     c.mixers.forEach((kind, i) => {
@@ -349,7 +362,7 @@ export class GpuModel {
       bitlinear(p + 'ffn.w2', packed(p + 'ffn.w2', [ternary(model, p + 'ffn.w2')]), this.x, true);
     });
     rmsNormQuant('final_norm', d, this.x, finalNorm, xn);
-    add('lm_head', pipe('head', 'lm_head', { D: d, V }), groups(V), () => [headTable, xn, this.logits]);
+    add('lm_head', pipe('head', 'lm_head', { D: d, V, F16: headTable.f16 ? 1 : 0, ROW_WORDS: headTable.rowWords }), groups(V), () => [headTable.buffer, xn, this.logits]);
     add('advance_position', pipe('head', 'advance_position', {}), 1, () => [this.stepPosition]);
     this.rebuildBindGroups(false);
   }
@@ -446,7 +459,7 @@ export class GpuModel {
     this.prepare(this.pos);
     let embedBindGroup = this.embedBindGroups.get(tokenBuffer);
     if (!embedBindGroup) {
-      embedBindGroup = this.bindGroup(this.embedPipeline, [tokenBuffer, this.embedTable, this.x], 'embed');
+      embedBindGroup = this.bindGroup(this.embedPipeline, [tokenBuffer, this.embedTable.buffer, this.x], 'embed');
       this.embedBindGroups.set(tokenBuffer, embedBindGroup);
     }
     const pass = encoder.beginComputePass({ label: `token step ${this.pos}` });
