@@ -29,6 +29,9 @@ override OFF_GB: u32;
 override OFF_HIST_Q: u32;
 override OFF_HIST_K: u32;
 override STATS_BASE: u32; // first float of this layer's [H, 5] drift stats
+// ttt_step computes and writes the drift stats only in its DRIFT variant (gpu/model.ts picks it per step): they
+// read all of w_init, as many bytes as the state itself, for numbers that only "See inside" shows.
+override DRIFT: bool = true;
 // The attention layers' conv (config.attn) runs ttt_conv too, on a third stream: v.
 override CONV_V: bool = false;
 override OFF_UV: u32 = 0u;
@@ -170,11 +173,13 @@ fn ttt_step(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_ind
         let w_bar = w0 - tok * gw;
         aq += sh_q[ii] * w_bar;
         ak += sh_k[ii] * w_bar;
-        let w_init = step_params[OFF_W_INIT + idx];
-        let dw = w_bar - w_init;
-        drift += vec4<f32>(dw * dw, w_bar * w_init, w_bar * w_bar, w_init * w_init);
-        let dw0 = w0 - w_init;
-        zsums.z += dw0 * dw0;
+        if (DRIFT) {
+          let w_init = step_params[OFF_W_INIT + idx];
+          let dw = w_bar - w_init;
+          drift += vec4<f32>(dw * dw, w_bar * w_init, w_bar * w_bar, w_init * w_init);
+          let dw0 = w0 - w_init;
+          zsums.z += dw0 * dw0;
+        }
         if (last) {
           step_state[idx] = w_bar;
           step_state[OFF_GW + idx] = 0.0;
@@ -196,7 +201,8 @@ fn ttt_step(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_ind
       zsums += vec4<f32>(zq[r], zk[r], 0.0, 0.0);
     }
   }
-  let drift_sums = wg_sum4(t, drift);
+  var drift_sums = vec4<f32>(0.0);
+  if (DRIFT) { drift_sums = wg_sum4(t, drift); } // an override: uniform control flow for the barriers
   let means = wg_sum4(t, zsums) / ff;
   var vars = vec4<f32>(0.0);
   for (var r = 0u; r < R; r++) {
@@ -220,8 +226,9 @@ fn ttt_step(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_ind
       loss_after_part += e * e;
     }
   }
-  let loss_after = wg_sum4(t, vec4<f32>(loss_after_part, 0.0, 0.0, 0.0)).x / ff;
-  if (t == 0u) {
+  var loss_after = 0.0;
+  if (DRIFT) { loss_after = wg_sum4(t, vec4<f32>(loss_after_part, 0.0, 0.0, 0.0)).x / ff; }
+  if (DRIFT && t == 0u) {
     let s = STATS_BASE + h * 5u;
     step_stats[s] = sqrt(drift_sums.x);
     step_stats[s + 1u] = drift_sums.y / (sqrt(drift_sums.z) * sqrt(drift_sums.w));

@@ -38,7 +38,7 @@ export async function memoryOffParity(tokens: number): Promise<MemoryOffResult> 
   let onOffRelativeDiff = 0;
   let maxDriftNorm = 0;
   for (let i = 0; i < sequence.length; i++) {
-    const g = await gpu.step(sequence[i]);
+    const g = await gpu.step(sequence[i], { drift: true });
     const { maxAbs, range, argmaxEqual } = compareLogits(g, ref.step(sequence[i]));
     perToken.push({ maxAbs, range, argmaxEqual, tieDistance: ref.nearestTies[ref.nearestTies.length - 1] });
     const onOff = compareLogits(g, onLogits[i]);

@@ -1,6 +1,6 @@
 // GpuModel against the CPU reference (src/engine/reference) on the tiny models, and its memory accounting.
 import { test, expect, type Page } from '@playwright/test';
-import type { MemoryCheck, ParityResult, TokenDiff } from './parity';
+import type { DriftOnDemandCheck, MemoryCheck, ParityResult, TokenDiff } from './parity';
 import { inHarness } from './in-harness';
 import { describeParity, DRIFT_RELATIVE_TOLERANCE, LOGIT_RELATIVE_TOLERANCE, tieFlipProblems, type TokenParity } from '../../src/engine/reference/compare';
 import { NEAR_TIE_DISTANCE } from '../../src/engine/reference/model';
@@ -94,4 +94,14 @@ test('memory: TTT state is constant, the KV cache grows by exactly 2·layers·T�
   expect(ttt.overflowMessage).toBe(''); // no "attn" layer: no context limit
   // The tied embedding/LM head table is on the GPU once, as f16 pairs (the files store f16): V × d/2 words.
   for (const r of [ttt, kv, kvConv]) expect(r.tables).toEqual([{ label: 'weights:tok_embed.f16', size: r.vocabSize * (r.dModel / 2) * 4 }]);
+});
+
+test('drift stats only when asked: a step without them leaves the drift buffer untouched, logits and state bitwise equal', async ({ page }) => {
+  const r = await inHarness<DriftOnDemandCheck>(page, 'parity.ts', 'driftOnDemand', 'tiny-ttt', 20);
+  expect(r.logitMismatches).toEqual([]);
+  expect(r.stateMismatches).toBe(0);
+  expect(r.untouched).toBe(true);
+  expect(r.staleMessage).toBe('GpuModelError: the last step ran without drift stats: encode it with { drift: true } to read them');
+  expect(r.driftEqualAfterAsking).toBe(true);
+  expect(r.driftNormAfterAsking).toBeGreaterThan(0);
 });

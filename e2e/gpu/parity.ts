@@ -53,7 +53,7 @@ async function modelParity(file: ModelFile, tokens: number, stride: number, kvBl
   let gpuMs = 0;
   for (const token of tokenSequence(tokens, file.config.vocabSize, stride)) {
     const t0 = performance.now();
-    const g = await gpu.step(token);
+    const g = await gpu.step(token, { drift: true });
     gpuMs += performance.now() - t0;
     const c = ref.step(token);
     const { maxAbs, range, argmaxEqual } = compareLogits(g, c);
@@ -132,4 +132,69 @@ export async function memoryGrowth(name: string): Promise<MemoryCheck> {
     tables,
     vocabSize: file.config.vocabSize,
   };
+}
+
+export interface DriftOnDemandCheck {
+  /** Tokens at which the logits of the step without drift differed (bitwise) from the step with drift. */
+  logitMismatches: number[];
+  /** Same for tttMatrixDelta of every TTT head at the end (the state). */
+  stateMismatches: number;
+  /** The drift buffer of the model stepped without drift, raw, after every step: unchanged from its reset value. */
+  untouched: boolean;
+  /** readDrift() after steps without drift. */
+  staleMessage: string;
+  /** After one more step with { drift: true } on both: the stats agree bitwise. */
+  driftEqualAfterAsking: boolean;
+  driftNormAfterAsking: number;
+}
+
+/** Two copies of a model read the same tokens, one computing drift stats at every step and one never. */
+export async function driftOnDemand(name: string, tokens: number): Promise<DriftOnDemandCheck> {
+  const file = await loadTiny(name);
+  const ctx = await GpuContext.create();
+  const withDrift = await GpuModel.create(ctx, file);
+  const without = await GpuModel.create(ctx, file);
+  try {
+    const initial = new Uint8Array(await ctx.readBuffer(without.driftStats!));
+    const sequence = tokenSequence(tokens + 1, file.config.vocabSize);
+    const logitMismatches: number[] = [];
+    let untouched = true;
+    for (let i = 0; i < tokens; i++) {
+      const a = await withDrift.step(sequence[i], { drift: true });
+      const b = await without.step(sequence[i]);
+      if (a.some((v, k) => !Object.is(v, b[k]))) logitMismatches.push(i);
+      const raw = new Uint8Array(await ctx.readBuffer(without.driftStats!));
+      if (raw.some((v, k) => v !== initial[k])) untouched = false;
+    }
+    let stateMismatches = 0;
+    for (const layer of withDrift.tttLayers) {
+      for (let h = 0; h < file.config.nHeads; h++) {
+        const a = await withDrift.tttMatrixDelta(layer, h);
+        const b = await without.tttMatrixDelta(layer, h);
+        stateMismatches += a.filter((v, k) => !Object.is(v, b[k])).length;
+      }
+    }
+    let staleMessage = '';
+    try {
+      await without.readDrift();
+    } catch (e) {
+      staleMessage = `${(e as Error).name}: ${(e as Error).message}`;
+    }
+    await withDrift.step(sequence[tokens], { drift: true });
+    await without.step(sequence[tokens], { drift: true });
+    const a = await withDrift.readDrift();
+    const b = await without.readDrift();
+    return {
+      logitMismatches,
+      stateMismatches,
+      untouched,
+      staleMessage,
+      driftEqualAfterAsking: JSON.stringify(a) === JSON.stringify(b),
+      driftNormAfterAsking: b[0].heads[0].norm,
+    };
+  } finally {
+    withDrift.destroy();
+    without.destroy();
+    ctx.destroy();
+  }
 }

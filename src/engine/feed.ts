@@ -151,7 +151,7 @@ export class TextReader {
           pass.end();
           encoder.copyBufferToBuffer(this.lossOut, 0, this.staging, s * this.slotBytes, 4);
         }
-        model.encodeStep(encoder, sampler.tokenBuffer);
+        model.encodeStep(encoder, sampler.tokenBuffer, { drift: wantDrift });
         if (wantDrift) encoder.copyBufferToBuffer(model.driftStats!, 0, this.staging, s * this.slotBytes + 16, this.driftBytes);
         device.queue.submit([encoder.finish()]);
         if (opts.memoryEvery > 0 && (model.position % opts.memoryEvery === 0 || read + s + 1 === ids.length)) {

@@ -47,6 +47,17 @@ interface Dispatch {
   /** Rebuilt when the KV cache is reallocated. */
   usesKvCache: boolean;
   label: string;
+  /** ttt_step only: its variant that also writes the drift stats, run by steps encoded with { drift: true }. */
+  drift?: { pipeline: GPUComputePipeline; bindGroup: GPUBindGroup | null };
+}
+
+/** Per-step choices of encodeStep / step. */
+export interface StepOptions {
+  /**
+   * Compute the drift stats (driftStats) in this step. They read all of w_init, so a step leaves them alone
+   * unless asked (logits and state are the same either way); readDrift() refuses stats older than the last step.
+   */
+  drift?: boolean;
 }
 
 /** A [rows, cols] float table on the GPU as u32 words (float-table.ts): f16 pairs or f32. */
@@ -169,6 +180,8 @@ export class GpuModel {
   /** Uniform vec4: x multiplies every TTT layer's inner learning rate (1, or 0 for memory off). */
   private readonly memoryScale: GPUBuffer;
   private memory = true;
+  /** Whether driftStats describes the state after the last step (false after a step without drift). */
+  private driftCurrent = true;
   private readonly mixers: MixerGpu[];
   private readonly kvBlockTokens: number;
   private readonly hostToken: GPUBuffer;
@@ -244,8 +257,8 @@ export class GpuModel {
     this.driftStats = tttLayers.length > 0 ? activation('drift_stats', tttLayers.length * H * DRIFT_STATS_PER_HEAD * 4) : null;
 
     const pipe = (shader: ShaderName, entry: string, constants: Record<string, number>) => ctx.pipeline(SHADERS[shader], entry, constants);
-    const add = (label: string, pipeline: GPUComputePipeline, workgroups: number, buffers: () => GPUBuffer[], usesKvCache = false) =>
-      this.dispatches.push({ label, pipeline, buffers, workgroups, bindGroup: null, usesKvCache });
+    const add = (label: string, pipeline: GPUComputePipeline, workgroups: number, buffers: () => GPUBuffer[], usesKvCache = false, driftPipeline?: GPUComputePipeline) =>
+      this.dispatches.push({ label, pipeline, buffers, workgroups, bindGroup: null, usesKvCache, drift: driftPipeline && { pipeline: driftPipeline, bindGroup: null } });
     const groups = (n: number) => Math.ceil(n / WORKGROUP_SIZE);
     const bitlinear = (label: string, w: PackedWeight, out: GPUBuffer, accumulate: boolean) =>
       add(label, pipe('bitlinear', 'bitlinear', { IN: w.cols, OUT: w.rows, ACCUMULATE: accumulate ? 1 : 0 }), groups(w.rows), () => [w.words, w.scales, xq, xscale, out]);
@@ -314,7 +327,8 @@ export class GpuModel {
         const driftStats = this.driftStats!;
         bitlinear(p + 'ttt.in', wIn, mixIn, false);
         add(p + 'ttt.conv', pipe('ttt', 'ttt_conv', constants), groups(d), () => [mixIn, params, state, qk]);
-        add(p + 'ttt.step', pipe('ttt', 'ttt_step', constants), H, () => [this.stepPosition, xn, mixIn, qk, params, state, heads, driftStats, this.memoryScale]);
+        const stepBuffers = () => [this.stepPosition, xn, mixIn, qk, params, state, heads, driftStats, this.memoryScale];
+        add(p + 'ttt.step', pipe('ttt', 'ttt_step', { ...constants, DRIFT: 0 }), H, stepBuffers, false, pipe('ttt', 'ttt_step', { ...constants, DRIFT: 1 }));
         add(p + 'ttt.post', pipe('ttt', 'ttt_post', constants), 1, () => [heads, mixIn, params, mixOut, xq, xscale]);
         bitlinear(p + 'ttt.wo', wo, this.x, true);
       } else {
@@ -451,10 +465,10 @@ export class GpuModel {
 
   /**
    * Records one token step into `encoder`: reads the u32 token id at offset 0 of `tokenBuffer` (STORAGE usage),
-   * runs every layer and writes `logits` (and `driftStats`). Submit the encoder before recording the next step,
-   * unless prepare() was called for the last position of a batch of steps.
+   * runs every layer and writes `logits` (and `driftStats` with `{ drift: true }`). Submit the encoder before
+   * recording the next step, unless prepare() was called for the last position of a batch of steps.
    */
-  encodeStep(encoder: GPUCommandEncoder, tokenBuffer: GPUBuffer): void {
+  encodeStep(encoder: GPUCommandEncoder, tokenBuffer: GPUBuffer, opts: StepOptions = {}): void {
     this.assertAlive();
     this.prepare(this.pos);
     let embedBindGroup = this.embedBindGroups.get(tokenBuffer);
@@ -466,24 +480,27 @@ export class GpuModel {
     pass.setPipeline(this.embedPipeline);
     pass.setBindGroup(0, embedBindGroup);
     pass.dispatchWorkgroups(Math.ceil(this.config.dModel / WORKGROUP_SIZE));
+    const drift = opts.drift ?? false;
     for (const dispatch of this.dispatches) {
-      pass.setPipeline(dispatch.pipeline);
-      pass.setBindGroup(0, dispatch.bindGroup!);
+      const variant = drift && dispatch.drift ? dispatch.drift : dispatch;
+      pass.setPipeline(variant.pipeline);
+      pass.setBindGroup(0, variant.bindGroup!);
       pass.dispatchWorkgroups(dispatch.workgroups);
     }
     pass.end();
     this.pos++;
+    this.driftCurrent = drift;
   }
 
   /** Test/CLI helper: writes `token`, records and submits one step, reads the logits back. */
-  async step(token: number): Promise<Float32Array> {
+  async step(token: number, opts: StepOptions = {}): Promise<Float32Array> {
     this.assertAlive();
     if (!Number.isInteger(token) || token < 0 || token >= this.config.vocabSize) {
       throw new GpuModelError(`token id ${token} is outside the vocabulary [0, ${this.config.vocabSize})`);
     }
     this.ctx.device.queue.writeBuffer(this.hostToken, 0, new Uint32Array([token]));
     const encoder = this.ctx.device.createCommandEncoder({ label: 'step' });
-    this.encodeStep(encoder, this.hostToken);
+    this.encodeStep(encoder, this.hostToken, opts);
     encoder.copyBufferToBuffer(this.logits, 0, this.logitsReadback, 0, this.config.vocabSize * 4);
     this.ctx.device.queue.submit([encoder.finish()]);
     await this.logitsReadback.mapAsync(GPUMapMode.READ);
@@ -492,9 +509,14 @@ export class GpuModel {
     return logits;
   }
 
-  /** Reads driftStats back as one entry per TTT layer (empty for models without TTT layers). */
+  /**
+   * Reads driftStats back as one entry per TTT layer (empty for models without TTT layers): the stats after the
+   * last step, which must have run with { drift: true } (or none since reset/restoreState).
+   */
   async readDrift(): Promise<LayerDrift[]> {
+    this.assertAlive();
     if (!this.driftStats) return [];
+    if (!this.driftCurrent) throw new GpuModelError('the last step ran without drift stats: encode it with { drift: true } to read them');
     const [raw] = await this.staging.read([{ buffer: this.driftStats }]);
     return parseDriftStats(new Float32Array(raw), this.tttLayers, this.config.nHeads);
   }
@@ -561,6 +583,7 @@ export class GpuModel {
     encoder.clearBuffer(this.stepPosition);
     this.ctx.device.queue.submit([encoder.finish()]);
     this.pos = 0;
+    this.driftCurrent = true;
   }
 
   /** Exact bytes of the context's live GPU buffers per tag, and the position. */
@@ -611,6 +634,7 @@ export class GpuModel {
       at += b.size;
     }
     this.pos = words[0];
+    this.driftCurrent = true; // the saved stats come back with the state (as current as they were when saved)
   }
 
   private stateBuffers(): GPUBuffer[] {
@@ -650,6 +674,7 @@ export class GpuModel {
     for (const dispatch of this.dispatches) {
       if (onlyKvCache && !dispatch.usesKvCache) continue;
       dispatch.bindGroup = this.bindGroup(dispatch.pipeline, dispatch.buffers(), dispatch.label);
+      if (dispatch.drift) dispatch.drift.bindGroup = this.bindGroup(dispatch.drift.pipeline, dispatch.buffers(), `${dispatch.label} (drift)`);
     }
   }
 
