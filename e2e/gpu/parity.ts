@@ -34,8 +34,8 @@ export interface ParityResult {
   gpuMs: number;
 }
 
-export async function logitParity(name: string, tokens: number, stride = 37, kvBlockTokens = 8): Promise<ParityResult> {
-  return modelParity(await loadTiny(name), tokens, stride, kvBlockTokens);
+export async function logitParity(name: string, tokens: number, stride = 37, kvInitialTokens = 8): Promise<ParityResult> {
+  return modelParity(await loadTiny(name), tokens, stride, kvInitialTokens);
 }
 
 /** Parity on a random model: the tiny config with `overrides` (code paths the tiny files do not take). */
@@ -44,9 +44,9 @@ export async function variantParity(overrides: Partial<ModelConfig>, tokens: num
   return modelParity(randomModel(config, TINY_TOKENIZER, 77), tokens, stride, 8);
 }
 
-async function modelParity(file: ModelFile, tokens: number, stride: number, kvBlockTokens: number): Promise<ParityResult> {
+async function modelParity(file: ModelFile, tokens: number, stride: number, kvInitialTokens: number): Promise<ParityResult> {
   const ctx = await GpuContext.create();
-  const gpu = await GpuModel.create(ctx, file, { kvBlockTokens });
+  const gpu = await GpuModel.create(ctx, file, { kvInitialTokens });
   const ref = new ReferenceModel(file, { recordNearTies: true });
   const perToken: TokenDiff[] = [];
   const drift = { maxAbs: 0, maxRel: 0 };
@@ -88,6 +88,10 @@ export interface MemoryCheck {
   liveTotal: number;
   tokensPerSecond: number;
   overflowMessage: string;
+  /** memoryReport().kvCache after each of the 64 tokens (index i: after i + 1 tokens). */
+  kvAllocated: number[];
+  kvInUse: number[];
+  maxContext: number;
   /** Live buffers holding the embedding / LM head tables (label and bytes). */
   tables: { label: string; size: number }[];
   vocabSize: number;
@@ -96,13 +100,19 @@ export interface MemoryCheck {
 export async function memoryGrowth(name: string): Promise<MemoryCheck> {
   const file = await loadTiny(name);
   const ctx = await GpuContext.create();
-  const gpu = await GpuModel.create(ctx, file, { kvBlockTokens: 8 });
+  const gpu = await GpuModel.create(ctx, file, { kvInitialTokens: 8 });
   const tokens = tokenSequence(64, file.config.vocabSize);
   let at8 = gpu.memoryReport();
+  const kvAllocated: number[] = [];
+  const kvInUse: number[] = [];
   const t0 = performance.now();
   for (let i = 0; i < tokens.length; i++) {
     await gpu.step(tokens[i]);
-    if (i === 7) at8 = gpu.memoryReport();
+    const report = gpu.memoryReport();
+    if (i === 7) at8 = report;
+    if (report.kvCache.allocated !== report.bytes['kv-cache']) throw new Error(`kvCache.allocated ${report.kvCache.allocated} ≠ bytes['kv-cache'] ${report.bytes['kv-cache']}`);
+    kvAllocated.push(report.kvCache.allocated);
+    kvInUse.push(report.kvCache.inUse);
   }
   const tokensPerSecond = (tokens.length / (performance.now() - t0)) * 1000;
   const at64 = gpu.memoryReport();
@@ -129,6 +139,9 @@ export async function memoryGrowth(name: string): Promise<MemoryCheck> {
     liveTotal,
     tokensPerSecond,
     overflowMessage,
+    kvAllocated,
+    kvInUse,
+    maxContext: file.config.maxContext,
     tables,
     vocabSize: file.config.vocabSize,
   };

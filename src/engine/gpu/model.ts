@@ -4,6 +4,7 @@
 // counter that the last kernel of each step advances, so consecutive steps need no host writes at all.
 import type { LayerDrift, MemoryReport, ModelConfig, ModelFile, Tensor, TernaryTensor } from '../types';
 import { attnConfig, configProblem, expectedTensors, headSize } from '../model/spec';
+import { grownKvSlots } from '../model/kv-cache';
 import { ContextOverflowError } from '../reference/attention';
 import type { GpuContext, StagingReader } from './context';
 import { packFloatTable, type PackedFloatTable } from './float-table';
@@ -31,8 +32,8 @@ export class GpuModelError extends Error {
 }
 
 export interface GpuModelOptions {
-  /** The "attn" KV cache grows by this many token slots at a time (default 8). */
-  kvBlockTokens?: number;
+  /** Token slots of an "attn" KV cache after a reset (default 8); it doubles when full (model/kv-cache.ts). */
+  kvInitialTokens?: number;
 }
 
 // Read lazily: under Node the `webgpu` package installs GPUBufferUsage on globalThis after this module loads.
@@ -183,7 +184,7 @@ export class GpuModel {
   /** Whether driftStats describes the state after the last step (false after a step without drift). */
   private driftCurrent = true;
   private readonly mixers: MixerGpu[];
-  private readonly kvBlockTokens: number;
+  private readonly kvInitialTokens: number;
   private readonly hostToken: GPUBuffer;
   private readonly logitsReadback: GPUBuffer;
   /** Reused for saveState, readDrift and tttMatrixDelta (one submit + map per call, no buffer per call). */
@@ -197,9 +198,9 @@ export class GpuModel {
     const c = model.config;
     this.ctx = ctx;
     this.config = c;
-    const kvBlockTokens = opts.kvBlockTokens ?? 8;
-    if (!Number.isInteger(kvBlockTokens) || kvBlockTokens <= 0) throw new GpuModelError(`kvBlockTokens must be a positive integer, got ${kvBlockTokens}`);
-    this.kvBlockTokens = kvBlockTokens;
+    const kvInitialTokens = opts.kvInitialTokens ?? 8;
+    if (!Number.isInteger(kvInitialTokens) || kvInitialTokens <= 0) throw new GpuModelError(`kvInitialTokens must be a positive integer, got ${kvInitialTokens}`);
+    this.kvInitialTokens = kvInitialTokens;
     const STORAGE = storageUsage();
     const d = c.dModel;
     const H = c.nHeads;
@@ -337,7 +338,7 @@ export class GpuModel {
         const wIn = packed(p + 'attn.in', inTensors); // q, k, v[, g] at 0, d, 2d[, 3d] of mixIn
         const wo = packed(p + 'attn.wo', [ternary(model, p + 'attn.wo')]);
         const subnorm = weight(p + 'attn.subnorm', floatData(model, p + 'attn.subnorm'));
-        const slots = kind === 'swa' ? c.window : Math.min(this.kvBlockTokens, c.maxContext);
+        const slots = kind === 'swa' ? c.window : Math.min(this.kvInitialTokens, c.maxContext);
         const K = attn.convKernel;
         // K = 1 has no history; one float keeps the buffer bindable (WebGPU refuses empty bindings).
         const convHistory = K > 0 ? this.own(ctx.createBuffer('kv-cache', p + 'attn.conv_history', Math.max(3 * (K - 1) * d, 1) * 4, STORAGE)) : null;
@@ -429,7 +430,7 @@ export class GpuModel {
   }
 
   /**
-   * Makes room for the token at `nextPosition` (grows the "attn" KV caches in blocks of kvBlockTokens). Runs its
+   * Makes room for the token at `nextPosition` (doubles the "attn" KV caches when full, model/kv-cache.ts). Runs its
    * own copy submission, so call it (or let encodeStep call it) before recording the step that needs the room.
    * Throws ContextOverflowError past maxContext on "attn" layers, before anything is encoded.
    */
@@ -441,8 +442,7 @@ export class GpuModel {
     if (nextPosition >= c.maxContext) throw new ContextOverflowError(nextPosition + 1, c.maxContext);
     const needed = nextPosition + 1;
     if (attnLayers.every((l) => l.slots >= needed)) return;
-    const slots = Math.min(Math.ceil(needed / this.kvBlockTokens) * this.kvBlockTokens, c.maxContext);
-    this.resizeKvCaches(attnLayers, slots, true);
+    this.resizeKvCaches(attnLayers, grownKvSlots(attnLayers[0].slots, needed, c.maxContext), true);
   }
 
   private resizeKvCaches(layers: AttnLayerGpu[], slots: number, keepContents: boolean): void {
@@ -557,7 +557,7 @@ export class GpuModel {
     this.assertAlive();
     const d = this.config.dModel;
     const attnLayers = this.mixers.filter((m): m is AttnLayerGpu => m.kind === 'attn');
-    const initialSlots = Math.min(this.kvBlockTokens, this.config.maxContext);
+    const initialSlots = Math.min(this.kvInitialTokens, this.config.maxContext);
     if (attnLayers.some((l) => l.slots !== initialSlots)) this.resizeKvCaches(attnLayers, initialSlots, false);
     const encoder = this.ctx.device.createCommandEncoder({ label: 'reset' });
     for (const m of this.mixers) {
@@ -586,10 +586,16 @@ export class GpuModel {
     this.driftCurrent = true;
   }
 
-  /** Exact bytes of the context's live GPU buffers per tag, and the position. */
+  /** Exact bytes of the context's live GPU buffers per tag, the position, and the KV cache allocated vs in use. */
   memoryReport(): MemoryReport {
     const r = this.ctx.memoryReport();
-    return { bytes: r.bytes, total: r.total, buffers: r.buffers, position: this.pos };
+    const slotBytes = 2 * this.config.dModel * 4;
+    let inUse = 0;
+    for (const m of this.mixers) {
+      if (m.kind === 'ttt') continue;
+      inUse += Math.min(this.pos, m.slots) * slotBytes + (m.convHistory?.size ?? 0);
+    }
+    return { bytes: r.bytes, total: r.total, buffers: r.buffers, position: this.pos, kvCache: { allocated: r.bytes['kv-cache'], inUse } };
   }
 
   /**
