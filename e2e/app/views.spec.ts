@@ -69,6 +69,7 @@ test('drift and memory views: TTT and KV read 512 tokens; the export is the engi
   expect(kv.memory.some((m) => m.bytes['kv-cache'] > m.kvInUse)).toBe(true); // e.g. 48 tokens in 64 slots
   expect(kv.memory.at(-1)!.tokens).toBe(512);
   expect(kv.memory.at(-1)!.bytes['kv-cache']).toBe(2 * TINY.layers * 512 * TINY.d * 4);
+  console.log(`total GPU bytes at 512 tokens: TTT ${ttt.memory.at(-1)!.total} B, KV ${kv.memory.at(-1)!.total} B (allocated)`);
   await expect(page.getByTestId('kv-formula')).toContainText(`in use ${(2 * TINY.layers * 512 * TINY.d * 4).toLocaleString('en-US')} B (measured)`);
 
   // Drift: 0 before the first token, non-zero after it, for every head.
