@@ -36,7 +36,7 @@ function defaultSampling(maxTokens: number): SamplingParams {
 
 function factsOf(model: BenchModel, info: ModelInfo): ModelFacts {
   const c = info.config;
-  return { id: model.id, arch: c.arch, mixers: c.mixers, params: info.params, dModel: c.dModel, nLayers: c.nLayers, vocabSize: c.vocabSize, window: c.window, fileBytes: info.fileBytes };
+  return { id: model.id, arch: c.arch, mixers: c.mixers, params: info.params, dModel: c.dModel, nLayers: c.nLayers, vocabSize: c.vocabSize, window: c.window, maxContext: c.maxContext, fileBytes: info.fileBytes };
 }
 
 async function load(client: EngineClient, model: BenchModel): Promise<ModelInfo> {

@@ -37,22 +37,23 @@ describe('formatting', () => {
 });
 
 describe('kvCheck', () => {
-  const facts = (mixers: string[]): ModelFacts => ({ id: 'm', arch: 'kv', mixers, params: 1, dModel: 256, nLayers: mixers.length, vocabSize: 4096, window: 64, fileBytes: 1 });
-  const point = (position: number, kv: number): ContextPoint => ({
+  const facts = (mixers: string[]): ModelFacts => ({ id: 'm', arch: 'kv', mixers, params: 1, dModel: 256, nLayers: mixers.length, vocabSize: 4096, window: 64, maxContext: 4096, fileBytes: 1 });
+  const point = (position: number, allocated: number, inUse = allocated): ContextPoint => ({
     target: position, position, feedTokensPerSecond: 1, decodeTokens: 1, decodeTokensPerSecond: 1,
-    memory: { bytes: { weights: 0, 'ttt-state': 0, 'kv-cache': kv, activations: 0, scratch: 0 }, total: kv, buffers: 1, position },
+    memory: { bytes: { weights: 0, 'ttt-state': 0, 'kv-cache': allocated, activations: 0, scratch: 0 }, total: allocated, buffers: 1, position, kvCache: { allocated, inUse } },
   });
-  it('predicts 2 × layers × T × d × 4 for attention, T rounded up to the 8-token block', () => {
+  it('predicts 2 × layers × T × d × 4 in use for attention, allocated doubled from 8 slots', () => {
     expect(kvCacheBytes(6, 1024, 256)).toBe(12_582_912);
     const ok = kvCheck(facts(Array(6).fill('attn')), point(1024, 12_582_912));
-    expect(ok.equal).toBe(true);
-    expect(ok.formula).toBe('2 × 6 × 1024 × 256 × 4');
-    expect(kvCheck(facts(['attn']), point(9, kvCacheBytes(1, 16, 256))).equal).toBe(true);
-    expect(kvCheck(facts(['attn']), point(9, kvCacheBytes(1, 9, 256))).equal).toBe(false);
+    expect(ok).toMatchObject({ equal: true, allocatedEqual: true, formula: '2 × 6 × 1024 × 256 × 4' });
+    expect(kvCheck(facts(['attn']), point(9, kvCacheBytes(1, 16, 256), kvCacheBytes(1, 9, 256)))).toMatchObject({ equal: true, allocatedEqual: true });
+    expect(kvCheck(facts(['attn']), point(48, kvCacheBytes(1, 48, 256)))).toMatchObject({ equal: true, allocatedEqual: false }); // 64 slots expected
+    expect(kvCheck(facts(['attn']), point(9, kvCacheBytes(1, 16, 256))).equal).toBe(false);
   });
-  it('counts sliding-window layers as a fixed ring of window slots and TTT layers as none', () => {
+  it('counts sliding-window layers as a fixed ring of window slots (in use once full) and TTT layers as none', () => {
     const hybrid = facts(['ttt', 'ttt', 'swa', 'ttt', 'ttt', 'swa']);
-    expect(kvCheck(hybrid, point(2048, kvCacheBytes(2, 64, 256))).equal).toBe(true);
+    expect(kvCheck(hybrid, point(2048, kvCacheBytes(2, 64, 256)))).toMatchObject({ equal: true, allocatedEqual: true });
+    expect(kvCheck(hybrid, point(10, kvCacheBytes(2, 64, 256), kvCacheBytes(2, 10, 256)))).toMatchObject({ equal: true, allocatedEqual: true });
     expect(kvCheck(facts(['ttt']), point(100, 0))).toMatchObject({ expected: 0, equal: true, formula: 'none (no attention layer)' });
   });
 });

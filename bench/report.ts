@@ -1,6 +1,7 @@
 // Pure helpers of the bench: statistics, formatting and the docs/BENCHMARKS.md renderer. No I/O here, so that
 // bench/report.test.ts can check them without a browser.
 import type { BenchPageResult, ContextPoint, ModelFacts, SamplingMode, SamplingResult, SpeedResult } from './types';
+import { kvSlotsAfter } from '../src/engine/model/kv-cache';
 
 export function median(values: readonly number[]): number {
   if (values.length === 0) throw new RangeError('median of no values');
@@ -53,8 +54,8 @@ export function kvCacheBytes(layers: number, tokens: number, dModel: number): nu
   return 2 * layers * tokens * dModel * 4;
 }
 
-/** The KV cache holds slots in blocks of this many tokens (GpuModel's kvBlockTokens default). */
-export const KV_BLOCK_TOKENS = 8;
+/** Slots of an "attn" KV cache after a reset (GpuModel's kvInitialTokens default); it doubles when full. */
+export const KV_INITIAL_TOKENS = 8;
 
 export interface SpeedSummary {
   model: ModelFacts;
@@ -118,24 +119,44 @@ function countMixers(model: ModelFacts, kind: string): number {
   return model.mixers.filter((m) => m === kind).length;
 }
 
-/** The KV-cache check of one context point: the formula, the bytes it predicts and whether the report agrees. */
-export function kvCheck(model: ModelFacts, point: ContextPoint): { formula: string; expected: number; measured: number; equal: boolean } {
+export interface KvCheck {
+  /** The in-use formula, its bytes and the report's kvCache.inUse. */
+  formula: string;
+  expected: number;
+  measured: number;
+  equal: boolean;
+  /** Allocated: the "attn" slots doubled from KV_INITIAL_TOKENS (src/engine/model/kv-cache.ts), against bytes['kv-cache']. */
+  expectedAllocated: number;
+  allocated: number;
+  allocatedEqual: boolean;
+}
+
+/** The KV-cache check of one context point: bytes in use and allocated, predicted and reported. */
+export function kvCheck(model: ModelFacts, point: ContextPoint): KvCheck {
   const attn = countMixers(model, 'attn');
   const swa = countMixers(model, 'swa');
-  const slots = Math.ceil(point.position / KV_BLOCK_TOKENS) * KV_BLOCK_TOKENS;
+  const T = point.position;
+  const slots = kvSlotsAfter(T, KV_INITIAL_TOKENS, model.maxContext);
   const parts: string[] = [];
   let expected = 0;
+  let expectedAllocated = 0;
   if (attn > 0) {
-    expected += kvCacheBytes(attn, slots, model.dModel);
-    parts.push(`2 × ${attn} × ${slots} × ${model.dModel} × 4`);
+    expected += kvCacheBytes(attn, T, model.dModel);
+    expectedAllocated += kvCacheBytes(attn, slots, model.dModel);
+    parts.push(`2 × ${attn} × ${T} × ${model.dModel} × 4`);
   }
   if (swa > 0) {
-    // Sliding-window layers keep a fixed ring of `window` slots, whatever the length.
-    expected += kvCacheBytes(swa, model.window, model.dModel);
-    parts.push(`2 × ${swa} × ${model.window} (window) × ${model.dModel} × 4`);
+    // Sliding-window layers keep a fixed ring of `window` slots, whatever the length; in use once full.
+    expected += kvCacheBytes(swa, Math.min(T, model.window), model.dModel);
+    expectedAllocated += kvCacheBytes(swa, model.window, model.dModel);
+    parts.push(`2 × ${swa} × ${Math.min(T, model.window)} (window${T < model.window ? ', filling' : ''}) × ${model.dModel} × 4`);
   }
-  const measured = point.memory.bytes['kv-cache'];
-  return { formula: parts.length > 0 ? parts.join(' + ') : 'none (no attention layer)', expected, measured, equal: expected === measured };
+  const measured = point.memory.kvCache.inUse;
+  const allocated = point.memory.bytes['kv-cache'];
+  return {
+    formula: parts.length > 0 ? parts.join(' + ') : 'none (no attention layer)', expected, measured, equal: expected === measured,
+    expectedAllocated, allocated, allocatedEqual: expectedAllocated === allocated,
+  };
 }
 
 const H200_SECTION = `## Real GPU (NVIDIA H200), a different command
@@ -226,20 +247,28 @@ export function renderReport(input: ReportInput): string {
     const m = result.model;
     out.push(`### ${m.id} (${m.mixers.join(', ')}; d ${m.dModel})`, '');
     out.push(markdownTable(
-      ['tokens read', 'weights', 'ttt-state', 'kv-cache', 'activations', 'scratch', 'total', 'decode ms/token', 'read tokens/s'],
+      ['tokens read', 'weights', 'ttt-state', 'kv-cache allocated', 'kv-cache in use', 'activations', 'scratch', 'total (allocated)', 'decode ms/token', 'read tokens/s'],
       result.points.map((p) => [
         String(p.position), formatBytes(p.memory.bytes.weights), formatBytes(p.memory.bytes['ttt-state']), formatBytes(p.memory.bytes['kv-cache']),
-        formatBytes(p.memory.bytes.activations), formatBytes(p.memory.bytes.scratch), formatBytes(p.memory.total),
+        formatBytes(p.memory.kvCache.inUse), formatBytes(p.memory.bytes.activations), formatBytes(p.memory.bytes.scratch), formatBytes(p.memory.total),
         formatNumber(msPerToken(p.decodeTokensPerSecond), 1), formatNumber(p.feedTokensPerSecond, 1),
       ]),
-      ['right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right'],
+      ['right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right'],
     ), '');
     const checks = result.points.map((p) => ({ p, c: kvCheck(m, p) }));
-    out.push('KV cache check (`2 × layers × T × d × 4` bytes, f32 K and V; T rounded up to the 8-token growth block):', '');
+    out.push(
+      'KV cache check: in use `2 × layers × T × d × 4` bytes (f32 K and V; a sliding-window ring holds min(T, window)); ' +
+        `allocated: an \`attn\` cache starts at ${KV_INITIAL_TOKENS} slots and doubles when full (capped at maxContext), ` +
+        'so it holds at most twice the slots in use and copies O(T) bytes over a context:',
+      '',
+    );
     out.push(markdownTable(
-      ['tokens', 'formula', 'expected bytes', 'measured bytes', 'equal'],
-      checks.map(({ p, c }) => [String(p.position), c.formula, formatNumber(c.expected, 0), formatNumber(c.measured, 0), c.equal ? 'yes' : '**no**']),
-      ['right', 'left', 'right', 'right', 'left'],
+      ['tokens', 'in use: formula', 'expected bytes', 'measured bytes', 'equal', 'allocated: expected', 'measured', 'equal'],
+      checks.map(({ p, c }) => [
+        String(p.position), c.formula, formatNumber(c.expected, 0), formatNumber(c.measured, 0), c.equal ? 'yes' : '**no**',
+        formatNumber(c.expectedAllocated, 0), formatNumber(c.allocated, 0), c.allocatedEqual ? 'yes' : '**no**',
+      ]),
+      ['right', 'left', 'right', 'right', 'left', 'right', 'right', 'left'],
     ), '');
     const first = result.points[0];
     const last = result.points.at(-1);

@@ -36,6 +36,8 @@ export interface ModelFacts {
   nLayers: number;
   vocabSize: number;
   window: number;
+  /** The most positions an "attn" KV cache may hold (caps its doubling). */
+  maxContext: number;
   fileBytes: number;
 }
 

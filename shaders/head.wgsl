@@ -1,11 +1,16 @@
-// LM head on f32 embeddings (no quantisation, MATH.md): logits[v] = E[v] · xn, one thread per vocabulary row.
+// LM head on the float embeddings (no quantisation, MATH.md): logits[v] = E[v] · xn, one thread per vocabulary row.
 // The final RMSNorm runs before it as norm.wgsl's rms_norm_quant (its int8 output is unused there).
+// The table is u32 words (gpu/model.ts FloatTable): with F16, two f16 values per word, unpacked with
+// unpack2x16float (exact, core WGSL: no shader-f16 needed), rows of ROW_WORDS = ceil(D/2) words; else one f32 per
+// word (bitcast), rows of D words. f16 halves the bytes the head reads per token, its largest read.
 // advance_position bumps the GPU-side position counter at the end of each token step, so that several steps may
 // be recorded into one command buffer without the host rewriting it in between.
 override D: u32;
 override V: u32;
+override F16: bool;
+override ROW_WORDS: u32;
 
-@group(0) @binding(0) var<storage, read> embed: array<f32>;        // [V, D]
+@group(0) @binding(0) var<storage, read> table: array<u32>;        // [V, ROW_WORDS]
 @group(0) @binding(1) var<storage, read> xn: array<f32>;           // [D]
 @group(0) @binding(2) var<storage, read_write> logits: array<f32>; // [V]
 
@@ -13,9 +18,19 @@ override V: u32;
 fn lm_head(@builtin(global_invocation_id) gid: vec3<u32>) {
   let v = gid.x;
   if (v >= V) { return; }
-  let base = v * D;
+  let base = v * ROW_WORDS;
   var acc = 0.0;
-  for (var i = 0u; i < D; i++) { acc += embed[base + i] * xn[i]; }
+  if (F16) {
+    // Same order of additions as the f32 path: element by element.
+    for (var w = 0u; w < D / 2u; w++) {
+      let pair = unpack2x16float(table[base + w]);
+      acc += pair.x * xn[2u * w];
+      acc += pair.y * xn[2u * w + 1u];
+    }
+    if (D % 2u == 1u) { acc += unpack2x16float(table[base + D / 2u]).x * xn[D - 1u]; }
+  } else {
+    for (var i = 0u; i < D; i++) { acc += bitcast<f32>(table[base + i]) * xn[i]; }
+  }
   logits[v] = acc;
 }
 
@@ -29,11 +44,11 @@ fn advance_position() {
 // --- Prefill chunks ---------------------------------------------------------------------------------------------
 // lm_head_rows: logits for every token row of a chunk, for reading a text with its loss. xn is column-major
 // ([D, XN_ROWS], written so by the final norm: column i of tokens 4g..4g+3 is one vec4), logits row-major
-// ([tokens, V]). A thread owns one vocabulary row for a tile of 16 tokens (each embedding value is loaded once per
-// tile); each token's sum runs over i in the order of `lm_head`. Dispatched (⌈V/64⌉, ⌈tokens/16⌉).
+// ([tokens, V]). A thread owns one vocabulary row for a tile of 16 tokens (each table value is loaded and unpacked
+// once per tile); each token's sum runs element by element in the order of `lm_head`. Dispatched (⌈V/64⌉, ⌈tokens/16⌉).
 override XN_ROWS: u32 = 16u;
 
-@group(0) @binding(0) var<storage, read> rows_embed: array<f32>;        // [V, D]
+@group(0) @binding(0) var<storage, read> rows_table: array<u32>;        // [V, ROW_WORDS] (see lm_head)
 @group(0) @binding(1) var<storage, read> rows_xn: array<vec4<f32>>;     // [D, XN_ROWS / 4]
 @group(0) @binding(2) var<storage, read_write> rows_logits: array<f32>; // [tokens, V]
 @group(0) @binding(3) var<uniform> rows_chunk: vec4<u32>;              // x: tokens in the chunk
@@ -44,13 +59,19 @@ fn lm_head_rows(@builtin(global_invocation_id) gid: vec3<u32>) {
   if (v >= V) { return; }
   let groups = XN_ROWS / 4u;
   let g = gid.y * 4u;
-  let base = v * D;
+  let base = v * ROW_WORDS;
   var a0 = vec4<f32>(0.0);
   var a1 = vec4<f32>(0.0);
   var a2 = vec4<f32>(0.0);
   var a3 = vec4<f32>(0.0);
   for (var i = 0u; i < D; i++) {
-    let e = rows_embed[base + i];
+    var e: f32;
+    if (F16) {
+      let pair = unpack2x16float(rows_table[base + i / 2u]);
+      e = select(pair.x, pair.y, i % 2u == 1u);
+    } else {
+      e = bitcast<f32>(rows_table[base + i]);
+    }
     let at = i * groups + g;
     a0 += e * rows_xn[at];
     a1 += e * rows_xn[at + 1u];

@@ -31,6 +31,9 @@ override OFF_GB: u32;
 override OFF_HIST_Q: u32;
 override OFF_HIST_K: u32;
 override STATS_BASE: u32; // first float of this layer's [H, 5] drift stats
+// ttt_step computes and writes the drift stats only in its DRIFT variant (gpu/model.ts picks it per step): they
+// read all of w_init, as many bytes as the state itself, for numbers that only "See inside" shows.
+override DRIFT: bool = true;
 // The attention layers' conv (config.attn) runs ttt_conv too, on a third stream: v.
 override CONV_V: bool = false;
 override OFF_UV: u32 = 0u;
@@ -42,8 +45,6 @@ override UVG_STRIDE: u32 = 0u;
 override QK_STRIDE: u32 = 0u;
 override STATS_STRIDE: u32 = 0u;
 override XQ_ROWS: u32 = 0u; // ttt_post_rows: xq column-major with this many rows (see norm.wgsl)
-// false: skip the drift statistics (they read all of w_init); the chunk path compiles both variants.
-override DRIFT: bool = true;
 
 // --- ttt_conv: causal depthwise convolution of q and k (and v), one thread per channel --------------------------
 @group(0) @binding(0) var<storage, read> conv_uvg: array<f32>;
@@ -242,7 +243,8 @@ fn ttt_token(h: u32, t: u32, position: u32, row: u32) {
       zsums += vec4<f32>(zq[r], zk[r], 0.0, 0.0);
     }
   }
-  let drift_sums = wg_sum4(t, drift);
+  var drift_sums = vec4<f32>(0.0);
+  if (DRIFT) { drift_sums = wg_sum4(t, drift); } // an override: uniform control flow for the barriers
   let means = wg_sum4(t, zsums) / ff;
   var vars = vec4<f32>(0.0);
   for (var r = 0u; r < R; r++) {
@@ -266,7 +268,8 @@ fn ttt_token(h: u32, t: u32, position: u32, row: u32) {
       loss_after_part += e * e;
     }
   }
-  let loss_after = wg_sum4(t, vec4<f32>(loss_after_part, 0.0, 0.0, 0.0)).x / ff;
+  var loss_after = 0.0;
+  if (DRIFT) { loss_after = wg_sum4(t, vec4<f32>(loss_after_part, 0.0, 0.0, 0.0)).x / ff; }
   if (DRIFT && t == 0u) {
     let s = row * STATS_STRIDE + STATS_BASE + h * 5u;
     step_stats[s] = sqrt(drift_sums.x);

@@ -4,6 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { test, expect, type Page } from '@playwright/test';
 import { BUILT_IN_STORY } from '../../src/app/views/story';
 import type { ViewsExport } from '../../src/app/lib/series';
+import { kvSlotsAfter } from '../../src/engine/model/kv-cache';
 
 const TINY = { layers: 3, d: 64, miniBatch: 16, kvMaxContext: 1024 }; // public/models/tiny-*.bttt (npm run inspect)
 const READ_TIMEOUT = 170_000;
@@ -56,13 +57,20 @@ test('drift and memory views: TTT and KV read 512 tokens; the export is the engi
   expect(tttAt(512)).toBe(tttAt(16));
   expect(new Set(ttt.memory.map((m) => m.bytes['ttt-state'])).size).toBe(1);
 
-  // KV cache: exactly 2 × layers × T × d × 4 at every sample, all the way to 512 tokens.
+  // KV cache in use: exactly 2 × layers × T × d × 4 at every sample, all the way to 512 tokens; allocated: the
+  // cache doubles from 8 slots when full (src/engine/model/kv-cache.ts), so 2 × layers × slots × d × 4.
   expect(kv.stopReason).toBe('done');
   expect(kv.positions).toHaveLength(512);
   expect(kv.memory.length).toBeGreaterThanOrEqual(512 / 16);
-  for (const m of kv.memory) expect(m.bytes['kv-cache']).toBe(2 * TINY.layers * m.tokens * TINY.d * 4);
+  for (const m of kv.memory) {
+    expect(m.kvInUse).toBe(2 * TINY.layers * m.tokens * TINY.d * 4);
+    expect(m.bytes['kv-cache']).toBe(2 * TINY.layers * kvSlotsAfter(m.tokens, 8, TINY.kvMaxContext) * TINY.d * 4);
+  }
+  expect(kv.memory.some((m) => m.bytes['kv-cache'] > m.kvInUse)).toBe(true); // e.g. 48 tokens in 64 slots
   expect(kv.memory.at(-1)!.tokens).toBe(512);
   expect(kv.memory.at(-1)!.bytes['kv-cache']).toBe(2 * TINY.layers * 512 * TINY.d * 4);
+  console.log(`total GPU bytes at 512 tokens: TTT ${ttt.memory.at(-1)!.total} B, KV ${kv.memory.at(-1)!.total} B (allocated)`);
+  await expect(page.getByTestId('kv-formula')).toContainText(`in use ${(2 * TINY.layers * 512 * TINY.d * 4).toLocaleString('en-US')} B (measured)`);
 
   // Drift: 0 before the first token, non-zero after it, for every head.
   expect(ttt.initialNorms!.length).toBe(ttt.heads.length);

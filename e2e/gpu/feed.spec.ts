@@ -3,6 +3,7 @@ import { test, expect, type Page } from '@playwright/test';
 import type { FeedCheck, FeedHistoryCheck, LossCost } from './feed';
 import { inHarness } from './in-harness';
 import { DRIFT_RELATIVE_TOLERANCE } from '../../src/engine/reference/compare';
+import { kvSlotsAfter } from '../../src/engine/model/kv-cache';
 
 const TEXT = 'Once upon a time, a small fox found a red ball in the tall grass near the river.';
 
@@ -39,8 +40,9 @@ for (const name of ['tiny-ttt', 'tiny-kv']) {
       expect(new Set(ttt).size).toBe(1);
     } else {
       for (const s of r.memory) {
-        const slots = Math.ceil(s.tokens / 8) * 8;
-        expect(s.report.bytes['kv-cache']).toBe(2 * 3 * slots * 64 * 4);
+        expect(s.report.kvCache.inUse).toBe(2 * 3 * s.tokens * 64 * 4);
+        expect(s.report.bytes['kv-cache']).toBe(2 * 3 * kvSlotsAfter(s.tokens, 8, 1024) * 64 * 4); // doubled from 8 slots
+        expect(s.report.kvCache.allocated).toBe(s.report.bytes['kv-cache']);
       }
     }
   });

@@ -59,7 +59,7 @@ export async function checkFeed(name: string, text: string): Promise<FeedCheck> 
       lossDiffs.push(Math.abs((t.loss ?? NaN) - refLoss));
     }
     ref.step(t.id);
-    previous = await oracle.step(t.id);
+    previous = await oracle.step(t.id, { drift: true });
     const rd = await oracle.readDrift();
     (t.drift ?? []).forEach((layer, l) =>
       layer.heads.forEach((h, i) => {

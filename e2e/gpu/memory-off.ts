@@ -23,7 +23,7 @@ export interface MemoryOffResult {
 export async function memoryOffParity(tokens: number): Promise<MemoryOffResult> {
   const file = await loadTiny('tiny-ttt');
   const ctx = await GpuContext.create();
-  const gpu = await GpuModel.create(ctx, file, { kvBlockTokens: 8 });
+  const gpu = await GpuModel.create(ctx, file, { kvInitialTokens: 8 });
   const sequence = tokenSequence(tokens, file.config.vocabSize, 101);
 
   // Memory on first, to have the logits that memory off must differ from.
@@ -38,7 +38,7 @@ export async function memoryOffParity(tokens: number): Promise<MemoryOffResult> 
   let onOffRelativeDiff = 0;
   let maxDriftNorm = 0;
   for (let i = 0; i < sequence.length; i++) {
-    const g = await gpu.step(sequence[i]);
+    const g = await gpu.step(sequence[i], { drift: true });
     const { maxAbs, range, argmaxEqual } = compareLogits(g, ref.step(sequence[i]));
     perToken.push({ maxAbs, range, argmaxEqual, tieDistance: ref.nearestTies[ref.nearestTies.length - 1] });
     const onOff = compareLogits(g, onLogits[i]);
@@ -65,7 +65,7 @@ export async function memoryOffParity(tokens: number): Promise<MemoryOffResult> 
   gpu.destroy();
 
   let kvRefusal = '';
-  const kv = await GpuModel.create(ctx, await loadTiny('tiny-kv'), { kvBlockTokens: 8 });
+  const kv = await GpuModel.create(ctx, await loadTiny('tiny-kv'), { kvInitialTokens: 8 });
   try {
     kv.setMemory(false);
   } catch (e) {

@@ -1,9 +1,10 @@
 // GpuModel against the CPU reference (src/engine/reference) on the tiny models, and its memory accounting.
 import { test, expect, type Page } from '@playwright/test';
-import type { MemoryCheck, ParityResult, TokenDiff } from './parity';
+import type { DriftOnDemandCheck, MemoryCheck, ParityResult, TokenDiff } from './parity';
 import { inHarness } from './in-harness';
 import { describeParity, DRIFT_RELATIVE_TOLERANCE, LOGIT_RELATIVE_TOLERANCE, tieFlipProblems, type TokenParity } from '../../src/engine/reference/compare';
 import { NEAR_TIE_DISTANCE } from '../../src/engine/reference/model';
+import { kvSlotsAfter } from '../../src/engine/model/kv-cache';
 
 const parity = (page: Page, name: string, tokens: number, stride: number) =>
   inHarness<ParityResult>(page, 'parity.ts', 'logitParity', name, tokens, stride);
@@ -74,7 +75,7 @@ test('variant: swa and attn layers with a conv of kernel 2 and no gate match the
   expectTieFlipSignature(r.perToken);
 });
 
-test('memory: TTT state is constant, the KV cache grows by exactly 2·layers·T·d·4, reports match live buffers', async ({ page }) => {
+test('memory: TTT state is constant, the KV cache in use is exactly 2·layers·T·d·4 and its allocation doubles, reports match live buffers', async ({ page }) => {
   const run = (name: string) => inHarness<MemoryCheck>(page, 'parity.ts', 'memoryGrowth', name);
   const ttt = await run('tiny-ttt');
   const kv = await run('tiny-kv');
@@ -90,6 +91,28 @@ test('memory: TTT state is constant, the KV cache grows by exactly 2·layers·T�
   expect(kvConv.kvAt8).toBe(kv.kvAt8 + histories);
   expect(kvConv.kvAt64 - kvConv.kvAt8).toBe(kv.kvAt64 - kv.kvAt8);
   for (const r of [ttt, kv, kvConv]) expect(r.reportedTotal).toBe(r.liveTotal);
+  // After every token: in use = the slots holding tokens (+ conv histories); allocated = 8 slots doubled as needed.
+  const slotBytes = (r: MemoryCheck) => 2 * r.attnLayers * r.dModel * 4;
+  for (const [r, constant] of [[kv, 0], [kvConv, histories]] as const) {
+    r.kvInUse.forEach((b, i) => expect(b, `in use after ${i + 1} tokens`).toBe((i + 1) * slotBytes(r) + constant));
+    r.kvAllocated.forEach((b, i) => expect(b, `allocated after ${i + 1} tokens`).toBe(kvSlotsAfter(i + 1, 8, r.maxContext) * slotBytes(r) + constant));
+    expect(new Set(r.kvAllocated).size).toBe(4); // 8, 16, 32, 64 slots: three reallocations for 64 tokens
+  }
+  // tiny-ttt's swa ring (window 8, d 64) is in use once full, and allocated from the start.
+  ttt.kvInUse.forEach((b, i) => expect(b, `swa ring in use after ${i + 1} tokens`).toBe(Math.min(i + 1, 8) * 2 * 64 * 4));
+  for (const b of ttt.kvAllocated) expect(b).toBe(8 * 2 * 64 * 4);
   expect(kv.overflowMessage).toMatch(/^ContextOverflowError: prompt too long for the KV baseline: /);
   expect(ttt.overflowMessage).toBe(''); // no "attn" layer: no context limit
+  // The tied embedding/LM head table is on the GPU once, as f16 pairs (the files store f16): V × d/2 words.
+  for (const r of [ttt, kv, kvConv]) expect(r.tables).toEqual([{ label: 'weights:tok_embed.f16', size: r.vocabSize * (r.dModel / 2) * 4 }]);
+});
+
+test('drift stats only when asked: a step without them leaves the drift buffer untouched, logits and state bitwise equal', async ({ page }) => {
+  const r = await inHarness<DriftOnDemandCheck>(page, 'parity.ts', 'driftOnDemand', 'tiny-ttt', 20);
+  expect(r.logitMismatches).toEqual([]);
+  expect(r.stateMismatches).toBe(0);
+  expect(r.untouched).toBe(true);
+  expect(r.staleMessage).toBe('GpuModelError: the last step ran without drift stats: encode it with { drift: true } to read them');
+  expect(r.driftEqualAfterAsking).toBe(true);
+  expect(r.driftNormAfterAsking).toBeGreaterThan(0);
 });

@@ -25,7 +25,7 @@ async function parity(name: string, file: ModelFile, tokens: number, stride: num
   let argmaxAgree = 0;
   let driftMaxAbs = 0;
   for (const token of tokenSequence(tokens, file.config.vocabSize, stride)) {
-    const g = await model.step(token);
+    const g = await model.step(token, { drift: true });
     const c = ref.step(token);
     const comparison = compareLogits(g, c);
     rel.push(comparison.relative);

@@ -34,8 +34,8 @@ export interface ParityResult {
   gpuMs: number;
 }
 
-export async function logitParity(name: string, tokens: number, stride = 37, kvBlockTokens = 8): Promise<ParityResult> {
-  return modelParity(await loadTiny(name), tokens, stride, kvBlockTokens);
+export async function logitParity(name: string, tokens: number, stride = 37, kvInitialTokens = 8): Promise<ParityResult> {
+  return modelParity(await loadTiny(name), tokens, stride, kvInitialTokens);
 }
 
 /** Parity on a random model: the tiny config with `overrides` (code paths the tiny files do not take). */
@@ -44,16 +44,16 @@ export async function variantParity(overrides: Partial<ModelConfig>, tokens: num
   return modelParity(randomModel(config, TINY_TOKENIZER, 77), tokens, stride, 8);
 }
 
-async function modelParity(file: ModelFile, tokens: number, stride: number, kvBlockTokens: number): Promise<ParityResult> {
+async function modelParity(file: ModelFile, tokens: number, stride: number, kvInitialTokens: number): Promise<ParityResult> {
   const ctx = await GpuContext.create();
-  const gpu = await GpuModel.create(ctx, file, { kvBlockTokens });
+  const gpu = await GpuModel.create(ctx, file, { kvInitialTokens });
   const ref = new ReferenceModel(file, { recordNearTies: true });
   const perToken: TokenDiff[] = [];
   const drift = { maxAbs: 0, maxRel: 0 };
   let gpuMs = 0;
   for (const token of tokenSequence(tokens, file.config.vocabSize, stride)) {
     const t0 = performance.now();
-    const g = await gpu.step(token);
+    const g = await gpu.step(token, { drift: true });
     gpuMs += performance.now() - t0;
     const c = ref.step(token);
     const { maxAbs, range, argmaxEqual } = compareLogits(g, c);
@@ -88,18 +88,31 @@ export interface MemoryCheck {
   liveTotal: number;
   tokensPerSecond: number;
   overflowMessage: string;
+  /** memoryReport().kvCache after each of the 64 tokens (index i: after i + 1 tokens). */
+  kvAllocated: number[];
+  kvInUse: number[];
+  maxContext: number;
+  /** Live buffers holding the embedding / LM head tables (label and bytes). */
+  tables: { label: string; size: number }[];
+  vocabSize: number;
 }
 
 export async function memoryGrowth(name: string): Promise<MemoryCheck> {
   const file = await loadTiny(name);
   const ctx = await GpuContext.create();
-  const gpu = await GpuModel.create(ctx, file, { kvBlockTokens: 8 });
+  const gpu = await GpuModel.create(ctx, file, { kvInitialTokens: 8 });
   const tokens = tokenSequence(64, file.config.vocabSize);
   let at8 = gpu.memoryReport();
+  const kvAllocated: number[] = [];
+  const kvInUse: number[] = [];
   const t0 = performance.now();
   for (let i = 0; i < tokens.length; i++) {
     await gpu.step(tokens[i]);
-    if (i === 7) at8 = gpu.memoryReport();
+    const report = gpu.memoryReport();
+    if (i === 7) at8 = report;
+    if (report.kvCache.allocated !== report.bytes['kv-cache']) throw new Error(`kvCache.allocated ${report.kvCache.allocated} ≠ bytes['kv-cache'] ${report.bytes['kv-cache']}`);
+    kvAllocated.push(report.kvCache.allocated);
+    kvInUse.push(report.kvCache.inUse);
   }
   const tokensPerSecond = (tokens.length / (performance.now() - t0)) * 1000;
   const at64 = gpu.memoryReport();
@@ -110,6 +123,7 @@ export async function memoryGrowth(name: string): Promise<MemoryCheck> {
     overflowMessage = `${(e as Error).name}: ${(e as Error).message}`;
   }
   const liveTotal = ctx.liveBuffers().reduce((n, b) => n + b.size, 0);
+  const tables = ctx.liveBuffers().filter((b) => /^weights:(tok_embed|lm_head)/.test(b.label)).map(({ label, size }) => ({ label, size }));
   gpu.destroy();
   const afterDestroy = ctx.memoryReport();
   ctx.destroy();
@@ -125,5 +139,75 @@ export async function memoryGrowth(name: string): Promise<MemoryCheck> {
     liveTotal,
     tokensPerSecond,
     overflowMessage,
+    kvAllocated,
+    kvInUse,
+    maxContext: file.config.maxContext,
+    tables,
+    vocabSize: file.config.vocabSize,
   };
+}
+
+export interface DriftOnDemandCheck {
+  /** Tokens at which the logits of the step without drift differed (bitwise) from the step with drift. */
+  logitMismatches: number[];
+  /** Same for tttMatrixDelta of every TTT head at the end (the state). */
+  stateMismatches: number;
+  /** The drift buffer of the model stepped without drift, raw, after every step: unchanged from its reset value. */
+  untouched: boolean;
+  /** readDrift() after steps without drift. */
+  staleMessage: string;
+  /** After one more step with { drift: true } on both: the stats agree bitwise. */
+  driftEqualAfterAsking: boolean;
+  driftNormAfterAsking: number;
+}
+
+/** Two copies of a model read the same tokens, one computing drift stats at every step and one never. */
+export async function driftOnDemand(name: string, tokens: number): Promise<DriftOnDemandCheck> {
+  const file = await loadTiny(name);
+  const ctx = await GpuContext.create();
+  const withDrift = await GpuModel.create(ctx, file);
+  const without = await GpuModel.create(ctx, file);
+  try {
+    const initial = new Uint8Array(await ctx.readBuffer(without.driftStats!));
+    const sequence = tokenSequence(tokens + 1, file.config.vocabSize);
+    const logitMismatches: number[] = [];
+    let untouched = true;
+    for (let i = 0; i < tokens; i++) {
+      const a = await withDrift.step(sequence[i], { drift: true });
+      const b = await without.step(sequence[i]);
+      if (a.some((v, k) => !Object.is(v, b[k]))) logitMismatches.push(i);
+      const raw = new Uint8Array(await ctx.readBuffer(without.driftStats!));
+      if (raw.some((v, k) => v !== initial[k])) untouched = false;
+    }
+    let stateMismatches = 0;
+    for (const layer of withDrift.tttLayers) {
+      for (let h = 0; h < file.config.nHeads; h++) {
+        const a = await withDrift.tttMatrixDelta(layer, h);
+        const b = await without.tttMatrixDelta(layer, h);
+        stateMismatches += a.filter((v, k) => !Object.is(v, b[k])).length;
+      }
+    }
+    let staleMessage = '';
+    try {
+      await without.readDrift();
+    } catch (e) {
+      staleMessage = `${(e as Error).name}: ${(e as Error).message}`;
+    }
+    await withDrift.step(sequence[tokens], { drift: true });
+    await without.step(sequence[tokens], { drift: true });
+    const a = await withDrift.readDrift();
+    const b = await without.readDrift();
+    return {
+      logitMismatches,
+      stateMismatches,
+      untouched,
+      staleMessage,
+      driftEqualAfterAsking: JSON.stringify(a) === JSON.stringify(b),
+      driftNormAfterAsking: b[0].heads[0].norm,
+    };
+  } finally {
+    withDrift.destroy();
+    without.destroy();
+    ctx.destroy();
+  }
 }

@@ -30,7 +30,7 @@ export async function sessionPrefill(name: string, prompt: string, maxTokens: nu
   const probe = await Session.create(ctx, file);
   const promptIds = probe.tokenizer.encode(prompt);
   probe.destroy();
-  let logits = new Float32Array(0);
+  let logits: Float32Array = new Float32Array(0);
   for (const id of promptIds) logits = await oracle.step(id);
   const afterPrompt = logits;
   const oracleIds: number[] = [];

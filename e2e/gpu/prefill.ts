@@ -43,7 +43,7 @@ export async function prefillParity(name: string, tokens: number, chunkSizes: nu
   const stepDrift: Float32Array[] = [];
   const t0 = performance.now();
   for (const id of ids) {
-    stepLogits.push(await reference.step(id));
+    stepLogits.push(await reference.step(id, { drift: true }));
     if (reference.driftStats) stepDrift.push(new Float32Array(await ctx.readBuffer(reference.driftStats)));
   }
   const tokenPathMs = performance.now() - t0;

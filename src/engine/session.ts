@@ -128,8 +128,12 @@ export class Session {
     if (this.busy) throw new SessionBusyError('cannot warm up while a generation is running');
     const { device } = this.ctx;
     this.sampler.writeToken(this.tokenizer.eotId);
-    const encoder = device.createCommandEncoder({ label: 'warm-up' });
-    this.model.encodeStep(encoder, this.sampler.tokenBuffer);
+    // Both variants of the step (without and with drift stats), so that neither compiles inside a generation.
+    const plain = device.createCommandEncoder({ label: 'warm-up' });
+    this.model.encodeStep(plain, this.sampler.tokenBuffer);
+    device.queue.submit([plain.finish()]);
+    const encoder = device.createCommandEncoder({ label: 'warm-up (drift)' });
+    this.model.encodeStep(encoder, this.sampler.tokenBuffer, { drift: true });
     this.encodeSample(encoder, { temperature: 1, topK: 8, topP: 0.9, repetitionPenalty: 1.1, repetitionWindow: 8, seed: 0, maxTokens: 1 }, 0, this.driftBytes > 0);
     device.queue.submit([encoder.finish()]);
     await this.readSample(false);
@@ -328,7 +332,7 @@ export class Session {
       else if (config.mixers.includes('attn') && this.position >= config.maxContext) stopReason = 'context-full';
       if (stopReason !== null) break;
       const encoder = device.createCommandEncoder({ label: 'decode' });
-      this.model.encodeStep(encoder, this.sampler.tokenBuffer);
+      this.model.encodeStep(encoder, this.sampler.tokenBuffer, { drift: wantDrift });
       this.pending = [];
       this.encodeSample(encoder, params, step, wantDrift);
       device.queue.submit([encoder.finish()]);

@@ -88,12 +88,18 @@ export interface LayerDrift {
 export type MemoryTag = 'weights' | 'ttt-state' | 'kv-cache' | 'activations' | 'scratch';
 
 export interface MemoryReport {
-  /** Exact bytes of live GPU buffers per tag. */
+  /** Exact bytes of live GPU buffers per tag: what is allocated. */
   bytes: Record<MemoryTag, number>;
   total: number;
   buffers: number;
   /** Tokens the model state has seen since the last reset. */
   position: number;
+  /**
+   * The kv-cache tag in detail. `allocated` = bytes['kv-cache'] (the "attn" caches grow by doubling, so they may
+   * hold up to twice the slots in use); `inUse` counts only the slots that hold tokens (an "attn" layer's first
+   * `position` slots, a "swa" ring's min(position, window)) plus the attention conv histories (always in use).
+   */
+  kvCache: { allocated: number; inUse: number };
 }
 
 /** A decoded tensor: floats (f32/f16 widened) or ternary values with their per-tensor scale. */

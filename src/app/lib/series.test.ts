@@ -12,23 +12,23 @@ const bytes = (kv: number) => ({ weights: 1000, 'ttt-state': 0, 'kv-cache': kv, 
 describe('series', () => {
   it('appends tokens, drift per head and memory samples in order', () => {
     const r = emptyReading('tiny-ttt', 'ttt', 1);
-    appendFeed(r, [token(0, null, [0.1, 0.2]), token(1, 2.5, [0.3, 0.4])], [{ tokens: 2, report: { bytes: bytes(0), total: 1110, buffers: 3, position: 2 } }]);
+    appendFeed(r, [token(0, null, [0.1, 0.2]), token(1, 2.5, [0.3, 0.4])], [{ tokens: 2, report: { bytes: bytes(0), total: 1110, buffers: 3, position: 2, kvCache: { allocated: 0, inUse: 0 } } }]);
     expect(r.positions).toEqual([0, 1]);
     expect(r.heads.map((h) => h.values.norm)).toEqual([[0.1, 0.3], [0.2, 0.4]]);
-    expect(r.memory).toEqual([{ tokens: 2, bytes: bytes(0), total: 1110 }]);
+    expect(r.memory).toEqual([{ tokens: 2, bytes: bytes(0), total: 1110, kvInUse: 0 }]);
   });
 
   it('KV bytes follow 2 × attn-layers × T × d × 4 and projections keep the constant part', () => {
     const config = { mixers: ['attn', 'attn', 'swa'] as ('attn' | 'swa')[], dModel: 64 };
     expect(kvCacheBytes(config, 16)).toBe(2 * 2 * 16 * 64 * 4);
-    const last = { tokens: 16, bytes: bytes(kvCacheBytes(config, 16)), total: 1110 + kvCacheBytes(config, 16) };
+    const last = { tokens: 16, bytes: bytes(kvCacheBytes(config, 16)), total: 1110 + kvCacheBytes(config, 16), kvInUse: kvCacheBytes(config, 16) };
     expect(projectTotals(config, last, [8192])).toEqual([{ tokens: 8192, bytes: 1110 + kvCacheBytes(config, 8192), computed: true }]);
     const ttt = { mixers: ['ttt', 'swa'] as ('ttt' | 'swa')[], dModel: 64 };
-    expect(projectTotals(ttt, { tokens: 16, bytes: bytes(4096), total: 5206 }, [131072])[0].bytes).toBe(5206);
+    expect(projectTotals(ttt, { tokens: 16, bytes: bytes(4096), total: 5206, kvInUse: 4096 }, [131072])[0].bytes).toBe(5206);
     // With the attention conv (config.attn) each attn layer adds its constant histories, 3 × (K−1) × d × 4.
     const conv = { mixers: ['attn', 'attn'] as 'attn'[], dModel: 64, attn: { convKernel: 4, gate: true } };
     expect(kvCacheBytes(conv, 16)).toBe(2 * 2 * 16 * 64 * 4 + 2 * 3 * 3 * 64 * 4);
-    const measured = { tokens: 16, bytes: bytes(kvCacheBytes(conv, 16)), total: 1110 + kvCacheBytes(conv, 16) };
+    const measured = { tokens: 16, bytes: bytes(kvCacheBytes(conv, 16)), total: 1110 + kvCacheBytes(conv, 16), kvInUse: kvCacheBytes(conv, 16) };
     expect(projectTotals(conv, measured, [64])[0].bytes - measured.total).toBe(2 * 2 * 48 * 64 * 4);
   });
 
@@ -51,14 +51,15 @@ describe('series', () => {
 
   it('exports JSON without NaN and CSV with quoted text', () => {
     const r = emptyReading('m', 'ttt', 1);
-    appendFeed(r, [token(0, null, [NaN]), token(1, 2, [0.5])], [{ tokens: 2, report: { bytes: bytes(0), total: 1110, buffers: 1, position: 2 } }]);
+    appendFeed(r, [token(0, null, [NaN]), token(1, 2, [0.5])], [{ tokens: 2, report: { bytes: bytes(0), total: 1110, buffers: 1, position: 2, kvCache: { allocated: 0, inUse: 0 } } }]);
     const json = JSON.parse(exportJson(buildExport([r], [], new Date(0))));
     expect(json.readings[0].heads[0].values.norm).toEqual([null, 0.5]);
     expect(json.exportedAt).toBe('1970-01-01T00:00:00.000Z');
     const lines = tokensCsv([r]).trim().split('\n');
     expect(lines[0]).toBe('model,arch,pass,position,id,text,loss,ms,l0h0_norm,l0h0_cos,l0h0_lossBefore,l0h0_lossAfter,l0h0_w0Norm');
     expect(lines[2]).toBe('m,ttt,1,1,66,"a,""b""",2,3,0.5,0.5,2,1.5,0');
-    expect(memoryCsv([r]).trim().split('\n')[1]).toBe('m,ttt,1,2,1000,0,0,100,10,1110');
+    expect(memoryCsv([r]).trim().split('\n')[0]).toBe('model,arch,pass,tokens,weights,ttt-state,kv-cache,activations,scratch,kv-cache-in-use,total');
+    expect(memoryCsv([r]).trim().split('\n')[1]).toBe('m,ttt,1,2,1000,0,0,100,10,0,1110');
   });
 
   it('decimation keeps the ends and at most max points', () => {

@@ -17,8 +17,11 @@ export interface HeadSeries {
 
 export interface MemoryPoint {
   tokens: number;
+  /** Allocated bytes per tag (live GPU buffers); bytes['kv-cache'] includes slots the cache has grown into but not filled. */
   bytes: Record<MemoryTag, number>;
   total: number;
+  /** Bytes of the kv-cache that hold tokens (MemoryReport.kvCache.inUse). */
+  kvInUse: number;
 }
 
 /** One reading of a text by one model. */
@@ -73,7 +76,7 @@ export function appendFeed(series: ReadingSeries, tokens: FeedToken[], memory: F
       }
     }
   }
-  for (const m of memory) series.memory.push({ tokens: m.tokens, bytes: { ...m.report.bytes }, total: m.report.total });
+  for (const m of memory) series.memory.push({ tokens: m.tokens, bytes: { ...m.report.bytes }, total: m.report.total, kvInUse: m.report.kvCache.inUse });
 }
 
 /** Mean of the non-null losses (null if there are none). */
@@ -108,7 +111,8 @@ export interface ProjectionPoint {
 
 /**
  * Total GPU bytes at `targets` tokens, from the last measured sample: everything but the "attn" KV cache is constant
- * in the context length (weights, TTT state, swa ring, activations), the KV cache follows kvCacheBytes.
+ * in the context length (weights, TTT state, swa ring, activations), the KV cache follows kvCacheBytes — the bytes in
+ * use; the engine's allocation (doubling when full) is between that and twice the cache.
  */
 export function projectTotals(config: Pick<ModelConfig, 'mixers' | 'dModel' | 'attn'>, last: MemoryPoint, targets: number[]): ProjectionPoint[] {
   const constant = last.total - (config.mixers.includes('attn') ? last.bytes['kv-cache'] : 0);
@@ -200,10 +204,10 @@ export function tokensCsv(readings: ReadingSeries[]): string {
   return csv(rows);
 }
 
-/** One row per memory sample of every reading, bytes per tag. */
+/** One row per memory sample of every reading, allocated bytes per tag, the kv-cache bytes in use, the total. */
 export function memoryCsv(readings: ReadingSeries[]): string {
-  const rows: (string | number)[][] = [['model', 'arch', 'pass', 'tokens', ...MEMORY_TAGS, 'total']];
-  for (const r of readings) for (const m of r.memory) rows.push([r.model, r.arch, r.pass, m.tokens, ...MEMORY_TAGS.map((t) => m.bytes[t]), m.total]);
+  const rows: (string | number)[][] = [['model', 'arch', 'pass', 'tokens', ...MEMORY_TAGS, 'kv-cache-in-use', 'total']];
+  for (const r of readings) for (const m of r.memory) rows.push([r.model, r.arch, r.pass, m.tokens, ...MEMORY_TAGS.map((t) => m.bytes[t]), m.kvInUse, m.total]);
   return csv(rows);
 }
 

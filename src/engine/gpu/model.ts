@@ -4,8 +4,10 @@
 // counter that the last kernel of each step advances, so consecutive steps need no host writes at all.
 import type { LayerDrift, MemoryReport, ModelConfig, ModelFile, Tensor, TernaryTensor } from '../types';
 import { attnConfig, configProblem, expectedTensors, headSize } from '../model/spec';
+import { grownKvSlots } from '../model/kv-cache';
 import { ContextOverflowError } from '../reference/attention';
 import type { GpuContext, StagingReader } from './context';
+import { packFloatTable, type PackedFloatTable } from './float-table';
 import { packTernaryRows, ropePhaseSteps } from './pack';
 import { MAX_HEAD_SIZE, SHADERS, WORKGROUP_SIZE, type ShaderName } from './shaders';
 
@@ -30,8 +32,8 @@ export class GpuModelError extends Error {
 }
 
 export interface GpuModelOptions {
-  /** The "attn" KV cache grows by this many token slots at a time (default 8). */
-  kvBlockTokens?: number;
+  /** Token slots of an "attn" KV cache after a reset (default 8); it doubles when full (model/kv-cache.ts). */
+  kvInitialTokens?: number;
   /** Most tokens one encodeChunk call reads (default DEFAULT_MAX_CHUNK_TOKENS); its buffers are sized at load. */
   maxChunkTokens?: number;
 }
@@ -70,10 +72,28 @@ interface Dispatch {
   /** Rebuilt when the KV cache is reallocated. */
   usesKvCache: boolean;
   label: string;
+  /** ttt_step only: its variant that also writes the drift stats, run by steps encoded with { drift: true }. */
+  drift?: { pipeline: GPUComputePipeline; bindGroup: GPUBindGroup | null };
+}
+
+/** Per-step choices of encodeStep / step. */
+export interface StepOptions {
+  /**
+   * Compute the drift stats (driftStats) in this step. They read all of w_init, so a step leaves them alone
+   * unless asked (logits and state are the same either way); readDrift() refuses stats older than the last step.
+   */
+  drift?: boolean;
+}
+
+/** A [rows, cols] float table on the GPU as u32 words (float-table.ts): f16 pairs or f32. */
+interface FloatTableGpu {
+  buffer: GPUBuffer;
+  f16: boolean;
+  rowWords: number;
 }
 
 /** A dispatch of the chunk path: its grid depends on the chunk's token count. */
-interface ChunkDispatch extends Omit<Dispatch, 'workgroups'> {
+interface ChunkDispatch extends Omit<Dispatch, 'workgroups' | 'drift'> {
   grid: (count: number) => [number, number];
   /** Only recorded when the caller asks for drift statistics (true) or when it does not (false). */
   drift?: boolean;
@@ -206,14 +226,16 @@ export class GpuModel {
   readonly chunkDriftStats: GPUBuffer | null;
   private readonly embedPipeline: GPUComputePipeline;
   private readonly embedBindGroups = new WeakMap<GPUBuffer, GPUBindGroup>();
-  private readonly embedTable: GPUBuffer;
+  private readonly embedTable: FloatTableGpu;
   private readonly x: GPUBuffer;
   private readonly stepPosition: GPUBuffer;
   /** Uniform vec4: x multiplies every TTT layer's inner learning rate (1, or 0 for memory off). */
   private readonly memoryScale: GPUBuffer;
   private memory = true;
+  /** Whether driftStats describes the state after the last step (false after a step without drift). */
+  private driftCurrent = true;
   private readonly mixers: MixerGpu[];
-  private readonly kvBlockTokens: number;
+  private readonly kvInitialTokens: number;
   private readonly hostToken: GPUBuffer;
   private readonly logitsReadback: GPUBuffer;
   /** Reused for saveState, readDrift and tttMatrixDelta (one submit + map per call, no buffer per call). */
@@ -227,9 +249,9 @@ export class GpuModel {
     const c = model.config;
     this.ctx = ctx;
     this.config = c;
-    const kvBlockTokens = opts.kvBlockTokens ?? 8;
-    if (!Number.isInteger(kvBlockTokens) || kvBlockTokens <= 0) throw new GpuModelError(`kvBlockTokens must be a positive integer, got ${kvBlockTokens}`);
-    this.kvBlockTokens = kvBlockTokens;
+    const kvInitialTokens = opts.kvInitialTokens ?? 8;
+    if (!Number.isInteger(kvInitialTokens) || kvInitialTokens <= 0) throw new GpuModelError(`kvInitialTokens must be a positive integer, got ${kvInitialTokens}`);
+    this.kvInitialTokens = kvInitialTokens;
     const STORAGE = storageUsage();
     const d = c.dModel;
     const H = c.nHeads;
@@ -250,9 +272,14 @@ export class GpuModel {
       return { words: weight(`${label}.packed`, p.words), scales: weight(`${label}.row_scales`, p.rowScales), rows: p.rows, cols: p.cols };
     };
 
-    // Weights shared by all layers.
-    this.embedTable = weight('tok_embed', floatData(model, 'tok_embed'));
-    const headTable = c.tieEmbeddings ? this.embedTable : weight('lm_head', floatData(model, 'lm_head'));
+    // Weights shared by all layers. The embedding and LM head tables are f16 on the GPU whenever every value is
+    // exactly an f16 (always for a .bttt that stores them as f16, the default); a tied model keeps one copy.
+    const floatTable = (name: string): FloatTableGpu => {
+      const t: PackedFloatTable = packFloatTable(floatData(model, name), V, d);
+      return { buffer: weight(`${name}${t.f16 ? '.f16' : ''}`, t.words), f16: t.f16, rowWords: t.rowWords };
+    };
+    this.embedTable = floatTable('tok_embed');
+    const headTable = c.tieEmbeddings ? this.embedTable : floatTable('lm_head');
     const finalNorm = weight('final_norm', floatData(model, 'final_norm'));
     const hasAttention = c.mixers.some((m) => m !== 'ttt');
     const ropeSteps = hasAttention ? weight('rope_phase_steps', ropePhaseSteps(f, c.ropeTheta)) : null;
@@ -310,8 +337,8 @@ export class GpuModel {
     this.chunkDriftStats = tttLayers.length > 0 ? rows('drift_stats', statsStride) : null;
 
     const pipe = (shader: ShaderName, entry: string, constants: Record<string, number>) => ctx.pipeline(SHADERS[shader], entry, constants);
-    const add = (label: string, pipeline: GPUComputePipeline, workgroups: number, buffers: () => GPUBuffer[], usesKvCache = false) =>
-      this.dispatches.push({ label, pipeline, buffers, workgroups, bindGroup: null, usesKvCache });
+    const add = (label: string, pipeline: GPUComputePipeline, workgroups: number, buffers: () => GPUBuffer[], usesKvCache = false, driftPipeline?: GPUComputePipeline) =>
+      this.dispatches.push({ label, pipeline, buffers, workgroups, bindGroup: null, usesKvCache, drift: driftPipeline && { pipeline: driftPipeline, bindGroup: null } });
     const groups = (n: number) => Math.ceil(n / WORKGROUP_SIZE);
     const bitlinear = (label: string, w: PackedWeight, out: GPUBuffer, accumulate: boolean) =>
       add(label, pipe('bitlinear', 'bitlinear', { IN: w.cols, OUT: w.rows, ACCUMULATE: accumulate ? 1 : 0 }), groups(w.rows), () => [w.words, w.scales, xq, xscale, out]);
@@ -326,9 +353,10 @@ export class GpuModel {
       chunkAdd(label, pipe('bitlinear', 'bitlinear_rows', { IN: w.cols, OUT: w.rows, ACCUMULATE: accumulate ? 1 : 0, XQ_ROWS: paddedRows }), (n) => [groups(Math.ceil(w.rows / BITLINEAR_ROWS_PER_THREAD)), Math.ceil(n / BITLINEAR_ROWS_TILE)], () => [w.words, w.scales, XQ, XSCALE, out, this.chunkInfo]);
     const chunkNormQuant = (label: string, n: number, src: GPUBuffer, gain: GPUBuffer, dst: GPUBuffer, dstRows = 0) =>
       chunkAdd(label, pipe('norm', 'rms_norm_quant_rows', { N: n, EPS: eps, XQ_ROWS: paddedRows, DST_ROWS: dstRows }), (count) => [count, 1], () => [src, gain, dst, XQ, XSCALE]);
-    chunkAdd('embed', pipe('embedding', 'embed_rows', { D: d, V }), (n) => [groups(d), n], () => [this.chunkIds, this.embedTable, X]);
+    const tableConstants = { F16: this.embedTable.f16 ? 1 : 0, ROW_WORDS: this.embedTable.rowWords };
+    chunkAdd('embed', pipe('embedding', 'embed_rows', { D: d, V, ...tableConstants }), (n) => [groups(d), n], () => [this.chunkIds, this.embedTable.buffer, X]);
 
-    this.embedPipeline = pipe('embedding', 'embed', { D: d, V });
+    this.embedPipeline = pipe('embedding', 'embed', { D: d, V, F16: this.embedTable.f16 ? 1 : 0, ROW_WORDS: this.embedTable.rowWords });
 
     this.mixers = [];
     c.mixers.forEach((kind, i) => {
@@ -391,7 +419,8 @@ export class GpuModel {
         const driftStats = this.driftStats!;
         bitlinear(p + 'ttt.in', wIn, mixIn, false);
         add(p + 'ttt.conv', pipe('ttt', 'ttt_conv', constants), groups(d), () => [mixIn, params, state, qk]);
-        add(p + 'ttt.step', pipe('ttt', 'ttt_step', constants), H, () => [this.stepPosition, xn, mixIn, qk, params, state, heads, driftStats, this.memoryScale]);
+        const stepBuffers = () => [this.stepPosition, xn, mixIn, qk, params, state, heads, driftStats, this.memoryScale];
+        add(p + 'ttt.step', pipe('ttt', 'ttt_step', { ...constants, DRIFT: 0 }), H, stepBuffers, false, pipe('ttt', 'ttt_step', { ...constants, DRIFT: 1 }));
         add(p + 'ttt.post', pipe('ttt', 'ttt_post', constants), 1, () => [heads, mixIn, params, mixOut, xq, xscale]);
         bitlinear(p + 'ttt.wo', wo, this.x, true);
 
@@ -411,7 +440,7 @@ export class GpuModel {
         const wIn = packed(p + 'attn.in', inTensors); // q, k, v[, g] at 0, d, 2d[, 3d] of mixIn
         const wo = packed(p + 'attn.wo', [ternary(model, p + 'attn.wo')]);
         const subnorm = weight(p + 'attn.subnorm', floatData(model, p + 'attn.subnorm'));
-        const slots = kind === 'swa' ? c.window : Math.min(this.kvBlockTokens, c.maxContext);
+        const slots = kind === 'swa' ? c.window : Math.min(this.kvInitialTokens, c.maxContext);
         const K = attn.convKernel;
         // K = 1 has no history; one float keeps the buffer bindable (WebGPU refuses empty bindings).
         const convHistory = K > 0 ? this.own(ctx.createBuffer('kv-cache', p + 'attn.conv_history', Math.max(3 * (K - 1) * d, 1) * 4, STORAGE)) : null;
@@ -481,14 +510,14 @@ export class GpuModel {
       chunkBitlinear(p + 'ffn.w2', w2, X, true);
     });
     rmsNormQuant('final_norm', d, this.x, finalNorm, xn);
-    add('lm_head', pipe('head', 'lm_head', { D: d, V }), groups(V), () => [headTable, xn, this.logits]);
+    add('lm_head', pipe('head', 'lm_head', { D: d, V, F16: headTable.f16 ? 1 : 0, ROW_WORDS: headTable.rowWords }), groups(V), () => [headTable.buffer, xn, this.logits]);
     this.headDispatches = this.dispatches.slice(-2);
     add('advance_position', pipe('head', 'advance_position', {}), 1, () => [this.stepPosition]);
 
     const chunkLayers = this.chunkDispatches.length;
     chunkNormQuant('final_norm', d, X, finalNorm, XNT, paddedRows);
-    const lmHeadRows = pipe('head', 'lm_head_rows', { D: d, V, XN_ROWS: paddedRows });
-    chunkAdd('lm_head', lmHeadRows, (n) => [groups(V), tiles(n)], () => [headTable, XNT, this.chunkLogits, this.chunkInfo]);
+    const lmHeadRows = pipe('head', 'lm_head_rows', { D: d, V, F16: headTable.f16 ? 1 : 0, ROW_WORDS: headTable.rowWords, XN_ROWS: paddedRows });
+    chunkAdd('lm_head', lmHeadRows, (n) => [groups(V), tiles(n)], () => [headTable.buffer, XNT, this.chunkLogits, this.chunkInfo]);
     chunkAdd('advance_position', pipe('head', 'advance_position_by', {}), () => [1, 1], () => [this.stepPosition, this.chunkInfo]);
     this.chunkAdvance = this.chunkDispatches.pop()!;
     this.chunkHeadDispatches = this.chunkDispatches.splice(chunkLayers);
@@ -543,7 +572,7 @@ export class GpuModel {
   }
 
   /**
-   * Makes room for the token at `nextPosition` (grows the "attn" KV caches in blocks of kvBlockTokens). Runs its
+   * Makes room for the token at `nextPosition` (doubles the "attn" KV caches when full, model/kv-cache.ts). Runs its
    * own copy submission, so call it (or let encodeStep call it) before recording the step that needs the room.
    * Throws ContextOverflowError past maxContext on "attn" layers, before anything is encoded.
    */
@@ -555,8 +584,7 @@ export class GpuModel {
     if (nextPosition >= c.maxContext) throw new ContextOverflowError(nextPosition + 1, c.maxContext);
     const needed = nextPosition + 1;
     if (attnLayers.every((l) => l.slots >= needed)) return;
-    const slots = Math.min(Math.ceil(needed / this.kvBlockTokens) * this.kvBlockTokens, c.maxContext);
-    this.resizeKvCaches(attnLayers, slots, true);
+    this.resizeKvCaches(attnLayers, grownKvSlots(attnLayers[0].slots, needed, c.maxContext), true);
   }
 
   private resizeKvCaches(layers: AttnLayerGpu[], slots: number, keepContents: boolean): void {
@@ -579,28 +607,31 @@ export class GpuModel {
 
   /**
    * Records one token step into `encoder`: reads the u32 token id at offset 0 of `tokenBuffer` (STORAGE usage),
-   * runs every layer and writes `logits` (and `driftStats`). Submit the encoder before recording the next step,
-   * unless prepare() was called for the last position of a batch of steps.
+   * runs every layer and writes `logits` (and `driftStats` with `{ drift: true }`). Submit the encoder before
+   * recording the next step, unless prepare() was called for the last position of a batch of steps.
    */
-  encodeStep(encoder: GPUCommandEncoder, tokenBuffer: GPUBuffer): void {
+  encodeStep(encoder: GPUCommandEncoder, tokenBuffer: GPUBuffer, opts: StepOptions = {}): void {
     this.assertAlive();
     this.prepare(this.pos);
     let embedBindGroup = this.embedBindGroups.get(tokenBuffer);
     if (!embedBindGroup) {
-      embedBindGroup = this.bindGroup(this.embedPipeline, [tokenBuffer, this.embedTable, this.x], 'embed');
+      embedBindGroup = this.bindGroup(this.embedPipeline, [tokenBuffer, this.embedTable.buffer, this.x], 'embed');
       this.embedBindGroups.set(tokenBuffer, embedBindGroup);
     }
     const pass = encoder.beginComputePass({ label: `token step ${this.pos}` });
     pass.setPipeline(this.embedPipeline);
     pass.setBindGroup(0, embedBindGroup);
     pass.dispatchWorkgroups(Math.ceil(this.config.dModel / WORKGROUP_SIZE));
+    const drift = opts.drift ?? false;
     for (const dispatch of this.dispatches) {
-      pass.setPipeline(dispatch.pipeline);
-      pass.setBindGroup(0, dispatch.bindGroup!);
+      const variant = drift && dispatch.drift ? dispatch.drift : dispatch;
+      pass.setPipeline(variant.pipeline);
+      pass.setBindGroup(0, variant.bindGroup!);
       pass.dispatchWorkgroups(dispatch.workgroups);
     }
     pass.end();
     this.pos++;
+    this.driftCurrent = drift;
   }
 
   /**
@@ -663,17 +694,18 @@ export class GpuModel {
       encoder.copyBufferToBuffer(this.chunkDriftStats!, (count - 1) * bytes, this.driftStats, 0, bytes);
     }
     this.pos += count;
+    this.driftCurrent = drift;
   }
 
   /** Test/CLI helper: writes `token`, records and submits one step, reads the logits back. */
-  async step(token: number): Promise<Float32Array> {
+  async step(token: number, opts: StepOptions = {}): Promise<Float32Array> {
     this.assertAlive();
     if (!Number.isInteger(token) || token < 0 || token >= this.config.vocabSize) {
       throw new GpuModelError(`token id ${token} is outside the vocabulary [0, ${this.config.vocabSize})`);
     }
     this.ctx.device.queue.writeBuffer(this.hostToken, 0, new Uint32Array([token]));
     const encoder = this.ctx.device.createCommandEncoder({ label: 'step' });
-    this.encodeStep(encoder, this.hostToken);
+    this.encodeStep(encoder, this.hostToken, opts);
     encoder.copyBufferToBuffer(this.logits, 0, this.logitsReadback, 0, this.config.vocabSize * 4);
     this.ctx.device.queue.submit([encoder.finish()]);
     await this.logitsReadback.mapAsync(GPUMapMode.READ);
@@ -682,9 +714,14 @@ export class GpuModel {
     return logits;
   }
 
-  /** Reads driftStats back as one entry per TTT layer (empty for models without TTT layers). */
+  /**
+   * Reads driftStats back as one entry per TTT layer (empty for models without TTT layers): the stats after the
+   * last step, which must have run with { drift: true } (or none since reset/restoreState).
+   */
   async readDrift(): Promise<LayerDrift[]> {
+    this.assertAlive();
     if (!this.driftStats) return [];
+    if (!this.driftCurrent) throw new GpuModelError('the last step ran without drift stats: encode it with { drift: true } to read them');
     const [raw] = await this.staging.read([{ buffer: this.driftStats }]);
     return parseDriftStats(new Float32Array(raw), this.tttLayers, this.config.nHeads);
   }
@@ -725,7 +762,7 @@ export class GpuModel {
     this.assertAlive();
     const d = this.config.dModel;
     const attnLayers = this.mixers.filter((m): m is AttnLayerGpu => m.kind === 'attn');
-    const initialSlots = Math.min(this.kvBlockTokens, this.config.maxContext);
+    const initialSlots = Math.min(this.kvInitialTokens, this.config.maxContext);
     if (attnLayers.some((l) => l.slots !== initialSlots)) this.resizeKvCaches(attnLayers, initialSlots, false);
     const encoder = this.ctx.device.createCommandEncoder({ label: 'reset' });
     for (const m of this.mixers) {
@@ -751,12 +788,19 @@ export class GpuModel {
     encoder.clearBuffer(this.stepPosition);
     this.ctx.device.queue.submit([encoder.finish()]);
     this.pos = 0;
+    this.driftCurrent = true;
   }
 
-  /** Exact bytes of the context's live GPU buffers per tag, and the position. */
+  /** Exact bytes of the context's live GPU buffers per tag, the position, and the KV cache allocated vs in use. */
   memoryReport(): MemoryReport {
     const r = this.ctx.memoryReport();
-    return { bytes: r.bytes, total: r.total, buffers: r.buffers, position: this.pos };
+    const slotBytes = 2 * this.config.dModel * 4;
+    let inUse = 0;
+    for (const m of this.mixers) {
+      if (m.kind === 'ttt') continue;
+      inUse += Math.min(this.pos, m.slots) * slotBytes + (m.convHistory?.size ?? 0);
+    }
+    return { bytes: r.bytes, total: r.total, buffers: r.buffers, position: this.pos, kvCache: { allocated: r.bytes['kv-cache'], inUse } };
   }
 
   /**
@@ -801,6 +845,7 @@ export class GpuModel {
       at += b.size;
     }
     this.pos = words[0];
+    this.driftCurrent = true; // the saved stats come back with the state (as current as they were when saved)
   }
 
   private stateBuffers(): GPUBuffer[] {
@@ -837,8 +882,12 @@ export class GpuModel {
   }
 
   private rebuildBindGroups(onlyKvCache: boolean): void {
-    const all = [...this.dispatches, ...this.chunkDispatches, ...this.chunkHeadDispatches, this.chunkAdvance];
-    for (const dispatch of all) {
+    for (const dispatch of this.dispatches) {
+      if (onlyKvCache && !dispatch.usesKvCache) continue;
+      dispatch.bindGroup = this.bindGroup(dispatch.pipeline, dispatch.buffers(), dispatch.label);
+      if (dispatch.drift) dispatch.drift.bindGroup = this.bindGroup(dispatch.drift.pipeline, dispatch.buffers(), `${dispatch.label} (drift)`);
+    }
+    for (const dispatch of [...this.chunkDispatches, ...this.chunkHeadDispatches, this.chunkAdvance]) {
       if (onlyKvCache && !dispatch.usesKvCache) continue;
       dispatch.bindGroup = this.bindGroup(dispatch.pipeline, dispatch.buffers(), dispatch.label);
     }
