@@ -31,6 +31,20 @@ for (const name of ['tiny-ttt', 'tiny-kv', 'tiny-kv-conv']) {
   });
 }
 
+// Paths the tiny files do not take (model.spec's variants): head size 128, no conv, separate wq/wk, no gates,
+// ttt + swa + attn in one model; and swa/attn layers with an attention conv of kernel 2.
+const VARIANTS: [string, Record<string, unknown>][] = [
+  ['f=128, no conv/shareQK/gate, ttt/swa/attn', { dModel: 128, nHeads: 1, ffnHidden: 128, mixers: ['ttt', 'swa', 'attn'], window: 4, ttt: { miniBatch: 4, baseLr: 1.0, convKernel: 0, shareQK: false, gate: false } }],
+  ['swa/ttt/attn with an attention conv of kernel 2, no gate', { mixers: ['swa', 'ttt', 'attn'], window: 4, attn: { convKernel: 2, gate: false } }],
+];
+for (const [label, overrides] of VARIANTS) {
+  test(`variant ${label}: chunked prefill equals the token path at chunk sizes 3 and 9`, async ({ page }) => {
+    const r = await inHarness<PrefillParityResult>(page, 'prefill.ts', 'variantPrefillParity', overrides, 20, [3, 9]);
+    console.log(`variant ${label}:`);
+    expectParity(r);
+  });
+}
+
 // The trained model (d256, 6 layers: ttt, ttt, attn, ttt, ttt, attn; mini-batch 16), kept short: 20 tokens.
 test('ttt-hybrid-d256: chunked prefill equals the token path at chunk sizes 7 and 16', async ({ page }) => {
   const r = await run(page, 'ttt-hybrid-d256', 20, [7, 16]);

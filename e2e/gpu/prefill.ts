@@ -4,6 +4,9 @@ import { GpuContext } from '../../src/engine/gpu/context';
 import { DRIFT_STATS_PER_HEAD, GpuModel, type ChunkLogits } from '../../src/engine/gpu/model';
 import { compareLogits } from '../../src/engine/reference/compare';
 import { loadTiny, tokenSequence } from './parity';
+import { randomModel } from '../../src/engine/model/random';
+import { TINY_MODELS, TINY_TOKENIZER } from '../../src/engine/format/tiny';
+import type { ModelConfig, ModelFile } from '../../src/engine/types';
 
 export interface ChunkParity {
   chunkSize: number;
@@ -34,7 +37,15 @@ export interface PrefillParityResult {
  * (only the final logits, what the sampler reads).
  */
 export async function prefillParity(name: string, tokens: number, chunkSizes: number[], stride = 37): Promise<PrefillParityResult> {
-  const file = await loadTiny(name);
+  return fileParity(await loadTiny(name), tokens, chunkSizes, stride);
+}
+
+/** The same on a random model: the tiny config with `overrides` (code paths the tiny files do not take). */
+export async function variantPrefillParity(overrides: Partial<ModelConfig>, tokens: number, chunkSizes: number[]): Promise<PrefillParityResult> {
+  return fileParity(randomModel({ ...TINY_MODELS[0].config, ...overrides }, TINY_TOKENIZER, 77), tokens, chunkSizes, 101);
+}
+
+async function fileParity(file: ModelFile, tokens: number, chunkSizes: number[], stride: number): Promise<PrefillParityResult> {
   const V = file.config.vocabSize;
   const ids = tokenSequence(tokens, V, stride);
   const ctx = await GpuContext.create();
