@@ -4,6 +4,7 @@
 // TTT and attention kernels are checked through whole-model parity with the reference (model.spec.ts).
 import { test, expect } from '@playwright/test';
 import { inHarness } from './in-harness';
+import type { checkMatvec } from './kernels';
 
 test('kernels agree with CPU computations on random inputs', async ({ page }) => {
   const results = await inHarness<{ name: string; maxRelDiff: number; intMismatches: number }[]>(page, 'kernels.ts', 'checkKernels');
@@ -13,5 +14,26 @@ test('kernels agree with CPU computations on random inputs', async ({ page }) =>
     console.log(`${r.name}: max relative diff ${r.maxRelDiff.toExponential(2)}, int8 mismatches ${r.intMismatches}`);
     expect(r.maxRelDiff, r.name).toBeLessThanOrEqual(tolerance[r.name]);
     expect(r.intMismatches, r.name).toBe(0);
+  }
+});
+
+// Shapes (rows × cols): below 64, not a multiple of 64, not a multiple of 16, ≥ 256 (the shipped d256 shapes), and
+// one with several x chunks per invocation.
+const MATVEC_SHAPES: [number, number][] = [[16, 48], [5, 37], [100, 80], [256, 256], [768, 256], [24, 1000]];
+
+test('ternary matvec: every variant equals the integer sum exactly and the legacy kernel bit for bit', async ({ page }) => {
+  const r = await inHarness<Awaited<ReturnType<typeof checkMatvec>>>(page, 'kernels.ts', 'checkMatvec', MATVEC_SHAPES);
+  console.log(`matvec on this device: ${r.describe}`);
+  const variants = [...new Set(r.cases.map((c) => c.variant))];
+  // The portable variant always runs; SwiftShader (CI) has subgroups and dot4I8Packed, so all four run there.
+  expect(variants).toContain('workgroup+int');
+  if (r.features.subgroups) expect(variants).toContain('subgroups+int');
+  if (r.features.dot4) expect(variants).toContain('workgroup+dot4');
+  if (r.features.subgroups && r.features.dot4) expect(variants).toContain('subgroups+dot4');
+  expect(r.cases).toHaveLength(MATVEC_SHAPES.length * 2 * variants.length);
+  for (const c of r.cases) {
+    const name = `${c.variant} ${c.rows}×${c.cols} accumulate=${c.accumulate}`;
+    expect(c.integerMismatches, name).toBe(0);
+    if (c.cols % 16 === 0) expect(c.legacyMismatches, name).toBe(0);
   }
 });
