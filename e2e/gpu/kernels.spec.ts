@@ -4,7 +4,7 @@
 // TTT and attention kernels are checked through whole-model parity with the reference (model.spec.ts).
 import { test, expect } from '@playwright/test';
 import { inHarness } from './in-harness';
-import type { checkMatvec } from './kernels';
+import type { checkMatvec, checkModelMatvecVariants } from './kernels';
 
 test('kernels agree with CPU computations on random inputs', async ({ page }) => {
   const results = await inHarness<{ name: string; maxRelDiff: number; intMismatches: number }[]>(page, 'kernels.ts', 'checkKernels');
@@ -36,4 +36,12 @@ test('ternary matvec: every variant equals the integer sum exactly and the legac
     expect(c.integerMismatches, name).toBe(0);
     if (c.cols % 16 === 0) expect(c.legacyMismatches, name).toBe(0);
   }
+});
+
+test('GpuModel gives the same logits, bit for bit, with the device matvec variant and the portable one', async ({ page }) => {
+  const r = await inHarness<Awaited<ReturnType<typeof checkModelMatvecVariants>>>(page, 'kernels.ts', 'checkModelMatvecVariants', [3, 1, 4, 1, 5, 9]);
+  console.log(`device variant: ${r.fast}; portable: ${r.portable}`);
+  expect(r.portable).toMatch(/^no subgroups.*no dot4I8Packed/);
+  expect(r.compared).toBeGreaterThan(0);
+  expect(r.differingLogits).toBe(0);
 });

@@ -245,3 +245,37 @@ export async function checkMatvec(shapes: [rows: number, cols: number][]): Promi
   ctx.destroy();
   return result;
 }
+
+/**
+ * GpuModel on the device's matvec variant and on the portable one (a context with subgroups and dot4 turned off):
+ * the logits of a few tokens of tiny-ttt must be the same bits (the matvec's sums are integers).
+ */
+export async function checkModelMatvecVariants(tokens: number[]): Promise<{ fast: string; portable: string; differingLogits: number; compared: number }> {
+  const { GpuModel } = await import('../../src/engine/gpu/model');
+  const { loadTiny } = await import('./parity');
+  const file = await loadTiny('tiny-ttt');
+  const logitsOf = async (ctx: GpuContext) => {
+    const model = await GpuModel.create(ctx, file);
+    const all: Float32Array[] = [];
+    for (const t of tokens) all.push(await model.step(t));
+    model.destroy();
+    return all;
+  };
+  const fastCtx = await GpuContext.create();
+  const portableCtx = await GpuContext.create({ kernelFeatures: { subgroups: false, dot4: false } });
+  try {
+    const a = await logitsOf(fastCtx);
+    const b = await logitsOf(portableCtx);
+    let differingLogits = 0;
+    let compared = 0;
+    a.forEach((l, i) => {
+      const x = new Uint32Array(l.buffer);
+      const y = new Uint32Array(b[i].buffer);
+      for (let k = 0; k < x.length; k++, compared++) if (x[k] !== y[k]) differingLogits++;
+    });
+    return { fast: fastCtx.describeKernels(), portable: portableCtx.describeKernels(), differingLogits, compared };
+  } finally {
+    fastCtx.destroy();
+    portableCtx.destroy();
+  }
+}
