@@ -60,16 +60,23 @@ describe('selectVariant', () => {
 
 describe('matvecPlan', () => {
   it('sizes the portable variant by the row length and the subgroup one by rows only', () => {
+    // 1 chunk per row: 1 invocation per 4-row block, 64 blocks = 256 rows per workgroup.
     const small = matvecPlan(16, 48, false, { subgroups: false, dot4: false });
-    expect(small.constants).toMatchObject({ IN: 48, OUT: 16, ACCUMULATE: 0, THREADS_PER_ROW: 1, ROWS_PER_WG: 64 });
+    expect(small.constants).toMatchObject({ IN: 48, OUT: 16, ACCUMULATE: 0, THREADS_PER_ROW: 1, ROWS_PER_WG: 256 });
     expect(small.workgroups).toBe(1);
-    const wide = matvecPlan(2560, 6912, true, { subgroups: false, dot4: true });
-    expect(wide.constants).toMatchObject({ THREADS_PER_ROW: 64, ROWS_PER_WG: 16, ACCUMULATE: 1 });
-    expect(wide.workgroups).toBe(160);
-    expect(wide.workgroupBytes).toBe(108 * 64 + 16 * 64 * 4);
+    const wide = matvecPlan(2560, 6912, true, { subgroups: false, dot4: true }, 32768);
+    expect(wide.constants).toMatchObject({ THREADS_PER_ROW: 64, ROWS_PER_WG: 64, ACCUMULATE: 1 });
+    expect(wide.workgroups).toBe(40);
+    expect(wide.workgroupBytes).toBe(108 * 64 + 16 * 64 * 16);
+    // At the default 16 KiB the portable variant takes half the rows per workgroup to fit x and the partial sums.
+    const tight = matvecPlan(2560, 6912, true, { subgroups: false, dot4: true }, 16384);
+    expect(tight.constants.ROWS_PER_WG).toBe(32);
+    expect(tight.workgroupBytes).toBe(108 * 64 + 8 * 64 * 16);
     const sg = matvecPlan(1024, 256, false, { subgroups: true, dot4: true });
-    expect(sg.constants).toEqual({ IN: 256, OUT: 1024, ACCUMULATE: 0, ROWS_PER_WG: 16 });
-    expect(sg.workgroups).toBe(64);
+    expect(sg.constants).toEqual({ IN: 256, OUT: 1024, ACCUMULATE: 0, ROWS_PER_WG: 64 });
+    expect(sg.workgroups).toBe(16);
+    expect(matvecPlan(1024, 256, false, { subgroups: true, dot4: true }, 16384, 16).workgroups).toBe(64);
+    expect(() => matvecPlan(8, 64, false, { subgroups: true, dot4: true }, 16384, 6)).toThrow(/multiple of 4/);
   });
   it('refuses inputs whose staged x exceeds the workgroup memory', () => {
     expect(() => matvecPlan(8, 20000, false, { subgroups: true, dot4: true }, 16384)).toThrow(/workgroup memory/);

@@ -84,6 +84,8 @@ export class GpuContext {
       maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize,
       maxBufferSize: adapter.limits.maxBufferSize,
       maxStorageBuffersPerShaderStage: Math.min(adapter.limits.maxStorageBuffersPerShaderStage, 10),
+      // The matvec stages x in workgroup memory: wider inputs fit where the adapter allows more than 16 KiB.
+      maxComputeWorkgroupStorageSize: adapter.limits.maxComputeWorkgroupStorageSize,
     };
     // Subgroups when present (the matvec's reductions; the portable kernels otherwise), timestamps when asked.
     const requiredFeatures: GPUFeatureName[] = [];
