@@ -1,30 +1,59 @@
 // Shared by every shader of the engine (prepended by src/engine/gpu/shaders.ts): workgroup size and reductions.
-// Workgroups are 64 threads: big workgroups with many barriers are slow on SwiftShader and 64 is a good fit on
+// The model's workgroups are 64 threads: big workgroups with many barriers are slow on SwiftShader and 64 is a good fit on
 // real GPUs as well. Reductions must be called from uniform control flow (every thread of the workgroup).
-const WG: u32 = 64u;
+// Workgroup size: an override so that one set of reductions serves every kernel (the sampler runs it at its own
+// size); a power of two. The model's kernels keep the default 64.
+override WG: u32 = 64u;
 
-var<workgroup> reduce_scratch: array<vec4<f32>, 64>;
+var<workgroup> reduce_f32: array<vec4<f32>, WG>;
+var<workgroup> reduce_u32: array<vec4<u32>, WG>;
 
+// Tree reductions over the workgroup, four lanes at once (callers pass scalars in .x). The same tree for every
+// lane, so a lane's result does not depend on what the other lanes hold.
 fn wg_sum4(t: u32, v: vec4<f32>) -> vec4<f32> {
-  reduce_scratch[t] = v;
+  reduce_f32[t] = v;
   workgroupBarrier();
-  for (var s = 32u; s > 0u; s = s >> 1u) {
-    if (t < s) { reduce_scratch[t] = reduce_scratch[t] + reduce_scratch[t + s]; }
+  for (var s = WG / 2u; s > 0u; s = s >> 1u) {
+    if (t < s) { reduce_f32[t] = reduce_f32[t] + reduce_f32[t + s]; }
     workgroupBarrier();
   }
-  let r = reduce_scratch[0];
+  let r = reduce_f32[0];
   workgroupBarrier();
   return r;
 }
 
 fn wg_max4(t: u32, v: vec4<f32>) -> vec4<f32> {
-  reduce_scratch[t] = v;
+  reduce_f32[t] = v;
   workgroupBarrier();
-  for (var s = 32u; s > 0u; s = s >> 1u) {
-    if (t < s) { reduce_scratch[t] = max(reduce_scratch[t], reduce_scratch[t + s]); }
+  for (var s = WG / 2u; s > 0u; s = s >> 1u) {
+    if (t < s) { reduce_f32[t] = max(reduce_f32[t], reduce_f32[t + s]); }
     workgroupBarrier();
   }
-  let r = reduce_scratch[0];
+  let r = reduce_f32[0];
+  workgroupBarrier();
+  return r;
+}
+
+fn wg_sum4u(t: u32, v: vec4<u32>) -> vec4<u32> {
+  reduce_u32[t] = v;
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s = s >> 1u) {
+    if (t < s) { reduce_u32[t] = reduce_u32[t] + reduce_u32[t + s]; }
+    workgroupBarrier();
+  }
+  let r = reduce_u32[0];
+  workgroupBarrier();
+  return r;
+}
+
+fn wg_min4u(t: u32, v: vec4<u32>) -> vec4<u32> {
+  reduce_u32[t] = v;
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s = s >> 1u) {
+    if (t < s) { reduce_u32[t] = min(reduce_u32[t], reduce_u32[t + s]); }
+    workgroupBarrier();
+  }
+  let r = reduce_u32[0];
   workgroupBarrier();
   return r;
 }

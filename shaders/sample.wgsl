@@ -9,7 +9,6 @@
 // Otherwise the top-p cut and the drawn logit are found by the same search over summed weights (16 passes each),
 // which differs from the CPU's sequential sums only by summation order (a knife edge, SAMPLING.md).
 // Each thread owns a contiguous chunk of ids so that ties can be broken by the lowest id, as a stable sort would.
-override WG: u32 = 64u;
 // Ring of recent token ids for the repetition penalty (the host clamps the window to it).
 const HISTORY_CAPACITY: u32 = 1024u;
 
@@ -48,10 +47,9 @@ var<workgroup> cand_logit: array<f32, SMALL_SET>;
 var<workgroup> sorted_id: array<u32, SMALL_SET>;
 var<workgroup> sorted_w: array<f32, SMALL_SET>;
 
-var<workgroup> red_f: array<f32, 256>;
-var<workgroup> red_u: array<u32, 256>;
-var<workgroup> red_v: array<vec4<u32>, 256>;
-var<workgroup> red_w: array<vec4<f32>, 256>;
+// Scratch of the sampler's own walks (prefix sums, argmax with ids); plain reductions are common.wgsl's.
+var<workgroup> red_f: array<f32, WG>;
+var<workgroup> red_u: array<u32, WG>;
 
 // Dropped ids (top-k / top-p) are overwritten with the lowest finite f32 (WGSL constants cannot be infinite).
 const DROPPED_BITS: u32 = 0xff7fffffu;
@@ -64,41 +62,7 @@ fn key_of(x: f32) -> u32 {
   return select(b | 0x80000000u, ~b, (b & 0x80000000u) != 0u);
 }
 
-fn sum_f(t: u32, v: f32) -> f32 {
-  red_f[t] = v;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s = s >> 1u) {
-    if (t < s) { red_f[t] = red_f[t] + red_f[t + s]; }
-    workgroupBarrier();
-  }
-  let r = red_f[0];
-  workgroupBarrier();
-  return r;
-}
 
-fn sum_u(t: u32, v: u32) -> u32 {
-  red_u[t] = v;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s = s >> 1u) {
-    if (t < s) { red_u[t] = red_u[t] + red_u[t + s]; }
-    workgroupBarrier();
-  }
-  let r = red_u[0];
-  workgroupBarrier();
-  return r;
-}
-
-fn sum_v(t: u32, v: vec4<u32>) -> vec4<u32> {
-  red_v[t] = v;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s = s >> 1u) {
-    if (t < s) { red_v[t] = red_v[t] + red_v[t + s]; }
-    workgroupBarrier();
-  }
-  let r = red_v[0];
-  workgroupBarrier();
-  return r;
-}
 
 // Kept ids of this thread's chunk with a key >= each of three thresholds (two bits of the search per pass).
 fn count_at_least3(c: vec2<u32>, th: vec3<u32>) -> vec4<u32> {
@@ -111,18 +75,6 @@ fn count_at_least3(c: vec2<u32>, th: vec3<u32>) -> vec4<u32> {
     }
   }
   return n;
-}
-
-fn sum_w(t: u32, v: vec4<f32>) -> vec4<f32> {
-  red_w[t] = v;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s = s >> 1u) {
-    if (t < s) { red_w[t] = red_w[t] + red_w[t + s]; }
-    workgroupBarrier();
-  }
-  let r = red_w[0];
-  workgroupBarrier();
-  return r;
 }
 
 // Mass (weights[]) of this thread's kept ids with a key >= each of three thresholds.
@@ -139,18 +91,6 @@ fn mass_at_least3(c: vec2<u32>, th: vec3<u32>) -> vec4<f32> {
   return m;
 }
 
-fn min_u(t: u32, v: u32) -> u32 {
-  red_u[t] = v;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s = s >> 1u) {
-    if (t < s) { red_u[t] = min(red_u[t], red_u[t + s]); }
-    workgroupBarrier();
-  }
-  let r = red_u[0];
-  workgroupBarrier();
-  return r;
-}
-
 // Sum of `v` over the threads before t (ties are walked in id order, and thread t owns the t-th chunk of ids).
 fn prefix_f(t: u32, v: f32) -> f32 {
   red_f[t] = v;
@@ -160,6 +100,10 @@ fn prefix_f(t: u32, v: f32) -> f32 {
   workgroupBarrier();
   return s;
 }
+
+fn wg_sum1(t: u32, v: f32) -> f32 { return wg_sum4(t, vec4<f32>(v, 0.0, 0.0, 0.0)).x; }
+fn wg_sum1u(t: u32, v: u32) -> u32 { return wg_sum4u(t, vec4<u32>(v, 0u, 0u, 0u)).x; }
+fn wg_min1u(t: u32, v: u32) -> u32 { return wg_min4u(t, vec4<u32>(v, 0u, 0u, 0u)).x; }
 
 fn weight(x: f32, max_scaled: f32) -> f32 { return exp(x / params.temperature - max_scaled); }
 
@@ -182,13 +126,13 @@ fn smallest_key_at_least(t: u32, c: vec2<u32>, threshold: u32) -> u32 {
       if (k >= threshold && k < best) { best = k; }
     }
   }
-  return min_u(t, best);
+  return wg_min1u(t, best);
 }
 
 // Mass of the kept ids with a key strictly above `key`.
 fn mass_above(t: u32, c: vec2<u32>, key: u32) -> f32 {
   let none_above = key == 0xffffffffu;
-  let m = sum_f(t, mass_at_least(c, select(key + 1u, key, none_above)));
+  let m = wg_sum1(t, mass_at_least(c, select(key + 1u, key, none_above)));
   return select(m, 0.0, none_above);
 }
 
@@ -296,12 +240,12 @@ fn walk_sorted(n: u32) -> u32 {
 fn top_p_and_draw(t: u32, c: vec2<u32>) -> u32 {
   // 7. Top-p: the largest key whose mass-at-or-above reaches top_p of the total (the smallest sorted prefix).
   if (params.top_p < 1.0) {
-    let total = sum_f(t, mass_at_least(c, 0u));
+    let total = wg_sum1(t, mass_at_least(c, 0u));
     let goal = params.top_p * total;
     var th = 0u;
     for (var b = 30i; b >= 0i; b -= 2i) {
       let cands = vec3<u32>(th | (1u << u32(b)), th | (2u << u32(b)), th | (3u << u32(b)));
-      let m = sum_w(t, mass_at_least3(c, cands));
+      let m = wg_sum4(t, mass_at_least3(c, cands));
       if (m.z >= goal) { th = cands.z; } else if (m.y >= goal) { th = cands.y; } else if (m.x >= goal) { th = cands.x; }
     }
     // Ids at the cut key are walked in id order: each is kept while the mass before it is still short of goal.
@@ -322,12 +266,12 @@ fn top_p_and_draw(t: u32, c: vec2<u32>) -> u32 {
   }
 
   // 8. The draw: walking ids in descending logit order, the first whose cumulative mass exceeds u * total.
-  let kept_total = sum_f(t, mass_at_least(c, 0u));
+  let kept_total = wg_sum1(t, mass_at_least(c, 0u));
   let draw_mass = uniform01(params.seed, params.step) * kept_total;
   var th = 0u;
   for (var b = 30i; b >= 0i; b -= 2i) {
     let cands = vec3<u32>(th | (1u << u32(b)), th | (2u << u32(b)), th | (3u << u32(b)));
-    let m = sum_w(t, mass_at_least3(c, cands));
+    let m = wg_sum4(t, mass_at_least3(c, cands));
     if (m.z > draw_mass) { th = cands.z; } else if (m.y > draw_mass) { th = cands.y; } else if (m.x > draw_mass) { th = cands.x; }
   }
   // The drawn key is the smallest kept key >= th (th = 0 when rounding left the draw past the total: the last id
@@ -343,8 +287,8 @@ fn top_p_and_draw(t: u32, c: vec2<u32>) -> u32 {
     if (run > draw_mass && crossing == 0xffffffffu) { crossing = i; }
     last_inverted = 0xffffffffu - i;
   }
-  let first_crossing = min_u(t, crossing);
-  let last_tie = 0xffffffffu - min_u(t, last_inverted);
+  let first_crossing = wg_min1u(t, crossing);
+  let last_tie = 0xffffffffu - wg_min1u(t, last_inverted);
   return select(first_crossing, last_tie, first_crossing == 0xffffffffu);
 }
 
@@ -412,12 +356,12 @@ fn sample(@builtin(local_invocation_index) t: u32) {
       var th = 0u;
       for (var b = 30i; b >= 0i; b -= 2i) {
         let cands = vec3<u32>(th | (1u << u32(b)), th | (2u << u32(b)), th | (3u << u32(b)));
-        let n = sum_v(t, count_at_least3(c, cands));
+        let n = wg_sum4u(t, count_at_least3(c, cands));
         if (n.z >= k) { th = cands.z; } else if (n.y >= k) { th = cands.y; } else if (n.x >= k) { th = cands.x; }
       }
-      let at_least = sum_u(t, count_at_least(c, th));
+      let at_least = wg_sum1u(t, count_at_least(c, th));
       let local_ties = count_equal(c, th);
-      let ties = sum_u(t, local_ties);
+      let ties = wg_sum1u(t, local_ties);
       let ties_needed = k - (at_least - ties);
       // Ties in lower-id chunks come first, as in a stable sort by descending logit.
       red_u[t] = local_ties;

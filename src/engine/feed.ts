@@ -3,8 +3,7 @@
 // shaders/loss.wgsl from the logits of the previous step, so the logits never leave the GPU), the drift stats and
 // the decode time; every `memoryEvery` tokens the exact memory report. Tokens are submitted one command buffer
 // each (the id is written by the host) and read back a chunk at a time: one mapAsync per CHUNK tokens.
-import commonWgsl from '../../shaders/common.wgsl?raw';
-import lossWgsl from '../../shaders/loss.wgsl?raw';
+import { SHADERS } from './gpu/shaders';
 import { parseDriftStats } from './gpu/model';
 import type { GpuContext } from './gpu/context';
 import type { Session } from './session';
@@ -86,7 +85,7 @@ export class TextReader {
     this.slotBytes = 16 + this.driftBytes;
     this.lossOut = ctx.createBuffer('scratch', 'feed.loss', 16, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC);
     this.staging = ctx.createBuffer('scratch', 'feed.readback', FEED_CHUNK * this.slotBytes, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
-    this.lossPipeline = ctx.pipeline(`${commonWgsl}\n${lossWgsl}`, 'token_loss', { V: model.config.vocabSize });
+    this.lossPipeline = ctx.pipeline(SHADERS.loss, 'token_loss', { V: model.config.vocabSize });
     this.lossBindGroup = ctx.device.createBindGroup({
       label: 'token_loss',
       layout: this.lossPipeline.getBindGroupLayout(0),

@@ -1,10 +1,10 @@
 // GPU token sampler (shaders/sample.wgsl): the semantics of docs/SAMPLING.md / src/engine/sampling/sample.ts in one
 // dispatch of one workgroup. The sampled id lands in `tokenBuffer`, which is also the next step's input token, so
 // decoding never needs the logits on the CPU; the recent-token history for the repetition penalty lives on the GPU.
-import sampleWgsl from '../../../shaders/sample.wgsl?raw';
 import { checkSamplingParams, SamplingParamsError } from '../sampling';
 import type { SamplingParams } from '../types';
 import type { GpuContext, StagingReader } from './context';
+import { SHADERS } from './shaders';
 
 /** Ids the GPU history ring holds (shaders/sample.wgsl HISTORY_CAPACITY): the largest repetitionWindow. */
 export const SAMPLER_HISTORY_CAPACITY = 1024;
@@ -47,7 +47,7 @@ export class GpuSampler {
     this.workBuffer = ctx.createBuffer('scratch', 'sampler.work', vocabSize * 4, GPUBufferUsage.STORAGE);
     this.weightsBuffer = ctx.createBuffer('scratch', 'sampler.weights', vocabSize * 4, GPUBufferUsage.STORAGE);
     this.historyBuffer = ctx.createBuffer('scratch', 'sampler.history', HISTORY_BYTES, storage);
-    this.pipeline = ctx.pipeline(sampleWgsl, 'sample', { WG: SAMPLER_WORKGROUP_SIZE });
+    this.pipeline = ctx.pipeline(SHADERS.sample, 'sample', { WG: SAMPLER_WORKGROUP_SIZE });
     this.staging = ctx.stagingReader('sampler.history_readback', HISTORY_BYTES);
     this.reset();
   }

@@ -1,5 +1,5 @@
 // WGSL sources of the engine, one file per op family under shaders/, each prefixed with shaders/common.wgsl
-// (workgroup size, reductions, BitLinear's activation quantisation) since WGSL has no includes.
+// (workgroup size, size-generic reductions, BitLinear's activation quantisation) since WGSL has no includes.
 import common from '../../../shaders/common.wgsl?raw';
 import embedding from '../../../shaders/embedding.wgsl?raw';
 import norm from '../../../shaders/norm.wgsl?raw';
@@ -8,6 +8,8 @@ import ffn from '../../../shaders/ffn.wgsl?raw';
 import attention from '../../../shaders/attention.wgsl?raw';
 import ttt from '../../../shaders/ttt.wgsl?raw';
 import head from '../../../shaders/head.wgsl?raw';
+import sample from '../../../shaders/sample.wgsl?raw';
+import loss from '../../../shaders/loss.wgsl?raw';
 
 const withCommon = (src: string) => `${common}\n${src}`;
 
@@ -72,6 +74,8 @@ export const SHADERS = {
   attention: withCommon(attention),
   ttt: withCommon(ttt),
   head: withCommon(head),
+  sample: withCommon(sample),
+  loss: withCommon(loss),
 } as const;
 
 export type ShaderName = keyof typeof SHADERS;
