@@ -5,8 +5,9 @@ import { readBtttHeader } from '../src/engine/format';
 import { Tokenizer } from '../src/engine/tokenizer/tokenizer';
 import { DEFAULT_SAMPLING, type SamplingParams } from '../src/engine/types';
 import type { ModelInfo } from '../src/worker/api';
+import { measureDecodeCost, measureKernels } from './kernels';
 import type {
-  BenchConfig, BenchModel, BenchPageApi, BenchPageResult, ContextPoint, ContextResult, ModelFacts, SamplingResult, SamplingRun, SpeedResult, SpeedRun,
+  BenchConfig, BenchModel, BenchPageApi, DecodeCost, BenchPageResult, ContextPoint, ContextResult, ModelFacts, SamplingResult, SamplingRun, SpeedResult, SpeedRun,
 } from './types';
 
 declare global {
@@ -153,12 +154,23 @@ async function run(config: BenchConfig): Promise<BenchPageResult> {
     for (const model of config.speedModels) speed.push(await measureSpeed(client, model, config));
     for (const model of config.speedModels) sampling.push(await measureSampling(client, model, config));
     for (const model of config.contextModels) context.push(await measureContext(client, model, config));
+    client.dispose(); // the worker's device idles from here; the page measures on its own
+    // Bytes and dispatches of a decode step at the length the speed runs ended at (prompt + generated tokens).
+    const decodeCost: DecodeCost[] = [];
+    for (const s of speed) {
+      const run = s.runs[0];
+      const model = config.speedModels.find((m) => m.id === s.model.id)!;
+      decodeCost.push(await measureDecodeCost(model, run ? run.promptTokens + run.generatedTokens : 0));
+    }
+    const kernels = await measureKernels(config);
     return {
       adapter,
       userAgent: navigator.userAgent,
       speed,
       context,
       sampling,
+      decodeCost,
+      kernels,
       defaultSampling: { ...DEFAULT_SAMPLING },
       pageSeconds: (performance.now() - started) / 1000,
     };

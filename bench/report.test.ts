@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { spread, spreadsOverlap, formatBytes, formatNumber, kvCacheBytes, kvCheck, markdownTable, median, msPerToken } from './report';
-import type { ContextPoint, ModelFacts } from './types';
+import { bufferTag, decodeBytes, knownBandwidth, spread, spreadsOverlap, formatBytes, formatNumber, kvCacheBytes, kvCheck, markdownTable, median, msPerToken, summarizeKernels } from './report';
+import type { ContextPoint, KernelResult, KernelTiming, ModelFacts } from './types';
 
 describe('median', () => {
   it('takes the middle value, or the mean of the two middle ones, without sorting the input in place', () => {
@@ -64,5 +64,45 @@ describe('spread', () => {
     expect(() => spread([])).toThrow(RangeError);
     expect(spreadsOverlap({ min: 1, max: 3 }, { min: 3, max: 4 })).toBe(true);
     expect(spreadsOverlap({ min: 1, max: 2 }, { min: 2.5, max: 4 })).toBe(false);
+  });
+});
+
+describe('decodeBytes', () => {
+  it('sums the bound buffers of every dispatch by memory tag; unknown labels count as other', () => {
+    expect(bufferTag('weights:l0.ttt.in.packed')).toBe('weights');
+    expect(bufferTag('kv-cache:l2.attn.kv')).toBe('kv-cache');
+    expect(bufferTag('token id')).toBe('other');
+    expect(bufferTag('lunch:x')).toBe('other');
+    const cost = {
+      model: 'm', position: 8, dispatchesPerToken: 2,
+      dispatches: [
+        { label: 'embed', buffers: [{ label: 'weights:tok_embed', size: 256 }, { label: 'token id', size: 4 }] },
+        { label: 'l0.ttt.in', buffers: [{ label: 'weights:l0.ttt.in.packed', size: 65536 }, { label: 'weights:l0.ttt.in.row_scales', size: 4096 }, { label: 'activations:xq', size: 1024 }, { label: 'activations:xq', size: 1024 }] },
+      ],
+    };
+    expect(decodeBytes(cost)).toEqual({ total: 256 + 4 + 65536 + 4096 + 2048, byTag: { weights: 256 + 65536 + 4096, other: 4, activations: 2048 } });
+  });
+});
+
+describe('summarizeKernels', () => {
+  const timing = (name: string, variant: string, microseconds: number[]): KernelTiming => ({
+    shape: { name, rows: 1000, cols: 4000 }, variant, engine: variant !== 'legacy', reps: 10, microseconds, timer: 'timestamp-query',
+  });
+  const result: KernelResult = { kernels: 'k', timings: [timing('a', 'legacy', [400, 500, 450]), timing('a', 'matvec x', [100, 90, 110]), timing('b', 'matvec x', [50])] };
+  it('gives the median µs, the 2-bit payload in GB/s and the speed-up over legacy at the same shape', () => {
+    const [legacy, fast, noLegacy] = summarizeKernels(result, 'google / swiftshader');
+    expect(legacy.microseconds).toBe(450);
+    expect(legacy.speedUp).toBe(1);
+    expect(fast.microseconds).toBe(100);
+    expect(fast.gbPerSecond).toBeCloseTo((1000 * 4000) / 4 / 100e-6 / 1e9, 9); // 1e6 bytes in 100 µs = 10 GB/s
+    expect(fast.speedUp).toBeCloseTo(4.5, 12);
+    expect(noLegacy.speedUp).toBeNull();
+    expect(fast.fractionOfBandwidth).toBeNull();
+  });
+  it('gives a fraction of bandwidth only for adapters with a published one', () => {
+    expect(knownBandwidth('google / swiftshader')).toBeNull();
+    expect(knownBandwidth('nvidia / hopper / NVIDIA H200')?.bytesPerSecond).toBe(4.8e12);
+    const [, fast] = summarizeKernels(result, 'NVIDIA H200');
+    expect(fast.fractionOfBandwidth).toBeCloseTo(10e9 / 4.8e12, 12);
   });
 });

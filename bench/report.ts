@@ -1,6 +1,6 @@
 // Pure helpers of the bench: statistics, formatting and the docs/BENCHMARKS.md renderer. No I/O here, so that
 // bench/report.test.ts can check them without a browser.
-import type { BenchPageResult, ContextPoint, ModelFacts, SamplingMode, SamplingResult, SpeedResult } from './types';
+import type { BenchPageResult, ContextPoint, DecodeCost, KernelResult, KernelTiming, ModelFacts, SamplingMode, SamplingResult, SpeedResult } from './types';
 import { kvSlotsAfter } from '../src/engine/model/kv-cache';
 
 export function median(values: readonly number[]): number {
@@ -159,6 +159,77 @@ export function kvCheck(model: ModelFacts, point: ContextPoint): KvCheck {
   };
 }
 
+
+/** Memory tags of GpuContext buffer labels ("tag:name"); other labels count as "other". */
+const BUFFER_TAGS = ['weights', 'ttt-state', 'kv-cache', 'activations', 'scratch'] as const;
+
+export function bufferTag(label: string): string {
+  const tag = label.split(':', 1)[0]!;
+  return (BUFFER_TAGS as readonly string[]).includes(tag) && label.includes(':') ? tag : 'other';
+}
+
+/**
+ * Bytes one decode step reads, from the buffers each dispatch binds: Σ over dispatches of Σ over their bindings of
+ * the buffer's size (the embedding counted as one row of its table). An upper bound: a buffer a dispatch only
+ * writes is counted too, and a KV cache at its allocated slots.
+ */
+export function decodeBytes(cost: DecodeCost): { total: number; byTag: Record<string, number> } {
+  const byTag: Record<string, number> = {};
+  let total = 0;
+  for (const d of cost.dispatches) {
+    for (const b of d.buffers) {
+      const tag = bufferTag(b.label);
+      byTag[tag] = (byTag[tag] ?? 0) + b.size;
+      total += b.size;
+    }
+  }
+  return { total, byTag };
+}
+
+/**
+ * Memory bandwidth of adapters whose vendor publishes it, matched on the adapter string; WebGPU does not expose
+ * bandwidth, so any other adapter (SwiftShader included) has none and its fraction is "n/a".
+ */
+export const KNOWN_BANDWIDTH: readonly { match: RegExp; bytesPerSecond: number; source: string }[] = [
+  { match: /H200/i, bytesPerSecond: 4.8e12, source: 'NVIDIA H200 datasheet: 4.8 TB/s HBM3e' },
+];
+
+export function knownBandwidth(adapter: string): { bytesPerSecond: number; source: string } | null {
+  const hit = KNOWN_BANDWIDTH.find((k) => k.match.test(adapter));
+  return hit ? { bytesPerSecond: hit.bytesPerSecond, source: hit.source } : null;
+}
+
+export interface KernelRow {
+  shape: string;
+  rows: number;
+  cols: number;
+  variant: string;
+  engine: boolean;
+  microseconds: number;
+  /** The 2-bit weight payload (rows × cols / 4 bytes) per second, in GB/s (10⁹). */
+  gbPerSecond: number;
+  /** legacy µs / this µs at the same shape, in the same run; null without a legacy timing (cols not a multiple of 16). */
+  speedUp: number | null;
+  fractionOfBandwidth: number | null;
+}
+
+export function summarizeKernels(result: KernelResult, adapter: string): KernelRow[] {
+  const bandwidth = knownBandwidth(adapter);
+  const med = (t: KernelTiming) => median(t.microseconds);
+  return result.timings.map((t) => {
+    const us = med(t);
+    const bytes = (t.shape.rows * t.shape.cols) / 4;
+    const bytesPerSecond = bytes / (us * 1e-6);
+    const legacy = result.timings.find((l) => l.variant === 'legacy' && l.shape.name === t.shape.name);
+    return {
+      shape: t.shape.name, rows: t.shape.rows, cols: t.shape.cols, variant: t.variant, engine: t.engine, microseconds: us,
+      gbPerSecond: bytesPerSecond / 1e9,
+      speedUp: legacy ? med(legacy) / us : null,
+      fractionOfBandwidth: bandwidth ? bytesPerSecond / bandwidth.bytesPerSecond : null,
+    };
+  });
+}
+
 const H200_SECTION = `## Real GPU (NVIDIA H200), a different command
 
 These numbers were **not** produced by \`npm run bench\`. They were measured on 2026-11-26 on an NVIDIA H200 with
@@ -307,6 +378,61 @@ export function renderReport(input: ReportInput): string {
       '2.4 ms (these defaults) for V 4096. Where the ranges overlap, that ~2 ms is below this machine\'s run-to-run noise.',
     '',
   );
+
+  // 4. Decode cost per token.
+  out.push('## 4. Dispatches and bytes per decode step', '');
+  out.push(
+    'Counted, not timed: each speed model is loaded once more on the bench page\'s own device (`GpuModel`, `bench/kernels.ts`), ' +
+      'its KV caches grown to the length the speed runs ended at (prompt + generated tokens), and `GpuModel.bindingsPerToken()` ' +
+      'lists the buffers every dispatch of one token step binds. **Bytes read per token = Σ over dispatches of Σ over their ' +
+      'bound buffers of the buffer\'s size**, except the embedding, counted as one row (d × 4 bytes) of its table plus the id. ' +
+      'It is an upper bound: outputs a dispatch only writes are counted (small activations: logits are V × 4 bytes), a buffer ' +
+      'bound by two dispatches is counted twice (it is read twice), a KV cache counts its allocated slots, and a TTT layer\'s ' +
+      'float parameters count whole (w_init included). Weights dominate; the column "weights" is exact for them.',
+    '',
+  );
+  out.push(markdownTable(
+    ['model', 'at position', 'dispatches per token', 'bytes per token (bound)', 'weights', 'ttt-state', 'kv-cache', 'activations + scratch'],
+    page.decodeCost.map((c) => {
+      const b = decodeBytes(c);
+      const t = (tag: string) => b.byTag[tag] ?? 0;
+      return [
+        c.model, String(c.position), String(c.dispatchesPerToken), formatBytes(b.total), formatBytes(t('weights')), formatBytes(t('ttt-state')),
+        formatBytes(t('kv-cache')), formatBytes(t('activations') + t('scratch') + t('other')),
+      ];
+    }),
+    ['left', 'right', 'right', 'right', 'right', 'right', 'right', 'right'],
+  ), '');
+
+  // 5. Kernel table.
+  out.push('## 5. Ternary matvec kernels', '');
+  const bandwidth = knownBandwidth(page.adapter);
+  out.push(
+    `One BitLinear matvec (int8 x, ternary W, f32 y; ACCUMULATE off) on random weights, timed on the bench page's own device ` +
+      `(${page.kernels.kernels}) by timestamp queries at the start and end of one compute pass that repeats the dispatch ` +
+      '(the "reps" column; wall clock from submit to completion where the device has no timestamps), median of the passes. ' +
+      '"legacy" is the kernel GpuModel used before (one thread per row, 16 weights per u32); "matvec" variants are ' +
+      '`bitlinear_matvec` (docs/ARCHITECTURE.md) with subgroup or workgroup-memory reductions and `dot4I8Packed` or a vector ' +
+      'integer dot; "engine" marks the one GpuModel uses here. GB/s counts the 2-bit weight payload (rows × cols / 4 bytes) ' +
+      'per second; speed-up is legacy time / this time at the same shape in this run. ' +
+      (bandwidth
+        ? `Fraction of memory bandwidth: of ${formatNumber(bandwidth.bytesPerSecond / 1e9, 0)} GB/s (${bandwidth.source}).`
+        : 'Fraction of memory bandwidth: n/a, since WebGPU does not report a bandwidth and this adapter is not in the table of known ones ' +
+          '(`KNOWN_BANDWIDTH` in bench/report.ts); on SwiftShader the "GPU" is this machine\'s CPU cores, so only ratios mean anything.'),
+    '',
+  );
+  const kernelRows = summarizeKernels(page.kernels, page.adapter);
+  out.push(markdownTable(
+    ['shape', 'rows × cols', 'kernel', 'engine', 'reps', 'µs per call', 'weights GB/s', 'speed-up vs legacy', 'of bandwidth', 'timer'],
+    kernelRows.map((r, i) => {
+      const t = page.kernels.timings[i]!;
+      return [
+        r.shape, `${r.rows} × ${r.cols}`, r.variant, r.engine ? 'yes' : '', String(t.reps), formatNumber(r.microseconds, 1), formatNumber(r.gbPerSecond, 3),
+        r.speedUp === null ? 'n/a' : `${formatNumber(r.speedUp, 2)}×`, r.fractionOfBandwidth === null ? 'n/a' : `${formatNumber(100 * r.fractionOfBandwidth, 1)} %`, t.timer,
+      ];
+    }),
+    ['left', 'right', 'left', 'left', 'right', 'right', 'right', 'right', 'right', 'left'],
+  ), '');
 
   out.push(H200_SECTION);
   return out.join('\n');

@@ -20,6 +20,9 @@ const PAIRS = [['ttt-hybrid-d256', 'kv-d256'], ['tiny-ttt', 'tiny-kv']] as const
 /** The page's whole run; generous, since SwiftShader speed varies with the machine's load. */
 const PAGE_TIMEOUT_MS = 30 * 60_000;
 
+/** The kernel table's shapes beyond the shipped ones, [rows (out), cols (in)]: a 2–3 B-parameter BitNet's layers. */
+const KERNEL_EXTRA_SHAPES: [number, number][] = [[2560, 2560], [6912, 2560], [2560, 6912]];
+
 const model = (id: string) => ({ id, url: `/models/${id}.bttt` });
 
 function configFor(quick: boolean, corpus: string): BenchConfig {
@@ -29,12 +32,14 @@ function configFor(quick: boolean, corpus: string): BenchConfig {
       // Short contexts keep the quick run short.
       contextModels: [model('tiny-ttt'), model('tiny-kv')],
       prompt: PROMPT, decodeTokens: 16, repetitions: 2, contextLengths: [32, 128], contextDecodeTokens: 16, corpus,
+      kernelShapesModel: model('ttt-hybrid-d256'), kernelExtraShapes: KERNEL_EXTRA_SHAPES, kernelTargetMs: 30, kernelTrials: 1,
     };
   }
   return {
     speedModels: [model('ttt-hybrid-d256'), model('kv-d256'), model('tiny-ttt'), model('tiny-kv')],
     contextModels: [model('ttt-hybrid-d256'), model('kv-d256')],
     prompt: PROMPT, decodeTokens: 32, repetitions: 3, contextLengths: [64, 256, 1024, 2048], contextDecodeTokens: 16, corpus,
+    kernelShapesModel: model('ttt-hybrid-d256'), kernelExtraShapes: KERNEL_EXTRA_SHAPES, kernelTargetMs: 200, kernelTrials: 3,
   };
 }
 

@@ -25,6 +25,54 @@ export interface BenchConfig {
   contextDecodeTokens: number;
   /** Text read to reach the context lengths (tokenized in the page with each model's tokenizer). */
   corpus: string;
+  /** The model whose BitLinear shapes are the kernel table's "shipped" shapes. */
+  kernelShapesModel: BenchModel;
+  /** Extra kernel shapes, [rows (out), cols (in)]. */
+  kernelExtraShapes: [number, number][];
+  /** Each kernel timing repeats the dispatch in one pass for about this long. */
+  kernelTargetMs: number;
+  /** Timed passes per kernel and shape (the table shows their median). */
+  kernelTrials: number;
+}
+
+/** The buffers one dispatch of a decode step binds (GpuModel.bindingsPerToken); labels are "tag:name". */
+export interface DispatchBindings {
+  label: string;
+  buffers: { label: string; size: number }[];
+}
+
+export interface DecodeCost {
+  model: string;
+  /** The position the KV caches were grown to (GpuModel.prepare) before the bindings were read. */
+  position: number;
+  dispatchesPerToken: number;
+  dispatches: DispatchBindings[];
+}
+
+export interface KernelShape {
+  /** E.g. "ttt.in (q,k,v,g)" or "2560×6912". */
+  name: string;
+  rows: number;
+  cols: number;
+}
+
+export interface KernelTiming {
+  shape: KernelShape;
+  /** "legacy" (one thread per row, 16 weights per u32) or a matvec variant, e.g. "matvec subgroups+dot4". */
+  variant: string;
+  /** The variant GpuModel uses on this device. */
+  engine: boolean;
+  /** Dispatches per timed pass. */
+  reps: number;
+  /** µs per dispatch of each timed pass. */
+  microseconds: number[];
+  timer: 'timestamp-query' | 'wall clock';
+}
+
+export interface KernelResult {
+  /** GpuContext.describeKernels() of the bench page's device. */
+  kernels: string;
+  timings: KernelTiming[];
 }
 
 export interface ModelFacts {
@@ -92,6 +140,9 @@ export interface BenchPageResult {
   speed: SpeedResult[];
   context: ContextResult[];
   sampling: SamplingResult[];
+  /** Per speed model: dispatches and bound buffers of one decode step. */
+  decodeCost: DecodeCost[];
+  kernels: KernelResult;
   /** Default sampling parameters used in table 3 (src/engine/types.ts DEFAULT_SAMPLING). */
   defaultSampling: Record<string, number | boolean>;
   pageSeconds: number;

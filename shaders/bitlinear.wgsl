@@ -31,8 +31,163 @@ fn bitlinear(@builtin(global_invocation_id) gid: vec3<u32>) {
   if (ACCUMULATE) { y[row] = y[row] + value; } else { y[row] = value; }
 }
 
+// ---------------------------------------------------------------------------------------------------------------
+// bitlinear_matvec: the decode matvec (docs/ARCHITECTURE.md, "The ternary matvec"). Same result as `bitlinear`,
+// bit for bit (the same i32 sum, the same f32 multiply), from a layout made for wide loads:
+// - a row is CHUNKS vec4<u32> of 64 columns each (padded with weight 0; src/engine/gpu/pack.ts packTernaryMatvec),
+//   word k of a chunk holds columns 16k + 4j + b at bits 8b + 2j, so `(word >> 2j) & 0x03030303` is the codes of
+//   4 consecutive columns, one per byte: one shift and one mask per 4 weights;
+// - x is staged once per workgroup in workgroup memory as packed i8x4 (4 columns per u32);
+// - with codes c = w + 1 ∈ {0, 1, 2}, Σ w·x = Σ c·x − Σ x: the codes are already non-negative i8 lanes, so
+//   dot4I8Packed(codes, x) takes them as they are and each invocation subtracts the Σ x of its own columns once;
+// - rows go in blocks of 4 (a vec4<i32> of sums): each x word read from workgroup memory serves 4 rows;
+// - the invocations of a row block read consecutive vec4s of each row (coalesced) and their partial sums meet in a
+//   subgroupAdd (when the device has subgroups) or in workgroup memory (the portable variant).
+// Which variant is compiled is chosen on the host (src/engine/gpu/bitlinear.ts), which keeps the lines between
+// `//#if NAME`, `//#else` and `//#endif` markers of the features the device has: WGSL has no preprocessor, and a
+// module may not even mention subgroupAdd or dot4I8Packed where the device lacks them.
+override CHUNKS: u32 = (IN + 63u) / 64u;
+override ROWS_PER_WG: u32 = 64u;      // rows of one workgroup: a multiple of 4, ≤ 256
+override X_WORDS: u32 = CHUNKS * 16u; // staged x, 4 columns per u32
+override BLOCKS_PER_WG: u32 = ROWS_PER_WG / 4u;
+
+@group(0) @binding(0) var<storage, read> matvec_weights: array<vec4<u32>>; // [OUT, CHUNKS]
+var<workgroup> x_packed: array<u32, X_WORDS>;
+
+// Packs xq into x_packed (zeros past IN, so the padding columns add nothing), then waits for the whole workgroup.
+fn stage_x(t: u32) {
+  for (var w = t; w < X_WORDS; w += WG) {
+    var word = 0u;
+    for (var b = 0u; b < 4u; b++) {
+      let col = 4u * w + b;
+      if (col < IN) { word |= (bitcast<u32>(xq[col]) & 0xffu) << (8u * b); }
+    }
+    x_packed[w] = word;
+  }
+  workgroupBarrier();
+}
+
+//#if dot4
+alias XOperand = u32;
+// Staged x word i as dot_codes takes it.
+fn x_operand(i: u32) -> XOperand { return x_packed[i]; }
+// Σ over 4 columns of code·x: codes (word >> 2j) & 0x03030303 as i8 lanes against 4 staged columns.
+fn dot_codes(word: u32, j: u32, x: XOperand) -> i32 {
+  return dot4I8Packed((word >> (2u * j)) & 0x03030303u, x);
+}
+//#else
+alias XOperand = vec4<i32>;
+fn x_operand(i: u32) -> XOperand {
+  return (vec4<i32>(bitcast<i32>(x_packed[i])) << vec4<u32>(24u, 16u, 8u, 0u)) >> vec4<u32>(24u); // sign-extended
+}
+fn dot_codes(word: u32, j: u32, x: XOperand) -> i32 {
+  let codes = (vec4<u32>(word) >> vec4<u32>(2u * j, 2u * j + 8u, 2u * j + 16u, 2u * j + 24u)) & vec4<u32>(3u);
+  return dot(vec4<i32>(codes), x);
+}
+//#endif
+
+// Σ code·x of word k of chunk c for 4 rows (`words` holds that word of each row): 16 columns.
+fn words_dot(words: vec4<u32>, x_index: u32) -> vec4<i32> {
+  var acc = vec4<i32>(0);
+  for (var j = 0u; j < 4u; j++) {
+    let x = x_operand(x_index + j);
+    acc += vec4<i32>(dot_codes(words.x, j, x), dot_codes(words.y, j, x), dot_codes(words.z, j, x), dot_codes(words.w, j, x));
+  }
+  return acc;
+}
+
+// Σ code·x over the 64 columns of chunk c, for the 4 rows from `first_row` (rows past OUT read the last row; their
+// sums are not stored).
+fn block_dot(first_row: u32, c: u32) -> vec4<i32> {
+  let a = matvec_weights[min(first_row, OUT - 1u) * CHUNKS + c];
+  let b = matvec_weights[min(first_row + 1u, OUT - 1u) * CHUNKS + c];
+  let d = matvec_weights[min(first_row + 2u, OUT - 1u) * CHUNKS + c];
+  let e = matvec_weights[min(first_row + 3u, OUT - 1u) * CHUNKS + c];
+  let i = c * 16u;
+  return words_dot(vec4<u32>(a.x, b.x, d.x, e.x), i) + words_dot(vec4<u32>(a.y, b.y, d.y, e.y), i + 4u)
+       + words_dot(vec4<u32>(a.z, b.z, d.z, e.z), i + 8u) + words_dot(vec4<u32>(a.w, b.w, d.w, e.w), i + 12u);
+}
+
+// Σ x over the 64 columns of chunk c (0x55555555: code 1 for every column).
+fn chunk_x_sum(c: u32) -> i32 {
+  var acc = 0;
+  for (var i = 0u; i < 16u; i++) { acc += dot_codes(0x55555555u, i & 3u, x_operand(c * 16u + i)); }
+  return acc;
+}
+
+fn store_rows(first_row: u32, sums: vec4<i32>) {
+  for (var r = 0u; r < 4u; r++) {
+    let row = first_row + r;
+    if (row < OUT) {
+      let value = f32(sums[r]) * (row_scale[row] / xscale[0]);
+      if (ACCUMULATE) { y[row] = y[row] + value; } else { y[row] = value; }
+    }
+  }
+}
+
+//#if subgroups
+// Each subgroup claims 4-row blocks of the workgroup's rows one at a time (a workgroup counter): this needs no
+// assumption about how invocations map to subgroups, nor about the subgroup size (4 on SwiftShader, 32 on NVIDIA,
+// 8–64 on others); lanes are numbered densely among the active invocations.
+var<workgroup> next_block: atomic<u32>;
+
+@compute @workgroup_size(64)
+fn bitlinear_matvec(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wg: vec3<u32>) {
+  stage_x(t);
+  let lanes = subgroupAdd(1u);
+  let lane = subgroupExclusiveAdd(1u);
+  var x_sum = 0;
+  for (var c = lane; c < CHUNKS; c += lanes) { x_sum += chunk_x_sum(c); }
+  loop {
+    var claimed = 0u;
+    if (subgroupElect()) { claimed = atomicAdd(&next_block, 1u); }
+    // A new `let`: reassigning `claimed` from its own broadcast read back 0 on SwiftShader (Chromium 156).
+    let block = subgroupBroadcastFirst(claimed);
+    let first_row = wg.x * ROWS_PER_WG + 4u * block;
+    if (block >= BLOCKS_PER_WG || first_row >= OUT) { break; }
+    var acc = vec4<i32>(-x_sum);
+    for (var c = lane; c < CHUNKS; c += lanes) { acc += block_dot(first_row, c); }
+    let total = subgroupAdd(acc);
+    if (lane == 0u) { store_rows(first_row, total); }
+  }
+}
+//#else
+// THREADS_PER_ROW invocations per 4-row block (a power of two ≤ 64), 64 / THREADS_PER_ROW blocks at a time; partial
+// sums meet in workgroup memory and one invocation per block adds them (one barrier).
+override THREADS_PER_ROW: u32 = 4u;
+override PARTIALS: u32 = BLOCKS_PER_WG * THREADS_PER_ROW;
+var<workgroup> partial_sums: array<vec4<i32>, PARTIALS>;
+
+@compute @workgroup_size(64)
+fn bitlinear_matvec(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wg: vec3<u32>) {
+  stage_x(t);
+  let lane = t % THREADS_PER_ROW;
+  let slots = WG / THREADS_PER_ROW;
+  var x_sum = 0;
+  for (var c = lane; c < CHUNKS; c += THREADS_PER_ROW) { x_sum += chunk_x_sum(c); }
+  for (var block = t / THREADS_PER_ROW; block < BLOCKS_PER_WG; block += slots) {
+    let first_row = wg.x * ROWS_PER_WG + 4u * block;
+    var acc = vec4<i32>(-x_sum);
+    if (first_row < OUT) {
+      for (var c = lane; c < CHUNKS; c += THREADS_PER_ROW) { acc += block_dot(first_row, c); }
+    }
+    partial_sums[block * THREADS_PER_ROW + lane] = acc;
+  }
+  workgroupBarrier();
+  for (var block = t; block < BLOCKS_PER_WG; block += WG) {
+    let first_row = wg.x * ROWS_PER_WG + 4u * block;
+    if (first_row < OUT) {
+      var total = vec4<i32>(0);
+      for (var l = 0u; l < THREADS_PER_ROW; l++) { total += partial_sums[block * THREADS_PER_ROW + l]; }
+      store_rows(first_row, total);
+    }
+  }
+}
+//#endif
+
 // --- bitlinear_rows: the int8 × ternary matrix product of a prefill chunk ---------------------------------------
-// xq is column-major ([IN, XQ_ROWS]: column c of tokens 4g..4g+3 is one vec4), y row-major ([tokens, OUT]), xscale
+// Weights in the matvec layout above (rows of CHUNKS vec4<u32>; word w holds columns 16w + 4j + b at bits 8b + 2j,
+// padding columns weight 0), read here as plain u32 words. xq is column-major ([IN, XQ_ROWS]: column c of tokens 4g..4g+3 is one vec4), y row-major ([tokens, OUT]), xscale
 // one scale per token. A thread owns 8 output rows for 4 tokens: each vec4 of activations is loaded once for 8
 // rows (on SwiftShader the loads, not the integer arithmetic, bound this kernel: 8 rows × 4 tokens measured 2.3×
 // faster than 1 row × 16 tokens). The integer sums are exact and each value is f32(acc) · (row_scale / xscale) as
@@ -49,16 +204,17 @@ fn bitlinear_rows(@builtin(global_invocation_id) gid: vec3<u32>) {
   let row0 = gid.x * ROWS_PER_THREAD;
   if (row0 >= OUT) { return; }
   let groups = XQ_ROWS / 4u;
-  let words = IN / 16u;
+  let words = (IN + 15u) / 16u; // padding columns have weight 0, whatever xq holds there
+  let row_words = CHUNKS * 4u;
   var acc = array<vec4<i32>, ROWS_PER_THREAD>();
   var word = array<u32, ROWS_PER_THREAD>();
   for (var w = 0u; w < words; w++) {
     // Rows past OUT (its last thread) repeat the last row; their sums are dropped.
-    for (var q = 0u; q < ROWS_PER_THREAD; q++) { word[q] = weights[min(row0 + q, OUT - 1u) * words + w]; }
+    for (var q = 0u; q < ROWS_PER_THREAD; q++) { word[q] = weights[min(row0 + q, OUT - 1u) * row_words + w]; }
     var at = w * 16u * groups + gid.y;
     for (var k = 0u; k < 16u; k++) {
       let x = xq_tile[at];
-      let s = 2u * k;
+      let s = 8u * (k & 3u) + 2u * (k >> 2u); // column 16w + k
       acc[0] += (i32((word[0] >> s) & 3u) - 1) * x;
       acc[1] += (i32((word[1] >> s) & 3u) - 1) * x;
       acc[2] += (i32((word[2] >> s) & 3u) - 1) * x;

@@ -4,6 +4,7 @@
 // TTT and attention kernels are checked through whole-model parity with the reference (model.spec.ts).
 import { test, expect } from '@playwright/test';
 import { inHarness } from './in-harness';
+import type { checkMatvec, checkModelMatvecVariants } from './kernels';
 
 test('kernels agree with CPU computations on random inputs', async ({ page }) => {
   const results = await inHarness<{ name: string; maxRelDiff: number; intMismatches: number }[]>(page, 'kernels.ts', 'checkKernels');
@@ -14,4 +15,35 @@ test('kernels agree with CPU computations on random inputs', async ({ page }) =>
     expect(r.maxRelDiff, r.name).toBeLessThanOrEqual(tolerance[r.name]);
     expect(r.intMismatches, r.name).toBe(0);
   }
+});
+
+// Shapes (rows × cols, ACCUMULATE): below 64, not a multiple of 64, not a multiple of 16, ≥ 256 (the shipped d256
+// shapes), and one with several x chunks per invocation; ACCUMULATE alternates so that both modes meet small and
+// large shapes while each variant compiles one pipeline per shape.
+const MATVEC_SHAPES: [number, number, boolean][] = [[16, 48, false], [5, 37, true], [100, 80, false], [256, 256, true], [768, 256, false], [24, 1000, true]];
+
+test('ternary matvec: every variant equals the integer sum exactly and the legacy kernel bit for bit', async ({ page }) => {
+  const r = await inHarness<Awaited<ReturnType<typeof checkMatvec>>>(page, 'kernels.ts', 'checkMatvec', MATVEC_SHAPES);
+  console.log(`matvec on this device: ${r.describe}`);
+  const variants = [...new Set(r.cases.map((c) => c.variant))];
+  // The portable variant always runs; SwiftShader (CI) has subgroups and dot4I8Packed, so all four run there.
+  expect(variants).toContain('workgroup+int');
+  if (r.features.subgroups) expect(variants).toContain('subgroups+int');
+  if (r.features.dot4) expect(variants).toContain('workgroup+dot4');
+  if (r.features.subgroups && r.features.dot4) expect(variants).toContain('subgroups+dot4');
+  expect(r.cases).toHaveLength(MATVEC_SHAPES.length * variants.length);
+  expect(new Set(r.cases.map((c) => c.accumulate))).toEqual(new Set([false, true]));
+  for (const c of r.cases) {
+    const name = `${c.variant} ${c.rows}×${c.cols} accumulate=${c.accumulate}`;
+    expect(c.integerMismatches, name).toBe(0);
+    if (c.cols % 16 === 0) expect(c.legacyMismatches, name).toBe(0);
+  }
+});
+
+test('GpuModel gives the same logits, bit for bit, with the device matvec variant and the portable one', async ({ page }) => {
+  const r = await inHarness<Awaited<ReturnType<typeof checkModelMatvecVariants>>>(page, 'kernels.ts', 'checkModelMatvecVariants', [3, 1, 4, 1, 5, 9]);
+  console.log(`device variant: ${r.fast}; portable: ${r.portable}`);
+  expect(r.portable).toMatch(/^no subgroups.*no dot4I8Packed/);
+  expect(r.compared).toBeGreaterThan(0);
+  expect(r.differingLogits).toBe(0);
 });

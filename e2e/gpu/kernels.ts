@@ -2,7 +2,10 @@
 // code except the weight packer, which the bitlinear check exercises too).
 import { GpuContext } from '../../src/engine/gpu/context';
 import { SHADERS } from '../../src/engine/gpu/shaders';
-import { packTernaryRows } from '../../src/engine/gpu/pack';
+import { packTernaryMatvec, packTernaryRows } from '../../src/engine/gpu/pack';
+import { matvecPlan } from '../../src/engine/gpu/bitlinear';
+import type { KernelFeatures } from '../../src/engine/gpu/shaders';
+import type { TernaryTensor } from '../../src/engine/types';
 import { Rng } from '../../src/engine/util/rng';
 
 const usage = () => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
@@ -146,4 +149,134 @@ export async function checkKernels(gpu?: GPU): Promise<KernelResult[]> {
   }
   ctx.destroy();
   return out;
+}
+
+export interface MatvecCase {
+  variant: string;
+  rows: number;
+  cols: number;
+  accumulate: boolean;
+  /** Rows whose y differs from the CPU's integer sum (scales 1, so y is that integer exactly). */
+  integerMismatches: number;
+  /** Rows whose y differs bitwise from the legacy `bitlinear` kernel with real per-row scales; -1: not comparable (cols not a multiple of 16). */
+  legacyMismatches: number;
+  workgroups: number;
+}
+
+/** The variants this device can run: all four where it has subgroups and dot4I8Packed. */
+export function matvecVariants(ctx: GpuContext): KernelFeatures[] {
+  const out: KernelFeatures[] = [];
+  for (const subgroups of [false, true]) {
+    for (const dot4 of [false, true]) {
+      if ((!subgroups || ctx.kernelFeatures.subgroups) && (!dot4 || ctx.kernelFeatures.dot4)) out.push({ subgroups, dot4 });
+    }
+  }
+  return out;
+}
+
+export const variantName = (f: KernelFeatures) => `${f.subgroups ? 'subgroups' : 'workgroup'}+${f.dot4 ? 'dot4' : 'int'}`;
+
+/**
+ * bitlinear_matvec, every variant the device has, at shapes below 64, not a multiple of 64 (or of 16), and ≥ 256:
+ * each with ACCUMULATE on or off as given (a pipeline per variant, shape and mode: compiling dominates the time):
+ * (1) row scales and s_x of 1, so y is the integer Σ w·x itself (+ y0, integers, with ACCUMULATE), compared
+ * exactly with the CPU; (2) two concatenated tensors with their own scales, compared bitwise with the legacy kernel.
+ */
+export async function checkMatvec(shapes: [rows: number, cols: number, accumulate: boolean][]): Promise<{ features: KernelFeatures; describe: string; cases: MatvecCase[] }> {
+  const ctx = await GpuContext.create();
+  const rng = new Rng(11);
+  const cases: MatvecCase[] = [];
+  const buf = (data: ArrayBufferView) => ctx.createBufferWithData('scratch', 'test', data, usage());
+  const tensor = (rows: number, cols: number, scale: number): TernaryTensor => ({
+    kind: 'ternary', shape: [rows, cols], scale, values: Int8Array.from({ length: rows * cols }, () => rng.int(3) - 1),
+  });
+  for (const [rows, cols, accumulate] of shapes) {
+    const top = Math.ceil(rows / 3);
+    const a = tensor(top, cols, 0.03);
+    const b = tensor(rows - top, cols, 0.05);
+    const xq = Int32Array.from({ length: cols }, () => rng.int(256) - 128);
+    // Extremes too: the packing of -128 and 127 into i8 lanes.
+    xq[0] = -128;
+    if (cols > 1) xq[cols - 1] = 127;
+    const y0 = Float32Array.from({ length: rows }, () => rng.int(2001) - 1000);
+    const cpu = new Int32Array(rows);
+    [a, b].forEach((t, ti) => {
+      for (let r = 0; r < t.shape[0]; r++) {
+        let acc = 0;
+        for (let i = 0; i < cols; i++) acc += t.values[r * cols + i] * xq[i];
+        cpu[r + ti * top] = acc;
+      }
+    });
+    const matvec = packTernaryMatvec([a, b]);
+    const wordsBuf = buf(matvec.words);
+    const xqBuf = buf(xq);
+    const ones = buf(new Float32Array(rows).fill(1));
+    const sxOne = buf(new Float32Array([1, 0, 0, 0]));
+    const realScales = buf(matvec.rowScales);
+    const sx = buf(new Float32Array([3.7, 0, 0, 0]));
+    let legacy: Float32Array | null = null;
+    {
+      if (cols % 16 === 0) {
+        const packed = packTernaryRows([a, b]);
+        const y = buf(y0);
+        await run(ctx, SHADERS.bitlinear, 'bitlinear', { IN: cols, OUT: rows, ACCUMULATE: accumulate ? 1 : 0 }, [buf(packed.words), buf(packed.rowScales), xqBuf, sx, y], Math.ceil(rows / 64));
+        legacy = new Float32Array(await ctx.readBuffer(y));
+      }
+      for (const features of matvecVariants(ctx)) {
+        const plan = matvecPlan(rows, cols, accumulate, features, ctx.maxWorkgroupBytes);
+        const yInt = buf(y0);
+        await run(ctx, plan.shader, plan.entryPoint, plan.constants, [wordsBuf, ones, xqBuf, sxOne, yInt], plan.workgroups);
+        const gInt = new Float32Array(await ctx.readBuffer(yInt));
+        let integerMismatches = 0;
+        for (let r = 0; r < rows; r++) if (gInt[r] !== (accumulate ? y0[r] : 0) + cpu[r]) integerMismatches++;
+        let legacyMismatches = -1;
+        if (legacy) {
+          const y = buf(y0);
+          await run(ctx, plan.shader, plan.entryPoint, plan.constants, [wordsBuf, realScales, xqBuf, sx, y], plan.workgroups);
+          const g = new Uint32Array(await ctx.readBuffer(y));
+          const l = new Uint32Array(legacy.buffer);
+          legacyMismatches = 0;
+          for (let r = 0; r < rows; r++) if (g[r] !== l[r]) legacyMismatches++;
+        }
+        cases.push({ variant: variantName(features), rows, cols, accumulate, integerMismatches, legacyMismatches, workgroups: plan.workgroups });
+      }
+    }
+  }
+  const result = { features: { ...ctx.kernelFeatures }, describe: ctx.describeKernels(), cases };
+  ctx.destroy();
+  return result;
+}
+
+/**
+ * GpuModel on the device's matvec variant and on the portable one (a context with subgroups and dot4 turned off):
+ * the logits of a few tokens of tiny-ttt must be the same bits (the matvec's sums are integers).
+ */
+export async function checkModelMatvecVariants(tokens: number[]): Promise<{ fast: string; portable: string; differingLogits: number; compared: number }> {
+  const { GpuModel } = await import('../../src/engine/gpu/model');
+  const { loadTiny } = await import('./parity');
+  const file = await loadTiny('tiny-ttt');
+  const logitsOf = async (ctx: GpuContext) => {
+    const model = await GpuModel.create(ctx, file);
+    const all: Float32Array[] = [];
+    for (const t of tokens) all.push(await model.step(t));
+    model.destroy();
+    return all;
+  };
+  const fastCtx = await GpuContext.create();
+  const portableCtx = await GpuContext.create({ kernelFeatures: { subgroups: false, dot4: false } });
+  try {
+    const a = await logitsOf(fastCtx);
+    const b = await logitsOf(portableCtx);
+    let differingLogits = 0;
+    let compared = 0;
+    a.forEach((l, i) => {
+      const x = new Uint32Array(l.buffer);
+      const y = new Uint32Array(b[i].buffer);
+      for (let k = 0; k < x.length; k++, compared++) if (x[k] !== y[k]) differingLogits++;
+    });
+    return { fast: fastCtx.describeKernels(), portable: portableCtx.describeKernels(), differingLogits, compared };
+  } finally {
+    fastCtx.destroy();
+    portableCtx.destroy();
+  }
 }

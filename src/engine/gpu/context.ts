@@ -2,6 +2,7 @@
 // measured bytes, not estimates) and a pipeline cache. DOM-free: works in a worker, a page, or Node with the
 // `webgpu` package (pass its `gpu` object in).
 import type { MemoryTag } from '../types';
+import type { KernelFeatures } from './shaders';
 
 export const MEMORY_TAGS: readonly MemoryTag[] = ['weights', 'ttt-state', 'kv-cache', 'activations', 'scratch'];
 
@@ -25,23 +26,48 @@ export interface GpuContextOptions {
   /** `navigator.gpu` by default; Node passes the `webgpu` package's `create([])` result. */
   gpu?: GPU;
   powerPreference?: GPUPowerPreference;
+  /**
+   * Optional capabilities the kernels may use where the adapter has them (default: all). `false` turns one off,
+   * e.g. to run the portable kernels on a device that has subgroups (tests, comparisons).
+   */
+  kernelFeatures?: Partial<KernelFeatures>;
+  /** Request 'timestamp-query' where the adapter has it (the bench's kernel timings). */
+  timestamps?: boolean;
 }
+
+/** The WGSL language feature of dot4I8Packed (navigator.gpu.wgslLanguageFeatures). */
+export const DOT4_LANGUAGE_FEATURE = 'packed_4x8_integer_dot_product';
 
 export class GpuContext {
   readonly device: GPUDevice;
   readonly adapterInfo: string;
-  /** Features the engine may use when present (e.g. 'subgroups', 'timestamp-query'). */
+  /** Features of the device (those requested: 'subgroups', 'timestamp-query' where asked for, and core ones). */
   readonly features: ReadonlySet<string>;
+  /** WGSL language features of this browser / Dawn (navigator.gpu.wgslLanguageFeatures); empty where unknown. */
+  readonly wgslFeatures: ReadonlySet<string>;
+  /** What the kernels use on this device (the variant of shaders/bitlinear.wgsl, src/engine/gpu/bitlinear.ts). */
+  readonly kernelFeatures: Readonly<KernelFeatures>;
+  /** Subgroup sizes the adapter reports (adapter.info), or null where it does not say. */
+  readonly subgroupSizes: { min: number; max: number } | null;
+  /** Bytes of workgroup memory a kernel may use (device limit). */
+  readonly maxWorkgroupBytes: number;
   private readonly live = new Map<GPUBuffer, LiveBuffer>();
   private readonly pipelines = new Map<string, GPUComputePipeline>();
   private readonly modules = new Map<string, GPUShaderModule>();
   private readonly lostCallbacks: ((reason: string) => void)[] = [];
   private lostReason: string | null = null;
 
-  private constructor(device: GPUDevice, adapterInfo: string) {
+  private constructor(device: GPUDevice, adapterInfo: string, wgslFeatures: ReadonlySet<string>, subgroupSizes: { min: number; max: number } | null, wanted: Partial<KernelFeatures>) {
     this.device = device;
     this.adapterInfo = adapterInfo;
     this.features = new Set([...device.features]);
+    this.wgslFeatures = wgslFeatures;
+    this.subgroupSizes = subgroupSizes;
+    this.maxWorkgroupBytes = device.limits.maxComputeWorkgroupStorageSize;
+    this.kernelFeatures = Object.freeze({
+      subgroups: wanted.subgroups !== false && this.features.has('subgroups'),
+      dot4: wanted.dot4 !== false && wgslFeatures.has(DOT4_LANGUAGE_FEATURE),
+    });
     void device.lost.then((info) => {
       this.lostReason = `${info.reason}: ${info.message}`;
       for (const cb of this.lostCallbacks) cb(this.lostReason);
@@ -58,11 +84,20 @@ export class GpuContext {
       maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize,
       maxBufferSize: adapter.limits.maxBufferSize,
       maxStorageBuffersPerShaderStage: Math.min(adapter.limits.maxStorageBuffersPerShaderStage, 10),
+      // The matvec stages x in workgroup memory: wider inputs fit where the adapter allows more than 16 KiB.
+      maxComputeWorkgroupStorageSize: adapter.limits.maxComputeWorkgroupStorageSize,
     };
-    const device = await adapter.requestDevice({ requiredLimits: wanted });
+    // Subgroups when present (the matvec's reductions; the portable kernels otherwise), timestamps when asked.
+    const requiredFeatures: GPUFeatureName[] = [];
+    if (opts.kernelFeatures?.subgroups !== false && adapter.features.has('subgroups')) requiredFeatures.push('subgroups' as GPUFeatureName);
+    if (opts.timestamps && adapter.features.has('timestamp-query')) requiredFeatures.push('timestamp-query');
+    const device = await adapter.requestDevice({ requiredLimits: wanted, requiredFeatures });
     const info = adapter.info;
     const adapterInfo = info ? [info.vendor, info.architecture, info.device, info.description].filter((s) => s).join(' / ') : 'unknown';
-    return new GpuContext(device, adapterInfo || 'unknown');
+    const wgsl = (gpu as GPU & { wgslLanguageFeatures?: ReadonlySet<string> }).wgslLanguageFeatures;
+    const sizes = info as (GPUAdapterInfo & { subgroupMinSize?: number; subgroupMaxSize?: number }) | undefined;
+    const subgroupSizes = sizes?.subgroupMinSize && sizes.subgroupMaxSize ? { min: sizes.subgroupMinSize, max: sizes.subgroupMaxSize } : null;
+    return new GpuContext(device, adapterInfo || 'unknown', new Set(wgsl ? [...wgsl] : []), subgroupSizes, opts.kernelFeatures ?? {});
   }
 
   /** Creates a buffer counted under `tag` until destroyBuffer() is called. */
@@ -124,6 +159,13 @@ export class GpuContext {
       this.pipelines.set(key, pipeline);
     }
     return pipeline;
+  }
+
+  /** One line for diagnostics: the kernel variant in use and why, e.g. "subgroups (sizes 4–4), dot4I8Packed". */
+  describeKernels(): string {
+    const k = this.kernelFeatures;
+    const sg = k.subgroups ? `subgroups${this.subgroupSizes ? ` (sizes ${this.subgroupSizes.min}–${this.subgroupSizes.max})` : ''}` : 'no subgroups (workgroup-memory reductions)';
+    return `${sg}, ${k.dot4 ? 'dot4I8Packed' : 'no dot4I8Packed (vector integer dot)'}`;
   }
 
   /** Number of distinct pipelines compiled so far (tests check that decoding compiles nothing new). */

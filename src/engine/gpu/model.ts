@@ -8,7 +8,8 @@ import { grownKvSlots } from '../model/kv-cache';
 import { ContextOverflowError } from '../reference/attention';
 import type { GpuContext, StagingReader } from './context';
 import { packFloatTable, type PackedFloatTable } from './float-table';
-import { packTernaryRows, ropePhaseSteps } from './pack';
+import { packTernaryMatvec, ropePhaseSteps } from './pack';
+import { matvecPlan } from './bitlinear';
 import { MAX_HEAD_SIZE, SHADERS, WORKGROUP_SIZE, type ShaderName } from './shaders';
 
 export { ContextOverflowError };
@@ -268,7 +269,7 @@ export class GpuModel {
     const weight = (label: string, data: ArrayBufferView) => this.own(ctx.createBufferWithData('weights', label, data, STORAGE));
     const activation = (label: string, bytes: number) => this.own(ctx.createBuffer('activations', label, bytes, STORAGE));
     const packed = (label: string, tensors: TernaryTensor[]): PackedWeight => {
-      const p = packTernaryRows(tensors);
+      const p = packTernaryMatvec(tensors);
       return { words: weight(`${label}.packed`, p.words), scales: weight(`${label}.row_scales`, p.rowScales), rows: p.rows, cols: p.cols };
     };
 
@@ -340,8 +341,11 @@ export class GpuModel {
     const add = (label: string, pipeline: GPUComputePipeline, workgroups: number, buffers: () => GPUBuffer[], usesKvCache = false, driftPipeline?: GPUComputePipeline) =>
       this.dispatches.push({ label, pipeline, buffers, workgroups, bindGroup: null, usesKvCache, drift: driftPipeline && { pipeline: driftPipeline, bindGroup: null } });
     const groups = (n: number) => Math.ceil(n / WORKGROUP_SIZE);
-    const bitlinear = (label: string, w: PackedWeight, out: GPUBuffer, accumulate: boolean) =>
-      add(label, pipe('bitlinear', 'bitlinear', { IN: w.cols, OUT: w.rows, ACCUMULATE: accumulate ? 1 : 0 }), groups(w.rows), () => [w.words, w.scales, xq, xscale, out]);
+    // The matvec variant of this device (subgroups / dot4I8Packed where present; src/engine/gpu/bitlinear.ts).
+    const bitlinear = (label: string, w: PackedWeight, out: GPUBuffer, accumulate: boolean) => {
+      const plan = matvecPlan(w.rows, w.cols, accumulate, ctx.kernelFeatures, ctx.maxWorkgroupBytes);
+      add(label, ctx.pipeline(plan.shader, plan.entryPoint, plan.constants), plan.workgroups, () => [w.words, w.scales, xq, xscale, out]);
+    };
     const rmsNormQuant = (label: string, n: number, src: GPUBuffer, gain: GPUBuffer, dst: GPUBuffer) =>
       add(label, pipe('norm', 'rms_norm_quant', { N: n, EPS: eps }), 1, () => [src, gain, dst, xq, xscale]);
 
@@ -564,6 +568,16 @@ export class GpuModel {
     if (this.tttLayers.length === 0) throw new GpuModelError('this model has no TTT layer, so it has no test-time memory to switch off');
     this.ctx.device.queue.writeBuffer(this.memoryScale, 0, new Float32Array([on ? 1 : 0, 0, 0, 0]));
     this.memory = on;
+  }
+
+  /**
+   * The buffers each dispatch of one token step binds, in order (the embedding first, as one row of its table:
+   * it reads the row of the token only). The bench sums their sizes into the bytes a decode step reads.
+   */
+  bindingsPerToken(): { label: string; buffers: { label: string; size: number }[] }[] {
+    this.assertAlive();
+    const embed = { label: 'embed', buffers: [{ label: this.embedTable.buffer.label, size: this.embedTable.rowWords * 4 }, { label: 'token id', size: 4 }] };
+    return [embed, ...this.dispatches.map((dispatch) => ({ label: dispatch.label, buffers: dispatch.buffers().map((b) => ({ label: b.label, size: b.size })) }))];
   }
 
   /** Number of compute dispatches in one token step. */

@@ -13,10 +13,63 @@ import loss from '../../../shaders/loss.wgsl?raw';
 
 const withCommon = (src: string) => `${common}\n${src}`;
 
+/**
+ * Keeps the lines of `src` between `//#if NAME` and `//#else` / `//#endif` when NAME is in `enabled`, else those
+ * between `//#else` and `//#endif` (blocks do not nest). WGSL has no preprocessor, and a module may not mention a
+ * builtin of a feature the device lacks (subgroupAdd, dot4I8Packed) even in an entry point it never uses.
+ */
+export function selectVariant(src: string, enabled: ReadonlySet<string>): string {
+  const out: string[] = [];
+  let block: { keep: boolean; inElse: boolean } | null = null;
+  src.split('\n').forEach((line, i) => {
+    const directive = /^\s*\/\/#(if|else|endif)\b\s*(\w*)/.exec(line);
+    if (directive) {
+      const [, kind, name] = directive;
+      if (kind === 'if') {
+        if (block) throw new Error(`shader line ${i + 1}: //#if blocks do not nest`);
+        if (!name) throw new Error(`shader line ${i + 1}: //#if needs a feature name`);
+        block = { keep: enabled.has(name), inElse: false };
+      } else if (!block || (kind === 'else' && block.inElse)) {
+        throw new Error(`shader line ${i + 1}: //#${kind} without a matching //#if`);
+      } else if (kind === 'else') {
+        block = { keep: !block.keep, inElse: true };
+      } else {
+        block = null;
+      }
+      return;
+    }
+    if (!block || block.keep) out.push(line);
+  });
+  if (block) throw new Error('shader: //#if without //#endif');
+  return out.join('\n');
+}
+
+/** Optional GPU capabilities a kernel variant may use (see GpuContext.kernelFeatures). */
+export interface KernelFeatures {
+  /** The `subgroups` device feature: subgroupAdd and friends. */
+  subgroups: boolean;
+  /** The `packed_4x8_integer_dot_product` WGSL language feature: dot4I8Packed. */
+  dot4: boolean;
+}
+
+/** shaders/bitlinear.wgsl compiled for `features`: directives first (WGSL wants them before any declaration). */
+export function bitlinearShader(features: KernelFeatures): string {
+  const enabled = new Set<string>();
+  const directives: string[] = [];
+  if (features.subgroups) {
+    enabled.add('subgroups');
+    // The subgroup kernel's row loop exits on a subgroup-uniform (not workgroup-uniform) value.
+    directives.push('enable subgroups;', 'diagnostic(off, subgroup_uniformity);');
+  }
+  if (features.dot4) enabled.add('dot4');
+  return [...directives, withCommon(selectVariant(bitlinear, enabled))].join('\n');
+}
+
 export const SHADERS = {
   embedding: withCommon(embedding),
   norm: withCommon(norm),
-  bitlinear: withCommon(bitlinear),
+  // The portable variant (no subgroups, no dot4I8Packed); bitlinearShader() gives the others.
+  bitlinear: bitlinearShader({ subgroups: false, dot4: false }),
   ffn: withCommon(ffn),
   attention: withCommon(attention),
   ttt: withCommon(ttt),

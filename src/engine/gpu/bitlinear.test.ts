@@ -1,0 +1,85 @@
+import { describe, expect, it } from 'vitest';
+import { packTernaryMatvec } from './pack';
+import { matvecPlan } from './bitlinear';
+import { bitlinearShader, selectVariant } from './shaders';
+import type { TernaryTensor } from '../types';
+
+const tensor = (rows: number, cols: number, values: number[], scale = 1): TernaryTensor => ({ kind: 'ternary', shape: [rows, cols], scale, values: Int8Array.from(values) });
+
+describe('packTernaryMatvec', () => {
+  it('puts column 16k + 4j + b of a chunk at bits 8b + 2j of word k, code = w + 1, padding with weight 0', () => {
+    const cols = 70; // two chunks, the second padded
+    const values = Array.from({ length: cols }, (_, i) => (i % 3) - 1);
+    const p = packTernaryMatvec([tensor(1, cols, values, 0.5)]);
+    expect(p.chunks).toBe(2);
+    expect(p.words).toHaveLength(8);
+    expect(Array.from(p.rowScales)).toEqual([0.5]);
+    for (let col = 0; col < 128; col++) {
+      const word = p.words[col >> 4];
+      const shift = 8 * (col & 3) + 2 * ((col >> 2) & 3);
+      expect((word >>> shift) & 3, `column ${col}`).toBe(col < cols ? values[col] + 1 : 1);
+    }
+  });
+  it('concatenates tensors with a scale per row and refuses non-ternary values', () => {
+    const p = packTernaryMatvec([tensor(1, 4, [1, 1, 1, 1], 0.1), tensor(2, 4, [0, 0, 0, 0, -1, -1, -1, -1], 0.2)]);
+    expect(p.rows).toBe(3);
+    expect(Array.from(p.rowScales)).toEqual([Math.fround(0.1), Math.fround(0.2), Math.fround(0.2)]);
+    expect(p.words[0] & 0x03030303).toBe(0x02020202);
+    expect(p.words[4] & 0x03030303).toBe(0x01010101);
+    expect(p.words[8] & 0x03030303).toBe(0);
+    expect(() => packTernaryMatvec([tensor(1, 2, [2, 0])])).toThrow(/not ternary/);
+    expect(() => packTernaryMatvec([tensor(1, 2, [0, 0]), tensor(1, 3, [0, 0, 0])])).toThrow(/does not take inputs of 2/);
+  });
+});
+
+describe('selectVariant', () => {
+  const src = ['a', '//#if x', 'x-on', '//#else', 'x-off', '//#endif', '//#if y', 'y-on', '//#endif', 'b'].join('\n');
+  it('keeps the lines of the enabled features and the else-lines of the others', () => {
+    expect(selectVariant(src, new Set(['x']))).toBe('a\nx-on\nb');
+    expect(selectVariant(src, new Set(['y']))).toBe('a\nx-off\ny-on\nb');
+  });
+  it('refuses nested, unmatched and unterminated blocks', () => {
+    expect(() => selectVariant('//#if a\n//#if b\n//#endif\n//#endif', new Set())).toThrow(/do not nest/);
+    expect(() => selectVariant('//#endif', new Set())).toThrow(/without a matching/);
+    expect(() => selectVariant('//#if a\nx', new Set())).toThrow(/without \/\/#endif/);
+  });
+  it('gives each bitlinear variant exactly one matvec entry point, and subgroup builtins only where enabled', () => {
+    for (const subgroups of [false, true]) {
+      for (const dot4 of [false, true]) {
+        // Comments may name the builtins; the code may call them only where enabled.
+        const code = bitlinearShader({ subgroups, dot4 }).replace(/\/\/.*$/gm, '');
+        expect(code.match(/fn bitlinear_matvec\(/g)).toHaveLength(1);
+        expect(code.match(/fn dot_codes\(/g)).toHaveLength(1);
+        expect(code.includes('subgroupAdd(')).toBe(subgroups);
+        expect(code.startsWith('enable subgroups;')).toBe(subgroups);
+        expect(code.includes('dot4I8Packed(')).toBe(dot4);
+      }
+    }
+  });
+});
+
+describe('matvecPlan', () => {
+  it('sizes the portable variant by the row length and the subgroup one by rows only', () => {
+    // 1 chunk per row: 1 invocation per 4-row block, 64 blocks = 256 rows per workgroup.
+    const small = matvecPlan(16, 48, false, { subgroups: false, dot4: false });
+    expect(small.constants).toMatchObject({ IN: 48, OUT: 16, ACCUMULATE: 0, THREADS_PER_ROW: 1, ROWS_PER_WG: 256 });
+    expect(small.workgroups).toBe(1);
+    const wide = matvecPlan(2560, 6912, true, { subgroups: false, dot4: true }, 32768);
+    expect(wide.constants).toMatchObject({ THREADS_PER_ROW: 64, ROWS_PER_WG: 64, ACCUMULATE: 1 });
+    expect(wide.workgroups).toBe(40);
+    expect(wide.workgroupBytes).toBe(108 * 64 + 16 * 64 * 16);
+    // At the default 16 KiB the portable variant takes half the rows per workgroup to fit x and the partial sums.
+    const tight = matvecPlan(2560, 6912, true, { subgroups: false, dot4: true }, 16384);
+    expect(tight.constants.ROWS_PER_WG).toBe(32);
+    expect(tight.workgroupBytes).toBe(108 * 64 + 8 * 64 * 16);
+    const sg = matvecPlan(1024, 256, false, { subgroups: true, dot4: true });
+    expect(sg.constants).toEqual({ IN: 256, OUT: 1024, ACCUMULATE: 0, ROWS_PER_WG: 64 });
+    expect(sg.workgroups).toBe(16);
+    expect(matvecPlan(1024, 256, false, { subgroups: true, dot4: true }, 16384, 16).workgroups).toBe(64);
+    expect(() => matvecPlan(8, 64, false, { subgroups: true, dot4: true }, 16384, 6)).toThrow(/multiple of 4/);
+  });
+  it('refuses inputs whose staged x exceeds the workgroup memory', () => {
+    expect(() => matvecPlan(8, 20000, false, { subgroups: true, dot4: true }, 16384)).toThrow(/workgroup memory/);
+    expect(() => matvecPlan(0, 64, false, { subgroups: true, dot4: true })).toThrow(/bad shape/);
+  });
+});

@@ -1,0 +1,71 @@
+// How a ternary matvec (shaders/bitlinear.wgsl) is compiled and dispatched for one weight shape on one device:
+// which variant (subgroups, dot4I8Packed), its override constants and its workgroup count. GpuModel, the kernel
+// tests and the bench all take their pipelines from here, so that they run the same thing.
+import { MATVEC_CHUNK_COLS } from './pack';
+import { bitlinearShader, type KernelFeatures } from './shaders';
+
+/**
+ * Rows per workgroup of the matvec (a multiple of 4: rows go in blocks of 4). x is staged once per workgroup, so
+ * more rows amortise the staging and the barrier; 64 measured faster than 16 on SwiftShader. A GPU with many
+ * compute units may prefer fewer at small OUT (2560 rows → 40 workgroups): not measured yet.
+ */
+export const MATVEC_ROWS_PER_WORKGROUP = 64;
+
+export interface MatvecPlan {
+  shader: string;
+  entryPoint: 'bitlinear_matvec';
+  constants: Record<string, number>;
+  workgroups: number;
+  /** Bytes of workgroup memory the variant uses (checked against the device's limit). */
+  workgroupBytes: number;
+  features: KernelFeatures;
+}
+
+/** Smallest power of two ≥ n, capped at 64 (invocations per row of the portable variant). */
+function threadsPerRow(chunks: number): number {
+  let t = 1;
+  while (t < chunks && t < 64) t *= 2;
+  return t;
+}
+
+/**
+ * The matvec for an [rows, cols] ternary matrix (packTernaryMatvec layout) on a device with `features`.
+ * Throws a RangeError when x does not fit in `maxWorkgroupBytes` of workgroup memory (cols beyond ~16,000 at the
+ * default limit of 16 KiB).
+ */
+export function matvecPlan(
+  rows: number, cols: number, accumulate: boolean, features: KernelFeatures, maxWorkgroupBytes = 16384, rowsPerWorkgroupAtLeast = MATVEC_ROWS_PER_WORKGROUP,
+): MatvecPlan {
+  if (!Number.isInteger(rows) || !Number.isInteger(cols) || rows <= 0 || cols <= 0) throw new RangeError(`matvecPlan: bad shape ${rows}×${cols}`);
+  if (rowsPerWorkgroupAtLeast % 4 !== 0 || rowsPerWorkgroupAtLeast <= 0) throw new RangeError(`matvecPlan: rows per workgroup must be a positive multiple of 4, got ${rowsPerWorkgroupAtLeast}`);
+  const chunks = Math.ceil(cols / MATVEC_CHUNK_COLS);
+  const constants: Record<string, number> = { IN: cols, OUT: rows, ACCUMULATE: accumulate ? 1 : 0 };
+  let rowsPerWorkgroup = rowsPerWorkgroupAtLeast;
+  const xBytes = chunks * 16 * 4; // x_packed
+  let workgroupBytes = xBytes;
+  if (features.subgroups) {
+    workgroupBytes += 4; // the block counter
+  } else {
+    const threads = threadsPerRow(chunks);
+    // Every invocation has a slot: at least 64 / threads blocks of 4 rows per workgroup.
+    const fewestRows = (4 * 64) / threads;
+    rowsPerWorkgroup = Math.max(rowsPerWorkgroup, fewestRows);
+    const partialBytes = (rows: number) => (rows / 4) * threads * 16; // vec4<i32> per block and invocation
+    // Where workgroup memory is short (16 KiB, the default), fewer rows per workgroup leave room for x.
+    while (xBytes + partialBytes(rowsPerWorkgroup) > maxWorkgroupBytes && rowsPerWorkgroup / 2 >= fewestRows && (rowsPerWorkgroup / 2) % 4 === 0) rowsPerWorkgroup /= 2;
+    constants.THREADS_PER_ROW = threads;
+    workgroupBytes += partialBytes(rowsPerWorkgroup);
+  }
+  constants.ROWS_PER_WG = rowsPerWorkgroup;
+  if (workgroupBytes > maxWorkgroupBytes) {
+    throw new RangeError(`matvecPlan: an input of ${cols} needs ${workgroupBytes} bytes of workgroup memory, the device allows ${maxWorkgroupBytes}`);
+  }
+  return {
+    shader: bitlinearShader(features),
+    entryPoint: 'bitlinear_matvec',
+    constants,
+    workgroups: Math.ceil(rows / rowsPerWorkgroup),
+    workgroupBytes,
+    features,
+  };
+}
