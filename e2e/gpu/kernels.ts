@@ -3,6 +3,8 @@
 import { GpuContext } from '../../src/engine/gpu/context';
 import { SHADERS } from '../../src/engine/gpu/shaders';
 import { packTernaryMatvec, packTernaryRows } from '../../src/engine/gpu/pack';
+import { packFloatTable } from '../../src/engine/gpu/float-table';
+import { f16BitsToF32, f32ToF16Bits } from '../../src/engine/format/f16';
 import { matvecPlan } from '../../src/engine/gpu/bitlinear';
 import type { KernelFeatures } from '../../src/engine/gpu/shaders';
 import type { TernaryTensor } from '../../src/engine/types';
@@ -10,7 +12,9 @@ import { Rng } from '../../src/engine/util/rng';
 
 const usage = () => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
 
+// A validation error (e.g. a missing override constant) fails the check instead of leaving zeros behind.
 async function run(ctx: GpuContext, shader: string, entry: string, constants: Record<string, number>, buffers: GPUBuffer[], groups: number) {
+  ctx.device.pushErrorScope('validation');
   const pipeline = ctx.pipeline(shader, entry, constants);
   const bindGroup = ctx.device.createBindGroup({
     layout: pipeline.getBindGroupLayout(0),
@@ -23,6 +27,8 @@ async function run(ctx: GpuContext, shader: string, entry: string, constants: Re
   pass.dispatchWorkgroups(groups);
   pass.end();
   ctx.device.queue.submit([encoder.finish()]);
+  const error = await ctx.device.popErrorScope();
+  if (error) throw new Error(`${entry}: ${error.message}`);
 }
 
 const roundEven = (x: number) => {
@@ -127,25 +133,31 @@ export async function checkKernels(gpu?: GPU): Promise<KernelResult[]> {
     out.push({ name: 'swiglu_norm_quant', maxRelDiff: relDiff(g, hv.map((v, i) => v * inv * gain[i])), intMismatches: 0 });
   }
 
-  // Embedding lookup and LM head.
-  {
+  // Embedding lookup and LM head, on an f32 table and on the f16-pair table the model uses for .bttt files
+  // (gpu/float-table.ts); the f16 table holds f16-rounded values, so both must match the CPU exactly / to 1e-5.
+  for (const asF16 of [false, true]) {
     const D = 48;
     const V = 100;
     const table = f32(V * D, () => rng.normal());
+    if (asF16) for (let i = 0; i < table.length; i++) table[i] = f16BitsToF32(f32ToF16Bits(table[i]));
+    const packed = packFloatTable(table, V, D);
+    if (packed.f16 !== asF16) throw new Error(`packFloatTable chose f16 = ${packed.f16}, expected ${asF16}`);
+    const layout = { D, V, F16: asF16 ? 1 : 0, ROW_WORDS: packed.rowWords };
+    const suffix = asF16 ? ' (f16 table)' : '';
     const x = empty(D * 4);
-    await run(ctx, SHADERS.embedding, 'embed', { D, V }, [buf(new Uint32Array([42, 0, 0, 0])), buf(table), x], 1);
+    await run(ctx, SHADERS.embedding, 'embed', layout, [buf(new Uint32Array([42, 0, 0, 0])), buf(packed.words), x], 1);
     const gx = new Float32Array(await ctx.readBuffer(x));
-    out.push({ name: 'embed', maxRelDiff: relDiff(gx, table.subarray(42 * D, 43 * D)), intMismatches: 0 });
+    out.push({ name: 'embed' + suffix, maxRelDiff: relDiff(gx, table.subarray(42 * D, 43 * D)), intMismatches: 0 });
     const xn = f32(D, () => rng.normal());
     const logits = empty(V * 4);
-    await run(ctx, SHADERS.head, 'lm_head', { D, V }, [buf(table), buf(xn), logits], Math.ceil(V / 64));
+    await run(ctx, SHADERS.head, 'lm_head', layout, [buf(packed.words), buf(xn), logits], Math.ceil(V / 64));
     const gl = new Float32Array(await ctx.readBuffer(logits));
     const cpu = Array.from({ length: V }, (_, v) => {
       let acc = 0;
       for (let i = 0; i < D; i++) acc += table[v * D + i] * xn[i];
       return acc;
     });
-    out.push({ name: 'lm_head', maxRelDiff: relDiff(gl, cpu), intMismatches: 0 });
+    out.push({ name: 'lm_head' + suffix, maxRelDiff: relDiff(gl, cpu), intMismatches: 0 });
   }
   ctx.destroy();
   return out;
