@@ -80,7 +80,7 @@ export class TextReader {
     const model = session.model;
     this.driftBytes = model.driftStats ? model.driftStats.size : 0;
     this.driftOffset = model.maxChunkTokens * 4;
-    this.loss = new GpuChunkLoss(ctx, model);
+    this.loss = new GpuChunkLoss(ctx, model, 'feed.loss');
     this.staging = ctx.createBuffer('scratch', 'feed.readback', this.driftOffset + model.maxChunkTokens * this.driftBytes, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
   }
 

@@ -12,9 +12,10 @@ export class GpuChunkLoss {
   private readonly pipeline: GPUComputePipeline;
   private readonly bindGroup: GPUBindGroup;
 
-  constructor(ctx: GpuContext, model: GpuModel) {
+  /** `label` names the losses buffer in the memory report (its owner's prefix, e.g. 'feed.loss'). */
+  constructor(ctx: GpuContext, model: GpuModel, label: string) {
     this.ctx = ctx;
-    this.losses = ctx.createBuffer('scratch', 'loss.chunk', model.maxChunkTokens * 4, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC);
+    this.losses = ctx.createBuffer('scratch', label, model.maxChunkTokens * 4, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC);
     this.pipeline = ctx.pipeline(SHADERS.loss, 'token_loss_rows', { V: model.config.vocabSize });
     this.bindGroup = ctx.device.createBindGroup({
       label: 'token_loss_rows',
