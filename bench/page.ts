@@ -47,15 +47,32 @@ async function load(client: EngineClient, model: BenchModel): Promise<ModelInfo>
   return info;
 }
 
+/** The corpus's first ~1,300 characters, cut at a space: about 300 tokens, a long prompt or a text to read. */
+export function longPromptOf(corpus: string): string {
+  const end = corpus.lastIndexOf(' ', 1300);
+  return corpus.slice(0, end > 0 ? end : 1300);
+}
+
 async function measureSpeed(client: EngineClient, model: BenchModel, config: BenchConfig): Promise<SpeedResult> {
   const info = await load(client, model);
   const runs: SpeedRun[] = [];
+  const longPrompt = longPromptOf(config.corpus);
   for (let rep = 0; rep <= config.repetitions; rep++) {
     await client.api.reset();
     const r = await client.api.generate(config.prompt, greedy(config.decodeTokens));
     if (rep === 0) continue; // warm-up: first-use costs (buffer mapping, JIT of host code) stay out of the table
-    runs.push({ promptTokens: r.promptTokens, generatedTokens: r.tokens.length, prefillTokensPerSecond: r.prefillTokensPerSecond, decodeTokensPerSecond: r.decodeTokensPerSecond });
-    log(`${model.id} speed run ${rep}: prefill ${r.prefillTokensPerSecond.toFixed(1)} tok/s, decode ${r.decodeTokensPerSecond.toFixed(2)} tok/s`);
+    // Prefill and reading of a long text, measured apart from decode (the short prompt's prefill is mostly the
+    // latency of the first sampled token).
+    await client.api.reset();
+    const long = await client.api.generate(longPrompt, greedy(1));
+    await client.api.reset();
+    const read = await client.api.feed(longPrompt, { loss: true });
+    runs.push({
+      promptTokens: r.promptTokens, generatedTokens: r.tokens.length, prefillTokensPerSecond: r.prefillTokensPerSecond, decodeTokensPerSecond: r.decodeTokensPerSecond,
+      longPromptTokens: long.promptTokens, longPrefillTokensPerSecond: long.prefillTokensPerSecond, readTokensPerSecond: read.tokensPerSecond,
+    });
+    log(`${model.id} speed run ${rep}: prefill ${r.prefillTokensPerSecond.toFixed(1)} tok/s, decode ${r.decodeTokensPerSecond.toFixed(2)} tok/s, ` +
+      `${long.promptTokens}-token prefill ${long.prefillTokensPerSecond.toFixed(1)} tok/s, reading ${read.tokensPerSecond.toFixed(1)} tok/s`);
   }
   return { model: factsOf(model, info), runs };
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { bufferTag, decodeBytes, knownBandwidth, spread, spreadsOverlap, formatBytes, formatNumber, kvCacheBytes, kvCheck, markdownTable, median, msPerToken, summarizeKernels } from './report';
+import { bufferTag, decodeBytes, knownBandwidth, spread, spreadsOverlap, formatBytes, formatNumber, kvCacheBytes, kvCheck, markdownTable, median, msPerToken, summarizeKernels, summarizeSpeed } from './report';
 import type { ContextPoint, KernelResult, KernelTiming, ModelFacts } from './types';
 
 describe('median', () => {
@@ -104,5 +104,20 @@ describe('summarizeKernels', () => {
     expect(knownBandwidth('nvidia / hopper / NVIDIA H200')?.bytesPerSecond).toBe(4.8e12);
     const [, fast] = summarizeKernels(result, 'NVIDIA H200');
     expect(fast.fractionOfBandwidth).toBeCloseTo(10e9 / 4.8e12, 12);
+  });
+});
+
+describe('summarizeSpeed', () => {
+  it('takes medians of decode, long prefill and reading over the runs', () => {
+    const model = { id: 'm', arch: 'ttt', mixers: ['ttt'], params: 1, dModel: 8, nLayers: 1, vocabSize: 16, window: 4, maxContext: 64, fileBytes: 1 } as ModelFacts;
+    const run = (decode: number, longPrefill: number, reading: number) => ({
+      promptTokens: 25, generatedTokens: 32, prefillTokensPerSecond: 20, decodeTokensPerSecond: decode,
+      longPromptTokens: 300, longPrefillTokensPerSecond: longPrefill, readTokensPerSecond: reading,
+    });
+    const s = summarizeSpeed({ model, runs: [run(10, 50, 40), run(12, 70, 30), run(11, 60, 35)] });
+    expect(s.decode).toBe(11);
+    expect(s.longPrefill).toBe(60);
+    expect(s.reading).toBe(35);
+    expect(s.longPromptTokens).toBe(300);
   });
 });

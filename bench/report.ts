@@ -65,6 +65,9 @@ export interface SpeedSummary {
   prefill: number;
   decode: number;
   decodeSpread: { min: number; max: number };
+  longPromptTokens: number;
+  longPrefill: number;
+  reading: number;
 }
 
 export function summarizeSpeed(result: SpeedResult): SpeedSummary {
@@ -77,6 +80,9 @@ export function summarizeSpeed(result: SpeedResult): SpeedSummary {
     prefill: median(result.runs.map((r) => r.prefillTokensPerSecond)),
     decode: median(result.runs.map((r) => r.decodeTokensPerSecond)),
     decodeSpread: spread(result.runs.map((r) => r.decodeTokensPerSecond)),
+    longPromptTokens: result.runs[0]!.longPromptTokens,
+    longPrefill: median(result.runs.map((r) => r.longPrefillTokensPerSecond)),
+    reading: median(result.runs.map((r) => r.readTokensPerSecond)),
   };
 }
 
@@ -283,7 +289,22 @@ export function renderReport(input: ReportInput): string {
 
   // 1. Speed.
   const speed = page.speed.map(summarizeSpeed);
-  out.push('## 1. Decode and prefill speed (greedy)', '');
+  out.push('## 1. Decode, prefill and reading speed (greedy)', '');
+  out.push(
+    'Decode: the short prompt below, then the generated tokens. Long prefill: a ~300-token prompt from the corpus, ' +
+      'generate() with maxTokens 1 (prompt tokens ÷ time to the first sampled token, read in chunks by ' +
+      '`GpuModel.encodeChunk`). Reading: the same text through `feed()` with the per-token loss (the "See inside" ' +
+      'path). Ratios are to decode of the same model in the same run.',
+    '',
+  );
+  out.push(markdownTable(
+    ['model', 'decode tokens/s', 'long prompt tokens', 'long prefill tokens/s', 'reading tokens/s', 'prefill ÷ decode', 'reading ÷ decode'],
+    speed.map((s) => [
+      s.model.id, formatNumber(s.decode, 2), String(s.longPromptTokens), formatNumber(s.longPrefill, 1), formatNumber(s.reading, 1),
+      `${formatNumber(s.longPrefill / s.decode, 1)}×`, `${formatNumber(s.reading / s.decode, 1)}×`,
+    ]),
+    ['left', 'right', 'right', 'right', 'right', 'right', 'right'],
+  ), '');
   out.push(markdownTable(
     ['model', 'mixers', 'params', 'prompt tokens', 'generated', 'prefill tokens/s', 'decode tokens/s', 'decode min–max', 'decode ms/token'],
     speed.map((s) => [

@@ -94,6 +94,11 @@ export interface SpeedRun {
   generatedTokens: number;
   prefillTokensPerSecond: number;
   decodeTokensPerSecond: number;
+  /** The long prompt (a few hundred tokens of the corpus): its prefill alone (generate with maxTokens 1). */
+  longPromptTokens: number;
+  longPrefillTokensPerSecond: number;
+  /** The same text read by feed() with the per-token loss, as the "See inside" views read. */
+  readTokensPerSecond: number;
 }
 
 export interface SpeedResult {
