@@ -37,7 +37,7 @@ BASE_TTT: Dict[str, Any] = {
 BASE_KV: Dict[str, Any] = {**copy.deepcopy(BASE_TTT), "arch": "kv", "mixers": ["attn"] * 4}
 BASE_KV.pop("ttt")
 
-STEPS, TOKENS_PER_STEP, CONTEXT, LR_TTT = 120, 2048, 256, 1.5e-3
+STEPS, TOKENS_PER_STEP, CONTEXT, LR_TTT = 250, 2048, 256, 1.5e-3
 VALID_TOKENS = 32768  # the first 32,768 valid tokens (of 126,342): the diagnostics had to fit a loaded 2-core machine
 
 
@@ -61,12 +61,15 @@ TTT_RUNS: Dict[str, Any] = {
     "ttt-lr0.5": ("inner baseLr × 0.5", variant(ttt_baseLr=0.5), {}),
     "ttt-lr2": ("inner baseLr × 2", variant(ttt_baseLr=2.0), {}),
     "ttt-2x32": ("2 heads × 32", variant(nHeads=2), {}),
+    "ttt-seed2": ("baseline, seed 2 (the noise between two seeds)", variant(), {"seed": 2}),
+    "ttt-recipe": ("run.sh's recipe: windows of 512 and 25 % repeat windows", variant(),
+                   {"context": 512, "repeat_frac": 0.25}),
     "ttt-olr3e-3": ("outer (AdamW) peak lr 3e-3", variant(), {"lr": 3e-3}),
     "ttt-olr6e-3": ("outer (AdamW) peak lr 6e-3", variant(), {"lr": 6e-3}),
 }
 KV_RUNS: Dict[str, Any] = {}
 for lr in (1.5e-3, 3e-3, 6e-3):
-    for warm in (3, 12):  # 2.5 % and 10 % of the steps
+    for warm in (STEPS // 40, STEPS // 10):  # 2.5 % and 10 % of the steps
         KV_RUNS[f"kv-lr{lr:g}-w{warm}"] = (f"KV, peak lr {lr:g}, warm-up {warm} steps", copy.deepcopy(BASE_KV),
                                            {"lr": lr, "warmup": warm})
 
@@ -82,8 +85,8 @@ def train(name: str, cfg: Dict[str, Any], extra: Dict[str, Any], data: str, runs
     context = int(extra.get("context", CONTEXT))
     cmd = [PY, os.path.join(HERE, "train.py"), "--data", data, "--config", cfg_path, "--steps", str(STEPS),
            "--batch", str(TOKENS_PER_STEP // context), "--context", str(context),
-           "--lr", str(extra.get("lr", LR_TTT)), "--warmup", str(extra.get("warmup", 3)),
-           "--repeat-frac", str(extra.get("repeat_frac", 0.0)), "--seed", "1", "--threads", "1",
+           "--lr", str(extra.get("lr", LR_TTT)), "--warmup", str(extra.get("warmup", STEPS // 40)),
+           "--repeat-frac", str(extra.get("repeat_frac", 0.0)), "--seed", str(extra.get("seed", 1)), "--threads", "1",
            "--device", "cpu", "--out", out, "--log-every", "20", "--ckpt-every", "0",
            "--final-eval-tokens", "1"]  # valid bpb comes from the diagnostics (whole valid.bin)
     print(time.strftime("%H:%M:%S"), "train", name, flush=True)
@@ -101,7 +104,10 @@ def evaluate(name: str, what: str, extra: Dict[str, Any], data: str, runs: str, 
            "--diagnostics", "--recall-probe", recall, "--read-twice-stories", "40", "--max-windows", "4",
            "--valid-tokens", str(VALID_TOKENS),
            "--threads", "1", "--device", "cpu", "--out", diag_path]
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    ckpt = os.path.join(out, "ckpt.pt")
+    # A diagnostics file newer than the checkpoint is this run's (e.g. the worker stopped before writing `dst`).
+    if not (os.path.exists(diag_path) and os.path.getmtime(diag_path) > os.path.getmtime(ckpt)):
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
     with open(os.path.join(out, "summary.json")) as fh:
         summary = json.load(fh)
     with open(diag_path) as fh:
@@ -166,22 +172,28 @@ def pct(x: float) -> str:
 
 def table(results: str) -> str:
     recs = {os.path.basename(p)[:-5]: json.load(open(p)) for p in sorted(glob.glob(os.path.join(results, "*.json")))}
-    lines = ["| run | what changes | valid bpb | memory off: Δ loss | read twice: 1st → 2nd nats (drop) | recall "
-             "(control) | tokens/s |", "|---|---|---|---|---|---|---|"]
+    lines = ["| run | what changes | valid bpb | bpb up to 4 T | memory off: Δ loss | read twice: 1st → 2nd nats "
+             "(drop; memory off) | recall (control) | train loss, last 2 logs |",
+             "|---|---|---|---|---|---|---|---|"]
     for name in list(TTT_RUNS) + list(KV_RUNS):
         r = recs.get(name)
         if not r:
             continue
-        d = r["diagnostics"]
+        ev = r["diagnostics"]
+        d = ev.get("diagnostics", ev)  # evaluate.py nests the §1 diagnostics beside its position buckets
         mo = d.get("memoryOff")
         rt = d["readTwice"]
+        rto = d.get("readTwiceMemoryOff")
         rc = d.get("recall")
+        up4 = ev.get("meanUpTo", {}).get("4x")
         lines.append(
-            f"| {name} | {r['what']} | {d['valid']['bpb']:.4f} | "
+            f"| {name} | {r['what']} | {d['valid']['bpb']:.4f} | {up4['bpb']:.4f} | " if up4 else
+            f"| {name} | {r['what']} | {d['valid']['bpb']:.4f} | — | ")
+        lines[-1] += (
             f"{pct(mo['lossIncrease']) if mo else '—'} | {rt['firstNats']:.3f} → {rt['secondNats']:.3f} "
-            f"({pct(rt['drop'])}) | "
-            + (f"{100 * rc['accuracy']:.1f} % ({100 * rc['control']['accuracy']:.1f} %)" if rc else "—")
-            + f" | {r['tokens_per_s']:,} |")
+            f"({pct(rt['drop'])}" + (f"; {pct(rto['drop'])})" if rto else ")") + " | "
+            + (f"{rc['correct']}/{rc['queries']} ({rc['control']['correct']}/{rc['control']['queries']})" if rc else "—")
+            + f" | {' → '.join(f'{x:.3f}' for x in r['train_loss_last'])} |")
     return "\n".join(lines)
 
 
