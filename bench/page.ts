@@ -47,16 +47,20 @@ async function load(client: EngineClient, model: BenchModel): Promise<ModelInfo>
   return info;
 }
 
-/** The corpus's first ~1,300 characters, cut at a space: about 300 tokens, a long prompt or a text to read. */
-export function longPromptOf(corpus: string): string {
-  const end = corpus.lastIndexOf(' ', 1300);
-  return corpus.slice(0, end > 0 ? end : 1300);
+/** Tokens of the long prompt / text read by the speed runs (the measurement used a 322-token prompt). */
+const LONG_PROMPT_TOKENS = 320;
+
+/** The corpus's first LONG_PROMPT_TOKENS tokens for this model's tokenizer (fewer if its context is shorter). */
+async function longPromptOf(model: BenchModel, corpus: string, maxContext: number): Promise<string> {
+  const bytes = new Uint8Array(await (await fetch(model.url)).arrayBuffer());
+  const tokenizer = Tokenizer.fromSpec(readBtttHeader(bytes).tokenizer);
+  return new CorpusCutter(tokenizer, tokenizer.encode(corpus)).next(Math.min(LONG_PROMPT_TOKENS, Math.floor(maxContext / 2))).text;
 }
 
 async function measureSpeed(client: EngineClient, model: BenchModel, config: BenchConfig): Promise<SpeedResult> {
   const info = await load(client, model);
   const runs: SpeedRun[] = [];
-  const longPrompt = longPromptOf(config.corpus);
+  const longPrompt = await longPromptOf(model, config.corpus, info.config.maxContext);
   for (let rep = 0; rep <= config.repetitions; rep++) {
     await client.api.reset();
     const r = await client.api.generate(config.prompt, greedy(config.decodeTokens));
