@@ -52,7 +52,7 @@ export function shippedShapes(c: ModelConfig): KernelShape[] {
   return shapes;
 }
 
-const variantLabel = (f: KernelFeatures) => `matvec ${f.subgroups ? 'subgroups' : 'workgroup'}+${f.dot4 ? 'dot4' : 'int'}`;
+const variantLabel = (f: KernelFeatures) => (f.rowPerThread ? 'matvec row per thread' : `matvec ${f.subgroups ? 'subgroups' : 'workgroup'}+${f.dot4 ? 'dot4' : 'int'}`);
 
 /**
  * Times `reps` dispatches of one pipeline recorded into one compute pass: timestamp queries at the pass's start and
@@ -110,9 +110,10 @@ export async function measureKernels(config: BenchConfig): Promise<KernelResult>
   const variants: KernelFeatures[] = [];
   for (const subgroups of [false, true]) {
     for (const dot4 of [false, true]) {
-      if ((!subgroups || ctx.kernelFeatures.subgroups) && (!dot4 || ctx.kernelFeatures.dot4)) variants.push({ subgroups, dot4 });
+      if ((!subgroups || ctx.kernelFeatures.subgroups) && (!dot4 || ctx.kernelFeatures.dot4)) variants.push({ subgroups, dot4, rowPerThread: false });
     }
   }
+  variants.push({ subgroups: false, dot4: false, rowPerThread: true });
   try {
     for (const shape of shapes) {
       const { rows, cols } = shape;
@@ -136,7 +137,8 @@ export async function measureKernels(config: BenchConfig): Promise<KernelResult>
       const scales = buf(m.rowScales);
       for (const features of variants) {
         const plan = matvecPlan(rows, cols, false, features, ctx.maxWorkgroupBytes);
-        const engine = features.subgroups === ctx.kernelFeatures.subgroups && features.dot4 === ctx.kernelFeatures.dot4;
+        const k = ctx.kernelFeatures;
+        const engine = k.rowPerThread ? features.rowPerThread === true : !features.rowPerThread && features.subgroups === k.subgroups && features.dot4 === k.dot4;
         runs.push({ variant: variantLabel(features), engine, pipeline: ctx.pipeline(plan.shader, plan.entryPoint, plan.constants), words, scales, workgroups: plan.workgroups });
       }
       for (const r of runs) {

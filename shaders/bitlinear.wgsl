@@ -125,6 +125,31 @@ fn store_rows(first_row: u32, sums: vec4<i32>) {
   }
 }
 
+// bitlinear_row: one invocation per output row over the same layout, no workgroup memory and no barrier, reading
+// xq directly. Chosen on CPU adapters (SwiftShader; src/engine/gpu/bitlinear.ts), where a barrier costs more than
+// the loads that staging x saves (the bench's kernel table measures both). Same i32 sum, same f32 multiply.
+@compute @workgroup_size(64)
+fn bitlinear_row(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let row = gid.x;
+  if (row >= OUT) { return; }
+  var acc: i32 = 0;
+  for (var c = 0u; c < CHUNKS; c++) {
+    let chunk = matvec_weights[row * CHUNKS + c];
+    for (var k = 0u; k < 4u; k++) {
+      let word = chunk[k];
+      let first = c * 64u + 16u * k;
+      for (var j = 0u; j < 4u; j++) {
+        for (var b = 0u; b < 4u; b++) {
+          let col = first + 4u * j + b;
+          if (col < IN) { acc += (i32((word >> (8u * b + 2u * j)) & 3u) - 1) * xq[col]; }
+        }
+      }
+    }
+  }
+  let value = f32(acc) * (row_scale[row] / xscale[0]);
+  if (ACCUMULATE) { y[row] = y[row] + value; } else { y[row] = value; }
+}
+
 //#if subgroups
 // Each subgroup claims 4-row blocks of the workgroup's rows one at a time (a workgroup counter): this needs no
 // assumption about how invocations map to subgroups, nor about the subgroup size (4 on SwiftShader, 32 on NVIDIA,

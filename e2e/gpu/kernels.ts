@@ -175,18 +175,19 @@ export interface MatvecCase {
   workgroups: number;
 }
 
-/** The variants this device can run: all four where it has subgroups and dot4I8Packed. */
+/** The variants this device can run: the tiled ones (all four where it has subgroups and dot4I8Packed) and one row per thread. */
 export function matvecVariants(ctx: GpuContext): KernelFeatures[] {
   const out: KernelFeatures[] = [];
   for (const subgroups of [false, true]) {
     for (const dot4 of [false, true]) {
-      if ((!subgroups || ctx.kernelFeatures.subgroups) && (!dot4 || ctx.kernelFeatures.dot4)) out.push({ subgroups, dot4 });
+      if ((!subgroups || ctx.kernelFeatures.subgroups) && (!dot4 || ctx.kernelFeatures.dot4)) out.push({ subgroups, dot4, rowPerThread: false });
     }
   }
+  out.push({ subgroups: false, dot4: false, rowPerThread: true });
   return out;
 }
 
-export const variantName = (f: KernelFeatures) => `${f.subgroups ? 'subgroups' : 'workgroup'}+${f.dot4 ? 'dot4' : 'int'}`;
+export const variantName = (f: KernelFeatures) => (f.rowPerThread ? 'row per thread' : `${f.subgroups ? 'subgroups' : 'workgroup'}+${f.dot4 ? 'dot4' : 'int'}`);
 
 /**
  * bitlinear_matvec, every variant the device has, at shapes below 64, not a multiple of 64 (or of 16), and ≥ 256:
@@ -260,8 +261,9 @@ export async function checkMatvec(shapes: [rows: number, cols: number, accumulat
 }
 
 /**
- * GpuModel on the device's matvec variant and on the portable one (a context with subgroups and dot4 turned off):
- * the logits of a few tokens of tiny-ttt must be the same bits (the matvec's sums are integers).
+ * GpuModel on the tiled matvec with the device's features, on the portable tiled one (subgroups and dot4 turned
+ * off) and on one row per thread (what CPU adapters get): the logits of a few tokens of tiny-ttt must be the same
+ * bits (the matvec's sums are integers).
  */
 export async function checkModelMatvecVariants(tokens: number[]): Promise<{ fast: string; portable: string; differingLogits: number; compared: number }> {
   const { GpuModel } = await import('../../src/engine/gpu/model');
@@ -274,21 +276,24 @@ export async function checkModelMatvecVariants(tokens: number[]): Promise<{ fast
     model.destroy();
     return all;
   };
-  const fastCtx = await GpuContext.create();
-  const portableCtx = await GpuContext.create({ kernelFeatures: { subgroups: false, dot4: false } });
+  const fastCtx = await GpuContext.create({ kernelFeatures: { rowPerThread: false } });
+  const portableCtx = await GpuContext.create({ kernelFeatures: { subgroups: false, dot4: false, rowPerThread: false } });
+  const rowCtx = await GpuContext.create({ kernelFeatures: { rowPerThread: true } });
   try {
     const a = await logitsOf(fastCtx);
-    const b = await logitsOf(portableCtx);
     let differingLogits = 0;
     let compared = 0;
-    a.forEach((l, i) => {
-      const x = new Uint32Array(l.buffer);
-      const y = new Uint32Array(b[i].buffer);
-      for (let k = 0; k < x.length; k++, compared++) if (x[k] !== y[k]) differingLogits++;
-    });
-    return { fast: fastCtx.describeKernels(), portable: portableCtx.describeKernels(), differingLogits, compared };
+    for (const other of [await logitsOf(portableCtx), await logitsOf(rowCtx)]) {
+      a.forEach((l, i) => {
+        const x = new Uint32Array(l.buffer);
+        const y = new Uint32Array(other[i].buffer);
+        for (let k = 0; k < x.length; k++, compared++) if (x[k] !== y[k]) differingLogits++;
+      });
+    }
+    return { fast: fastCtx.describeKernels(), portable: `${portableCtx.describeKernels()}; ${rowCtx.describeKernels()}`, differingLogits, compared };
   } finally {
     fastCtx.destroy();
     portableCtx.destroy();
+    rowCtx.destroy();
   }
 }

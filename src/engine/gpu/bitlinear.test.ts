@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { packTernaryMatvec } from './pack';
 import { matvecPlan } from './bitlinear';
+import { isCpuAdapter } from './context';
 import { bitlinearShader, selectVariant } from './shaders';
 import type { TernaryTensor } from '../types';
 
@@ -81,5 +82,21 @@ describe('matvecPlan', () => {
   it('refuses inputs whose staged x exceeds the workgroup memory', () => {
     expect(() => matvecPlan(8, 20000, false, { subgroups: true, dot4: true }, 16384)).toThrow(/workgroup memory/);
     expect(() => matvecPlan(0, 64, false, { subgroups: true, dot4: true })).toThrow(/bad shape/);
+  });
+});
+
+describe('one row per thread (CPU adapters)', () => {
+  it('plans bitlinear_row with one invocation per row and no workgroup memory, whatever the width', () => {
+    const plan = matvecPlan(100, 20000, true, { subgroups: true, dot4: true, rowPerThread: true });
+    expect(plan.entryPoint).toBe('bitlinear_row');
+    expect(plan.workgroups).toBe(2);
+    expect(plan.workgroupBytes).toBe(0);
+    expect(plan.constants).toEqual({ IN: 20000, OUT: 100, ACCUMULATE: 1 });
+  });
+  it('recognises CPU adapters by their description and leaves GPUs alone', () => {
+    expect(isCpuAdapter('google / swiftshader / / SwiftShader Device (Subzero)')).toBe(true);
+    expect(isCpuAdapter('mesa / llvmpipe')).toBe(true);
+    expect(isCpuAdapter('nvidia / hopper / / NVIDIA H200')).toBe(false);
+    expect(isCpuAdapter('apple / metal-3')).toBe(false);
   });
 });

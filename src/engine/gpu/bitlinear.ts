@@ -13,7 +13,7 @@ export const MATVEC_ROWS_PER_WORKGROUP = 64;
 
 export interface MatvecPlan {
   shader: string;
-  entryPoint: 'bitlinear_matvec';
+  entryPoint: 'bitlinear_matvec' | 'bitlinear_row';
   constants: Record<string, number>;
   workgroups: number;
   /** Bytes of workgroup memory the variant uses (checked against the device's limit). */
@@ -40,6 +40,10 @@ export function matvecPlan(
   if (rowsPerWorkgroupAtLeast % 4 !== 0 || rowsPerWorkgroupAtLeast <= 0) throw new RangeError(`matvecPlan: rows per workgroup must be a positive multiple of 4, got ${rowsPerWorkgroupAtLeast}`);
   const chunks = Math.ceil(cols / MATVEC_CHUNK_COLS);
   const constants: Record<string, number> = { IN: cols, OUT: rows, ACCUMULATE: accumulate ? 1 : 0 };
+  if (features.rowPerThread) {
+    // One invocation per row, nothing in workgroup memory (the shader's x_packed is not used by this entry point).
+    return { shader: bitlinearShader(features), entryPoint: 'bitlinear_row', constants, workgroups: Math.ceil(rows / 64), workgroupBytes: 0, features };
+  }
   let rowsPerWorkgroup = rowsPerWorkgroupAtLeast;
   const xBytes = chunks * 16 * 4; // x_packed
   let workgroupBytes = xBytes;

@@ -38,6 +38,15 @@ export interface GpuContextOptions {
 /** The WGSL language feature of dot4I8Packed (navigator.gpu.wgslLanguageFeatures). */
 export const DOT4_LANGUAGE_FEATURE = 'packed_4x8_integer_dot_product';
 
+/**
+ * Whether the adapter runs on the CPU (SwiftShader, llvmpipe/lavapipe, WARP), from its vendor / architecture /
+ * device / description line: there the matvec runs one invocation per row (bench: the tiled variants measured
+ * 0.6–0.8× of it at the shipped shapes on SwiftShader).
+ */
+export function isCpuAdapter(adapterInfo: string): boolean {
+  return /swiftshader|llvmpipe|lavapipe|\bwarp\b|software/i.test(adapterInfo);
+}
+
 export class GpuContext {
   readonly device: GPUDevice;
   readonly adapterInfo: string;
@@ -67,6 +76,7 @@ export class GpuContext {
     this.kernelFeatures = Object.freeze({
       subgroups: wanted.subgroups !== false && this.features.has('subgroups'),
       dot4: wanted.dot4 !== false && wgslFeatures.has(DOT4_LANGUAGE_FEATURE),
+      rowPerThread: wanted.rowPerThread ?? isCpuAdapter(adapterInfo),
     });
     void device.lost.then((info) => {
       this.lostReason = `${info.reason}: ${info.message}`;
@@ -164,6 +174,7 @@ export class GpuContext {
   /** One line for diagnostics: the kernel variant in use and why, e.g. "subgroups (sizes 4–4), dot4I8Packed". */
   describeKernels(): string {
     const k = this.kernelFeatures;
+    if (k.rowPerThread) return 'one invocation per matvec row (a CPU adapter: barriers cost more than they save)';
     const sg = k.subgroups ? `subgroups${this.subgroupSizes ? ` (sizes ${this.subgroupSizes.min}–${this.subgroupSizes.max})` : ''}` : 'no subgroups (workgroup-memory reductions)';
     return `${sg}, ${k.dot4 ? 'dot4I8Packed' : 'no dot4I8Packed (vector integer dot)'}`;
   }

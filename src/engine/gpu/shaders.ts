@@ -50,6 +50,11 @@ export interface KernelFeatures {
   subgroups: boolean;
   /** The `packed_4x8_integer_dot_product` WGSL language feature: dot4I8Packed. */
   dot4: boolean;
+  /**
+   * One invocation per output row (`bitlinear_row`) instead of the tiled matvec: set for CPU adapters (SwiftShader),
+   * where barriers and workgroup memory cost more than they save. Not a capability: a choice per adapter kind.
+   */
+  rowPerThread?: boolean;
 }
 
 /** shaders/bitlinear.wgsl compiled for `features`: directives first (WGSL wants them before any declaration). */
