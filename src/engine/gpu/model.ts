@@ -59,6 +59,37 @@ export interface ChunkOptions {
   logits?: ChunkLogits;
   /** Compute each token's drift statistics into `chunkDriftStats` (the last token's into `driftStats` too). */
   drift?: boolean;
+  /** Profiling only: every dispatch in its own compute pass, timed as `timer` says (see DispatchTimer). */
+  timer?: DispatchTimer;
+}
+
+/**
+ * Profiling (the bench's "where the time goes"): with a timer, encodeStep / encodeChunk record each dispatch in a
+ * compute pass of its own whose timestamp writes `timer.pass(label)` gives. Results are the same; only speed differs.
+ */
+export interface DispatchTimer {
+  pass(label: string): GPUComputePassTimestampWrites;
+}
+
+/** Records dispatches into one compute pass, or one pass each (with timestamps) when a timer is given. */
+class PassRecorder {
+  private shared: GPUComputePassEncoder | null = null;
+  constructor(private readonly encoder: GPUCommandEncoder, private readonly label: string, private readonly timer?: DispatchTimer) {}
+
+  dispatch(label: string, pipeline: GPUComputePipeline, bindGroup: GPUBindGroup, x: number, y = 1): void {
+    let pass: GPUComputePassEncoder;
+    if (this.timer) pass = this.encoder.beginComputePass({ label, timestampWrites: this.timer.pass(label) });
+    else pass = this.shared ??= this.encoder.beginComputePass({ label: this.label });
+    pass.setPipeline(pipeline);
+    pass.setBindGroup(0, bindGroup);
+    pass.dispatchWorkgroups(x, y);
+    if (this.timer) pass.end();
+  }
+
+  end(): void {
+    this.shared?.end();
+    this.shared = null;
+  }
 }
 
 // Read lazily: under Node the `webgpu` package installs GPUBufferUsage on globalThis after this module loads.
@@ -84,6 +115,8 @@ export interface StepOptions {
    * unless asked (logits and state are the same either way); readDrift() refuses stats older than the last step.
    */
   drift?: boolean;
+  /** Profiling only (see DispatchTimer). */
+  timer?: DispatchTimer;
 }
 
 /** A [rows, cols] float table on the GPU as u32 words (float-table.ts): f16 pairs or f32. */
@@ -632,16 +665,12 @@ export class GpuModel {
       embedBindGroup = this.bindGroup(this.embedPipeline, [tokenBuffer, this.embedTable.buffer, this.x], 'embed');
       this.embedBindGroups.set(tokenBuffer, embedBindGroup);
     }
-    const pass = encoder.beginComputePass({ label: `token step ${this.pos}` });
-    pass.setPipeline(this.embedPipeline);
-    pass.setBindGroup(0, embedBindGroup);
-    pass.dispatchWorkgroups(Math.ceil(this.config.dModel / WORKGROUP_SIZE));
+    const pass = new PassRecorder(encoder, `token step ${this.pos}`, opts.timer);
+    pass.dispatch('embed', this.embedPipeline, embedBindGroup, Math.ceil(this.config.dModel / WORKGROUP_SIZE));
     const drift = opts.drift ?? false;
     for (const dispatch of this.dispatches) {
       const variant = drift && dispatch.drift ? dispatch.drift : dispatch;
-      pass.setPipeline(variant.pipeline);
-      pass.setBindGroup(0, variant.bindGroup!);
-      pass.dispatchWorkgroups(dispatch.workgroups);
+      pass.dispatch(dispatch.label, variant.pipeline, variant.bindGroup!, dispatch.workgroups);
     }
     pass.end();
     this.pos++;
@@ -676,13 +705,8 @@ export class GpuModel {
     queue.writeBuffer(this.chunkInfo, 0, new Uint32Array([count, 0, 0, 0]));
     if (logits === 'all') encoder.copyBufferToBuffer(this.logits, 0, this.previousLogits, 0, V * 4);
 
-    const record = (pass: GPUComputePassEncoder, dispatch: ChunkDispatch) => {
-      const [x, y] = dispatch.grid(count);
-      pass.setPipeline(dispatch.pipeline);
-      pass.setBindGroup(0, dispatch.bindGroup!);
-      pass.dispatchWorkgroups(x, y);
-    };
-    const pass = encoder.beginComputePass({ label: `chunk of ${count} at ${this.pos}` });
+    const record = (pass: PassRecorder, dispatch: ChunkDispatch) => pass.dispatch(dispatch.label, dispatch.pipeline, dispatch.bindGroup!, ...dispatch.grid(count));
+    const pass = new PassRecorder(encoder, `chunk of ${count} at ${this.pos}`, opts.timer);
     for (const dispatch of this.chunkDispatches) {
       if (dispatch.drift === undefined || dispatch.drift === drift) record(pass, dispatch);
     }
@@ -695,12 +719,8 @@ export class GpuModel {
     if (logits === 'last') {
       // The decode step's own final norm and LM head on a copy of the last row: the logits the sampler reads.
       encoder.copyBufferToBuffer(this.chunkX, (count - 1) * d * 4, this.x, 0, d * 4);
-      const head = encoder.beginComputePass({ label: 'chunk lm_head (last token)' });
-      for (const dispatch of this.headDispatches) {
-        head.setPipeline(dispatch.pipeline);
-        head.setBindGroup(0, dispatch.bindGroup!);
-        head.dispatchWorkgroups(dispatch.workgroups);
-      }
+      const head = new PassRecorder(encoder, 'chunk lm_head (last token)', opts.timer);
+      for (const dispatch of this.headDispatches) head.dispatch(`chunk.last.${dispatch.label}`, dispatch.pipeline, dispatch.bindGroup!, dispatch.workgroups);
       head.end();
     }
     if (drift && this.driftStats) {
