@@ -54,8 +54,82 @@ override BLOCKS_PER_WG: u32 = ROWS_PER_WG / 4u;
 @group(0) @binding(0) var<storage, read> matvec_weights: array<vec4<u32>>; // [OUT, CHUNKS]
 var<workgroup> x_packed: array<u32, X_WORDS>;
 
+//#if norm
+// The decode step's fused form (docs/ARCHITECTURE.md, "Decode dispatches"): the matvec's input row is normalised
+// and quantised in its prologue (common.wgsl's norm prologue, NORM_KIND) instead of by a norm kernel of its own,
+// one dispatch fewer per BitLinear input. Every workgroup (every invocation of bitlinear_row_norm) computes the
+// row's statistics itself: the same bits everywhere, and the same as the chunk path's norm kernels.
+// WRITE_NORM_OUT: workgroup 0 also stores the f32 normalised row (the TTT step reads its layer's normalised input).
+override WRITE_NORM_OUT: bool = false;
+@group(0) @binding(9) var<storage, read_write> norm_out: array<f32>; // [IN]
+var<private> x_scale: f32;
+
+// Normalises and quantises the input into x_packed (zeros past IN), then waits for the whole workgroup.
+fn stage_x(t: u32, wg: u32) {
+  let s = norm_stats_wg(t, 0u);
+  x_scale = s.scale;
+  for (var w = t; w < X_WORDS; w += WG) {
+    var word = 0u;
+    for (var b = 0u; b < 4u; b++) {
+      let col = 4u * w + b;
+      if (col < IN) { word |= (bitcast<u32>(quantize(norm_value(0u, col, s), s.scale)) & 0xffu) << (8u * b); }
+    }
+    x_packed[w] = word;
+  }
+  if (WRITE_NORM_OUT && wg == 0u) {
+    for (var i = t; i < IN; i += WG) { norm_out[i] = norm_value(0u, i, s); }
+  }
+  workgroupBarrier();
+}
+
+fn input_scale() -> f32 { return x_scale; }
+
+// bitlinear_row_norm: bitlinear_row's fused form for CPU adapters. Each invocation computes the row's statistics
+// alone (no barrier) and quantises x on the fly, so it owns 4 output rows to share that work: each x value serves
+// 4 rows. Workgroups of 16 keep enough of them to spread over the CPU's threads. Dispatched ⌈OUT/64⌉.
+const ROW_NORM_ROWS: u32 = 4u;
+
+@compute @workgroup_size(16)
+fn bitlinear_row_norm(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let row0 = gid.x * ROW_NORM_ROWS;
+  if (row0 >= OUT) { return; }
+  let s = norm_stats_serial(0u);
+  if (WRITE_NORM_OUT && gid.x == 0u) {
+    for (var i = 0u; i < IN; i++) { norm_out[i] = norm_value(0u, i, s); }
+  }
+  // Rows past OUT (in the last invocation) repeat the last row; their sums are not stored.
+  let rows = min(vec4<u32>(row0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(OUT - 1u)) * CHUNKS;
+  var acc = vec4<i32>(0);
+  for (var c = 0u; c < CHUNKS; c++) {
+    let w0 = matvec_weights[rows.x + c];
+    let w1 = matvec_weights[rows.y + c];
+    let w2 = matvec_weights[rows.z + c];
+    let w3 = matvec_weights[rows.w + c];
+    for (var k = 0u; k < 4u; k++) {
+      let words = vec4<u32>(w0[k], w1[k], w2[k], w3[k]);
+      let first = c * 64u + 16u * k;
+      for (var j = 0u; j < 4u; j++) {
+        for (var b = 0u; b < 4u; b++) {
+          let col = first + 4u * j + b;
+          if (col < IN) {
+            let x = quantize(norm_value(0u, col, s), s.scale);
+            acc += (vec4<i32>((words >> vec4<u32>(8u * b + 2u * j)) & vec4<u32>(3u)) - vec4<i32>(1)) * x;
+          }
+        }
+      }
+    }
+  }
+  for (var r = 0u; r < ROW_NORM_ROWS; r++) {
+    let row = row0 + r;
+    if (row < OUT) {
+      let value = f32(acc[r]) * (row_scale[row] / s.scale);
+      if (ACCUMULATE) { y[row] = y[row] + value; } else { y[row] = value; }
+    }
+  }
+}
+//#else
 // Packs xq into x_packed (zeros past IN, so the padding columns add nothing), then waits for the whole workgroup.
-fn stage_x(t: u32) {
+fn stage_x(t: u32, wg: u32) {
   for (var w = t; w < X_WORDS; w += WG) {
     var word = 0u;
     for (var b = 0u; b < 4u; b++) {
@@ -66,6 +140,9 @@ fn stage_x(t: u32) {
   }
   workgroupBarrier();
 }
+
+fn input_scale() -> f32 { return xscale[0]; }
+//#endif
 
 //#if dot4
 alias XOperand = u32;
@@ -119,7 +196,7 @@ fn store_rows(first_row: u32, sums: vec4<i32>) {
   for (var r = 0u; r < 4u; r++) {
     let row = first_row + r;
     if (row < OUT) {
-      let value = f32(sums[r]) * (row_scale[row] / xscale[0]);
+      let value = f32(sums[r]) * (row_scale[row] / input_scale());
       if (ACCUMULATE) { y[row] = y[row] + value; } else { y[row] = value; }
     }
   }
@@ -158,7 +235,7 @@ var<workgroup> next_block: atomic<u32>;
 
 @compute @workgroup_size(64)
 fn bitlinear_matvec(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wg: vec3<u32>) {
-  stage_x(t);
+  stage_x(t, wg.x);
   let lanes = subgroupAdd(1u);
   let lane = subgroupExclusiveAdd(1u);
   var x_sum = 0;
@@ -185,7 +262,7 @@ var<workgroup> partial_sums: array<vec4<i32>, PARTIALS>;
 
 @compute @workgroup_size(64)
 fn bitlinear_matvec(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wg: vec3<u32>) {
-  stage_x(t);
+  stage_x(t, wg.x);
   let lane = t % THREADS_PER_ROW;
   let slots = WG / THREADS_PER_ROW;
   var x_sum = 0;

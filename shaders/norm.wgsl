@@ -1,90 +1,47 @@
-// RMSNorm followed by BitLinear's per-token int8 quantisation, in one workgroup: every BitLinear input is a
-// normalised vector, so fusing the two saves a dispatch and a pass over memory. rms_norm_gate_quant also applies
-// the attention output gate (config.attn.gate) between the two: y ⊙ gelu(g).
-// The *_rows entry points run the same code on the token rows of a prefill chunk, one workgroup per row: row r
-// reads src[r·N..], writes dst[r·N..], xq[r·N..] and xscale[r] (so each row's result equals the one-token path).
-override N: u32;
-override EPS: f32;
-override GATE_OFF: u32 = 0u; // rms_norm_gate_quant: offset of g in `gate_src`
-override GATE_STRIDE: u32 = 0u; // rms_norm_gate_quant_rows: floats per token row of `gate_src`
+// The norm-type kernels before a BitLinear, as standalone dispatches: the chunk path's token rows (RMSNorm of the
+// mixer and FFN inputs, SwiGLU + FFN sub-norm, the attention sub-norm [+ gate], the TTT post LayerNorm [+ gate]) and
+// the final norm before the LM head. What they compute is common.wgsl's norm prologue (NORM_KIND), the same code
+// the decode step's matvecs run in their prologue, so each token's result equals the decode path's bit for bit.
+// Row r reads its input at norm_src[r · NORM_SRC_STRIDE..], writes dst (the f32 normalised row), xq (int8) and
+// xscale[r] (s_x).
 // Chunk kernels: > 0 stores xq (and dst when DST_ROWS > 0) column-major with this many rows, xq[i·XQ_ROWS + row],
-// so that bitlinear_rows loads one column of 4 tokens as one vec4 (0: row-major, the decode step's layout).
+// so that bitlinear_rows loads one column of 4 tokens as one vec4 (0: row-major).
 override XQ_ROWS: u32 = 0u;
 override DST_ROWS: u32 = 0u;
 
 fn xq_at(row: u32, i: u32) -> u32 {
   if (XQ_ROWS > 0u) { return i * XQ_ROWS + row; }
-  return row * N + i;
+  return row * NORM_N + i;
 }
 
 fn dst_at(row: u32, i: u32) -> u32 {
   if (DST_ROWS > 0u) { return i * DST_ROWS + row; }
-  return row * N + i;
+  return row * NORM_N + i;
 }
 
-@group(0) @binding(0) var<storage, read> src: array<f32>;          // [N]
-@group(0) @binding(1) var<storage, read> gain: array<f32>;         // [N]
-@group(0) @binding(2) var<storage, read_write> dst: array<f32>;    // [N] normalised (f32)
-@group(0) @binding(3) var<storage, read_write> xq: array<i32>;     // [>= N] quantised
-@group(0) @binding(4) var<storage, read_write> xscale: array<f32>; // [0] = s_x
+@group(0) @binding(2) var<storage, read_write> dst: array<f32>;    // normalised rows (f32)
+@group(0) @binding(3) var<storage, read_write> xq: array<i32>;     // quantised rows
+@group(0) @binding(4) var<storage, read_write> xscale: array<f32>; // s_x per row
 
-// 1 / RMS(src), the same in every thread of the workgroup.
-fn rms_inverse(t: u32, base: u32) -> f32 {
-  var sum_sq = 0.0;
-  for (var i = t; i < N; i += WG) { let v = src[base + i]; sum_sq += v * v; }
-  let total = wg_sum4(t, vec4<f32>(sum_sq, 0.0, 0.0, 0.0)).x;
-  return 1.0 / sqrt(total / f32(N) + EPS);
-}
-
-// Quantises `dst` (written by this workgroup) to int8 with the scale of the largest |value| over all threads.
-fn quantize_dst(t: u32, thread_absmax: f32, row: u32) {
-  let scale = activation_scale(wg_max4(t, vec4<f32>(thread_absmax, 0.0, 0.0, 0.0)).x);
-  for (var i = t; i < N; i += WG) { xq[xq_at(row, i)] = quantize(dst[dst_at(row, i)], scale); }
-  if (t == 0u) { xscale[row] = scale; }
-}
-
-fn rms_norm_quant_row(t: u32, row: u32) {
-  let base = row * N;
-  let inv = rms_inverse(t, base);
-  var absmax = 0.0;
-  for (var i = t; i < N; i += WG) {
-    let y = src[base + i] * inv * gain[i];
+// Writes values first, first + step, … of row `row` (and its scale from the invocation with first = 0).
+fn write_row(row: u32, s: NormStats, first: u32, step: u32) {
+  for (var i = first; i < NORM_N; i += step) {
+    let y = norm_value(row, i, s);
     dst[dst_at(row, i)] = y;
-    absmax = max(absmax, abs(y));
+    xq[xq_at(row, i)] = quantize(y, s.scale);
   }
-  quantize_dst(t, absmax, row);
+  if (first == 0u) { xscale[row] = s.scale; }
 }
 
+// One workgroup per row (GPUs): the statistics by workgroup reductions. Dispatched (rows, 1).
 @compute @workgroup_size(64)
-fn rms_norm_quant(@builtin(local_invocation_index) t: u32) {
-  rms_norm_quant_row(t, 0u);
+fn norm_quant_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+  write_row(wid.x, norm_stats_wg(t, wid.x), t, WG);
 }
 
-@compute @workgroup_size(64)
-fn rms_norm_quant_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32) {
-  rms_norm_quant_row(t, wid.x);
-}
-
-@group(0) @binding(5) var<storage, read> gate_src: array<f32>;
-
-fn rms_norm_gate_quant_row(t: u32, row: u32) {
-  let base = row * N;
-  let inv = rms_inverse(t, base);
-  var absmax = 0.0;
-  for (var i = t; i < N; i += WG) {
-    let y = (src[base + i] * inv * gain[i]) * gelu(gate_src[row * GATE_STRIDE + GATE_OFF + i]);
-    dst[dst_at(row, i)] = y;
-    absmax = max(absmax, abs(y));
-  }
-  quantize_dst(t, absmax, row);
-}
-
-@compute @workgroup_size(64)
-fn rms_norm_gate_quant(@builtin(local_invocation_index) t: u32) {
-  rms_norm_gate_quant_row(t, 0u);
-}
-
-@compute @workgroup_size(64)
-fn rms_norm_gate_quant_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32) {
-  rms_norm_gate_quant_row(t, wid.x);
+// One invocation per row, no barrier (CPU adapters, where a barrier costs more than a row's arithmetic); a
+// workgroup of one, so that rows spread over the CPU's threads. Dispatched (rows, 1).
+@compute @workgroup_size(1)
+fn norm_quant_rows_serial(@builtin(workgroup_id) wid: vec3<u32>) {
+  write_row(wid.x, norm_stats_serial(wid.x), 0u, 1u);
 }

@@ -44,7 +44,6 @@ override OFF_HIST_V: u32 = 0u;
 override UVG_STRIDE: u32 = 0u;
 override QK_STRIDE: u32 = 0u;
 override STATS_STRIDE: u32 = 0u;
-override XQ_ROWS: u32 = 0u; // ttt_post_rows: xq column-major with this many rows (see norm.wgsl)
 
 // --- ttt_conv: causal depthwise convolution of q and k (and v), one thread per channel --------------------------
 @group(0) @binding(0) var<storage, read> conv_uvg: array<f32>;
@@ -278,50 +277,4 @@ fn ttt_token(h: u32, t: u32, position: u32, row: u32) {
     step_stats[s + 3u] = loss_after;
     step_stats[s + 4u] = sqrt(means.z * ff); // ‖W0 − W_init‖_F of the mini-batch start state
   }
-}
-
-// --- ttt_post: LayerNorm over the concatenated heads, the optional gelu gate, int8 quantisation for wo --------
-@group(0) @binding(0) var<storage, read> post_z: array<f32>;
-@group(0) @binding(1) var<storage, read> post_uvg: array<f32>;
-@group(0) @binding(2) var<storage, read> post_params: array<f32>;
-@group(0) @binding(3) var<storage, read_write> post_out: array<f32>; // [D] f32 (before quantisation)
-@group(0) @binding(4) var<storage, read_write> post_xq: array<i32>;
-@group(0) @binding(5) var<storage, read_write> post_xscale: array<f32>;
-
-// Row `row` of a prefill chunk (row 0: the decode step): z, out and xq rows of D floats, uvg rows of UVG_STRIDE.
-fn post_row(t: u32, row: u32) {
-  let base = row * D;
-  let g_at = row * UVG_STRIDE + OFF_G;
-  var s = 0.0;
-  for (var c = t; c < D; c += WG) { s += post_z[base + c]; }
-  let mean = wg_sum4(t, vec4<f32>(s, 0.0, 0.0, 0.0)).x / f32(D);
-  var v = 0.0;
-  for (var c = t; c < D; c += WG) { let dz = post_z[base + c] - mean; v += dz * dz; }
-  let inv = 1.0 / sqrt(wg_sum4(t, vec4<f32>(v, 0.0, 0.0, 0.0)).x / f32(D) + EPS);
-  var absmax = 0.0;
-  for (var c = t; c < D; c += WG) {
-    var y = (post_z[base + c] - mean) * inv * post_params[OFF_POST_W + c] + post_params[OFF_POST_B + c];
-    let g = post_uvg[g_at + c];
-    if (GATE) { y = y * gelu(g); }
-    post_out[base + c] = y;
-    absmax = max(absmax, abs(y));
-  }
-  let scale = activation_scale(wg_max4(t, vec4<f32>(absmax, 0.0, 0.0, 0.0)).x);
-  for (var c = t; c < D; c += WG) {
-    var at = base + c;
-    if (XQ_ROWS > 0u) { at = c * XQ_ROWS + row; }
-    post_xq[at] = quantize(post_out[base + c], scale);
-  }
-  if (t == 0u) { post_xscale[row] = scale; }
-}
-
-@compute @workgroup_size(64)
-fn ttt_post(@builtin(local_invocation_index) t: u32) {
-  post_row(t, 0u);
-}
-
-// The token rows of a prefill chunk, one workgroup per row.
-@compute @workgroup_size(64)
-fn ttt_post_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32) {
-  post_row(t, wid.x);
 }

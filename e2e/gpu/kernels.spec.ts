@@ -1,6 +1,7 @@
 // Single kernels on random inputs against CPU computations (e2e/gpu/kernels.ts).
 // Tolerances: bitlinear (integer sums, one f32 multiply) ≤ 1e-6 of max |y|; norms and the LM head (f32 sums on the
-// GPU, f64 on the CPU) ≤ 1e-5; the embedding is a copy (0); the int8 quantiser agrees exactly on the GPU's floats.
+// GPU, f64 on the CPU) ≤ 1e-5; the embedding is a copy (0); the int8 quantiser agrees exactly on the GPU's floats,
+// and the norm kernels' two entry points (workgroup / one invocation per row) agree bit for bit.
 // TTT and attention kernels are checked through whole-model parity with the reference (model.spec.ts).
 import { test, expect } from '@playwright/test';
 import { inHarness } from './in-harness';
@@ -8,7 +9,7 @@ import type { checkMatvec, checkModelMatvecVariants } from './kernels';
 
 test('kernels agree with CPU computations on random inputs', async ({ page }) => {
   const results = await inHarness<{ name: string; maxRelDiff: number; intMismatches: number }[]>(page, 'kernels.ts', 'checkKernels');
-  const tolerance: Record<string, number> = { bitlinear: 1e-6, rms_norm_quant: 1e-5, swiglu_norm_quant: 1e-5, embed: 0, lm_head: 1e-5, 'embed (f16 table)': 0, 'lm_head (f16 table)': 1e-5 };
+  const tolerance: Record<string, number> = { bitlinear: 1e-6, 'norm rms': 1e-5, 'norm rms+gate': 1e-5, 'norm swiglu': 1e-5, 'norm layer+gate': 1e-5, embed: 0, lm_head: 1e-5, 'embed (f16 table)': 0, 'lm_head (f16 table)': 1e-5 };
   expect(results.map((r) => r.name).sort()).toEqual(Object.keys(tolerance).sort());
   for (const r of results) {
     console.log(`${r.name}: max relative diff ${r.maxRelDiff.toExponential(2)}, int8 mismatches ${r.intMismatches}`);
@@ -22,7 +23,7 @@ test('kernels agree with CPU computations on random inputs', async ({ page }) =>
 // large shapes while each variant compiles one pipeline per shape.
 const MATVEC_SHAPES: [number, number, boolean][] = [[16, 48, false], [5, 37, true], [100, 80, false], [256, 256, true], [768, 256, false], [24, 1000, true]];
 
-test('ternary matvec: every variant equals the integer sum exactly and the legacy kernel bit for bit', async ({ page }) => {
+test('ternary matvec: every variant equals the integer sum exactly, the legacy kernel bit for bit, and its fused-norm form the norm kernel + matvec bit for bit', async ({ page }) => {
   const r = await inHarness<Awaited<ReturnType<typeof checkMatvec>>>(page, 'kernels.ts', 'checkMatvec', MATVEC_SHAPES);
   console.log(`matvec on this device: ${r.describe}`);
   const variants = [...new Set(r.cases.map((c) => c.variant))];
@@ -38,7 +39,9 @@ test('ternary matvec: every variant equals the integer sum exactly and the legac
     const name = `${c.variant} ${c.rows}×${c.cols} accumulate=${c.accumulate}`;
     expect(c.integerMismatches, name).toBe(0);
     if (c.cols % 16 === 0) expect(c.legacyMismatches, name).toBe(0);
+    expect(c.fusedMismatches, `${name} fused with ${c.fusedKind}`).toBe(0);
   }
+  expect(new Set(r.cases.map((c) => c.fusedKind))).toEqual(new Set(['rms', 'swiglu']));
 });
 
 test('GpuModel gives the same logits, bit for bit, with the tiled matvec (device features and portable) and one row per thread', async ({ page }) => {

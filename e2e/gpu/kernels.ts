@@ -13,12 +13,13 @@ import { Rng } from '../../src/engine/util/rng';
 const usage = () => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
 
 // A validation error (e.g. a missing override constant) fails the check instead of leaving zeros behind.
-async function run(ctx: GpuContext, shader: string, entry: string, constants: Record<string, number>, buffers: GPUBuffer[], groups: number) {
+// A null buffer leaves its binding number out (one the entry point does not use).
+async function run(ctx: GpuContext, shader: string, entry: string, constants: Record<string, number>, buffers: (GPUBuffer | null)[], groups: number) {
   ctx.device.pushErrorScope('validation');
   const pipeline = ctx.pipeline(shader, entry, constants);
   const bindGroup = ctx.device.createBindGroup({
     layout: pipeline.getBindGroupLayout(0),
-    entries: buffers.map((buffer, binding) => ({ binding, resource: { buffer } })),
+    entries: buffers.flatMap((buffer, binding) => (buffer ? [{ binding, resource: { buffer } }] : [])),
   });
   const encoder = ctx.device.createCommandEncoder();
   const pass = encoder.beginComputePass();
@@ -30,6 +31,14 @@ async function run(ctx: GpuContext, shader: string, entry: string, constants: Re
   const error = await ctx.device.popErrorScope();
   if (error) throw new Error(`${entry}: ${error.message}`);
 }
+
+/** The norm prologue's kinds (shaders/common.wgsl NORM_KIND) at sizes below 64, not a multiple of 64, and ≥ 256. */
+const NORM_KINDS = [
+  { name: 'rms', kind: 1, n: 160 },
+  { name: 'rms+gate', kind: 2, n: 40 },
+  { name: 'swiglu', kind: 3, n: 300 },
+  { name: 'layer+gate', kind: 4, n: 256 },
+];
 
 const roundEven = (x: number) => {
   const r = Math.round(x);
@@ -91,46 +100,59 @@ export async function checkKernels(gpu?: GPU): Promise<KernelResult[]> {
     out.push({ name: 'bitlinear', maxRelDiff: relDiff(g, cpu), intMismatches: 0 });
   }
 
-  // RMSNorm + int8 quantisation.
-  {
-    const N = 160;
-    const x = f32(N, () => 3 * rng.normal());
-    const gain = f32(N, () => 1 + 0.2 * rng.normal());
-    const dst = empty(N * 4);
-    const xq = empty(N * 4);
-    const xs = empty(16);
-    await run(ctx, SHADERS.norm, 'rms_norm_quant', { N, EPS: 1e-5 }, [buf(x), buf(gain), dst, xq, xs], 1);
-    const g = new Float32Array(await ctx.readBuffer(dst));
-    const gq = new Int32Array(await ctx.readBuffer(xq));
-    let ss = 0;
-    for (const v of x) ss += v * v;
-    const inv = 1 / Math.sqrt(ss / N + 1e-5);
-    const cpu = Array.from(x, (v, i) => Math.fround(v * inv * gain[i]));
-    // Quantise the GPU's own normalised values on the CPU: this isolates the quantiser from f32 rounding of the norm.
-    let absmax = 0;
-    for (const v of g) absmax = Math.max(absmax, Math.abs(v));
-    const scale = Math.fround(127 / Math.max(absmax, Math.fround(1e-5)));
+  // The norm kernels (norm.wgsl, common.wgsl's prologue), every kind, over 3 rows, with one workgroup per row and with
+  // one invocation per row: against the CPU (f64 sums), the int8 quantiser on the GPU's own floats, and the two
+  // entry points against each other bit for bit (their sums run in the same order), counted into intMismatches.
+  for (const kind of NORM_KINDS) {
+    const rows = 3;
+    const n = kind.n;
+    const width = kind.name === 'swiglu' ? 2 * n : n;
+    const src = f32(rows * width, () => 2 * rng.normal() + 0.3);
+    const params = f32(2 * n, () => 1 + 0.2 * rng.normal());
+    const gateStride = n + 5;
+    const gate = f32(rows * gateStride, () => rng.normal());
+    const constants = { NORM_KIND: kind.kind, NORM_N: n, NORM_EPS: 1e-5, NORM_SRC_STRIDE: width, NORM_BIAS_OFF: n, NORM_GATED: 1, NORM_GATE_OFF: 3, NORM_GATE_STRIDE: gateStride };
+    const results: { dst: Float32Array; xq: Int32Array; xs: Float32Array }[] = [];
+    for (const entry of ['norm_quant_rows', 'norm_quant_rows_serial']) {
+      const dst = empty(rows * n * 4);
+      const xq = empty(rows * n * 4);
+      const xs = empty(rows * 4);
+      await run(ctx, SHADERS.norm, entry, constants, [null, null, dst, xq, xs, null, buf(src), buf(params), buf(gate)], rows);
+      results.push({ dst: new Float32Array(await ctx.readBuffer(dst)), xq: new Int32Array(await ctx.readBuffer(xq)), xs: new Float32Array(await ctx.readBuffer(xs)) });
+    }
+    const cpu: number[] = [];
+    for (let r = 0; r < rows; r++) {
+      const v = Array.from({ length: n }, (_, i) => {
+        const a = src[r * width + i];
+        return kind.name === 'swiglu' ? (a / (1 + Math.exp(-a))) * src[r * width + n + i] : a;
+      });
+      const mean = kind.name === 'layer+gate' ? v.reduce((x, y) => x + y, 0) / n : 0;
+      const inv = 1 / Math.sqrt(v.reduce((x, y) => x + (y - mean) ** 2, 0) / n + 1e-5);
+      const gelu = (a: number) => 0.5 * a * (1 + Math.tanh(0.7978845608 * (a + 0.044715 * a ** 3)));
+      v.forEach((x, i) => {
+        let y = (x - mean) * inv * params[i];
+        if (kind.name === 'layer+gate') y += params[n + i];
+        if (kind.name === 'rms+gate' || kind.name === 'layer+gate') y *= gelu(gate[r * gateStride + 3 + i]);
+        cpu.push(y);
+      });
+    }
+    const [wg, serial] = results;
     let mismatches = 0;
-    g.forEach((v, i) => {
-      const q = Math.min(127, Math.max(-128, roundEven(Math.fround(v * scale))));
-      if (q !== gq[i]) mismatches++;
-    });
-    out.push({ name: 'rms_norm_quant', maxRelDiff: relDiff(g, cpu), intMismatches: mismatches });
-  }
-
-  // SwiGLU + sub-norm.
-  {
-    const F = 80;
-    const ac = f32(2 * F, () => 2 * rng.normal());
-    const gain = f32(F, () => 1 + 0.2 * rng.normal());
-    const h = empty(F * 4);
-    await run(ctx, SHADERS.ffn, 'swiglu_norm_quant', { F, EPS: 1e-5 }, [buf(ac), buf(gain), h, empty(F * 4), empty(16)], 1);
-    const g = new Float32Array(await ctx.readBuffer(h));
-    const hv = Array.from({ length: F }, (_, i) => (ac[i] / (1 + Math.exp(-ac[i]))) * ac[F + i]);
-    let ss = 0;
-    for (const v of hv) ss += v * v;
-    const inv = 1 / Math.sqrt(ss / F + 1e-5);
-    out.push({ name: 'swiglu_norm_quant', maxRelDiff: relDiff(g, hv.map((v, i) => v * inv * gain[i])), intMismatches: 0 });
+    for (let r = 0; r < rows; r++) {
+      const row = wg.dst.subarray(r * n, (r + 1) * n);
+      let absmax = 0;
+      for (const v of row) absmax = Math.max(absmax, Math.abs(v));
+      const scale = Math.fround(127 / Math.max(absmax, Math.fround(1e-5)));
+      if (scale !== wg.xs[r]) mismatches++;
+      row.forEach((v, i) => {
+        if (Math.min(127, Math.max(-128, roundEven(Math.fround(v * scale)))) !== wg.xq[r * n + i]) mismatches++;
+      });
+    }
+    const bits = (a: Float32Array) => new Uint32Array(a.buffer);
+    for (const [x, y] of [[bits(wg.dst), bits(serial.dst)], [bits(wg.xs), bits(serial.xs)], [wg.xq, serial.xq]] as const) {
+      for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) mismatches++;
+    }
+    out.push({ name: `norm ${kind.name}`, maxRelDiff: relDiff(wg.dst, cpu), intMismatches: mismatches });
   }
 
   // Embedding lookup and LM head, on an f32 table and on the f16-pair table the model uses for .bttt files
@@ -150,7 +172,9 @@ export async function checkKernels(gpu?: GPU): Promise<KernelResult[]> {
     out.push({ name: 'embed' + suffix, maxRelDiff: relDiff(gx, table.subarray(42 * D, 43 * D)), intMismatches: 0 });
     const xn = f32(D, () => rng.normal());
     const logits = empty(V * 4);
-    await run(ctx, SHADERS.head, 'lm_head', layout, [buf(packed.words), buf(xn), logits], Math.ceil(V / 64));
+    const position = buf(new Uint32Array([7, 0, 0, 0]));
+    await run(ctx, SHADERS.head, 'lm_head', { ...layout, ADVANCE: 1 }, [buf(packed.words), buf(xn), logits, position], Math.ceil(V / 64));
+    if (new Uint32Array(await ctx.readBuffer(position))[0] !== 8) throw new Error('lm_head with ADVANCE did not advance the position by one');
     const gl = new Float32Array(await ctx.readBuffer(logits));
     const cpu = Array.from({ length: V }, (_, v) => {
       let acc = 0;
@@ -172,6 +196,13 @@ export interface MatvecCase {
   integerMismatches: number;
   /** Rows whose y differs bitwise from the legacy `bitlinear` kernel with real per-row scales; -1: not comparable (cols not a multiple of 16). */
   legacyMismatches: number;
+  /**
+   * The fused form (the decode step's: its input normalised and quantised in the prologue, RMSNorm or SwiGLU +
+   * RMSNorm by shape) against norm.wgsl followed by the plain matvec of the same variant: differing y words plus
+   * differing words of the f32 normalised row it also stores.
+   */
+  fusedKind: string;
+  fusedMismatches: number;
   workgroups: number;
 }
 
@@ -203,7 +234,7 @@ export async function checkMatvec(shapes: [rows: number, cols: number, accumulat
   const tensor = (rows: number, cols: number, scale: number): TernaryTensor => ({
     kind: 'ternary', shape: [rows, cols], scale, values: Int8Array.from({ length: rows * cols }, () => rng.int(3) - 1),
   });
-  for (const [rows, cols, accumulate] of shapes) {
+  for (const [shapeIndex, [rows, cols, accumulate]] of shapes.entries()) {
     const top = Math.ceil(rows / 3);
     const a = tensor(top, cols, 0.03);
     const b = tensor(rows - top, cols, 0.05);
@@ -227,6 +258,18 @@ export async function checkMatvec(shapes: [rows: number, cols: number, accumulat
     const sxOne = buf(new Float32Array([1, 0, 0, 0]));
     const realScales = buf(matvec.rowScales);
     const sx = buf(new Float32Array([3.7, 0, 0, 0]));
+    // The fused form's input: a row for RMSNorm, or [a | c] for SwiGLU + RMSNorm, on alternate shapes.
+    const fusedKind = shapeIndex % 2 === 0 ? NORM_KINDS[0] : NORM_KINDS[2];
+    const width = fusedKind.name === 'swiglu' ? 2 * cols : cols;
+    const normSrc = buf(Float32Array.from({ length: width }, () => 2 * rng.normal()));
+    const gain = buf(Float32Array.from({ length: cols }, () => 1 + 0.2 * rng.normal()));
+    const normConstants = { NORM_KIND: fusedKind.kind, NORM_N: cols, NORM_EPS: 1e-5, NORM_SRC_STRIDE: width };
+    const normInputs = [normSrc, gain, buf(new Float32Array(4))];
+    const normDst = buf(new Float32Array(cols));
+    const normXq = buf(new Int32Array(cols));
+    const normXs = buf(new Float32Array(4));
+    await run(ctx, SHADERS.norm, 'norm_quant_rows', normConstants, [null, null, normDst, normXq, normXs, null, ...normInputs], 1);
+    const normRow = new Uint32Array(await ctx.readBuffer(normDst));
     let legacy: Float32Array | null = null;
     {
       if (cols % 16 === 0) {
@@ -251,7 +294,19 @@ export async function checkMatvec(shapes: [rows: number, cols: number, accumulat
           legacyMismatches = 0;
           for (let r = 0; r < rows; r++) if (g[r] !== l[r]) legacyMismatches++;
         }
-        cases.push({ variant: variantName(features), rows, cols, accumulate, integerMismatches, legacyMismatches, workgroups: plan.workgroups });
+        const plain = buf(y0);
+        await run(ctx, plan.shader, plan.entryPoint, plan.constants, [wordsBuf, realScales, normXq, normXs, plain], plan.workgroups);
+        const fusedPlan = matvecPlan(rows, cols, accumulate, features, ctx.maxWorkgroupBytes, undefined, true);
+        const fused = buf(y0);
+        const normOut = buf(new Float32Array(cols));
+        await run(ctx, fusedPlan.shader, fusedPlan.entryPoint, { ...fusedPlan.constants, ...normConstants, WRITE_NORM_OUT: 1 }, [wordsBuf, realScales, null, null, fused, null, ...normInputs, normOut], fusedPlan.workgroups);
+        const want = new Uint32Array(await ctx.readBuffer(plain));
+        const got = new Uint32Array(await ctx.readBuffer(fused));
+        const gotRow = new Uint32Array(await ctx.readBuffer(normOut));
+        let fusedMismatches = 0;
+        for (let r = 0; r < rows; r++) if (got[r] !== want[r]) fusedMismatches++;
+        for (let i = 0; i < cols; i++) if (gotRow[i] !== normRow[i]) fusedMismatches++;
+        cases.push({ variant: variantName(features), rows, cols, accumulate, integerMismatches, legacyMismatches, fusedKind: fusedKind.name, fusedMismatches, workgroups: plan.workgroups });
       }
     }
   }

@@ -13,7 +13,7 @@ export const MATVEC_ROWS_PER_WORKGROUP = 64;
 
 export interface MatvecPlan {
   shader: string;
-  entryPoint: 'bitlinear_matvec' | 'bitlinear_row';
+  entryPoint: 'bitlinear_matvec' | 'bitlinear_row' | 'bitlinear_row_norm';
   constants: Record<string, number>;
   workgroups: number;
   /** Bytes of workgroup memory the variant uses (checked against the device's limit). */
@@ -28,25 +28,37 @@ function threadsPerRow(chunks: number): number {
   return t;
 }
 
+/** Rows of one bitlinear_row_norm invocation × its workgroup size (shaders/bitlinear.wgsl). */
+const ROW_NORM_ROWS_PER_WORKGROUP = 4 * 16;
+/** Bytes of common.wgsl's reduce_f32, which the fused prologue's workgroup reductions use. */
+const REDUCE_BYTES = 64 * 16;
+
 /**
- * The matvec for an [rows, cols] ternary matrix (packTernaryMatvec layout) on a device with `features`.
+ * The matvec for an [rows, cols] ternary matrix (packTernaryMatvec layout) on a device with `features`. With
+ * `norm`, the decode step's fused form: the input row is normalised and quantised in the kernel's prologue (the
+ * caller adds the NORM_* constants of its kind and binds the norm input at 6..8 and the f32 output at 9).
  * Throws a RangeError when x does not fit in `maxWorkgroupBytes` of workgroup memory (cols beyond ~16,000 at the
  * default limit of 16 KiB).
  */
 export function matvecPlan(
-  rows: number, cols: number, accumulate: boolean, features: KernelFeatures, maxWorkgroupBytes = 16384, rowsPerWorkgroupAtLeast = MATVEC_ROWS_PER_WORKGROUP,
+  rows: number, cols: number, accumulate: boolean, features: KernelFeatures, maxWorkgroupBytes = 16384, rowsPerWorkgroupAtLeast = MATVEC_ROWS_PER_WORKGROUP, norm = false,
 ): MatvecPlan {
   if (!Number.isInteger(rows) || !Number.isInteger(cols) || rows <= 0 || cols <= 0) throw new RangeError(`matvecPlan: bad shape ${rows}×${cols}`);
   if (rowsPerWorkgroupAtLeast % 4 !== 0 || rowsPerWorkgroupAtLeast <= 0) throw new RangeError(`matvecPlan: rows per workgroup must be a positive multiple of 4, got ${rowsPerWorkgroupAtLeast}`);
   const chunks = Math.ceil(cols / MATVEC_CHUNK_COLS);
   const constants: Record<string, number> = { IN: cols, OUT: rows, ACCUMULATE: accumulate ? 1 : 0 };
+  if (norm) constants.NORM_N = cols;
+  if (features.rowPerThread && norm) {
+    // 4 rows per invocation (each computes the row's norm alone, no barrier), workgroups of 16.
+    return { shader: bitlinearShader(features, true), entryPoint: 'bitlinear_row_norm', constants, workgroups: Math.ceil(rows / ROW_NORM_ROWS_PER_WORKGROUP), workgroupBytes: 0, features };
+  }
   if (features.rowPerThread) {
     // One invocation per row, nothing in workgroup memory (the shader's x_packed is not used by this entry point).
     return { shader: bitlinearShader(features), entryPoint: 'bitlinear_row', constants, workgroups: Math.ceil(rows / 64), workgroupBytes: 0, features };
   }
   let rowsPerWorkgroup = rowsPerWorkgroupAtLeast;
   const xBytes = chunks * 16 * 4; // x_packed
-  let workgroupBytes = xBytes;
+  let workgroupBytes = xBytes + (norm ? REDUCE_BYTES : 0);
   if (features.subgroups) {
     workgroupBytes += 4; // the block counter
   } else {
@@ -56,7 +68,7 @@ export function matvecPlan(
     rowsPerWorkgroup = Math.max(rowsPerWorkgroup, fewestRows);
     const partialBytes = (rows: number) => (rows / 4) * threads * 16; // vec4<i32> per block and invocation
     // Where workgroup memory is short (16 KiB, the default), fewer rows per workgroup leave room for x.
-    while (xBytes + partialBytes(rowsPerWorkgroup) > maxWorkgroupBytes && rowsPerWorkgroup / 2 >= fewestRows && (rowsPerWorkgroup / 2) % 4 === 0) rowsPerWorkgroup /= 2;
+    while (workgroupBytes + partialBytes(rowsPerWorkgroup) > maxWorkgroupBytes && rowsPerWorkgroup / 2 >= fewestRows && (rowsPerWorkgroup / 2) % 4 === 0) rowsPerWorkgroup /= 2;
     constants.THREADS_PER_ROW = threads;
     workgroupBytes += partialBytes(rowsPerWorkgroup);
   }
@@ -65,7 +77,7 @@ export function matvecPlan(
     throw new RangeError(`matvecPlan: an input of ${cols} needs ${workgroupBytes} bytes of workgroup memory, the device allows ${maxWorkgroupBytes}`);
   }
   return {
-    shader: bitlinearShader(features),
+    shader: bitlinearShader(features, norm),
     entryPoint: 'bitlinear_matvec',
     constants,
     workgroups: Math.ceil(rows / rowsPerWorkgroup),

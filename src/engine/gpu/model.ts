@@ -97,8 +97,8 @@ const storageUsage = () => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GP
 
 interface Dispatch {
   pipeline: GPUComputePipeline;
-  /** Buffers bound at @binding(0..n) of group 0, looked up when the bind group is (re)built. */
-  buffers: () => GPUBuffer[];
+  /** Buffers bound at @binding(0..n) of group 0 (null: a binding number the kernel does not use), looked up when the bind group is (re)built. */
+  buffers: () => (GPUBuffer | null)[];
   bindGroup: GPUBindGroup | null;
   workgroups: number;
   /** Rebuilt when the KV cache is reallocated. */
@@ -138,6 +138,22 @@ interface PackedWeight {
   scales: GPUBuffer;
   rows: number;
   cols: number;
+}
+
+/** NORM_KIND of shaders/common.wgsl's norm prologue. */
+const NORM_RMS = 1;
+const NORM_RMS_GATE = 2;
+const NORM_SWIGLU = 3;
+const NORM_LAYER = 4;
+
+/** The input of a norm prologue: its kind, rows at @binding(6), gains (and biases) at 7, gate rows at 8. */
+interface NormInput {
+  kind: number;
+  src: GPUBuffer;
+  params: GPUBuffer;
+  gate?: GPUBuffer;
+  /** NORM_* override constants of the kind (offsets, strides, NORM_GATED). */
+  constants?: Record<string, number>;
 }
 
 /** Float offsets of a TTT layer's packed float tensors (one "params" buffer per layer). */
@@ -243,7 +259,10 @@ export class GpuModel {
   /** The chunk path's LM head for 'all': final norm over the rows, then the rows' logits. */
   private readonly chunkHeadDispatches: ChunkDispatch[];
   private readonly chunkAdvance: ChunkDispatch;
-  /** The decode step's final norm and LM head, reused by encodeChunk for 'last' on a copy of the last row. */
+  /**
+   * The decode step's final norm and an LM head that leaves the position alone (the decode step's advances it),
+   * run by encodeChunk for 'last' on a copy of the last row; chunkAdvance advances the position once per chunk.
+   */
   private readonly headDispatches: Dispatch[];
   /** Most tokens per encodeChunk call. */
   readonly maxChunkTokens: number;
@@ -325,14 +344,12 @@ export class GpuModel {
     );
     this.x = activation('x', d * 4);
     const xn = activation('xn', d * 4);
-    const xq = activation('xq', Math.max(d, F) * 4);
+    const xq = activation('xq', d * 4); // the final norm's int8 output (unused: the LM head reads xn)
     const xscale = activation('xscale', 16);
     const mixIn = activation('mixer_in', mixerRows * 4); // fused BitLinear outputs (uq/uk/v/g or q/k/v)
     const qk = activation('ttt_qk', (hasAttention && attn.convKernel > 0 ? 3 : 2) * d * 4); // conv outputs (q, k[, v])
     const heads = activation('head_outputs', d * 4); // z_h of TTT or o_h of attention, concatenated
-    const mixOut = activation('mixer_out', d * 4); // normalised mixer output before wo (f32)
     const ac = activation('ffn_ac', 2 * F * 4);
-    const hidden = activation('ffn_hidden', F * 4);
     this.logits = this.own(ctx.createBuffer('activations', 'logits', V * 4, STORAGE));
     this.stepPosition = activation('step_position', 16);
     this.memoryScale = this.own(ctx.createBufferWithData('activations', 'ttt_memory_scale', new Float32Array([1, 0, 0, 0]), GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST));
@@ -371,25 +388,34 @@ export class GpuModel {
     this.chunkDriftStats = tttLayers.length > 0 ? rows('drift_stats', statsStride) : null;
 
     const pipe = (shader: ShaderName, entry: string, constants: Record<string, number>) => ctx.pipeline(SHADERS[shader], entry, constants);
-    const add = (label: string, pipeline: GPUComputePipeline, workgroups: number, buffers: () => GPUBuffer[], usesKvCache = false, driftPipeline?: GPUComputePipeline) =>
+    const add = (label: string, pipeline: GPUComputePipeline, workgroups: number, buffers: () => (GPUBuffer | null)[], usesKvCache = false, driftPipeline?: GPUComputePipeline) =>
       this.dispatches.push({ label, pipeline, buffers, workgroups, bindGroup: null, usesKvCache, drift: driftPipeline && { pipeline: driftPipeline, bindGroup: null } });
     const groups = (n: number) => Math.ceil(n / WORKGROUP_SIZE);
-    // The matvec variant of this device (subgroups / dot4I8Packed where present; src/engine/gpu/bitlinear.ts).
-    const bitlinear = (label: string, w: PackedWeight, out: GPUBuffer, accumulate: boolean) => {
-      const plan = matvecPlan(w.rows, w.cols, accumulate, ctx.kernelFeatures, ctx.maxWorkgroupBytes);
-      add(label, ctx.pipeline(plan.shader, plan.entryPoint, plan.constants), plan.workgroups, () => [w.words, w.scales, xq, xscale, out]);
+    // Norm-type prologues (shaders/common.wgsl): the decode step runs them inside the consuming matvec, the chunk
+    // path as kernels of their own (norm.wgsl); both bind the input at 6..8. A kind without gate binds a stub there.
+    const rowPerThread = ctx.kernelFeatures.rowPerThread === true;
+    const unusedGate = activation('norm.no_gate', 16);
+    const unusedNormOut = activation('norm.no_output', 16);
+    const normConstants = (n: number, norm: NormInput): Record<string, number> => ({ NORM_KIND: norm.kind, NORM_N: n, NORM_EPS: eps, ...norm.constants });
+    const normBuffers = (norm: NormInput) => [norm.src, norm.params, norm.gate ?? unusedGate];
+    // A decode matvec whose input is `norm` of a row, normalised and quantised in its prologue; `normOut` also
+    // receives the f32 normalised row.
+    const normBitlinear = (label: string, w: PackedWeight, out: GPUBuffer, accumulate: boolean, norm: NormInput, normOut?: GPUBuffer) => {
+      const plan = matvecPlan(w.rows, w.cols, accumulate, ctx.kernelFeatures, ctx.maxWorkgroupBytes, undefined, true);
+      const constants = { ...plan.constants, ...normConstants(w.cols, norm), WRITE_NORM_OUT: normOut ? 1 : 0 };
+      add(label, ctx.pipeline(plan.shader, plan.entryPoint, constants), plan.workgroups, () => [w.words, w.scales, null, null, out, null, ...normBuffers(norm), normOut ?? unusedNormOut]);
     };
-    const rmsNormQuant = (label: string, n: number, src: GPUBuffer, gain: GPUBuffer, dst: GPUBuffer) =>
-      add(label, pipe('norm', 'rms_norm_quant', { N: n, EPS: eps }), 1, () => [src, gain, dst, xq, xscale]);
+    // norm.wgsl over rows: one invocation per row on CPU adapters, one workgroup per row elsewhere (same bits).
+    const normEntry = rowPerThread ? 'norm_quant_rows_serial' : 'norm_quant_rows';
 
     // The chunk path: the same layers over the rows of a chunk (kernels *_rows beside the decode ones).
-    const chunkAdd = (label: string, pipeline: GPUComputePipeline, grid: (n: number) => [number, number], buffers: () => GPUBuffer[], more: { usesKvCache?: boolean; drift?: boolean } = {}) =>
+    const chunkAdd = (label: string, pipeline: GPUComputePipeline, grid: (n: number) => [number, number], buffers: () => (GPUBuffer | null)[], more: { usesKvCache?: boolean; drift?: boolean } = {}) =>
       this.chunkDispatches.push({ label: `chunk.${label}`, pipeline, grid, buffers, bindGroup: null, usesKvCache: more.usesKvCache ?? false, drift: more.drift });
     const tiles = (n: number) => Math.ceil(n / CHUNK_TILE);
     const chunkBitlinear = (label: string, w: PackedWeight, out: GPUBuffer, accumulate: boolean) =>
       chunkAdd(label, pipe('bitlinear', 'bitlinear_rows', { IN: w.cols, OUT: w.rows, ACCUMULATE: accumulate ? 1 : 0, XQ_ROWS: paddedRows }), (n) => [groups(Math.ceil(w.rows / BITLINEAR_ROWS_PER_THREAD)), Math.ceil(n / BITLINEAR_ROWS_TILE)], () => [w.words, w.scales, XQ, XSCALE, out, this.chunkInfo]);
-    const chunkNormQuant = (label: string, n: number, src: GPUBuffer, gain: GPUBuffer, dst: GPUBuffer, dstRows = 0) =>
-      chunkAdd(label, pipe('norm', 'rms_norm_quant_rows', { N: n, EPS: eps, XQ_ROWS: paddedRows, DST_ROWS: dstRows }), (count) => [count, 1], () => [src, gain, dst, XQ, XSCALE]);
+    const chunkNormQuant = (label: string, n: number, norm: NormInput, dst: GPUBuffer, dstRows = 0) =>
+      chunkAdd(label, pipe('norm', normEntry, { ...normConstants(n, norm), XQ_ROWS: paddedRows, DST_ROWS: dstRows }), (count) => [count, 1], () => [null, null, dst, XQ, XSCALE, null, ...normBuffers(norm)]);
     const tableConstants = { F16: this.embedTable.f16 ? 1 : 0, ROW_WORDS: this.embedTable.rowWords };
     chunkAdd('embed', pipe('embedding', 'embed_rows', { D: d, V, ...tableConstants }), (n) => [groups(d), n], () => [this.chunkIds, this.embedTable.buffer, X]);
 
@@ -399,8 +425,8 @@ export class GpuModel {
     c.mixers.forEach((kind, i) => {
       const p = `l${i}.`;
       const mixerNorm = weight(p + 'mixer_norm', floatData(model, p + 'mixer_norm'));
-      rmsNormQuant(p + 'mixer_norm', d, this.x, mixerNorm, xn);
-      chunkNormQuant(p + 'mixer_norm', d, X, mixerNorm, XN);
+      const mixerNormInput: NormInput = { kind: NORM_RMS, src: this.x, params: mixerNorm };
+      chunkNormQuant(p + 'mixer_norm', d, { ...mixerNormInput, src: X }, XN);
       if (kind === 'ttt') {
         const t = c.ttt;
         const inTensors = t.shareQK ? [ternary(model, p + 'ttt.wqk')] : [ternary(model, p + 'ttt.wq'), ternary(model, p + 'ttt.wk')];
@@ -454,14 +480,19 @@ export class GpuModel {
           STATS_BASE: layer.tttSlot * H * DRIFT_STATS_PER_HEAD,
         };
         const driftStats = this.driftStats!;
-        bitlinear(p + 'ttt.in', wIn, mixIn, false);
+        // The TTT step reads the normalised input (its learning-rate gate): the fused matvec stores it in xn.
+        normBitlinear(p + 'ttt.in', wIn, mixIn, false, mixerNormInput, xn);
         add(p + 'ttt.conv', pipe('ttt', 'ttt_conv', constants), groups(d), () => [mixIn, params, state, qk]);
         const stepBuffers = () => [this.stepPosition, xn, mixIn, qk, params, state, heads, driftStats, this.memoryScale];
         add(p + 'ttt.step', pipe('ttt', 'ttt_step', { ...constants, DRIFT: 0 }), H, stepBuffers, false, pipe('ttt', 'ttt_step', { ...constants, DRIFT: 1 }));
-        add(p + 'ttt.post', pipe('ttt', 'ttt_post', constants), 1, () => [heads, mixIn, params, mixOut, xq, xscale]);
-        bitlinear(p + 'ttt.wo', wo, this.x, true);
+        // ttt_post: LayerNorm over the concatenated heads, the optional gelu gate, quantisation for wo.
+        const post = (src: GPUBuffer, gate: GPUBuffer, gateStride: number): NormInput => ({
+          kind: NORM_LAYER, src, params, gate,
+          constants: { NORM_GAIN_OFF: layout.postW, NORM_BIAS_OFF: layout.postB, NORM_GATED: t.gate ? 1 : 0, NORM_GATE_OFF: offG, NORM_GATE_STRIDE: gateStride },
+        });
+        normBitlinear(p + 'ttt.wo', wo, this.x, true, post(heads, mixIn, 0));
 
-        const rowConstants = { ...constants, UVG_STRIDE: wIn.rows, QK_STRIDE: 2 * d, STATS_STRIDE: statsStride, XQ_ROWS: paddedRows };
+        const rowConstants = { ...constants, UVG_STRIDE: wIn.rows, QK_STRIDE: 2 * d, STATS_STRIDE: statsStride };
         const chunkDrift = this.chunkDriftStats!;
         chunkBitlinear(p + 'ttt.in', wIn, MIX, false);
         chunkAdd(p + 'ttt.conv', pipe('ttt', 'ttt_conv_rows', rowConstants), () => [groups(d), 1], () => [MIX, params, state, QK, this.chunkInfo]);
@@ -469,7 +500,7 @@ export class GpuModel {
           const stepRows = pipe('ttt', 'ttt_step_rows', { ...rowConstants, DRIFT: drift ? 1 : 0 });
           chunkAdd(p + `ttt.step${drift ? '' : '.no_drift'}`, stepRows, () => [H, 1], () => [this.stepPosition, XN, MIX, QK, params, state, HEADS, chunkDrift, this.memoryScale, this.chunkInfo], { drift });
         }
-        chunkAdd(p + 'ttt.post', pipe('ttt', 'ttt_post_rows', rowConstants), (n) => [n, 1], () => [HEADS, MIX, params, MIXOUT, XQ, XSCALE]);
+        chunkNormQuant(p + 'ttt.post', d, post(HEADS, MIX, wIn.rows), MIXOUT);
         chunkBitlinear(p + 'ttt.wo', wo, X, true);
       } else {
         const inTensors = [ternary(model, p + 'attn.wq'), ternary(model, p + 'attn.wk'), ternary(model, p + 'attn.wv')];
@@ -484,7 +515,7 @@ export class GpuModel {
         const layer: AttnLayerGpu = { kind, index: i, slots, cache: this.own(ctx.createBuffer('kv-cache', p + 'attn.kv', slots * 2 * d * 4, STORAGE)), convHistory };
         this.mixers.push(layer);
         const constants = { D: d, H, WINDOW: kind === 'swa' ? c.window : 0 };
-        bitlinear(p + 'attn.in', wIn, mixIn, false);
+        normBitlinear(p + 'attn.in', wIn, mixIn, false, mixerNormInput);
         let qkv = mixIn;
         let convParams: GPUBuffer | null = null;
         let convConstants: Record<string, number> = {};
@@ -504,12 +535,10 @@ export class GpuModel {
         }
         add(p + 'attn.rope_append', pipe('attention', 'rope_append', constants), groups(d / 2), () => [this.stepPosition, ropeSteps!, qkv, layer.cache], true);
         add(p + 'attn.attend', pipe('attention', 'attend', constants), H, () => [this.stepPosition, qkv, layer.cache, heads], true);
-        if (attn.gate) {
-          // The gate is fused with the sub-norm: o = RMSNorm(concat o_h) ⊙ gelu(g), then quantised for wo.
-          const gated = pipe('norm', 'rms_norm_gate_quant', { N: d, EPS: eps, GATE_OFF: 3 * d });
-          add(p + 'attn.subnorm_gate', gated, 1, () => [heads, subnorm, mixOut, xq, xscale, mixIn]);
-        } else rmsNormQuant(p + 'attn.subnorm', d, heads, subnorm, mixOut);
-        bitlinear(p + 'attn.wo', wo, this.x, true);
+        // The sub-norm, with the gate when there is one: o = RMSNorm(concat o_h) [⊙ gelu(g)], quantised for wo.
+        const attnSubnorm = (src: GPUBuffer, gate: GPUBuffer, gateStride: number): NormInput =>
+          attn.gate ? { kind: NORM_RMS_GATE, src, params: subnorm, gate, constants: { NORM_GATE_OFF: 3 * d, NORM_GATE_STRIDE: gateStride } } : { kind: NORM_RMS, src, params: subnorm };
+        normBitlinear(p + 'attn.wo', wo, this.x, true, attnSubnorm(heads, mixIn, 0));
 
         // Chunk: rotate every token's q, k and keep k, v in KV (the chunk's own rows), attend, then append.
         chunkBitlinear(p + 'attn.in', wIn, MIX, false);
@@ -526,33 +555,33 @@ export class GpuModel {
         chunkAdd(p + 'attn.rope', pipe('attention', 'rope_rows', rowConstants), (n) => [groups(d / 2), n], () => [this.stepPosition, ropeSteps!, qkvRows, KV!]);
         chunkAdd(p + 'attn.attend', pipe('attention', 'attend_rows', rowConstants), (n) => [H, n], () => [this.stepPosition, qkvRows, layer.cache, KV!, HEADS], { usesKvCache: true });
         chunkAdd(p + 'attn.append', pipe('attention', 'append_rows', rowConstants), (n) => [groups(2 * d), n], () => [this.stepPosition, KV!, layer.cache, this.chunkInfo], { usesKvCache: true });
-        if (attn.gate) {
-          const gatedRows = pipe('norm', 'rms_norm_gate_quant_rows', { N: d, EPS: eps, GATE_OFF: 3 * d, GATE_STRIDE: wIn.rows, XQ_ROWS: paddedRows });
-          chunkAdd(p + 'attn.subnorm_gate', gatedRows, (n) => [n, 1], () => [HEADS, subnorm, MIXOUT, XQ, XSCALE, MIX]);
-        } else chunkNormQuant(p + 'attn.subnorm', d, HEADS, subnorm, MIXOUT);
+        chunkNormQuant(p + (attn.gate ? 'attn.subnorm_gate' : 'attn.subnorm'), d, attnSubnorm(HEADS, MIX, wIn.rows), MIXOUT);
         chunkBitlinear(p + 'attn.wo', wo, X, true);
       }
       const ffnNorm = weight(p + 'ffn_norm', floatData(model, p + 'ffn_norm'));
       const w13 = packed(p + 'ffn.w13', [ternary(model, p + 'ffn.w1'), ternary(model, p + 'ffn.w3')]);
       const w2 = packed(p + 'ffn.w2', [ternary(model, p + 'ffn.w2')]);
-      rmsNormQuant(p + 'ffn_norm', d, this.x, ffnNorm, xn);
-      bitlinear(p + 'ffn.w13', w13, ac, false);
       const ffnSubnorm = weight(p + 'ffn.subnorm', floatData(model, p + 'ffn.subnorm'));
-      add(p + 'ffn.swiglu', pipe('ffn', 'swiglu_norm_quant', { F, EPS: eps }), 1, () => [ac, ffnSubnorm, hidden, xq, xscale]);
-      bitlinear(p + 'ffn.w2', w2, this.x, true);
+      // SwiGLU h = silu(a) ⊙ c over the rows [a | c] of w13's output, then the FFN sub-norm.
+      const swiglu = (src: GPUBuffer): NormInput => ({ kind: NORM_SWIGLU, src, params: ffnSubnorm, constants: { NORM_SRC_STRIDE: 2 * F } });
+      normBitlinear(p + 'ffn.w13', w13, ac, false, { kind: NORM_RMS, src: this.x, params: ffnNorm });
+      normBitlinear(p + 'ffn.w2', w2, this.x, true, swiglu(ac));
 
-      chunkNormQuant(p + 'ffn_norm', d, X, ffnNorm, XN);
+      chunkNormQuant(p + 'ffn_norm', d, { kind: NORM_RMS, src: X, params: ffnNorm }, XN);
       chunkBitlinear(p + 'ffn.w13', w13, AC, false);
-      chunkAdd(p + 'ffn.swiglu', pipe('ffn', 'swiglu_norm_quant_rows', { F, EPS: eps, XQ_ROWS: paddedRows }), (n) => [n, 1], () => [AC, ffnSubnorm, HIDDEN, XQ, XSCALE]);
+      chunkNormQuant(p + 'ffn.swiglu', F, swiglu(AC), HIDDEN);
       chunkBitlinear(p + 'ffn.w2', w2, X, true);
     });
-    rmsNormQuant('final_norm', d, this.x, finalNorm, xn);
-    add('lm_head', pipe('head', 'lm_head', { D: d, V, F16: headTable.f16 ? 1 : 0, ROW_WORDS: headTable.rowWords }), groups(V), () => [headTable.buffer, xn, this.logits]);
-    this.headDispatches = this.dispatches.slice(-2);
-    add('advance_position', pipe('head', 'advance_position', {}), 1, () => [this.stepPosition]);
+    // The final norm (f32 output for the float LM head; its int8 output goes unused), then the LM head, which as the
+    // step's last kernel also advances the position.
+    add('final_norm', pipe('norm', normEntry, normConstants(d, { kind: NORM_RMS, src: this.x, params: finalNorm })), 1, () => [null, null, xn, xq, xscale, null, this.x, finalNorm, unusedGate]);
+    const headConstants = { D: d, V, F16: headTable.f16 ? 1 : 0, ROW_WORDS: headTable.rowWords };
+    add('lm_head', pipe('head', 'lm_head', { ...headConstants, ADVANCE: 1 }), groups(V), () => [headTable.buffer, xn, this.logits, this.stepPosition]);
+    const lastHead = pipe('head', 'lm_head', { ...headConstants, ADVANCE: 0 });
+    this.headDispatches = [this.dispatches[this.dispatches.length - 2], { label: 'lm_head', pipeline: lastHead, buffers: () => [headTable.buffer, xn, this.logits, this.stepPosition], bindGroup: null, workgroups: groups(V), usesKvCache: false }];
 
     const chunkLayers = this.chunkDispatches.length;
-    chunkNormQuant('final_norm', d, X, finalNorm, XNT, paddedRows);
+    chunkNormQuant('final_norm', d, { kind: NORM_RMS, src: X, params: finalNorm }, XNT, paddedRows);
     const lmHeadRows = pipe('head', 'lm_head_rows', { D: d, V, F16: headTable.f16 ? 1 : 0, ROW_WORDS: headTable.rowWords, XN_ROWS: paddedRows });
     chunkAdd('lm_head', lmHeadRows, (n) => [groups(V), tiles(n)], () => [headTable.buffer, XNT, this.chunkLogits, this.chunkInfo]);
     chunkAdd('advance_position', pipe('head', 'advance_position_by', {}), () => [1, 1], () => [this.stepPosition, this.chunkInfo]);
@@ -610,7 +639,7 @@ export class GpuModel {
   bindingsPerToken(): { label: string; buffers: { label: string; size: number }[] }[] {
     this.assertAlive();
     const embed = { label: 'embed', buffers: [{ label: this.embedTable.buffer.label, size: this.embedTable.rowWords * 4 }, { label: 'token id', size: 4 }] };
-    return [embed, ...this.dispatches.map((dispatch) => ({ label: dispatch.label, buffers: dispatch.buffers().map((b) => ({ label: b.label, size: b.size })) }))];
+    return [embed, ...this.dispatches.map((dispatch) => ({ label: dispatch.label, buffers: dispatch.buffers().flatMap((b) => (b ? [{ label: b.label, size: b.size }] : [])) }))];
   }
 
   /** Number of compute dispatches in one token step. */
@@ -907,11 +936,11 @@ export class GpuModel {
     this.ctx.destroyBuffer(buffer);
   }
 
-  private bindGroup(pipeline: GPUComputePipeline, buffers: GPUBuffer[], label: string): GPUBindGroup {
+  private bindGroup(pipeline: GPUComputePipeline, buffers: (GPUBuffer | null)[], label: string): GPUBindGroup {
     return this.ctx.device.createBindGroup({
       label,
       layout: pipeline.getBindGroupLayout(0),
-      entries: buffers.map((buffer, binding) => ({ binding, resource: { buffer } })),
+      entries: buffers.flatMap((buffer, binding) => (buffer ? [{ binding, resource: { buffer } }] : [])),
     });
   }
 
@@ -921,7 +950,7 @@ export class GpuModel {
       dispatch.bindGroup = this.bindGroup(dispatch.pipeline, dispatch.buffers(), dispatch.label);
       if (dispatch.drift) dispatch.drift.bindGroup = this.bindGroup(dispatch.drift.pipeline, dispatch.buffers(), `${dispatch.label} (drift)`);
     }
-    for (const dispatch of [...this.chunkDispatches, ...this.chunkHeadDispatches, this.chunkAdvance]) {
+    for (const dispatch of [this.headDispatches[1], ...this.chunkDispatches, ...this.chunkHeadDispatches, this.chunkAdvance]) {
       if (onlyKvCache && !dispatch.usesKvCache) continue;
       dispatch.bindGroup = this.bindGroup(dispatch.pipeline, dispatch.buffers(), dispatch.label);
     }

@@ -4,7 +4,6 @@ import common from '../../../shaders/common.wgsl?raw';
 import embedding from '../../../shaders/embedding.wgsl?raw';
 import norm from '../../../shaders/norm.wgsl?raw';
 import bitlinear from '../../../shaders/bitlinear.wgsl?raw';
-import ffn from '../../../shaders/ffn.wgsl?raw';
 import attention from '../../../shaders/attention.wgsl?raw';
 import ttt from '../../../shaders/ttt.wgsl?raw';
 import head from '../../../shaders/head.wgsl?raw';
@@ -57,9 +56,13 @@ export interface KernelFeatures {
   rowPerThread?: boolean;
 }
 
-/** shaders/bitlinear.wgsl compiled for `features`: directives first (WGSL wants them before any declaration). */
-export function bitlinearShader(features: KernelFeatures): string {
+/**
+ * shaders/bitlinear.wgsl compiled for `features`: directives first (WGSL wants them before any declaration). With
+ * `norm`, its decode matvecs normalise and quantise their input in a prologue (the `//#if norm` blocks).
+ */
+export function bitlinearShader(features: KernelFeatures, norm = false): string {
   const enabled = new Set<string>();
+  if (norm) enabled.add('norm');
   const directives: string[] = [];
   if (features.subgroups) {
     enabled.add('subgroups');
@@ -75,7 +78,6 @@ export const SHADERS = {
   norm: withCommon(norm),
   // The portable variant (no subgroups, no dot4I8Packed); bitlinearShader() gives the others.
   bitlinear: bitlinearShader({ subgroups: false, dot4: false }),
-  ffn: withCommon(ffn),
   attention: withCommon(attention),
   ttt: withCommon(ttt),
   head: withCommon(head),
