@@ -154,22 +154,33 @@ fn norm_inverse(sum_sq: f32) -> f32 {
   return 1.0 / sqrt(sum_sq / f32(NORM_N) + NORM_EPS);
 }
 
-// Mean, 1/RMS (or 1/std) and int8 scale of row `row`, computed by one invocation alone: no barrier.
-fn norm_stats_serial(row: u32) -> NormStats {
+// Mean and 1/RMS (or 1/std) of row `row`, computed by one invocation alone: no barrier (scale left 0).
+fn norm_moments_serial(row: u32) -> NormStats {
   var mean = 0.0;
   if (NORM_KIND == 4u) { mean = norm_sum_serial(row, 0.0, false) / f32(NORM_N); }
-  let inv = norm_inverse(norm_sum_serial(row, mean, true));
-  var absmax = 0.0;
-  for (var i = 0u; i < NORM_N; i++) { absmax = max(absmax, abs(norm_value(row, i, NormStats(mean, inv, 0.0)))); }
-  return NormStats(mean, inv, activation_scale(absmax));
+  return NormStats(mean, norm_inverse(norm_sum_serial(row, mean, true)), 0.0);
 }
 
-// The same statistics by a whole 64-invocation workgroup (uniform control flow; WG must be NORM_LANES).
-fn norm_stats_wg(t: u32, row: u32) -> NormStats {
+// ... and the int8 scale of the normalised row.
+fn norm_stats_serial(row: u32) -> NormStats {
+  var s = norm_moments_serial(row);
+  var absmax = 0.0;
+  for (var i = 0u; i < NORM_N; i++) { absmax = max(absmax, abs(norm_value(row, i, s))); }
+  s.scale = activation_scale(absmax);
+  return s;
+}
+
+// The same moments by a whole 64-invocation workgroup (uniform control flow; WG must be NORM_LANES).
+fn norm_moments_wg(t: u32, row: u32) -> NormStats {
   var mean = 0.0;
   if (NORM_KIND == 4u) { mean = wg_sum4(t, vec4<f32>(norm_lane_sum(row, t, 0.0, false), 0.0, 0.0, 0.0)).x / f32(NORM_N); }
-  let inv = norm_inverse(wg_sum4(t, vec4<f32>(norm_lane_sum(row, t, mean, true), 0.0, 0.0, 0.0)).x);
+  return NormStats(mean, norm_inverse(wg_sum4(t, vec4<f32>(norm_lane_sum(row, t, mean, true), 0.0, 0.0, 0.0)).x), 0.0);
+}
+
+fn norm_stats_wg(t: u32, row: u32) -> NormStats {
+  var s = norm_moments_wg(t, row);
   var absmax = 0.0;
-  for (var i = t; i < NORM_N; i += WG) { absmax = max(absmax, abs(norm_value(row, i, NormStats(mean, inv, 0.0)))); }
-  return NormStats(mean, inv, activation_scale(wg_max4(t, vec4<f32>(absmax, 0.0, 0.0, 0.0)).x));
+  for (var i = t; i < NORM_N; i += WG) { absmax = max(absmax, abs(norm_value(row, i, s))); }
+  s.scale = activation_scale(wg_max4(t, vec4<f32>(absmax, 0.0, 0.0, 0.0)).x);
+  return s;
 }

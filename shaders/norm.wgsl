@@ -23,25 +23,34 @@ fn dst_at(row: u32, i: u32) -> u32 {
 @group(0) @binding(3) var<storage, read_write> xq: array<i32>;     // quantised rows
 @group(0) @binding(4) var<storage, read_write> xscale: array<f32>; // s_x per row
 
-// Writes values first, first + step, … of row `row` (and its scale from the invocation with first = 0).
-fn write_row(row: u32, s: NormStats, first: u32, step: u32) {
+// Row `row` with its moments `s`: values first, first + step, … into dst, then (after the caller's max over the
+// row) quantised from dst: one evaluation of each value (SwiGLU's exp) instead of two.
+fn write_values(row: u32, s: NormStats, first: u32, step: u32) -> f32 {
+  var absmax = 0.0;
   for (var i = first; i < NORM_N; i += step) {
     let y = norm_value(row, i, s);
     dst[dst_at(row, i)] = y;
-    xq[xq_at(row, i)] = quantize(y, s.scale);
+    absmax = max(absmax, abs(y));
   }
-  if (first == 0u) { xscale[row] = s.scale; }
+  return absmax;
+}
+
+fn write_quantized(row: u32, scale: f32, first: u32, step: u32) {
+  for (var i = first; i < NORM_N; i += step) { xq[xq_at(row, i)] = quantize(dst[dst_at(row, i)], scale); }
+  if (first == 0u) { xscale[row] = scale; }
 }
 
 // One workgroup per row (GPUs): the statistics by workgroup reductions. Dispatched (rows, 1).
 @compute @workgroup_size(64)
 fn norm_quant_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32) {
-  write_row(wid.x, norm_stats_wg(t, wid.x), t, WG);
+  let absmax = write_values(wid.x, norm_moments_wg(t, wid.x), t, WG);
+  write_quantized(wid.x, activation_scale(wg_max4(t, vec4<f32>(absmax, 0.0, 0.0, 0.0)).x), t, WG);
 }
 
 // One invocation per row, no barrier (CPU adapters, where a barrier costs more than a row's arithmetic); a
 // workgroup of one, so that rows spread over the CPU's threads. Dispatched (rows, 1).
 @compute @workgroup_size(1)
 fn norm_quant_rows_serial(@builtin(workgroup_id) wid: vec3<u32>) {
-  write_row(wid.x, norm_stats_serial(wid.x), 0u, 1u);
+  let absmax = write_values(wid.x, norm_moments_serial(wid.x), 0u, 1u);
+  write_quantized(wid.x, activation_scale(absmax), 0u, 1u);
 }
