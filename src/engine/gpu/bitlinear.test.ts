@@ -100,3 +100,24 @@ describe('one row per thread (CPU adapters)', () => {
     expect(isCpuAdapter('apple / metal-3')).toBe(false);
   });
 });
+
+describe('the fused-norm form (the decode step)', () => {
+  it('on CPU adapters plans bitlinear_row_norm, 4 rows per invocation in workgroups of 16, with NORM_N = the width', () => {
+    const plan = matvecPlan(257, 768, true, { subgroups: true, dot4: true, rowPerThread: true }, 16384, undefined, true);
+    expect(plan.entryPoint).toBe('bitlinear_row_norm');
+    expect(plan.workgroups).toBe(5); // ⌈257 / 64⌉
+    expect(plan.constants).toEqual({ IN: 768, OUT: 257, ACCUMULATE: 1, NORM_N: 768 });
+    expect(plan.shader).toContain('fn bitlinear_row_norm');
+  });
+  it('on GPUs keeps bitlinear_matvec, compiled with the prologue, and counts the reductions in workgroup memory', () => {
+    for (const features of [{ subgroups: true, dot4: true }, { subgroups: false, dot4: false }]) {
+      const plain = matvecPlan(256, 256, false, features);
+      const fused = matvecPlan(256, 256, false, features, 16384, undefined, true);
+      expect(fused.entryPoint).toBe('bitlinear_matvec');
+      expect(fused.workgroupBytes).toBe(plain.workgroupBytes + 64 * 16);
+      expect(fused.shader).toContain('norm_stats_wg(t, 0u)');
+      expect(plain.shader).not.toContain('norm_stats_wg(t, 0u)');
+      expect(plain.shader).not.toContain('fn bitlinear_row_norm');
+    }
+  });
+});
