@@ -85,44 +85,59 @@ fn stage_x(t: u32, wg: u32) {
 fn input_scale() -> f32 { return x_scale; }
 
 // bitlinear_row_norm: bitlinear_row's fused form for CPU adapters. Each invocation computes the row's statistics
-// alone (no barrier) and quantises x on the fly, so it owns 4 output rows to share that work: each x value serves
-// 4 rows. Workgroups of 16 keep enough of them to spread over the CPU's threads. Dispatched ⌈OUT/64⌉.
-const ROW_NORM_ROWS: u32 = 4u;
+// alone (no barrier) and quantises x once into private memory (4 columns per u32, as x_packed), so it owns 8 output
+// rows to share that work. Workgroups of 16 keep enough of them to spread over the
+// CPU's threads. Inputs up to ROW_NORM_MAX_IN columns (the plan falls back to norm kernel + bitlinear_row past it).
+// Dispatched ⌈OUT/128⌉.
+const ROW_NORM_ROWS: u32 = 8u;
+const ROW_NORM_MAX_IN: u32 = 2048u;
+
+fn row_codes(word: u32, j: u32) -> vec4<i32> {
+  return vec4<i32>((vec4<u32>(word) >> vec4<u32>(2u * j, 2u * j + 8u, 2u * j + 16u, 2u * j + 24u)) & vec4<u32>(3u)) - vec4<i32>(1);
+}
 
 @compute @workgroup_size(16)
 fn bitlinear_row_norm(@builtin(global_invocation_id) gid: vec3<u32>) {
   let row0 = gid.x * ROW_NORM_ROWS;
   if (row0 >= OUT) { return; }
-  let s = norm_stats_serial(0u);
-  if (WRITE_NORM_OUT && gid.x == 0u) {
-    for (var i = 0u; i < IN; i++) { norm_out[i] = norm_value(0u, i, s); }
+  let s = norm_moments_serial(0u);
+  // The normalised row, kept while its max is found; then quantised into x (zeros past IN).
+  var x: array<u32, ROW_NORM_MAX_IN / 4u>;
+  var absmax = 0.0;
+  for (var i = 0u; i < IN; i++) { absmax = max(absmax, abs(norm_value(0u, i, s))); }
+  let scale = activation_scale(absmax);
+  for (var w = 0u; w < CHUNKS * 16u; w++) {
+    var word = 0u;
+    for (var b = 0u; b < 4u; b++) {
+      let col = 4u * w + b;
+      if (col < IN) {
+        let y = norm_value(0u, col, s);
+        if (WRITE_NORM_OUT && gid.x == 0u) { norm_out[col] = y; }
+        word |= (bitcast<u32>(quantize(y, scale)) & 0xffu) << (8u * b);
+      }
+    }
+    x[w] = word;
   }
-  // Rows past OUT (in the last invocation) repeat the last row; their sums are not stored.
-  let rows = min(vec4<u32>(row0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(OUT - 1u)) * CHUNKS;
-  var acc = vec4<i32>(0);
-  for (var c = 0u; c < CHUNKS; c++) {
-    let w0 = matvec_weights[rows.x + c];
-    let w1 = matvec_weights[rows.y + c];
-    let w2 = matvec_weights[rows.z + c];
-    let w3 = matvec_weights[rows.w + c];
-    for (var k = 0u; k < 4u; k++) {
-      let words = vec4<u32>(w0[k], w1[k], w2[k], w3[k]);
-      let first = c * 64u + 16u * k;
-      for (var j = 0u; j < 4u; j++) {
-        for (var b = 0u; b < 4u; b++) {
-          let col = first + 4u * j + b;
-          if (col < IN) {
-            let x = quantize(norm_value(0u, col, s), s.scale);
-            acc += (vec4<i32>((words >> vec4<u32>(8u * b + 2u * j)) & vec4<u32>(3u)) - vec4<i32>(1)) * x;
-          }
+  var acc = array<i32, ROW_NORM_ROWS>();
+  for (var q = 0u; q < ROW_NORM_ROWS; q++) {
+    // Rows past OUT (in the last invocation) repeat the last row; their sums are not stored.
+    let base = min(row0 + q, OUT - 1u) * CHUNKS;
+    var sum = 0;
+    for (var c = 0u; c < CHUNKS; c++) {
+      let chunk = matvec_weights[base + c];
+      for (var k = 0u; k < 4u; k++) {
+        for (var j = 0u; j < 4u; j++) {
+          let xv = (vec4<i32>(bitcast<i32>(x[c * 16u + 4u * k + j])) << vec4<u32>(24u, 16u, 8u, 0u)) >> vec4<u32>(24u);
+          sum += dot(row_codes(chunk[k], j), xv);
         }
       }
     }
+    acc[q] = sum;
   }
-  for (var r = 0u; r < ROW_NORM_ROWS; r++) {
-    let row = row0 + r;
+  for (var q = 0u; q < ROW_NORM_ROWS; q++) {
+    let row = row0 + q;
     if (row < OUT) {
-      let value = f32(acc[r]) * (row_scale[row] / s.scale);
+      let value = f32(acc[q]) * (row_scale[row] / scale);
       if (ACCUMULATE) { y[row] = y[row] + value; } else { y[row] = value; }
     }
   }

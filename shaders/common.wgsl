@@ -119,14 +119,14 @@ fn norm_input(row: u32, i: u32) -> f32 {
 // Value i of row `row` after normalisation (f32, before quantisation).
 fn norm_value(row: u32, i: u32, s: NormStats) -> f32 {
   let v = norm_input(row, i);
-  let g = norm_gate[row * NORM_GATE_STRIDE + NORM_GATE_OFF + i];
+  let g_at = row * NORM_GATE_STRIDE + NORM_GATE_OFF + i;
   if (NORM_KIND == 4u) {
     var y = (v - s.mean) * s.inv * norm_params[NORM_GAIN_OFF + i] + norm_params[NORM_BIAS_OFF + i];
-    if (NORM_GATED) { y = y * gelu(g); }
+    if (NORM_GATED) { y = y * gelu(norm_gate[g_at]); }
     return y;
   }
   var y = v * s.inv * norm_params[NORM_GAIN_OFF + i];
-  if (NORM_KIND == 2u) { y = y * gelu(g); }
+  if (NORM_KIND == 2u) { y = y * gelu(norm_gate[g_at]); }
   return y;
 }
 

@@ -35,6 +35,7 @@ export async function checkContext() {
   const pipelinesAfter = ctx.pipelineCount;
   const buffersAfter = ctx.memoryReport().buffers;
   const dispatches = model.dispatchesPerToken;
+  const fusedNorms = ctx.kernelFeatures.fusedNorms;
   model.destroy();
   ctx.destroy();
   return {
@@ -49,5 +50,6 @@ export async function checkContext() {
     buffersAtLoad,
     buffersAfter,
     dispatches,
+    fusedNorms,
   };
 }

@@ -317,8 +317,9 @@ export async function checkMatvec(shapes: [rows: number, cols: number, accumulat
 
 /**
  * GpuModel on the tiled matvec with the device's features, on the portable tiled one (subgroups and dot4 turned
- * off) and on one row per thread (what CPU adapters get): the logits of a few tokens of tiny-ttt must be the same
- * bits (the matvec's sums are integers).
+ * off) — both with the norms fused into the matvecs — and on one row per thread with the norms as dispatches of
+ * their own (what CPU adapters get) and fused (bitlinear_row_norm): the logits of a few tokens of tiny-ttt must be
+ * the same bits (the matvec's sums are integers, the norms' sums run in one order everywhere).
  */
 export async function checkModelMatvecVariants(tokens: number[]): Promise<{ fast: string; portable: string; differingLogits: number; compared: number }> {
   const { GpuModel } = await import('../../src/engine/gpu/model');
@@ -333,22 +334,24 @@ export async function checkModelMatvecVariants(tokens: number[]): Promise<{ fast
   };
   const fastCtx = await GpuContext.create({ kernelFeatures: { rowPerThread: false } });
   const portableCtx = await GpuContext.create({ kernelFeatures: { subgroups: false, dot4: false, rowPerThread: false } });
-  const rowCtx = await GpuContext.create({ kernelFeatures: { rowPerThread: true } });
+  const rowCtx = await GpuContext.create({ kernelFeatures: { rowPerThread: true, fusedNorms: false } });
+  const rowFusedCtx = await GpuContext.create({ kernelFeatures: { rowPerThread: true, fusedNorms: true } });
   try {
     const a = await logitsOf(fastCtx);
     let differingLogits = 0;
     let compared = 0;
-    for (const other of [await logitsOf(portableCtx), await logitsOf(rowCtx)]) {
+    for (const other of [await logitsOf(portableCtx), await logitsOf(rowCtx), await logitsOf(rowFusedCtx)]) {
       a.forEach((l, i) => {
         const x = new Uint32Array(l.buffer);
         const y = new Uint32Array(other[i].buffer);
         for (let k = 0; k < x.length; k++, compared++) if (x[k] !== y[k]) differingLogits++;
       });
     }
-    return { fast: fastCtx.describeKernels(), portable: `${portableCtx.describeKernels()}; ${rowCtx.describeKernels()}`, differingLogits, compared };
+    return { fast: fastCtx.describeKernels(), portable: `${portableCtx.describeKernels()}; ${rowCtx.describeKernels()}; ${rowFusedCtx.describeKernels()}`, differingLogits, compared };
   } finally {
     fastCtx.destroy();
     portableCtx.destroy();
     rowCtx.destroy();
+    rowFusedCtx.destroy();
   }
 }

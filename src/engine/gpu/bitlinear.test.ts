@@ -102,12 +102,16 @@ describe('one row per thread (CPU adapters)', () => {
 });
 
 describe('the fused-norm form (the decode step)', () => {
-  it('on CPU adapters plans bitlinear_row_norm, 4 rows per invocation in workgroups of 16, with NORM_N = the width', () => {
+  it('on CPU adapters plans bitlinear_row_norm, 8 rows per invocation in workgroups of 16, with NORM_N = the width', () => {
     const plan = matvecPlan(257, 768, true, { subgroups: true, dot4: true, rowPerThread: true }, 16384, undefined, true);
     expect(plan.entryPoint).toBe('bitlinear_row_norm');
-    expect(plan.workgroups).toBe(5); // ⌈257 / 64⌉
+    expect(plan.workgroups).toBe(3); // ⌈257 / 128⌉
     expect(plan.constants).toEqual({ IN: 768, OUT: 257, ACCUMULATE: 1, NORM_N: 768 });
     expect(plan.shader).toContain('fn bitlinear_row_norm');
+    // Past its private x (2048 columns), the tiled kernel (barriers, but any width that fits).
+    const wide = matvecPlan(64, 4096, false, { subgroups: false, dot4: false, rowPerThread: true }, 16384, undefined, true);
+    expect(wide.entryPoint).toBe('bitlinear_matvec');
+    expect(wide.constants.THREADS_PER_ROW).toBeGreaterThan(0);
   });
   it('on GPUs keeps bitlinear_matvec, compiled with the prologue, and counts the reductions in workgroup memory', () => {
     for (const features of [{ subgroups: true, dot4: true }, { subgroups: false, dot4: false }]) {

@@ -28,8 +28,9 @@ function threadsPerRow(chunks: number): number {
   return t;
 }
 
-/** Rows of one bitlinear_row_norm invocation × its workgroup size (shaders/bitlinear.wgsl). */
-const ROW_NORM_ROWS_PER_WORKGROUP = 4 * 16;
+/** Rows of one bitlinear_row_norm invocation × its workgroup size, and its widest input (shaders/bitlinear.wgsl). */
+const ROW_NORM_ROWS_PER_WORKGROUP = 8 * 16;
+const ROW_NORM_MAX_IN = 2048;
 /** Bytes of common.wgsl's reduce_f32, which the fused prologue's workgroup reductions use. */
 const REDUCE_BYTES = 64 * 16;
 
@@ -48,11 +49,12 @@ export function matvecPlan(
   const chunks = Math.ceil(cols / MATVEC_CHUNK_COLS);
   const constants: Record<string, number> = { IN: cols, OUT: rows, ACCUMULATE: accumulate ? 1 : 0 };
   if (norm) constants.NORM_N = cols;
-  if (features.rowPerThread && norm) {
-    // 4 rows per invocation (each computes the row's norm alone, no barrier), workgroups of 16.
+  if (features.rowPerThread && norm && chunks * MATVEC_CHUNK_COLS <= ROW_NORM_MAX_IN) {
+    // 8 rows per invocation (each computes the row's norm alone, no barrier), workgroups of 16. Wider inputs take
+    // the tiled kernel below (same bits).
     return { shader: bitlinearShader(features, true), entryPoint: 'bitlinear_row_norm', constants, workgroups: Math.ceil(rows / ROW_NORM_ROWS_PER_WORKGROUP), workgroupBytes: 0, features };
   }
-  if (features.rowPerThread) {
+  if (features.rowPerThread && !norm) {
     // One invocation per row, nothing in workgroup memory (the shader's x_packed is not used by this entry point).
     return { shader: bitlinearShader(features), entryPoint: 'bitlinear_row', constants, workgroups: Math.ceil(rows / 64), workgroupBytes: 0, features };
   }

@@ -77,6 +77,7 @@ export class GpuContext {
       subgroups: wanted.subgroups !== false && this.features.has('subgroups'),
       dot4: wanted.dot4 !== false && wgslFeatures.has(DOT4_LANGUAGE_FEATURE),
       rowPerThread: wanted.rowPerThread ?? isCpuAdapter(adapterInfo),
+      fusedNorms: wanted.fusedNorms ?? !(wanted.rowPerThread ?? isCpuAdapter(adapterInfo)),
     });
     void device.lost.then((info) => {
       this.lostReason = `${info.reason}: ${info.message}`;
@@ -174,7 +175,7 @@ export class GpuContext {
   /** One line for diagnostics: the kernel variant in use and why, e.g. "subgroups (sizes 4–4), dot4I8Packed". */
   describeKernels(): string {
     const k = this.kernelFeatures;
-    if (k.rowPerThread) return 'one invocation per matvec row (a CPU adapter: barriers cost more than they save)';
+    if (k.rowPerThread) return `one invocation per matvec row (a CPU adapter: barriers cost more than they save), norms ${k.fusedNorms ? 'fused into the matvecs' : 'as dispatches of one invocation'}`;
     const sg = k.subgroups ? `subgroups${this.subgroupSizes ? ` (sizes ${this.subgroupSizes.min}–${this.subgroupSizes.max})` : ''}` : 'no subgroups (workgroup-memory reductions)';
     return `${sg}, ${k.dot4 ? 'dot4I8Packed' : 'no dot4I8Packed (vector integer dot)'}`;
   }

@@ -344,7 +344,7 @@ export class GpuModel {
     );
     this.x = activation('x', d * 4);
     const xn = activation('xn', d * 4);
-    const xq = activation('xq', d * 4); // the final norm's int8 output (unused: the LM head reads xn)
+    const xq = activation('xq', Math.max(d, F) * 4); // int8 rows of the unfused norms (and the final norm's, unused)
     const xscale = activation('xscale', 16);
     const mixIn = activation('mixer_in', mixerRows * 4); // fused BitLinear outputs (uq/uk/v/g or q/k/v)
     const qk = activation('ttt_qk', (hasAttention && attn.convKernel > 0 ? 3 : 2) * d * 4); // conv outputs (q, k[, v])
@@ -394,13 +394,22 @@ export class GpuModel {
     // Norm-type prologues (shaders/common.wgsl): the decode step runs them inside the consuming matvec, the chunk
     // path as kernels of their own (norm.wgsl); both bind the input at 6..8. A kind without gate binds a stub there.
     const rowPerThread = ctx.kernelFeatures.rowPerThread === true;
+    const fuseNorms = ctx.kernelFeatures.fusedNorms !== false;
+    const normScratch = activation('norm.scratch', Math.max(d, F) * 4); // f32 rows nobody reads (unfused norms)
     const unusedGate = activation('norm.no_gate', 16);
     const unusedNormOut = activation('norm.no_output', 16);
     const normConstants = (n: number, norm: NormInput): Record<string, number> => ({ NORM_KIND: norm.kind, NORM_N: n, NORM_EPS: eps, ...norm.constants });
     const normBuffers = (norm: NormInput) => [norm.src, norm.params, norm.gate ?? unusedGate];
     // A decode matvec whose input is `norm` of a row, normalised and quantised in its prologue; `normOut` also
     // receives the f32 normalised row.
-    const normBitlinear = (label: string, w: PackedWeight, out: GPUBuffer, accumulate: boolean, norm: NormInput, normOut?: GPUBuffer) => {
+    const normBitlinear = (label: string, w: PackedWeight, out: GPUBuffer, accumulate: boolean, norm: NormInput, normLabel: string, normOut?: GPUBuffer) => {
+      if (!fuseNorms) {
+        // The norm as a dispatch of its own (one invocation), then the plain matvec on its int8 row.
+        add(normLabel, pipe('norm', normEntry, normConstants(w.cols, norm)), 1, () => [null, null, normOut ?? normScratch, xq, xscale, null, ...normBuffers(norm)]);
+        const plan = matvecPlan(w.rows, w.cols, accumulate, ctx.kernelFeatures, ctx.maxWorkgroupBytes);
+        add(label, ctx.pipeline(plan.shader, plan.entryPoint, plan.constants), plan.workgroups, () => [w.words, w.scales, xq, xscale, out]);
+        return;
+      }
       const plan = matvecPlan(w.rows, w.cols, accumulate, ctx.kernelFeatures, ctx.maxWorkgroupBytes, undefined, true);
       const constants = { ...plan.constants, ...normConstants(w.cols, norm), WRITE_NORM_OUT: normOut ? 1 : 0 };
       add(label, ctx.pipeline(plan.shader, plan.entryPoint, constants), plan.workgroups, () => [w.words, w.scales, null, null, out, null, ...normBuffers(norm), normOut ?? unusedNormOut]);
@@ -481,7 +490,7 @@ export class GpuModel {
         };
         const driftStats = this.driftStats!;
         // The TTT step reads the normalised input (its learning-rate gate): the fused matvec stores it in xn.
-        normBitlinear(p + 'ttt.in', wIn, mixIn, false, mixerNormInput, xn);
+        normBitlinear(p + 'ttt.in', wIn, mixIn, false, mixerNormInput, p + 'mixer_norm', xn);
         add(p + 'ttt.conv', pipe('ttt', 'ttt_conv', constants), groups(d), () => [mixIn, params, state, qk]);
         const stepBuffers = () => [this.stepPosition, xn, mixIn, qk, params, state, heads, driftStats, this.memoryScale];
         add(p + 'ttt.step', pipe('ttt', 'ttt_step', { ...constants, DRIFT: 0 }), H, stepBuffers, false, pipe('ttt', 'ttt_step', { ...constants, DRIFT: 1 }));
@@ -490,7 +499,7 @@ export class GpuModel {
           kind: NORM_LAYER, src, params, gate,
           constants: { NORM_GAIN_OFF: layout.postW, NORM_BIAS_OFF: layout.postB, NORM_GATED: t.gate ? 1 : 0, NORM_GATE_OFF: offG, NORM_GATE_STRIDE: gateStride },
         });
-        normBitlinear(p + 'ttt.wo', wo, this.x, true, post(heads, mixIn, 0));
+        normBitlinear(p + 'ttt.wo', wo, this.x, true, post(heads, mixIn, 0), p + 'ttt.post');
 
         const rowConstants = { ...constants, UVG_STRIDE: wIn.rows, QK_STRIDE: 2 * d, STATS_STRIDE: statsStride };
         const chunkDrift = this.chunkDriftStats!;
@@ -515,7 +524,7 @@ export class GpuModel {
         const layer: AttnLayerGpu = { kind, index: i, slots, cache: this.own(ctx.createBuffer('kv-cache', p + 'attn.kv', slots * 2 * d * 4, STORAGE)), convHistory };
         this.mixers.push(layer);
         const constants = { D: d, H, WINDOW: kind === 'swa' ? c.window : 0 };
-        normBitlinear(p + 'attn.in', wIn, mixIn, false, mixerNormInput);
+        normBitlinear(p + 'attn.in', wIn, mixIn, false, mixerNormInput, p + 'mixer_norm');
         let qkv = mixIn;
         let convParams: GPUBuffer | null = null;
         let convConstants: Record<string, number> = {};
@@ -538,7 +547,7 @@ export class GpuModel {
         // The sub-norm, with the gate when there is one: o = RMSNorm(concat o_h) [⊙ gelu(g)], quantised for wo.
         const attnSubnorm = (src: GPUBuffer, gate: GPUBuffer, gateStride: number): NormInput =>
           attn.gate ? { kind: NORM_RMS_GATE, src, params: subnorm, gate, constants: { NORM_GATE_OFF: 3 * d, NORM_GATE_STRIDE: gateStride } } : { kind: NORM_RMS, src, params: subnorm };
-        normBitlinear(p + 'attn.wo', wo, this.x, true, attnSubnorm(heads, mixIn, 0));
+        normBitlinear(p + 'attn.wo', wo, this.x, true, attnSubnorm(heads, mixIn, 0), p + (attn.gate ? 'attn.subnorm_gate' : 'attn.subnorm'));
 
         // Chunk: rotate every token's q, k and keep k, v in KV (the chunk's own rows), attend, then append.
         chunkBitlinear(p + 'attn.in', wIn, MIX, false);
@@ -564,8 +573,8 @@ export class GpuModel {
       const ffnSubnorm = weight(p + 'ffn.subnorm', floatData(model, p + 'ffn.subnorm'));
       // SwiGLU h = silu(a) ⊙ c over the rows [a | c] of w13's output, then the FFN sub-norm.
       const swiglu = (src: GPUBuffer): NormInput => ({ kind: NORM_SWIGLU, src, params: ffnSubnorm, constants: { NORM_SRC_STRIDE: 2 * F } });
-      normBitlinear(p + 'ffn.w13', w13, ac, false, { kind: NORM_RMS, src: this.x, params: ffnNorm });
-      normBitlinear(p + 'ffn.w2', w2, this.x, true, swiglu(ac));
+      normBitlinear(p + 'ffn.w13', w13, ac, false, { kind: NORM_RMS, src: this.x, params: ffnNorm }, p + 'ffn_norm');
+      normBitlinear(p + 'ffn.w2', w2, this.x, true, swiglu(ac), p + 'ffn.swiglu');
 
       chunkNormQuant(p + 'ffn_norm', d, { kind: NORM_RMS, src: X, params: ffnNorm }, XN);
       chunkBitlinear(p + 'ffn.w13', w13, AC, false);

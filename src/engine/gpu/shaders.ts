@@ -54,6 +54,13 @@ export interface KernelFeatures {
    * where barriers and workgroup memory cost more than they save. Not a capability: a choice per adapter kind.
    */
   rowPerThread?: boolean;
+  /**
+   * The decode step's norms computed in the prologue of the consuming matvec (one dispatch fewer per BitLinear
+   * input). Default: on GPUs only. On CPU adapters (SwiftShader) a norm as its own one-invocation dispatch followed
+   * by bitlinear_row measured ~10 % faster per decode step than bitlinear_row_norm, whose every invocation
+   * recomputes the row's statistics. Not a capability: a choice per adapter kind.
+   */
+  fusedNorms?: boolean;
 }
 
 /**
