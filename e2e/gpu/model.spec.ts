@@ -76,8 +76,9 @@ test('variant: swa and attn layers with a conv of kernel 2 and no gate match the
 });
 
 // Long contexts for the attention kernels: 300 tokens put ≥ 256 keys in the "attn" caches (grown 8 → 512 slots) and
-// wrap "swa" rings whose window (70, 100) is not a multiple of 64; the decode step's split-K spans then hold several
-// keys, the last one fewer (head size 16: 64 spans; head size 256: 8 spans), and the conv runs in the fused kernel.
+// wrap "swa" rings whose window (70, 100) is not a multiple of 64 or of the spans; the decode step's split-K spans
+// then hold 16+ keys, the last one fewer (head size 16: up to 64 spans; head size 256: up to 8), and the conv runs
+// in the fused decode kernel.
 const LONG_CONTEXT_VARIANTS: [string, Record<string, unknown>][] = [
   ['f=16, attn/swa(70)/attn', { mixers: ['attn', 'swa', 'attn'], window: 70 }],
   ['f=256, swa(100)/attn/attn with conv 3 and gate', { dModel: 256, nHeads: 1, ffnHidden: 64, mixers: ['swa', 'attn', 'attn'], window: 100, attn: { convKernel: 3, gate: true } }],

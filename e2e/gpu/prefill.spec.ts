@@ -46,8 +46,8 @@ for (const [label, overrides] of VARIANTS) {
 }
 
 // Long contexts (model.spec's long-context variants): 300 tokens, so chunks start past 256 keys in the "attn" caches
-// and the "swa" rings (window 70, 100) wrap inside and across chunks; chunk sizes 64 (a full workgroup of queries)
-// and 37.
+// and the "swa" rings (window 70, 100) wrap inside and across chunks; chunk sizes 64 and 37 (the chunk's queries
+// run the decode step's spans, whose boundaries the chunks cross).
 const LONG_VARIANTS: [string, Record<string, unknown>][] = [
   ['f=16, attn/swa(70)/attn', { mixers: ['attn', 'swa', 'attn'], window: 70 }],
   ['f=256, swa(100)/attn/attn with conv 3 and gate', { dModel: 256, nHeads: 1, ffnHidden: 64, mixers: ['swa', 'attn', 'attn'], window: 100, attn: { convKernel: 3, gate: true } }],
