@@ -1,215 +1,271 @@
-// Decode-time attention for "attn" (a KV cache that grows) and "swa" (a ring of WINDOW slots).
+// Attention for "attn" (a KV cache that grows) and "swa" (a ring of WINDOW slots).
 // KV cache layout: slot s holds k at [s·2D, s·2D + D) and v at [s·2D + D, s·2D + 2D), so growing the cache is
 // one contiguous copy. Positions past the cache are refused by the host before anything is encoded.
+//
+// Both paths run every query through one function, attend_span: a single thread's online softmax over a span of
+// key positions in position order. No barrier, no reduction per key: on SwiftShader (CPU Vulkan) a workgroup
+// barrier costs tens of µs, far more than the ~2·f multiply-adds a key costs.
+//   decode (attend_step[_conv]): one dispatch per layer, a workgroup per head: conv (with CONV_K > 0), RoPE and the
+//     append of the token's k, v, one barrier, then the head's keys split into spans over the threads (split-K) and
+//     the partial softmaxes merged after a second barrier.
+//   chunk (rope_rows, attend_rows, append_rows): a thread per (token, head) runs attend_span over the same spans
+//     and merges them in the same order, so both paths give bitwise the same outputs.
 override D: u32;
 override H: u32;
 override WINDOW: u32 = 0u; // 0: "attn" (slot = position); > 0: "swa" ring (slot = position mod WINDOW)
 override QKV_STRIDE: u32 = 0u; // chunk kernels: floats per token row of the q, k, v input
+override CONV_K: u32 = 0u; // attend_step_conv: the attention conv's kernel size (> 0)
 
-// --- rope_append: rotate q and k in place, then store k and v in the position's slot --------------------------
+const MAX_HEAD: u32 = 256u; // GpuModel refuses larger heads (MAX_HEAD_SIZE)
+
 // RoPE angles: pos·theta^(−2i/f) is evaluated as a 32-bit fixed-point fraction of a turn, phase = pos · step_i
 // mod 2³² (exact in u32 arithmetic), so the angle stays accurate at any position and falls in [−π, π), where
 // WGSL's sin/cos are accurate. rope_steps[i] = round(theta^(−2i/f) / 2π · 2³²) mod 2³², computed on the host.
-@group(0) @binding(0) var<storage, read> step_position: array<u32>;
-@group(0) @binding(1) var<storage, read> rope_steps: array<u32>;   // [f/2]
-@group(0) @binding(2) var<storage, read_write> qkv: array<f32>;    // [3D]: q, k, v
-@group(0) @binding(3) var<storage, read_write> kv_cache: array<f32>;
-
-@compute @workgroup_size(64)
-fn rope_append(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let pair = gid.x;
-  if (pair >= D / 2u) { return; }
-  let pos = step_position[0];
-  var slot = pos;
-  if (WINDOW > 0u) { slot = pos % max(WINDOW, 1u); } // max(): WINDOW = 0 is folded at compile time
-  rope_token(pair, pos, 0u, slot * 2u * D);
+fn rope_angle(step: u32, pos: u32) -> vec2<f32> {
+  let angle = f32(bitcast<i32>(pos * step)) * (6.283185307179586 / 4294967296.0);
+  return vec2<f32>(cos(angle), sin(angle));
 }
 
-// A prefill chunk, dispatched (⌈D/128⌉, tokens): rotates row r of qkv (q, k, v at QKV_STRIDE floats per row) for
-// position first + r and stores its k and v in row r of `kv_cache`, bound to the chunk's own [tokens, 2D] buffer:
+fn rotate(x: vec2<f32>, cs: vec2<f32>) -> vec2<f32> {
+  return vec2<f32>(x.x * cs.x - x.y * cs.y, x.x * cs.y + x.y * cs.x);
+}
+
+fn cache_slot(pos: u32) -> u32 {
+  if (WINDOW > 0u) { return pos % max(WINDOW, 1u); } // max(): WINDOW = 0 is folded at compile time
+  return pos;
+}
+
+// --- Bindings shared by the attention entry points (each uses bindings 0..n−1 without gaps) -------------------
+@group(0) @binding(0) var<storage, read> att_position: array<u32>;   // [0]: decode: the token's position; chunk: the first
+@group(0) @binding(1) var<storage, read> att_qkv: array<f32>;        // decode: q, k, v at 0, D, 2D (pre-conv); chunk: rows
+@group(0) @binding(2) var<storage, read_write> att_cache: array<f32>; // the layer's KV cache
+@group(0) @binding(3) var<storage, read> att_rows_kv: array<f32>;    // chunk: [tokens, 2D] its rotated k, v (decode: unused)
+@group(0) @binding(4) var<storage, read_write> att_out: array<f32>;  // [tokens, D] per-head outputs o_h
+
+// --- attend_span: one query, one thread ------------------------------------------------------------------------
+// The online softmax of q (head offset `off`) over key positions [lo, hi), in position order: keys at positions
+// ≥ `first` come from att_rows_kv (a chunk's own rows), earlier ones from the cache. Leaves the unnormalised
+// Σ exp(s − m)·v in `acc` and returns (m, Σ exp(s − m)); an empty span gives (−3e38, 0) and acc = 0.
+fn attend_span(q: ptr<function, array<f32, MAX_HEAD>>, acc: ptr<function, array<f32, MAX_HEAD>>, off: u32, first: u32, lo: u32, hi: u32) -> vec2<f32> {
+  let f = D / H;
+  let inv_sqrt_f = 1.0 / sqrt(f32(f));
+  for (var j = 0u; j < f; j++) { (*acc)[j] = 0.0; }
+  var m = -3.0e38;
+  var l = 0.0;
+  for (var p = lo; p < hi; p++) {
+    var score = 0.0;
+    var at = 0u;
+    let own = p >= first;
+    if (own) {
+      at = (p - first) * 2u * D + off;
+      for (var j = 0u; j < f; j++) { score += (*q)[j] * att_rows_kv[at + j]; }
+    } else {
+      at = cache_slot(p) * 2u * D + off;
+      for (var j = 0u; j < f; j++) { score += (*q)[j] * att_cache[at + j]; }
+    }
+    score *= inv_sqrt_f;
+    let m_new = max(m, score);
+    let rescale = exp(m - m_new);
+    let w = exp(score - m_new);
+    l = l * rescale + w;
+    m = m_new;
+    if (own) {
+      for (var j = 0u; j < f; j++) { (*acc)[j] = (*acc)[j] * rescale + w * att_rows_kv[at + D + j]; }
+    } else {
+      for (var j = 0u; j < f; j++) { (*acc)[j] = (*acc)[j] * rescale + w * att_cache[at + D + j]; }
+    }
+  }
+  return vec2<f32>(m, l);
+}
+
+// The first key position the token at `pos` attends: 0 for "attn", the window's start for "swa".
+fn first_key(pos: u32) -> u32 {
+  if (WINDOW > 0u && pos + 1u > WINDOW) { return pos + 1u - WINDOW; }
+  return 0u;
+}
+
+// --- decode: attend_step / attend_step_conv, one workgroup per head, dispatched (H) ----------------------------
+@group(0) @binding(5) var<storage, read> step_rope_steps: array<u32>;      // [f/2]
+@group(0) @binding(6) var<storage, read> step_conv_params: array<f32>;     // attend_step_conv: kernels [3, D, CONV_K]
+@group(0) @binding(7) var<storage, read_write> step_conv_history: array<f32>; // [3, CONV_K − 1, D] pre-conv inputs
+
+// Partial softmaxes of the split-K: SPLIT_FLOATS floats of workgroup memory hold every span's acc (f each).
+const SPLIT_FLOATS: u32 = 2048u;
+var<workgroup> step_q: array<f32, MAX_HEAD>;
+var<workgroup> split_acc: array<f32, SPLIT_FLOATS>;
+var<workgroup> split_ml: array<vec2<f32>, 64>;
+
+@compute @workgroup_size(64)
+fn attend_step(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+  let h = wid.x;
+  let f = D / H;
+  let pos = att_position[0];
+  for (var i = t; i < f / 2u; i += 64u) {
+    let c = h * f + 2u * i;
+    let q = vec2<f32>(att_qkv[c], att_qkv[c + 1u]);
+    let k = vec2<f32>(att_qkv[D + c], att_qkv[D + c + 1u]);
+    let v = vec2<f32>(att_qkv[2u * D + c], att_qkv[2u * D + c + 1u]);
+    rope_append_pair(h, i, pos, q, k, v);
+  }
+  attend_after_append(h, t, pos);
+}
+
+// The same with the attention conv (config.attn.convKernel > 0) on q, k, v before RoPE: the arithmetic of
+// ttt.wgsl's conv (copied: WGSL has no includes), each thread owning its channels' histories.
+@compute @workgroup_size(64)
+fn attend_step_conv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+  let h = wid.x;
+  let f = D / H;
+  let pos = att_position[0];
+  for (var i = t; i < f / 2u; i += 64u) {
+    let c = h * f + 2u * i;
+    let q = vec2<f32>(step_convolve(0u, c, att_qkv[c]), step_convolve(0u, c + 1u, att_qkv[c + 1u]));
+    let k = vec2<f32>(step_convolve(1u, c, att_qkv[D + c]), step_convolve(1u, c + 1u, att_qkv[D + c + 1u]));
+    let v = vec2<f32>(step_convolve(2u, c, att_qkv[2u * D + c]), step_convolve(2u, c + 1u, att_qkv[2u * D + c + 1u]));
+    rope_append_pair(h, i, pos, q, k, v);
+  }
+  attend_after_append(h, t, pos);
+}
+
+// Causal depthwise conv of channel c of stream s (0 q, 1 k, 2 v): Σ_j kernel[j]·x[t − K + 1 + j], then the
+// channel's history shifts by one token.
+fn step_convolve(s: u32, c: u32, current: f32) -> f32 {
+  let kernel = s * D * CONV_K + c * CONV_K;
+  let hist = s * (CONV_K - 1u) * D;
+  var acc = step_conv_params[kernel + CONV_K - 1u] * current;
+  for (var j = 0u; j + 1u < CONV_K; j++) { acc += step_conv_params[kernel + j] * step_conv_history[hist + j * D + c]; }
+  for (var j = 0u; j + 2u < CONV_K; j++) { step_conv_history[hist + j * D + c] = step_conv_history[hist + (j + 1u) * D + c]; }
+  if (CONV_K > 1u) { step_conv_history[hist + (CONV_K - 2u) * D + c] = current; } // K = 1: no history
+  return acc;
+}
+
+// Pair i of head h: rotated q into workgroup memory, rotated k and v into the position's cache slot.
+fn rope_append_pair(h: u32, i: u32, pos: u32, q: vec2<f32>, k: vec2<f32>, v: vec2<f32>) {
+  let cs = rope_angle(step_rope_steps[i], pos);
+  let qr = rotate(q, cs);
+  step_q[2u * i] = qr.x;
+  step_q[2u * i + 1u] = qr.y;
+  let kr = rotate(k, cs);
+  let at = cache_slot(pos) * 2u * D + h * (D / H) + 2u * i;
+  att_cache[at] = kr.x;
+  att_cache[at + 1u] = kr.y;
+  att_cache[at + D] = v.x;
+  att_cache[at + D + 1u] = v.y;
+}
+
+// Split-K over the head's keys: thread t < splits runs attend_span over the t-th span of positions; then thread j
+// folds the spans' partial softmaxes in span order into o_j (merge_span). attend_rows runs the same spans and folds
+// through one thread, so the chunk path's outputs are bitwise those of the decode step.
+fn attend_after_append(h: u32, t: u32, pos: u32) {
+  storageBarrier(); // the token's k, v (written by other threads of this workgroup) are read below
+  workgroupBarrier(); // step_q
+  let f = D / H;
+  let off = h * f;
+  let lo = first_key(pos);
+  let split = key_spans(pos + 1u - lo);
+  if (t < split.x) {
+    var q: array<f32, MAX_HEAD>;
+    for (var j = 0u; j < f; j++) { q[j] = step_q[j]; }
+    var acc: array<f32, MAX_HEAD>;
+    let a = min(lo + t * split.y, pos + 1u);
+    split_ml[t] = attend_span(&q, &acc, off, pos + 1u, a, min(a + split.y, pos + 1u));
+    for (var j = 0u; j < f; j++) { split_acc[t * f + j] = acc[j]; }
+  }
+  workgroupBarrier();
+  for (var j = t; j < f; j += 64u) {
+    var ml = vec2<f32>(-3.0e38, 0.0);
+    var o = 0.0;
+    for (var s = 0u; s < split.x; s++) {
+      let merged = merge_span(ml, split_ml[s]);
+      o = o * merged.z + split_acc[s * f + j] * merged.w;
+      ml = merged.xy;
+    }
+    att_out[off + j] = o / ml.y;
+  }
+}
+
+// Keys per span and spans, from the number of keys: spans of ≥ MIN_SPAN keys (a merge costs about as much as a
+// key), at most 64 (threads) and at most SPLIT_FLOATS / f (the partials' workgroup memory). (spans, keys per span).
+const MIN_SPAN: u32 = 16u;
+fn key_spans(count: u32) -> vec2<u32> {
+  let splits = clamp((count + MIN_SPAN - 1u) / MIN_SPAN, 1u, min(64u, SPLIT_FLOATS / (D / H)));
+  let span = (count + splits - 1u) / splits;
+  return vec2<u32>((count + span - 1u) / span, span);
+}
+
+// Folds a span's partial softmax (m_s, l_s) into the running (m, l): returns (m', l', factor of the running
+// accumulator, factor of the span's). The first span enters exactly (factors 0 and 1).
+fn merge_span(running: vec2<f32>, part: vec2<f32>) -> vec4<f32> {
+  let m = max(running.x, part.x);
+  let a = exp(running.x - m);
+  let b = exp(part.x - m);
+  return vec4<f32>(m, running.y * a + part.y * b, a, b);
+}
+
+// --- chunk: rope_rows, attend_rows, append_rows ------------------------------------------------------------------
+// rope_rows, dispatched (⌈D/128⌉, tokens): rotates q in place in row r of qkv (q, k, v at QKV_STRIDE floats per
+// row) for position first + r and stores its k and v in row r of `rows_kv`, the chunk's own [tokens, 2D] buffer:
 // appending to the real cache now would overwrite, in an "swa" ring, slots the chunk's earlier tokens still need.
+@group(0) @binding(0) var<storage, read> rope_position: array<u32>;
+@group(0) @binding(1) var<storage, read> rope_steps: array<u32>;   // [f/2]
+@group(0) @binding(2) var<storage, read_write> rope_qkv: array<f32>;
+@group(0) @binding(3) var<storage, read_write> rope_kv: array<f32>;
+
 @compute @workgroup_size(64)
 fn rope_rows(@builtin(global_invocation_id) gid: vec3<u32>) {
   let pair = gid.x;
   if (pair >= D / 2u) { return; }
   let row = gid.y;
-  rope_token(pair, step_position[0] + row, row * QKV_STRIDE, row * 2u * D);
+  let pos = rope_position[0] + row;
+  let i = pair % (D / H / 2u);
+  let p = row * QKV_STRIDE + 2u * pair; // x[2i] of this head in row `row`
+  let cs = rope_angle(rope_steps[i], pos);
+  let qr = rotate(vec2<f32>(rope_qkv[p], rope_qkv[p + 1u]), cs);
+  rope_qkv[p] = qr.x;
+  rope_qkv[p + 1u] = qr.y;
+  let kr = rotate(vec2<f32>(rope_qkv[D + p], rope_qkv[D + p + 1u]), cs);
+  let at = row * 2u * D + 2u * pair;
+  rope_kv[at] = kr.x;
+  rope_kv[at + 1u] = kr.y;
+  rope_kv[at + D] = rope_qkv[2u * D + p];
+  rope_kv[at + D + 1u] = rope_qkv[2u * D + p + 1u];
 }
 
-fn rope_token(pair: u32, pos: u32, at: u32, base: u32) {
-  let half_f = D / H / 2u;
-  let i = pair % half_f;
-  let p = at + 2u * pair; // index of x[2i] of this head in the [D] vector of this row
-  let phase = bitcast<i32>(pos * rope_steps[i]);
-  let angle = f32(phase) * (6.283185307179586 / 4294967296.0);
-  let c = cos(angle);
-  let s = sin(angle);
-  let q0 = qkv[p];
-  let q1 = qkv[p + 1u];
-  qkv[p] = q0 * c - q1 * s;
-  qkv[p + 1u] = q0 * s + q1 * c;
-  let k0 = qkv[D + p];
-  let k1 = qkv[D + p + 1u];
-  let kr0 = k0 * c - k1 * s;
-  let kr1 = k0 * s + k1 * c;
-  let c_at = base + 2u * pair;
-  kv_cache[c_at] = kr0;
-  kv_cache[c_at + 1u] = kr1;
-  kv_cache[c_at + D] = qkv[2u * D + p];
-  kv_cache[c_at + D + 1u] = qkv[2u * D + p + 1u];
-}
-
-// --- attend: one workgroup per head; an online softmax over chunks of 64 cached positions -------------------
-const MAX_DIMS_PER_THREAD: u32 = 4u; // head size ≤ 256
-
-@group(0) @binding(0) var<storage, read> attend_position: array<u32>;
-@group(0) @binding(1) var<storage, read> attend_qkv: array<f32>;
-@group(0) @binding(2) var<storage, read> attend_cache: array<f32>;
-@group(0) @binding(3) var<storage, read_write> attend_out: array<f32>; // [D]
-
-var<workgroup> chunk_weights: array<f32, 64>;
-var<workgroup> head_q: array<f32, 256>;
-
-@compute @workgroup_size(64)
-fn attend(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32) {
-  let h = wid.x;
-  let f = D / H;
-  let off = h * f;
-  let pos = attend_position[0];
-  var count = pos + 1u;
-  if (WINDOW > 0u) { count = min(count, WINDOW); }
-  let inv_sqrt_f = 1.0 / sqrt(f32(f));
-  for (var j = t; j < f; j += WG) { head_q[j] = attend_qkv[off + j]; }
-  workgroupBarrier();
-
-  var running_max = -3.0e38;
-  var running_sum = 0.0;
-  var acc: array<f32, MAX_DIMS_PER_THREAD>;
-  for (var start = 0u; start < count; start += WG) {
-    // Each thread scores one cached slot of the chunk.
-    let slot = start + t;
-    var score = -3.0e38;
-    if (slot < count) {
-      let base = slot * 2u * D + off;
-      var dot = 0.0;
-      for (var j = 0u; j < f; j++) { dot += head_q[j] * attend_cache[base + j]; }
-      score = dot * inv_sqrt_f;
-    }
-    let chunk_max = wg_max4(t, vec4<f32>(score, 0.0, 0.0, 0.0)).x;
-    let new_max = max(running_max, chunk_max);
-    var weight = 0.0;
-    if (slot < count) { weight = exp(score - new_max); }
-    chunk_weights[t] = weight;
-    let chunk_sum = wg_sum4(t, vec4<f32>(weight, 0.0, 0.0, 0.0)).x; // its barriers publish chunk_weights too
-    let rescale = exp(running_max - new_max);
-    running_sum = running_sum * rescale + chunk_sum;
-    running_max = new_max;
-    let n = min(WG, count - start);
-    for (var r = 0u; r < MAX_DIMS_PER_THREAD; r++) {
-      let j = t + r * WG;
-      if (j < f) {
-        var a = acc[r] * rescale;
-        for (var s = 0u; s < n; s++) {
-          a += chunk_weights[s] * attend_cache[(start + s) * 2u * D + D + off + j];
-        }
-        acc[r] = a;
-      }
-    }
-    workgroupBarrier(); // chunk_weights is rewritten by the next chunk
-  }
-  for (var r = 0u; r < MAX_DIMS_PER_THREAD; r++) {
-    let j = t + r * WG;
-    if (j < f) { attend_out[off + j] = acc[r] / running_sum; }
-  }
-}
-
-// --- attend_rows: a prefill chunk, one workgroup per (head, token) -----------------------------------------------
-// Token r (position first + r) attends exactly the positions `attend` would see after appending it, in the same
-// order (slot order of the cache), so each output equals the one-token path's: positions before the chunk come from
-// the cache, the chunk's own from `rows_kv` (rope_rows' output). Dispatched (H, tokens).
-@group(0) @binding(0) var<storage, read> rows_position: array<u32>;
-@group(0) @binding(1) var<storage, read> rows_qkv: array<f32>;       // [tokens, QKV_STRIDE]
-@group(0) @binding(2) var<storage, read> rows_cache: array<f32>;     // the layer's KV cache (positions < first)
-@group(0) @binding(3) var<storage, read> rows_kv: array<f32>;        // [tokens, 2D]: the chunk's rotated k, v
-@group(0) @binding(4) var<storage, read_write> rows_out: array<f32>; // [tokens, D]
-
-// Float index of k (v: + D) of head offset `off` at `position`, and whether it lives in rows_kv.
-fn kv_at(position: u32, first: u32, off: u32) -> vec2<u32> {
-  if (position >= first) { return vec2<u32>((position - first) * 2u * D + off, 1u); }
-  var slot = position;
-  if (WINDOW > 0u) { slot = position % max(WINDOW, 1u); }
-  return vec2<u32>(slot * 2u * D + off, 0u);
-}
-
-fn kv_load(at: vec2<u32>, j: u32) -> f32 {
-  if (at.y == 1u) { return rows_kv[at.x + j]; }
-  return rows_cache[at.x + j];
-}
+// attend_rows, dispatched (H, ⌈tokens/64⌉): thread t of workgroup (h, g) is token r = 64g + t of head h; it attends
+// the positions the decode step would see after appending it: before the chunk from the cache, the chunk's own
+// from att_rows_kv (rope_rows' output), with the decode step's spans and merge order: the same outputs, bitwise.
+// Binding 1 is rope_rows' qkv (q rotated in place).
+@group(0) @binding(5) var<uniform> rows_chunk: vec4<u32>; // x: tokens in the chunk
 
 @compute @workgroup_size(64)
 fn attend_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+  let row = wid.y * 64u + t;
+  if (row >= rows_chunk.x) { return; } // no barrier below
   let h = wid.x;
-  let row = wid.y;
   let f = D / H;
   let off = h * f;
-  let first = rows_position[0];
+  let first = att_position[0];
   let pos = first + row;
-  var count = pos + 1u;
-  if (WINDOW > 0u) { count = min(count, WINDOW); }
-  let inv_sqrt_f = 1.0 / sqrt(f32(f));
-  for (var j = t; j < f; j += WG) { head_q[j] = rows_qkv[row * QKV_STRIDE + off + j]; }
-  workgroupBarrier();
-
-  var running_max = -3.0e38;
-  var running_sum = 0.0;
-  var acc: array<f32, MAX_DIMS_PER_THREAD>;
-  for (var start = 0u; start < count; start += WG) {
-    let slot = start + t;
-    var score = -3.0e38;
-    if (slot < count) {
-      let at = kv_at(slot_position(slot, pos), first, off);
-      var dot = 0.0;
-      for (var j = 0u; j < f; j++) { dot += head_q[j] * kv_load(at, j); }
-      score = dot * inv_sqrt_f;
-    }
-    let chunk_max = wg_max4(t, vec4<f32>(score, 0.0, 0.0, 0.0)).x;
-    let new_max = max(running_max, chunk_max);
-    var weight = 0.0;
-    if (slot < count) { weight = exp(score - new_max); }
-    chunk_weights[t] = weight;
-    let chunk_sum = wg_sum4(t, vec4<f32>(weight, 0.0, 0.0, 0.0)).x;
-    let rescale = exp(running_max - new_max);
-    running_sum = running_sum * rescale + chunk_sum;
-    running_max = new_max;
-    let n = min(WG, count - start);
-    for (var r = 0u; r < MAX_DIMS_PER_THREAD; r++) {
-      let j = t + r * WG;
-      if (j < f) {
-        var a = acc[r] * rescale;
-        for (var s = 0u; s < n; s++) {
-          a += chunk_weights[s] * kv_load(kv_at(slot_position(start + s, pos), first, off), D + j);
-        }
-        acc[r] = a;
-      }
-    }
-    workgroupBarrier();
+  var q: array<f32, MAX_HEAD>;
+  for (var j = 0u; j < f; j++) { q[j] = att_qkv[row * QKV_STRIDE + off + j]; }
+  // The decode step's spans (attend_after_append), folded in the same order.
+  let lo = first_key(pos);
+  let split = key_spans(pos + 1u - lo);
+  var o: array<f32, MAX_HEAD>;
+  var acc: array<f32, MAX_HEAD>;
+  var ml = vec2<f32>(-3.0e38, 0.0);
+  for (var s = 0u; s < split.x; s++) {
+    let a = lo + s * split.y;
+    let merged = merge_span(ml, attend_span(&q, &acc, off, first, a, min(a + split.y, pos + 1u)));
+    for (var j = 0u; j < f; j++) { o[j] = o[j] * merged.z + acc[j] * merged.w; }
+    ml = merged.xy;
   }
-  for (var r = 0u; r < MAX_DIMS_PER_THREAD; r++) {
-    let j = t + r * WG;
-    if (j < f) { rows_out[row * D + off + j] = acc[r] / running_sum; }
-  }
+  for (var j = 0u; j < f; j++) { att_out[row * D + off + j] = o[j] / ml.y; }
 }
 
-// The position held by cache slot `slot` once the token at `pos` is appended: the slot itself for "attn", and for
-// the "swa" ring the latest position ≤ pos congruent to the slot modulo WINDOW.
-fn slot_position(slot: u32, pos: u32) -> u32 {
-  if (WINDOW == 0u) { return slot; }
-  return pos - (pos + WINDOW - slot) % max(WINDOW, 1u);
-}
-
-// --- append_rows: the chunk's k, v into the cache, after attend_rows --------------------------------------------
-// Dispatched (⌈2D/64⌉, tokens). In an "swa" ring only the last WINDOW tokens are stored (earlier ones would be
-// overwritten by later tokens of the same chunk, and writing both would race).
+// append_rows: the chunk's k, v into the cache, after attend_rows. Dispatched (⌈2D/64⌉, tokens). In an "swa" ring
+// only the last WINDOW tokens are stored (earlier ones would be overwritten by later tokens of the same chunk, and
+// writing both would race).
 @group(0) @binding(0) var<storage, read> append_position: array<u32>;
 @group(0) @binding(1) var<storage, read> append_kv: array<f32>;           // [tokens, 2D]
 @group(0) @binding(2) var<storage, read_write> append_cache: array<f32>;
@@ -222,7 +278,5 @@ fn append_rows(@builtin(global_invocation_id) gid: vec3<u32>) {
   if (i >= 2u * D) { return; }
   if (WINDOW > 0u && row + WINDOW < append_chunk.x) { return; }
   let pos = append_position[0] + row;
-  var slot = pos;
-  if (WINDOW > 0u) { slot = pos % max(WINDOW, 1u); }
-  append_cache[slot * 2u * D + i] = append_kv[row * 2u * D + i];
+  append_cache[cache_slot(pos) * 2u * D + i] = append_kv[row * 2u * D + i];
 }

@@ -75,6 +75,25 @@ test('variant: swa and attn layers with a conv of kernel 2 and no gate match the
   expectTieFlipSignature(r.perToken);
 });
 
+// Long contexts for the attention kernels: 300 tokens put ≥ 256 keys in the "attn" caches (grown 8 → 512 slots) and
+// wrap "swa" rings whose window (70, 100) is not a multiple of 64 or of the spans; the decode step's split-K spans
+// then hold 16+ keys, the last one fewer (head size 16: up to 64 spans; head size 256: up to 8), and the conv runs
+// in the fused decode kernel.
+const LONG_CONTEXT_VARIANTS: [string, Record<string, unknown>][] = [
+  ['f=16, attn/swa(70)/attn', { mixers: ['attn', 'swa', 'attn'], window: 70 }],
+  ['f=256, swa(100)/attn/attn with conv 3 and gate', { dModel: 256, nHeads: 1, ffnHidden: 64, mixers: ['swa', 'attn', 'attn'], window: 100, attn: { convKernel: 3, gate: true } }],
+];
+for (const [label, overrides] of LONG_CONTEXT_VARIANTS) {
+  test(`long context, ${label}: 300 decode steps match the reference`, async ({ page }) => {
+    test.setTimeout(180_000);
+    const r = await inHarness<ParityResult>(page, 'parity.ts', 'variantParity', overrides, 300, 101);
+    const rel = r.perToken.map(relative);
+    console.log(`long context ${label}: worst relative ${Math.max(...rel).toExponential(2)}, at 256+ ${Math.max(...rel.slice(256)).toExponential(2)}; ${describeParity(parityOf(r.perToken), NEAR_TIE_DISTANCE).slice(0, 200)}`);
+    expect(r.perToken).toHaveLength(300);
+    expectTieFlipSignature(r.perToken);
+  });
+}
+
 test('memory: TTT state is constant, the KV cache in use is exactly 2·layers·T·d·4 and its allocation doubles, reports match live buffers', async ({ page }) => {
   const run = (name: string) => inHarness<MemoryCheck>(page, 'parity.ts', 'memoryGrowth', name);
   const ttt = await run('tiny-ttt');

@@ -45,6 +45,22 @@ for (const [label, overrides] of VARIANTS) {
   });
 }
 
+// Long contexts (model.spec's long-context variants): 300 tokens, so chunks start past 256 keys in the "attn" caches
+// and the "swa" rings (window 70, 100) wrap inside and across chunks; chunk sizes 64 and 37 (the chunk's queries
+// run the decode step's spans, whose boundaries the chunks cross).
+const LONG_VARIANTS: [string, Record<string, unknown>][] = [
+  ['f=16, attn/swa(70)/attn', { mixers: ['attn', 'swa', 'attn'], window: 70 }],
+  ['f=256, swa(100)/attn/attn with conv 3 and gate', { dModel: 256, nHeads: 1, ffnHidden: 64, mixers: ['swa', 'attn', 'attn'], window: 100, attn: { convKernel: 3, gate: true } }],
+];
+for (const [label, overrides] of LONG_VARIANTS) {
+  test(`long context ${label}: chunked prefill of 300 tokens equals the token path at chunk sizes 64 and 37`, async ({ page }) => {
+    test.setTimeout(180_000);
+    const r = await inHarness<PrefillParityResult>(page, 'prefill.ts', 'variantPrefillParity', overrides, 300, [64, 37]);
+    console.log(`long context ${label}:`);
+    expectParity(r);
+  });
+}
+
 // The trained model (d256, 6 layers: ttt, ttt, attn, ttt, ttt, attn; mini-batch 16), kept short: 20 tokens.
 test('ttt-hybrid-d256: chunked prefill equals the token path at chunk sizes 7 and 16', async ({ page }) => {
   const r = await run(page, 'ttt-hybrid-d256', 20, [7, 16]);

@@ -16,6 +16,8 @@ export interface ProfileRow {
 export interface ProfileResult {
   adapter: string;
   chunkTokens: number;
+  /** Tokens read before the timed chunk (and decode step). */
+  position: number;
   decode: ProfileRow[];
   chunk: ProfileRow[];
   decodeUs: number;
@@ -64,17 +66,28 @@ function rows(runs: Map<string, { count: number; us: number }>[]): ProfileRow[] 
   return [...runs[0].entries()].map(([kind, { count }]) => ({ kind, count, us: median(runs.map((r) => r.get(kind)!.us)) }));
 }
 
-export async function profileModel(name: string, chunkTokens: number, runs = 3): Promise<ProfileResult> {
+/** `position`: tokens read (in chunks, untimed) before the timed chunk and decode step: the cost at a longer context. */
+export async function profileModel(name: string, chunkTokens: number, position = 0, runs = 3): Promise<ProfileResult> {
   const file = await loadTiny(name);
   const ctx = await GpuContext.create({ timestamps: true });
   if (!ctx.features.has('timestamp-query')) throw new Error('this adapter has no timestamp queries');
   const model = await GpuModel.create(ctx, file);
   const token = ctx.createBuffer('scratch', 'profile token', 16, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST);
   const ids = tokenSequence(chunkTokens, file.config.vocabSize, 37);
+  const before = tokenSequence(position, file.config.vocabSize, 53);
+  const readBefore = async () => {
+    for (let at = 0; at < position; at += chunkTokens) {
+      const encoder = ctx.device.createCommandEncoder();
+      model.encodeChunk(encoder, before.slice(at, Math.min(position, at + chunkTokens)), { logits: 'last' });
+      ctx.device.queue.submit([encoder.finish()]);
+    }
+    await ctx.device.queue.onSubmittedWorkDone();
+  };
   const decodeRuns = [];
   const chunkRuns = [];
   for (let r = 0; r <= runs; r++) {
     model.reset();
+    await readBefore();
     const chunk = await timed(ctx, (encoder, timer) => model.encodeChunk(encoder, ids, { logits: 'last', timer }));
     ctx.device.queue.writeBuffer(token, 0, new Uint32Array([ids[0]]));
     const decode = await timed(ctx, (encoder, timer) => model.encodeStep(encoder, token, { timer }));
@@ -89,5 +102,5 @@ export async function profileModel(name: string, chunkTokens: number, runs = 3):
   const decode = rows(decodeRuns);
   const chunk = rows(chunkRuns);
   const sum = (rs: ProfileRow[]) => rs.reduce((a, r) => a + r.us, 0);
-  return { adapter: ctx.adapterInfo, chunkTokens, decode, chunk, decodeUs: sum(decode), chunkUs: sum(chunk) };
+  return { adapter: ctx.adapterInfo, chunkTokens, position, decode, chunk, decodeUs: sum(decode), chunkUs: sum(chunk) };
 }

@@ -525,11 +525,11 @@ export class GpuModel {
         this.mixers.push(layer);
         const constants = { D: d, H, WINDOW: kind === 'swa' ? c.window : 0 };
         normBitlinear(p + 'attn.in', wIn, mixIn, false, mixerNormInput, p + 'mixer_norm');
-        let qkv = mixIn;
         let convParams: GPUBuffer | null = null;
         let convConstants: Record<string, number> = {};
         if (convHistory) {
-          // The TTT layers' conv kernel with its third stream (v); kernels [3, d, K], histories [3, K−1, d].
+          // Kernels [3, d, K], histories [3, K−1, d] of q, k, v: the decode step's attend_step_conv and the chunk's
+          // ttt_conv_rows (the TTT layers' conv with its third stream, v) share them.
           const kernels = new Float32Array(3 * d * K);
           ['conv_q', 'conv_k', 'conv_v'].forEach((name, s) => kernels.set(floatData(model, p + 'attn.' + name), s * d * K));
           convParams = weight(p + 'attn.conv', kernels);
@@ -538,12 +538,15 @@ export class GpuModel {
             D: d, K, CONV_V: 1, OFF_UQ: 0, OFF_UK: d, OFF_UV: 2 * d,
             OFF_CONV_Q: 0, OFF_CONV_K: d * K, OFF_CONV_V: 2 * d * K, OFF_HIST_Q: 0, OFF_HIST_K: hist, OFF_HIST_V: 2 * hist,
           };
-          const params = convParams;
-          add(p + 'attn.conv', pipe('ttt', 'ttt_conv', convConstants), groups(d), () => [mixIn, params, convHistory, qk]);
-          qkv = qk;
         }
-        add(p + 'attn.rope_append', pipe('attention', 'rope_append', constants), groups(d / 2), () => [this.stepPosition, ropeSteps!, qkv, layer.cache], true);
-        add(p + 'attn.attend', pipe('attention', 'attend', constants), H, () => [this.stepPosition, qkv, layer.cache, heads], true);
+        // Decode: one dispatch per layer (a workgroup per head): [conv,] RoPE, append k/v, attend. Binding 3 (the
+        // chunk's own k/v rows) is not read in decode; the position buffer stands in for it.
+        if (convHistory && convParams) {
+          const params = convParams;
+          add(p + 'attn.attend', pipe('attention', 'attend_step_conv', { ...constants, CONV_K: K }), H, () => [this.stepPosition, mixIn, layer.cache, this.stepPosition, heads, ropeSteps!, params, convHistory], true);
+        } else {
+          add(p + 'attn.attend', pipe('attention', 'attend_step', constants), H, () => [this.stepPosition, mixIn, layer.cache, this.stepPosition, heads, ropeSteps!], true);
+        }
         // The sub-norm, with the gate when there is one: o = RMSNorm(concat o_h) [⊙ gelu(g)], quantised for wo.
         const attnSubnorm = (src: GPUBuffer, gate: GPUBuffer, gateStride: number): NormInput =>
           attn.gate ? { kind: NORM_RMS_GATE, src, params: subnorm, gate, constants: { NORM_GATE_OFF: 3 * d, NORM_GATE_STRIDE: gateStride } } : { kind: NORM_RMS, src, params: subnorm };
@@ -562,7 +565,7 @@ export class GpuModel {
         }
         const rowConstants = { ...constants, QKV_STRIDE: qkvStride };
         chunkAdd(p + 'attn.rope', pipe('attention', 'rope_rows', rowConstants), (n) => [groups(d / 2), n], () => [this.stepPosition, ropeSteps!, qkvRows, KV!]);
-        chunkAdd(p + 'attn.attend', pipe('attention', 'attend_rows', rowConstants), (n) => [H, n], () => [this.stepPosition, qkvRows, layer.cache, KV!, HEADS], { usesKvCache: true });
+        chunkAdd(p + 'attn.attend', pipe('attention', 'attend_rows', rowConstants), (n) => [H, Math.ceil(n / WORKGROUP_SIZE)], () => [this.stepPosition, qkvRows, layer.cache, KV!, HEADS, this.chunkInfo], { usesKvCache: true });
         chunkAdd(p + 'attn.append', pipe('attention', 'append_rows', rowConstants), (n) => [groups(2 * d), n], () => [this.stepPosition, KV!, layer.cache, this.chunkInfo], { usesKvCache: true });
         chunkNormQuant(p + (attn.gate ? 'attn.subnorm_gate' : 'attn.subnorm'), d, attnSubnorm(HEADS, MIX, wIn.rows), MIXOUT);
         chunkBitlinear(p + 'attn.wo', wo, X, true);
