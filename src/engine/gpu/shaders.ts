@@ -10,6 +10,7 @@ import ttt from '../../../shaders/ttt.wgsl?raw';
 import head from '../../../shaders/head.wgsl?raw';
 import sample from '../../../shaders/sample.wgsl?raw';
 import loss from '../../../shaders/loss.wgsl?raw';
+import { tttOffsetDeclarations } from './ttt-layout';
 
 const withCommon = (src: string) => `${common}\n${src}`;
 
@@ -77,7 +78,7 @@ export const SHADERS = {
   bitlinear: bitlinearShader({ subgroups: false, dot4: false }),
   ffn: withCommon(ffn),
   attention: withCommon(attention),
-  ttt: withCommon(ttt),
+  ttt: withCommon(`${tttOffsetDeclarations()}\n${ttt}`),
   head: withCommon(head),
   sample: withCommon(sample),
   loss: withCommon(loss),
