@@ -71,12 +71,15 @@ async function measureSpeed(client: EngineClient, model: BenchModel, config: Ben
     const long = await client.api.generate(longPrompt, greedy(1));
     await client.api.reset();
     const read = await client.api.feed(longPrompt, { loss: true });
+    await client.api.reset();
+    const views = await client.api.feed(longPrompt, { loss: true, drift: info.config.mixers.includes('ttt'), memoryEvery: 16 });
     runs.push({
       promptTokens: r.promptTokens, generatedTokens: r.tokens.length, prefillTokensPerSecond: r.prefillTokensPerSecond, decodeTokensPerSecond: r.decodeTokensPerSecond,
       longPromptTokens: long.promptTokens, longPrefillTokensPerSecond: long.prefillTokensPerSecond, readTokensPerSecond: read.tokensPerSecond,
+      readViewsTokensPerSecond: views.tokensPerSecond,
     });
     log(`${model.id} speed run ${rep}: prefill ${r.prefillTokensPerSecond.toFixed(1)} tok/s, decode ${r.decodeTokensPerSecond.toFixed(2)} tok/s, ` +
-      `${long.promptTokens}-token prefill ${long.prefillTokensPerSecond.toFixed(1)} tok/s, reading ${read.tokensPerSecond.toFixed(1)} tok/s`);
+      `${long.promptTokens}-token prefill ${long.prefillTokensPerSecond.toFixed(1)} tok/s, reading ${read.tokensPerSecond.toFixed(1)} tok/s (as the views read: ${views.tokensPerSecond.toFixed(1)})`);
   }
   return { model: factsOf(model, info), runs };
 }

@@ -112,12 +112,13 @@ describe('summarizeSpeed', () => {
     const model = { id: 'm', arch: 'ttt', mixers: ['ttt'], params: 1, dModel: 8, nLayers: 1, vocabSize: 16, window: 4, maxContext: 64, fileBytes: 1 } as ModelFacts;
     const run = (decode: number, longPrefill: number, reading: number) => ({
       promptTokens: 25, generatedTokens: 32, prefillTokensPerSecond: 20, decodeTokensPerSecond: decode,
-      longPromptTokens: 300, longPrefillTokensPerSecond: longPrefill, readTokensPerSecond: reading,
+      longPromptTokens: 300, longPrefillTokensPerSecond: longPrefill, readTokensPerSecond: reading, readViewsTokensPerSecond: reading / 2,
     });
     const s = summarizeSpeed({ model, runs: [run(10, 50, 40), run(12, 70, 30), run(11, 60, 35)] });
     expect(s.decode).toBe(11);
     expect(s.longPrefill).toBe(60);
     expect(s.reading).toBe(35);
+    expect(s.readingViews).toBe(17.5);
     expect(s.longPromptTokens).toBe(300);
   });
 });

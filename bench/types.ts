@@ -97,8 +97,13 @@ export interface SpeedRun {
   /** The long prompt (a few hundred tokens of the corpus): its prefill alone (generate with maxTokens 1). */
   longPromptTokens: number;
   longPrefillTokensPerSecond: number;
-  /** The same text read by feed() with the per-token loss, as the "See inside" views read. */
+  /** The same text read by feed() with the per-token loss only (no drift stats, no memory reports). */
   readTokensPerSecond: number;
+  /**
+   * The same text read as the "See inside" views read it: loss, drift stats per token (TTT models) and the exact
+   * memory report every 16 tokens (so chunks of at most 16 tokens).
+   */
+  readViewsTokensPerSecond: number;
 }
 
 export interface SpeedResult {

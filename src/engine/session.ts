@@ -1,8 +1,9 @@
 // The DOM-free generation loop: tokenizer + GpuModel + GpuSampler + speed stats. Used by the engine worker and by
 // Node benchmarks. The prompt is read in chunks (GpuModel.encodeChunk: one compute pass and one submit per chunk,
 // logits for the chunk's last token only); the last chunk also samples. Per decoded token the host records one
-// command buffer (model step + sampling + a copy of the sampled id and the drift stats into one staging buffer)
-// and does one mapAsync; the logits never leave the GPU.
+// command buffer (model step + sampling + a copy of the sampled id and the drift stats into one of two staging
+// buffers) and does one mapAsync, one step ahead: the next step runs on the GPU while the host reads the last
+// sample back (see run()); the logits never leave the GPU.
 //
 // The stream is continuous across generate() calls (a conversation): the model keeps its state, and the last
 // sampled token, not yet read by the model when a call ends, is read first by the next call.
@@ -88,7 +89,8 @@ export class Session {
   prefillTokensPerSecond = 0;
   decodeTokensPerSecond = 0;
   private readonly ctx: GpuContext;
-  private readonly staging: GPUBuffer;
+  /** Two, used alternately: sample s is copied to staging[s % 2] (one can be mapped while the next is written). */
+  private readonly staging: [GPUBuffer, GPUBuffer];
   private readonly driftBytes: number;
   /** Sampled but not yet read by the model (read first by the next generate). */
   private pending: number[] = [];
@@ -100,7 +102,8 @@ export class Session {
     this.model = model;
     this.sampler = sampler;
     this.driftBytes = model.driftStats ? model.driftStats.size : 0;
-    this.staging = ctx.createBuffer('scratch', 'session.readback', DRIFT_OFFSET + this.driftBytes, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
+    const staging = (slot: number) => ctx.createBuffer('scratch', `session.readback.${slot}`, DRIFT_OFFSET + this.driftBytes, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
+    this.staging = [staging(0), staging(1)];
   }
 
   static async create(ctx: GpuContext, file: ModelFile, opts: GpuModelOptions = {}): Promise<Session> {
@@ -136,7 +139,7 @@ export class Session {
     this.model.encodeStep(encoder, this.sampler.tokenBuffer, { drift: true });
     this.encodeSample(encoder, { temperature: 1, topK: 8, topP: 0.9, repetitionPenalty: 1.1, repetitionWindow: 8, seed: 0, maxTokens: 1 }, 0, this.driftBytes > 0);
     device.queue.submit([encoder.finish()]);
-    await this.readSample(false);
+    await this.readSample(0, false);
     // The chunk path's pipelines too (both drift variants, both LM head forms), each submitted on its own.
     for (const opts of [{ logits: 'all', drift: true }, { logits: 'last', drift: false }] as const) {
       const chunkEncoder = device.createCommandEncoder({ label: 'warm-up chunk' });
@@ -310,32 +313,47 @@ export class Session {
       prefillEnd = performance.now();
       stopReason = 'max-tokens';
     }
-    let step = 0;
+    // Decode, one step ahead: step s+1 (which reads sample s and draws sample s+1) is submitted before sample s is
+    // read back, so the GPU computes while the host waits for the readback and the listener. When sample s ends
+    // the generation (end-of-text or cancel), step s+1 has read it already, which is what the next call would
+    // have done first (so nothing is pending), and its own draw is undone: the sampler's history goes back to its
+    // checkpoint and the id is never shown. maxTokens and a full context are known before submitting, so they
+    // never cost a wasted step. Samples alternate between two staging buffers (one mapped, one being written).
+    const hasAttn = config.mixers.includes('attn');
     let previousAck: unknown = undefined;
-    while (stopReason === null) {
-      const { id, drift } = await this.readSample(wantDrift);
-      if (step === 0) prefillEnd = performance.now();
-      step++;
+    let submitted = 0; // the newest sample whose step is submitted (sample 0: the last prefill chunk's)
+    for (let s = 0; stopReason === null; s++) {
+      if (submitted === s && s + 1 < params.maxTokens && (!hasAttn || this.position < config.maxContext) && !cancelled()) {
+        this.submitDecodeStep(params, s + 1, wantDrift);
+        submitted = s + 1;
+      }
+      const { id, drift } = await this.readSample(s % 2, wantDrift);
+      if (s === 0) prefillEnd = performance.now();
+      const readAhead = submitted > s; // step s+1 has read `id` already
+      // Tokens read once this sample is: the position the sample is read at.
+      const position = this.position - (readAhead ? 1 : 0);
       // The sampled id is in the GPU history and the token buffer: the model reads it at the next step.
-      this.pending = [id];
+      this.pending = readAhead ? [] : [id];
       if (stopAtEot && id === this.tokenizer.eotId) {
         stopReason = 'eot';
+      } else {
+        generated.push(id);
+        const ack = onToken?.({ id, text: decoder.push(id), position, phase: 'generated', drift });
+        // Wait until the listener has taken the previous token: a cancel sent while handling it is seen here.
+        await previousAck;
+        previousAck = ack;
+        if (generated.length >= params.maxTokens) stopReason = 'max-tokens';
+        else if (cancelled()) stopReason = 'cancelled';
+        else if (hasAttn && position >= config.maxContext) stopReason = 'context-full';
+      }
+      if (stopReason !== null) {
+        if (readAhead) this.sampler.rollbackHistory(); // the draw of step s+1 is not wanted
         break;
       }
-      generated.push(id);
-      const ack = onToken?.({ id, text: decoder.push(id), position: this.position, phase: 'generated', drift });
-      // Wait until the listener has taken the previous token: a cancel sent while handling it is seen here.
-      await previousAck;
-      previousAck = ack;
-      if (generated.length >= params.maxTokens) stopReason = 'max-tokens';
-      else if (cancelled()) stopReason = 'cancelled';
-      else if (config.mixers.includes('attn') && this.position >= config.maxContext) stopReason = 'context-full';
-      if (stopReason !== null) break;
-      const encoder = device.createCommandEncoder({ label: 'decode' });
-      this.model.encodeStep(encoder, this.sampler.tokenBuffer, { drift: wantDrift });
-      this.pending = [];
-      this.encodeSample(encoder, params, step, wantDrift);
-      device.queue.submit([encoder.finish()]);
+      if (!readAhead) {
+        this.submitDecodeStep(params, s + 1, wantDrift);
+        submitted = s + 1;
+      }
     }
     const finished = performance.now();
 
@@ -369,25 +387,40 @@ export class Session {
   destroy(): void {
     this.sampler.destroy();
     this.model.destroy();
-    this.ctx.destroyBuffer(this.staging);
+    for (const b of this.staging) this.ctx.destroyBuffer(b);
   }
 
+  /**
+   * One decode step: the model reads the last sampled id, the sampler draws sample `step` into staging buffer
+   * step % 2. The sampler's history is checkpointed first, so that the draw can be undone (see run()).
+   */
+  private submitDecodeStep(params: SamplingParams, step: number, wantDrift: boolean): void {
+    const encoder = this.ctx.device.createCommandEncoder({ label: 'decode' });
+    this.model.encodeStep(encoder, this.sampler.tokenBuffer, { drift: wantDrift });
+    this.sampler.checkpointHistory(encoder);
+    this.encodeSample(encoder, params, step, wantDrift);
+    this.ctx.device.queue.submit([encoder.finish()]);
+  }
+
+  /** Draws sample `step` (the sampler's counter) and copies it, with the drift stats when asked, to staging step % 2. */
   private encodeSample(encoder: GPUCommandEncoder, params: SamplingParams, step: number, wantDrift: boolean): void {
+    const staging = this.staging[step % 2];
     this.sampler.setParams(params, step);
     this.sampler.encode(encoder, this.model.logits);
-    encoder.copyBufferToBuffer(this.sampler.tokenBuffer, 0, this.staging, 0, 4);
-    if (wantDrift) encoder.copyBufferToBuffer(this.model.driftStats!, 0, this.staging, DRIFT_OFFSET, this.driftBytes);
+    encoder.copyBufferToBuffer(this.sampler.tokenBuffer, 0, staging, 0, 4);
+    if (wantDrift) encoder.copyBufferToBuffer(this.model.driftStats!, 0, staging, DRIFT_OFFSET, this.driftBytes);
   }
 
-  /** The one readback per decoded token: the id and, when asked, the drift stats, from one staging buffer. */
-  private async readSample(wantDrift: boolean): Promise<{ id: number; drift?: LayerDrift[] }> {
-    await this.staging.mapAsync(GPUMapMode.READ);
+  /** The one readback per decoded token: the id and, when asked, the drift stats, from staging buffer `slot`. */
+  private async readSample(slot: number, wantDrift: boolean): Promise<{ id: number; drift?: LayerDrift[] }> {
+    const staging = this.staging[slot];
+    await staging.mapAsync(GPUMapMode.READ);
     try {
-      const id = new Uint32Array(this.staging.getMappedRange(0, 4))[0];
+      const id = new Uint32Array(staging.getMappedRange(0, 4))[0];
       if (!wantDrift) return { id };
-      return { id, drift: parseDriftStats(new Float32Array(this.staging.getMappedRange(DRIFT_OFFSET, this.driftBytes)), this.model.tttLayers, this.model.config.nHeads) };
+      return { id, drift: parseDriftStats(new Float32Array(staging.getMappedRange(DRIFT_OFFSET, this.driftBytes)), this.model.tttLayers, this.model.config.nHeads) };
     } finally {
-      this.staging.unmap();
+      staging.unmap();
     }
   }
 }

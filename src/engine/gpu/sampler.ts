@@ -27,6 +27,8 @@ export class GpuSampler {
   private readonly workBuffer: GPUBuffer;
   private readonly weightsBuffer: GPUBuffer;
   private readonly historyBuffer: GPUBuffer;
+  /** A copy of historyBuffer taken by checkpointHistory(), put back by rollbackHistory(). */
+  private readonly historyCheckpoint: GPUBuffer;
   private readonly pipeline: GPUComputePipeline;
   /** Reused by saveHistory (a snapshot before every message must not create buffers). */
   private readonly staging: StagingReader;
@@ -47,6 +49,7 @@ export class GpuSampler {
     this.workBuffer = ctx.createBuffer('scratch', 'sampler.work', vocabSize * 4, GPUBufferUsage.STORAGE);
     this.weightsBuffer = ctx.createBuffer('scratch', 'sampler.weights', vocabSize * 4, GPUBufferUsage.STORAGE);
     this.historyBuffer = ctx.createBuffer('scratch', 'sampler.history', HISTORY_BYTES, storage);
+    this.historyCheckpoint = ctx.createBuffer('scratch', 'sampler.history_checkpoint', HISTORY_BYTES, GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC);
     this.pipeline = ctx.pipeline(SHADERS.sample, 'sample', { WG: SAMPLER_WORKGROUP_SIZE });
     this.staging = ctx.stagingReader('sampler.history_readback', HISTORY_BYTES);
     this.reset();
@@ -107,6 +110,23 @@ export class GpuSampler {
     pass.end();
   }
 
+  /**
+   * Records a copy of the penalty's history into `encoder`: put it back with rollbackHistory() to undo the encode()s
+   * recorded after it (a speculative decode step whose token turned out not to be wanted). The whole ring is
+   * copied: an append may overwrite the oldest slot of a full window. Call it after any pushHistory() was handed
+   * over (it does not cover ids still queued).
+   */
+  checkpointHistory(encoder: GPUCommandEncoder): void {
+    encoder.copyBufferToBuffer(this.historyBuffer, 0, this.historyCheckpoint, 0, HISTORY_BYTES);
+  }
+
+  /** Puts back the history of the last checkpointHistory() (queue order: after everything submitted so far). */
+  rollbackHistory(): void {
+    const encoder = this.ctx.device.createCommandEncoder({ label: 'sampler history rollback' });
+    encoder.copyBufferToBuffer(this.historyCheckpoint, 0, this.historyBuffer, 0, HISTORY_BYTES);
+    this.ctx.device.queue.submit([encoder.finish()]);
+  }
+
   /** Sets the input token directly (prompt tokens during prefill). */
   writeToken(id: number): void {
     if (!Number.isInteger(id) || id < 0 || id >= this.vocabSize) throw new RangeError(`token id ${id} is outside the vocabulary 0..${this.vocabSize - 1}`);
@@ -146,7 +166,7 @@ export class GpuSampler {
   }
 
   destroy(): void {
-    for (const b of [this.tokenBuffer, this.paramsBuffer, this.workBuffer, this.weightsBuffer, this.historyBuffer]) this.ctx.destroyBuffer(b);
+    for (const b of [this.tokenBuffer, this.paramsBuffer, this.workBuffer, this.weightsBuffer, this.historyBuffer, this.historyCheckpoint]) this.ctx.destroyBuffer(b);
     this.staging.destroy();
   }
 
