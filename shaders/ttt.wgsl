@@ -1,6 +1,7 @@
-// The TTT-Linear mixer of docs/MATH.md, in the primal form one token at a time: `ttt_step` decodes a token, and
-// `ttt_step_rows` runs a prefill chunk's tokens through the same per-token function in one dispatch. A new TTT
-// layer variant adds its own pair of entry points (decode and chunk) beside these.
+// The TTT-Linear mixer of docs/MATH.md: `ttt_step` decodes a token (the primal form); a prefill chunk runs in one
+// dispatch, `ttt_batch_rows` (the mini-batch dual form) or, when drift statistics are asked for, `ttt_step_rows`
+// (the chunk's tokens through ttt_step's per-token function). A new TTT layer variant adds its own decode and chunk
+// entry points beside these.
 // Buffers: `uvg` = the fused BitLinear output (uq[, uk], v[, g] at the OFF_U*/OFF_V/OFF_G offsets), `qk` = q and k
 // after the causal convolution, `params` = the layer's float tensors packed at OFF_* (weights), `state` = this
 // layer's ttt-state (W0, GW [H,f,f]; b0, Gb [H,f]; conv histories [(K−1), D] each, oldest row first).
@@ -11,25 +12,8 @@ override K: u32;        // conv kernel (0: no conv)
 override EPS: f32;
 override BASE_LR: f32;
 override GATE: bool;
-override OFF_UQ: u32;
-override OFF_UK: u32;
-override OFF_V: u32;
-override OFF_G: u32;
-override OFF_LR_W: u32;
-override OFF_LR_B: u32;
-override OFF_TOK: u32;
-override OFF_LN_W: u32;
-override OFF_LN_B: u32;
-override OFF_W_INIT: u32;
-override OFF_CONV_Q: u32;
-override OFF_CONV_K: u32;
-override OFF_POST_W: u32;
-override OFF_POST_B: u32;
-override OFF_GW: u32;
-override OFF_B0: u32;
-override OFF_GB: u32;
-override OFF_HIST_Q: u32;
-override OFF_HIST_K: u32;
+// OFF_*: float offsets into uvg, params and state, declared by gpu/ttt-layout.ts (prepended by gpu/shaders.ts), the
+// module that also packs those buffers.
 override STATS_BASE: u32; // first float of this layer's [H, 5] drift stats
 // ttt_step computes and writes the drift stats only in its DRIFT variant (gpu/model.ts picks it per step): they
 // read all of w_init, as many bytes as the state itself, for numbers that only "See inside" shows.
@@ -276,5 +260,180 @@ fn ttt_token(h: u32, t: u32, position: u32, row: u32) {
     step_stats[s + 2u] = loss_before;
     step_stats[s + 3u] = loss_after;
     step_stats[s + 4u] = sqrt(means.z * ff); // ‖W0 − W_init‖_F of the mini-batch start state
+  }
+}
+
+// --- ttt_batch_rows: a prefill chunk in the mini-batch dual form (the chunk without drift statistics) ------------
+// Within a mini-batch every token's gradient G_s is taken at W0, b0 (the state at the batch start), so the G_s of a
+// batch are independent of each other, and each output needs no per-token W̄ (docs/MATH.md "TTT mixer", DESIGN.md §1):
+//   q_s W̄_s + b̄_s = q_s W0 + b0 − tok_s · (q_s GW + Gb + Σ_{s'≤s} (q_s·k_s' + 1) G_s')      (G includes lr)
+// where GW, Gb are what the state holds of the batch's tokens before this segment (zero at a batch start). The chunk
+// runs in segments (the chunk's tokens of one mini-batch, at most SEG of them so that they fit in workgroup memory):
+// six barriers per segment where the primal loop (ttt_step_rows) pays ~50 per token: for the same arithmetic it
+// measured 2.8× faster on SwiftShader, where barriers are what costs. One workgroup per head; each phase spreads its elements over all threads, and the per-token
+// LayerNorms run one thread per token (no tree reductions).
+override SEG: u32 = 16u; // tokens per segment: SEG·f ≤ SEG_FLOATS, SEG ≤ SEG_MAX (gpu/ttt-layout.ts tttSegmentTokens)
+const SEG_FLOATS: u32 = 1024u;
+const SEG_MAX: u32 = 32u;
+
+@group(0) @binding(0) var<storage, read> batch_position: array<u32>;
+@group(0) @binding(1) var<storage, read> batch_xn: array<f32>;
+@group(0) @binding(2) var<storage, read> batch_uvg: array<f32>;
+@group(0) @binding(3) var<storage, read> batch_qk: array<f32>;
+@group(0) @binding(4) var<storage, read> batch_params: array<f32>;
+@group(0) @binding(5) var<storage, read_write> batch_state: array<f32>;
+@group(0) @binding(6) var<storage, read_write> batch_z: array<f32>; // [tokens, D]: z_h of every head
+@group(0) @binding(7) var<uniform> batch_memory: vec4<f32>;       // as step_memory
+@group(0) @binding(8) var<uniform> batch_chunk: vec4<u32>;        // x = tokens in the chunk
+
+var<workgroup> seg_k: array<f32, SEG_FLOATS>;          // [n, f]: the segment's k rows
+var<workgroup> seg_g: array<f32, SEG_FLOATS>;          // [n, f]: Z = k W0 + b0, then G
+var<workgroup> seg_a: array<f32, SEG_MAX * SEG_MAX>;   // [n, n]: q_s·k_s' + 1 for s' ≤ s
+var<workgroup> seg_lr: array<f32, SEG_MAX>;
+var<workgroup> seg_tok: array<f32, SEG_MAX>;
+
+@compute @workgroup_size(64)
+fn ttt_batch_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+  let h = wid.x;
+  let f = D / H;
+  let ff = f32(f);
+  let off = h * f;
+  let mat = h * f * f;
+  let first = batch_position[0];
+  let count = batch_chunk.x;
+  var row0 = 0u;
+  while (row0 < count) {
+    let i0 = (first + row0) % B; // index in the mini-batch of the segment's first token
+    let n = min(min(B - i0, SEG), count - row0);
+    let carried = i0 > 0u;       // GW, Gb hold the batch's earlier tokens
+    let ends_batch = i0 + n == B;
+
+    // 1. The k rows to workgroup memory; each token's lr and tok.
+    for (var e = t; e < n * f; e += WG) {
+      seg_k[e] = batch_qk[(row0 + e / f) * QK_STRIDE + D + off + e % f];
+    }
+    if (t < n) {
+      let xn_at = (row0 + t) * D;
+      var lr_dot = 0.0;
+      for (var c = 0u; c < D; c++) { lr_dot += batch_params[OFF_LR_W + h * D + c] * batch_xn[xn_at + c]; }
+      seg_lr[t] = BASE_LR / (1.0 + exp(-(batch_params[OFF_LR_B + h] + lr_dot))) / ff * batch_memory.x;
+      let i = i0 + t;
+      seg_tok[t] = max(1.0 / f32(i + 1u) + batch_params[OFF_TOK + i], 0.0);
+    }
+    workgroupBarrier();
+
+    // 2. Z = k W0 + b0 of every token, and the scores q_s·k_s' + 1. (Per element, no per-thread tiles: on
+    // SwiftShader private arrays live in memory and a register tile measured 1.3× slower.)
+    for (var e = t; e < n * f; e += WG) {
+      let s = e / f;
+      let j = e % f;
+      var a = 0.0;
+      for (var ii = 0u; ii < f; ii++) { a += seg_k[s * f + ii] * batch_state[mat + ii * f + j]; }
+      seg_g[e] = a + batch_state[OFF_B0 + off + j];
+    }
+    for (var e = t; e < n * n; e += WG) {
+      let s = e / n;
+      let s2 = e % n;
+      if (s2 <= s) {
+        let q_at = (row0 + s) * QK_STRIDE + off;
+        var a = 0.0;
+        for (var ii = 0u; ii < f; ii++) { a += batch_qk[q_at + ii] * seg_k[s2 * f + ii]; }
+        seg_a[e] = a + 1.0;
+      }
+    }
+    workgroupBarrier();
+
+    // 3. G = lr · ∂ℓ/∂Z, the LayerNorm backward of each token's inner loss, one thread per token (in place).
+    if (t < n) {
+      let z_at = t * f;
+      let v_at = (row0 + t) * UVG_STRIDE + OFF_V + off;
+      var mean = 0.0;
+      for (var j = 0u; j < f; j++) { mean += seg_g[z_at + j]; }
+      mean /= ff;
+      var v = 0.0;
+      for (var j = 0u; j < f; j++) { let dz = seg_g[z_at + j] - mean; v += dz * dz; }
+      let sigma = sqrt(v / ff + EPS);
+      var sum_gy = 0.0;
+      var sum_gy_xhat = 0.0;
+      for (var j = 0u; j < f; j++) {
+        let xhat = (seg_g[z_at + j] - mean) / sigma;
+        let gamma = batch_params[OFF_LN_W + off + j];
+        let residual = gamma * xhat + batch_params[OFF_LN_B + off + j] - (batch_uvg[v_at + j] - seg_k[z_at + j]);
+        let gy = gamma * residual;
+        sum_gy += gy;
+        sum_gy_xhat += gy * xhat;
+      }
+      let lr = seg_lr[t];
+      for (var j = 0u; j < f; j++) {
+        let xhat = (seg_g[z_at + j] - mean) / sigma;
+        let gamma = batch_params[OFF_LN_W + off + j];
+        let residual = gamma * xhat + batch_params[OFF_LN_B + off + j] - (batch_uvg[v_at + j] - seg_k[z_at + j]);
+        seg_g[z_at + j] = lr * ((ff * gamma * residual - sum_gy - xhat * sum_gy_xhat) / (ff * sigma));
+      }
+    }
+    workgroupBarrier();
+
+    // 4. Every token's output before its LayerNorm (the formula above), to batch_z.
+    for (var e = t; e < n * f; e += WG) {
+      let s = e / f;
+      let j = e % f;
+      let q_at = (row0 + s) * QK_STRIDE + off;
+      var qw = 0.0;
+      var delta = 0.0;
+      for (var ii = 0u; ii < f; ii++) {
+        let q = batch_qk[q_at + ii];
+        qw += q * batch_state[mat + ii * f + j];
+        if (carried) { delta += q * batch_state[OFF_GW + mat + ii * f + j]; }
+      }
+      if (carried) { delta += batch_state[OFF_GB + off + j]; }
+      for (var s2 = 0u; s2 <= s; s2++) { delta += seg_a[s * n + s2] * seg_g[s2 * f + j]; }
+      batch_z[(row0 + s) * D + off + j] = qw + batch_state[OFF_B0 + off + j] - seg_tok[s] * delta;
+    }
+    storageBarrier(); // the outputs are read back below, W0/GW are rewritten below
+
+    // 5. z = q + LN(q W̄ + b̄), one thread per token; the state after the segment.
+    if (t < n) {
+      let z_at = (row0 + t) * D + off;
+      let q_at = (row0 + t) * QK_STRIDE + off;
+      var mean = 0.0;
+      for (var j = 0u; j < f; j++) { mean += batch_z[z_at + j]; }
+      mean /= ff;
+      var v = 0.0;
+      for (var j = 0u; j < f; j++) { let dz = batch_z[z_at + j] - mean; v += dz * dz; }
+      let inv = 1.0 / sqrt(v / ff + EPS);
+      for (var j = 0u; j < f; j++) {
+        let y = (batch_z[z_at + j] - mean) * inv * batch_params[OFF_LN_W + off + j] + batch_params[OFF_LN_B + off + j];
+        batch_z[z_at + j] = batch_qk[q_at + j] + y;
+      }
+    }
+    // GW += Σ kᵀG, Gb += Σ G (in token order, as the primal loop adds them); at the batch end W0 −= tok GW, b0 −= tok Gb.
+    let tok_end = seg_tok[n - 1u];
+    for (var e = t; e < f * f; e += WG) {
+      let ii = e / f;
+      let j = e % f;
+      var gw = 0.0;
+      if (carried) { gw = batch_state[OFF_GW + mat + e]; }
+      for (var s = 0u; s < n; s++) { gw += seg_k[s * f + ii] * seg_g[s * f + j]; }
+      if (ends_batch) {
+        batch_state[mat + e] = batch_state[mat + e] - tok_end * gw;
+        batch_state[OFF_GW + mat + e] = 0.0;
+      } else {
+        batch_state[OFF_GW + mat + e] = gw;
+      }
+    }
+    for (var j = t; j < f; j += WG) {
+      var gb = 0.0;
+      if (carried) { gb = batch_state[OFF_GB + off + j]; }
+      for (var s = 0u; s < n; s++) { gb += seg_g[s * f + j]; }
+      if (ends_batch) {
+        batch_state[OFF_B0 + off + j] = batch_state[OFF_B0 + off + j] - tok_end * gb;
+        batch_state[OFF_GB + off + j] = 0.0;
+      } else {
+        batch_state[OFF_GB + off + j] = gb;
+      }
+    }
+    storageBarrier();   // the next segment reads the new state
+    workgroupBarrier(); // and rewrites seg_*
+    row0 += n;
   }
 }

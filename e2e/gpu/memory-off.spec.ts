@@ -24,6 +24,10 @@ test('tiny-ttt with memory off: logits of 40 tokens match the reference\'s memor
   // …and with it off W̄ never leaves W_init (exactly: GW stays 0), so every drift norm is 0.
   expect(r.maxStateDelta).toBe(0);
   expect(r.maxDriftNorm).toBe(0);
+  // The chunked prefill (the dual-form kernel) with memory off: the token path's logits, and W̄ still W_init.
+  console.log(`memory off, chunks of 17: worst relative ${r.chunkRelative.toExponential(2)}, state delta ${r.chunkStateDelta}`);
+  expect(r.chunkRelative).toBeLessThanOrEqual(LOGIT_RELATIVE_TOLERANCE);
+  expect(r.chunkStateDelta).toBe(0);
   // Switched back on, it follows the reference with memory on again.
   expect(r.memoryOnAfter).toBe(true);
   expect(r.backOn.map(relative).filter((v) => v <= LOGIT_RELATIVE_TOLERANCE).length).toBeGreaterThanOrEqual(18);

@@ -14,6 +14,10 @@ export interface MemoryOffResult {
   maxDriftNorm: number;
   /** Largest |Δlogit| between the GPU reading the same tokens with memory on and off, relative to the range. */
   onOffRelativeDiff: number;
+  /** The same tokens read again with memory off in chunks of 17 without drift (ttt_batch_rows): worst relative
+   *  logit difference to the memory-off token path, and the largest |W̄ − W_init| afterwards. */
+  chunkRelative: number;
+  chunkStateDelta: number;
   /** After setMemory(true) and reset(): the GPU against the reference with memory on, per token. */
   backOn: TokenDiff[];
   memoryOnAfter: boolean;
@@ -35,22 +39,42 @@ export async function memoryOffParity(tokens: number): Promise<MemoryOffResult> 
   const ref = new ReferenceModel(file, { recordNearTies: true });
   ref.setMemory(false);
   const perToken: TokenDiff[] = [];
+  const offLogits: Float32Array[] = [];
   let onOffRelativeDiff = 0;
   let maxDriftNorm = 0;
   for (let i = 0; i < sequence.length; i++) {
     const g = await gpu.step(sequence[i], { drift: true });
+    offLogits.push(g);
     const { maxAbs, range, argmaxEqual } = compareLogits(g, ref.step(sequence[i]));
     perToken.push({ maxAbs, range, argmaxEqual, tieDistance: ref.nearestTies[ref.nearestTies.length - 1] });
     const onOff = compareLogits(g, onLogits[i]);
     onOffRelativeDiff = Math.max(onOffRelativeDiff, onOff.maxAbs / onOff.range);
     for (const layer of await gpu.readDrift()) for (const h of layer.heads) maxDriftNorm = Math.max(maxDriftNorm, h.norm, h.w0Norm);
   }
-  let maxStateDelta = 0;
-  for (const layer of gpu.tttLayers) {
-    for (let head = 0; head < file.config.nHeads; head++) {
-      for (const v of await gpu.tttMatrixDelta(layer, head)) maxStateDelta = Math.max(maxStateDelta, Math.abs(v));
+  const stateDelta = async () => {
+    let delta = 0;
+    for (const layer of gpu.tttLayers) {
+      for (let head = 0; head < file.config.nHeads; head++) {
+        for (const v of await gpu.tttMatrixDelta(layer, head)) delta = Math.max(delta, Math.abs(v));
+      }
     }
+    return delta;
+  };
+  const maxStateDelta = await stateDelta();
+
+  // The chunk path (prefill's kernel, no drift) with memory off: the same logits, and the state still at W_init.
+  gpu.reset();
+  let chunkRelative = 0;
+  const V = file.config.vocabSize;
+  for (let at = 0; at < sequence.length; at += 17) {
+    const chunk = sequence.slice(at, at + 17);
+    const encoder = ctx.device.createCommandEncoder();
+    gpu.encodeChunk(encoder, chunk, { logits: 'all' });
+    ctx.device.queue.submit([encoder.finish()]);
+    const logits = new Float32Array(await ctx.readBuffer(gpu.chunkLogits, chunk.length * V * 4));
+    chunk.forEach((_, r) => (chunkRelative = Math.max(chunkRelative, compareLogits(logits.subarray(r * V, (r + 1) * V), offLogits[at + r]).relative)));
   }
+  const chunkStateDelta = await stateDelta();
 
   // Switched back on (a setting kept across reset): the GPU follows the reference with memory on again.
   gpu.setMemory(true);
@@ -73,5 +97,5 @@ export async function memoryOffParity(tokens: number): Promise<MemoryOffResult> 
   }
   kv.destroy();
   ctx.destroy();
-  return { perToken, maxStateDelta, maxDriftNorm, onOffRelativeDiff, backOn, memoryOnAfter, kvRefusal };
+  return { perToken, maxStateDelta, maxDriftNorm, onOffRelativeDiff, chunkRelative, chunkStateDelta, backOn, memoryOnAfter, kvRefusal };
 }

@@ -21,11 +21,12 @@ function expectParity(r: PrefillParityResult): void {
   }
 }
 
-// Chunk sizes: 1 (the degenerate chunk), 5 and 37 (not aligned with the mini-batch of 16 nor the SWA window of 8),
-// 16 (aligned); 40 tokens cross two mini-batch boundaries and wrap the SWA ring several times.
+// Chunk sizes: 1 (the degenerate chunk), 5, 17 and 37 (not aligned with the mini-batch of 16 nor the SWA window of
+// 8: chunks start and end mid-batch), 16 (aligned); 40 tokens cross two mini-batch boundaries and wrap the SWA ring
+// several times. Chunks alternate drift on/off, so each TTT chunk kernel takes over the other's mid-batch state.
 for (const name of ['tiny-ttt', 'tiny-kv', 'tiny-kv-conv']) {
-  test(`${name}: chunked prefill equals the token path at chunk sizes 1, 5, 16, 37`, async ({ page }) => {
-    const r = await run(page, name, 40, [1, 5, 16, 37]);
+  test(`${name}: chunked prefill equals the token path at chunk sizes 1, 5, 16, 17, 37`, async ({ page }) => {
+    const r = await run(page, name, 40, [1, 5, 16, 17, 37]);
     console.log(`${name} (${r.adapter}):`);
     expectParity(r);
   });
@@ -36,6 +37,8 @@ for (const name of ['tiny-ttt', 'tiny-kv', 'tiny-kv-conv']) {
 const VARIANTS: [string, Record<string, unknown>][] = [
   ['f=128, no conv/shareQK/gate, ttt/swa/attn', { dModel: 128, nHeads: 1, ffnHidden: 128, mixers: ['ttt', 'swa', 'attn'], window: 4, ttt: { miniBatch: 4, baseLr: 1.0, convKernel: 0, shareQK: false, gate: false } }],
   ['swa/ttt/attn with an attention conv of kernel 2, no gate', { mixers: ['swa', 'ttt', 'attn'], window: 4, attn: { convKernel: 2, gate: false } }],
+  // f = 128 fits 8 tokens in ttt_batch_rows' workgroup memory: it splits each mini-batch of 16 into segments.
+  ['f=128, mini-batch 16 split into segments of 8', { dModel: 128, nHeads: 1, ffnHidden: 128, nLayers: 1, mixers: ['ttt'] }],
 ];
 for (const [label, overrides] of VARIANTS) {
   test(`variant ${label}: chunked prefill equals the token path at chunk sizes 3 and 9`, async ({ page }) => {

@@ -33,8 +33,8 @@ export interface PrefillParityResult {
 
 /**
  * Reads `tokens` ids token by token (encodeStep, logits and drift after each), then for each chunk size reads them
- * again in chunks on a fresh model: once with logits 'all' + drift (every token compared), once with 'last'
- * (only the final logits, what the sampler reads).
+ * again in chunks on a fresh model: once with logits 'all' (every token compared; drift on every other chunk), once
+ * with 'last' and no drift (only the final logits, what the sampler reads).
  */
 export async function prefillParity(name: string, tokens: number, chunkSizes: number[], stride = 37): Promise<PrefillParityResult> {
   return fileParity(await loadTiny(name), tokens, chunkSizes, stride);
@@ -68,13 +68,16 @@ async function fileParity(file: ModelFile, tokens: number, chunkSizes: number[],
     let identical = true;
     let driftMaxRel = 0;
     const started = performance.now();
-    for (let at = 0; at < ids.length; at += chunkSize) {
+    for (let at = 0, index = 0; at < ids.length; at += chunkSize, index++) {
       const chunk = ids.slice(at, at + chunkSize);
+      // Every other chunk without drift: both TTT chunk kernels (primal with drift, dual form without) compared at
+      // every token, handing the state (mid-batch too) to each other.
+      const withDrift = index % 2 === 0;
       const encoder = ctx.device.createCommandEncoder();
-      model.encodeChunk(encoder, chunk, { logits: 'all', drift: true });
+      model.encodeChunk(encoder, chunk, { logits: 'all', drift: withDrift });
       ctx.device.queue.submit([encoder.finish()]);
       const logits = new Float32Array(await ctx.readBuffer(model.chunkLogits, chunk.length * V * 4));
-      const drift = model.chunkDriftStats ? new Float32Array(await ctx.readBuffer(model.chunkDriftStats, chunk.length * model.driftStats!.size)) : null;
+      const drift = withDrift && model.chunkDriftStats ? new Float32Array(await ctx.readBuffer(model.chunkDriftStats, chunk.length * model.driftStats!.size)) : null;
       chunk.forEach((_, r) => {
         const row = logits.subarray(r * V, (r + 1) * V);
         const expected = stepLogits[at + r];

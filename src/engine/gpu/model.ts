@@ -11,6 +11,7 @@ import { packFloatTable, type PackedFloatTable } from './float-table';
 import { packTernaryMatvec, ropePhaseSteps } from './pack';
 import { matvecPlan } from './bitlinear';
 import { MAX_HEAD_SIZE, SHADERS, WORKGROUP_SIZE, type ShaderName } from './shaders';
+import { packTttParams, tttInputLayout, tttOffsetConstants, tttSegmentTokens, tttStateLayout, type TttParamLayout, type TttStateLayout } from './ttt-layout';
 
 export { ContextOverflowError };
 
@@ -154,33 +155,6 @@ interface NormInput {
   gate?: GPUBuffer;
   /** NORM_* override constants of the kind (offsets, strides, NORM_GATED). */
   constants?: Record<string, number>;
-}
-
-/** Float offsets of a TTT layer's packed float tensors (one "params" buffer per layer). */
-interface TttParamLayout {
-  lrW: number;
-  lrB: number;
-  tok: number;
-  lnW: number;
-  lnB: number;
-  wInit: number;
-  bInit: number;
-  convQ: number;
-  convK: number;
-  postW: number;
-  postB: number;
-  total: number;
-}
-
-/** Float offsets inside a TTT layer's state buffer. */
-interface TttStateLayout {
-  W0: number;
-  GW: number;
-  b0: number;
-  Gb: number;
-  histQ: number;
-  histK: number;
-  total: number;
 }
 
 interface TttLayerGpu {
@@ -441,38 +415,16 @@ export class GpuModel {
         const inTensors = t.shareQK ? [ternary(model, p + 'ttt.wqk')] : [ternary(model, p + 'ttt.wq'), ternary(model, p + 'ttt.wk')];
         inTensors.push(ternary(model, p + 'ttt.wv'));
         if (t.gate) inTensors.push(ternary(model, p + 'ttt.wg'));
-        const offUq = 0;
-        const offUk = t.shareQK ? 0 : d;
-        const offV = t.shareQK ? d : 2 * d;
-        const offG = offV + d;
         const wIn = packed(p + 'ttt.in', inTensors);
         const wo = packed(p + 'ttt.wo', [ternary(model, p + 'ttt.wo')]);
 
+        const input = tttInputLayout(d, t.shareQK, t.gate);
+        if (input.rows !== wIn.rows) throw new GpuModelError(`ttt.in packs ${wIn.rows} rows, its layout says ${input.rows}`);
         // Float tensors of the layer packed into one buffer: fewer bindings per kernel.
-        const parts: [keyof Omit<TttParamLayout, 'total'>, Float32Array][] = [
-          ['lrW', floatData(model, p + 'ttt.lr_w')],
-          ['lrB', floatData(model, p + 'ttt.lr_b')],
-          ['tok', floatData(model, p + 'ttt.tok_offset')],
-          ['lnW', floatData(model, p + 'ttt.ln_w')],
-          ['lnB', floatData(model, p + 'ttt.ln_b')],
-          ['wInit', floatData(model, p + 'ttt.w_init')],
-          ['bInit', floatData(model, p + 'ttt.b_init')],
-          ['convQ', K > 0 ? floatData(model, p + 'ttt.conv_q') : new Float32Array(0)],
-          ['convK', K > 0 ? floatData(model, p + 'ttt.conv_k') : new Float32Array(0)],
-          ['postW', floatData(model, p + 'ttt.post_norm_w')],
-          ['postB', floatData(model, p + 'ttt.post_norm_b')],
-        ];
-        const layout = { total: 0 } as TttParamLayout;
-        for (const [key, data] of parts) {
-          layout[key] = layout.total;
-          layout.total += data.length;
-        }
-        const paramData = new Float32Array(layout.total);
-        for (const [key, data] of parts) paramData.set(data, layout[key]);
-        const params = weight(p + 'ttt.params', paramData);
-
-        const hist = Math.max(K - 1, 0) * d;
-        const stateLayout: TttStateLayout = { W0: 0, GW: H * f * f, b0: 2 * H * f * f, Gb: 2 * H * f * f + H * f, histQ: 2 * H * f * f + 2 * H * f, histK: 2 * H * f * f + 2 * H * f + hist, total: 2 * H * f * f + 2 * H * f + 2 * hist };
+        const packedParams = packTttParams((name) => (name.startsWith('ttt.conv_') && K === 0 ? new Float32Array(0) : floatData(model, p + name)));
+        const layout = packedParams.layout;
+        const params = weight(p + 'ttt.params', packedParams.data);
+        const stateLayout = tttStateLayout(H, f, K, d);
         const state = this.own(ctx.createBuffer('ttt-state', p + 'ttt.state', stateLayout.total * 4, STORAGE));
         const layer: TttLayerGpu = {
           kind: 'ttt', index: i, tttSlot: tttLayers.indexOf(i), params, paramLayout: layout, state, stateLayout,
@@ -482,10 +434,7 @@ export class GpuModel {
 
         const constants: Record<string, number> = {
           D: d, H, B, K, EPS: eps, BASE_LR: t.baseLr, GATE: t.gate ? 1 : 0,
-          OFF_UQ: offUq, OFF_UK: offUk, OFF_V: offV, OFF_G: offG,
-          OFF_LR_W: layout.lrW, OFF_LR_B: layout.lrB, OFF_TOK: layout.tok, OFF_LN_W: layout.lnW, OFF_LN_B: layout.lnB,
-          OFF_W_INIT: layout.wInit, OFF_CONV_Q: layout.convQ, OFF_CONV_K: layout.convK, OFF_POST_W: layout.postW, OFF_POST_B: layout.postB,
-          OFF_GW: stateLayout.GW, OFF_B0: stateLayout.b0, OFF_GB: stateLayout.Gb, OFF_HIST_Q: stateLayout.histQ, OFF_HIST_K: stateLayout.histK,
+          ...tttOffsetConstants(input, layout, stateLayout),
           STATS_BASE: layer.tttSlot * H * DRIFT_STATS_PER_HEAD,
         };
         const driftStats = this.driftStats!;
@@ -497,7 +446,7 @@ export class GpuModel {
         // ttt_post: LayerNorm over the concatenated heads, the optional gelu gate, quantisation for wo.
         const post = (src: GPUBuffer, gate: GPUBuffer, gateStride: number): NormInput => ({
           kind: NORM_LAYER, src, params, gate,
-          constants: { NORM_GAIN_OFF: layout.postW, NORM_BIAS_OFF: layout.postB, NORM_GATED: t.gate ? 1 : 0, NORM_GATE_OFF: offG, NORM_GATE_STRIDE: gateStride },
+          constants: { NORM_GAIN_OFF: layout.postW, NORM_BIAS_OFF: layout.postB, NORM_GATED: t.gate ? 1 : 0, NORM_GATE_OFF: input.g, NORM_GATE_STRIDE: gateStride },
         });
         normBitlinear(p + 'ttt.wo', wo, this.x, true, post(heads, mixIn, 0), p + 'ttt.post');
 
@@ -505,10 +454,11 @@ export class GpuModel {
         const chunkDrift = this.chunkDriftStats!;
         chunkBitlinear(p + 'ttt.in', wIn, MIX, false);
         chunkAdd(p + 'ttt.conv', pipe('ttt', 'ttt_conv_rows', rowConstants), () => [groups(d), 1], () => [MIX, params, state, QK, this.chunkInfo]);
-        for (const drift of [true, false]) {
-          const stepRows = pipe('ttt', 'ttt_step_rows', { ...rowConstants, DRIFT: drift ? 1 : 0 });
-          chunkAdd(p + `ttt.step${drift ? '' : '.no_drift'}`, stepRows, () => [H, 1], () => [this.stepPosition, XN, MIX, QK, params, state, HEADS, chunkDrift, this.memoryScale, this.chunkInfo], { drift });
-        }
+        // With drift: the primal per-token loop (exact per-token W̄ for the stats); without: the mini-batch dual form.
+        const stepRows = pipe('ttt', 'ttt_step_rows', { ...rowConstants, DRIFT: 1 });
+        chunkAdd(p + 'ttt.step', stepRows, () => [H, 1], () => [this.stepPosition, XN, MIX, QK, params, state, HEADS, chunkDrift, this.memoryScale, this.chunkInfo], { drift: true });
+        const batchRows = pipe('ttt', 'ttt_batch_rows', { ...rowConstants, SEG: tttSegmentTokens(f) });
+        chunkAdd(p + 'ttt.step.no_drift', batchRows, () => [H, 1], () => [this.stepPosition, XN, MIX, QK, params, state, HEADS, this.memoryScale, this.chunkInfo], { drift: false });
         chunkNormQuant(p + 'ttt.post', d, post(HEADS, MIX, wIn.rows), MIXOUT);
         chunkBitlinear(p + 'ttt.wo', wo, X, true);
       } else {

@@ -9,6 +9,7 @@ import ttt from '../../../shaders/ttt.wgsl?raw';
 import head from '../../../shaders/head.wgsl?raw';
 import sample from '../../../shaders/sample.wgsl?raw';
 import loss from '../../../shaders/loss.wgsl?raw';
+import { tttOffsetDeclarations } from './ttt-layout';
 
 const withCommon = (src: string) => `${common}\n${src}`;
 
@@ -86,7 +87,7 @@ export const SHADERS = {
   // The portable variant (no subgroups, no dot4I8Packed); bitlinearShader() gives the others.
   bitlinear: bitlinearShader({ subgroups: false, dot4: false }),
   attention: withCommon(attention),
-  ttt: withCommon(ttt),
+  ttt: withCommon(`${tttOffsetDeclarations()}\n${ttt}`),
   head: withCommon(head),
   sample: withCommon(sample),
   loss: withCommon(loss),
