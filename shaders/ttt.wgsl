@@ -270,11 +270,11 @@ fn ttt_token(h: u32, t: u32, position: u32, row: u32) {
 // where GW, Gb are what the state holds of the batch's tokens before this segment (zero at a batch start). The chunk
 // runs in segments (the chunk's tokens of one mini-batch, at most SEG of them so that they fit in workgroup memory):
 // six barriers per segment where the primal loop (ttt_step_rows) pays ~50 per token: for the same arithmetic it
-// measured 2.8× faster on SwiftShader, where barriers are what costs. One workgroup per head; each phase spreads its elements over all threads, and the per-token
+// measured ~3× faster on SwiftShader, where barriers are what costs. One workgroup per head; each phase spreads its elements over all threads, and the per-token
 // LayerNorms run one thread per token (no tree reductions).
 override SEG: u32 = 16u; // tokens per segment: SEG·f ≤ SEG_FLOATS, SEG ≤ SEG_MAX (gpu/ttt-layout.ts tttSegmentTokens)
 const SEG_FLOATS: u32 = 1024u;
-const SEG_MAX: u32 = 32u;
+const SEG_MAX: u32 = 16u;
 
 @group(0) @binding(0) var<storage, read> batch_position: array<u32>;
 @group(0) @binding(1) var<storage, read> batch_xn: array<f32>;
@@ -286,6 +286,7 @@ const SEG_MAX: u32 = 32u;
 @group(0) @binding(7) var<uniform> batch_memory: vec4<f32>;       // as step_memory
 @group(0) @binding(8) var<uniform> batch_chunk: vec4<u32>;        // x = tokens in the chunk
 
+var<workgroup> seg_q: array<f32, SEG_FLOATS>;          // [n, f]: the segment's q rows
 var<workgroup> seg_k: array<f32, SEG_FLOATS>;          // [n, f]: the segment's k rows
 var<workgroup> seg_g: array<f32, SEG_FLOATS>;          // [n, f]: Z = k W0 + b0, then G
 var<workgroup> seg_a: array<f32, SEG_MAX * SEG_MAX>;   // [n, n]: q_s·k_s' + 1 for s' ≤ s
@@ -308,9 +309,11 @@ fn ttt_batch_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
     let carried = i0 > 0u;       // GW, Gb hold the batch's earlier tokens
     let ends_batch = i0 + n == B;
 
-    // 1. The k rows to workgroup memory; each token's lr and tok.
+    // 1. The q and k rows to workgroup memory; each token's lr and tok.
     for (var e = t; e < n * f; e += WG) {
-      seg_k[e] = batch_qk[(row0 + e / f) * QK_STRIDE + D + off + e % f];
+      let at = (row0 + e / f) * QK_STRIDE + off + e % f;
+      seg_q[e] = batch_qk[at];
+      seg_k[e] = batch_qk[at + D];
     }
     if (t < n) {
       let xn_at = (row0 + t) * D;
@@ -335,9 +338,8 @@ fn ttt_batch_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
       let s = e / n;
       let s2 = e % n;
       if (s2 <= s) {
-        let q_at = (row0 + s) * QK_STRIDE + off;
         var a = 0.0;
-        for (var ii = 0u; ii < f; ii++) { a += batch_qk[q_at + ii] * seg_k[s2 * f + ii]; }
+        for (var ii = 0u; ii < f; ii++) { a += seg_q[s * f + ii] * seg_k[s2 * f + ii]; }
         seg_a[e] = a + 1.0;
       }
     }
@@ -377,15 +379,13 @@ fn ttt_batch_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
     for (var e = t; e < n * f; e += WG) {
       let s = e / f;
       let j = e % f;
-      let q_at = (row0 + s) * QK_STRIDE + off;
       var qw = 0.0;
       var delta = 0.0;
-      for (var ii = 0u; ii < f; ii++) {
-        let q = batch_qk[q_at + ii];
-        qw += q * batch_state[mat + ii * f + j];
-        if (carried) { delta += q * batch_state[OFF_GW + mat + ii * f + j]; }
+      for (var ii = 0u; ii < f; ii++) { qw += seg_q[s * f + ii] * batch_state[mat + ii * f + j]; }
+      if (carried) {
+        for (var ii = 0u; ii < f; ii++) { delta += seg_q[s * f + ii] * batch_state[OFF_GW + mat + ii * f + j]; }
+        delta += batch_state[OFF_GB + off + j];
       }
-      if (carried) { delta += batch_state[OFF_GB + off + j]; }
       for (var s2 = 0u; s2 <= s; s2++) { delta += seg_a[s * n + s2] * seg_g[s2 * f + j]; }
       batch_z[(row0 + s) * D + off + j] = qw + batch_state[OFF_B0 + off + j] - seg_tok[s] * delta;
     }
@@ -394,7 +394,6 @@ fn ttt_batch_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
     // 5. z = q + LN(q W̄ + b̄), one thread per token; the state after the segment.
     if (t < n) {
       let z_at = (row0 + t) * D + off;
-      let q_at = (row0 + t) * QK_STRIDE + off;
       var mean = 0.0;
       for (var j = 0u; j < f; j++) { mean += batch_z[z_at + j]; }
       mean /= ff;
@@ -403,7 +402,7 @@ fn ttt_batch_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
       let inv = 1.0 / sqrt(v / ff + EPS);
       for (var j = 0u; j < f; j++) {
         let y = (batch_z[z_at + j] - mean) * inv * batch_params[OFF_LN_W + off + j] + batch_params[OFF_LN_B + off + j];
-        batch_z[z_at + j] = batch_qk[q_at + j] + y;
+        batch_z[z_at + j] = seg_q[t * f + j] + y;
       }
     }
     // GW += Σ kᵀG, Gb += Σ G (in token order, as the primal loop adds them); at the batch end W0 −= tok GW, b0 −= tok Gb.

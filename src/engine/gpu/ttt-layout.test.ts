@@ -72,7 +72,7 @@ describe('TTT layouts', () => {
   it("sizes ttt_batch_rows' segments to the shader's workgroup arrays", () => {
     expect(SHADERS.ttt).toContain(`const SEG_FLOATS: u32 = ${SEGMENT_FLOATS}u;`);
     expect(SHADERS.ttt).toContain(`const SEG_MAX: u32 = ${SEGMENT_MAX_TOKENS}u;`);
-    expect([16, 64, 128, 256].map(tttSegmentTokens)).toEqual([32, 16, 8, 4]);
+    expect([16, 64, 128, 256].map(tttSegmentTokens)).toEqual([16, 16, 8, 4]);
     expect(() => tttSegmentTokens(2048)).toThrow(/too large/);
   });
 });

@@ -131,7 +131,7 @@ export function tttOffsetConstants(input: TttInputLayout, params: TttParamLayout
 
 /** Workgroup memory of ttt_batch_rows (shaders/ttt.wgsl SEG_FLOATS, SEG_MAX): floats per segment array, most tokens. */
 export const SEGMENT_FLOATS = 1024;
-export const SEGMENT_MAX_TOKENS = 32;
+export const SEGMENT_MAX_TOKENS = 16;
 
 /** Tokens per segment of ttt_batch_rows for head size f: its [SEG, f] rows must fit SEGMENT_FLOATS. */
 export function tttSegmentTokens(f: number): number {
