@@ -2,7 +2,7 @@
 // bound buffers (a GpuModel on the page's own device), and the ternary matvec kernel table (timestamp queries).
 import { GpuContext } from '../src/engine/gpu/context';
 import { GpuModel } from '../src/engine/gpu/model';
-import { matvecPlan } from '../src/engine/gpu/bitlinear';
+import { matvecInputWords, matvecPlan } from '../src/engine/gpu/bitlinear';
 import { packTernaryMatvec, packTernaryRows } from '../src/engine/gpu/pack';
 import { SHADERS, WORKGROUP_SIZE, type KernelFeatures } from '../src/engine/gpu/shaders';
 import { parseBttt, readBtttHeader } from '../src/engine/format/reader';
@@ -124,7 +124,7 @@ export async function measureKernels(config: BenchConfig): Promise<KernelResult>
         buffers.push(b);
         return b;
       };
-      const xq = buf(Int32Array.from({ length: cols }, () => rng.int(256) - 128));
+      const xq = buf(Int32Array.from({ length: matvecInputWords(cols) }, (_, i) => (i < cols ? rng.int(256) - 128 : 0)));
       const xscale = buf(new Float32Array([2.5, 0, 0, 0]));
       const y = buf(new Float32Array(rows));
       const runs: { variant: string; engine: boolean; pipeline: GPUComputePipeline; words: GPUBuffer; scales: GPUBuffer; workgroups: number }[] = [];

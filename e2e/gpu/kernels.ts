@@ -5,7 +5,7 @@ import { SHADERS } from '../../src/engine/gpu/shaders';
 import { packTernaryMatvec, packTernaryRows } from '../../src/engine/gpu/pack';
 import { packFloatTable } from '../../src/engine/gpu/float-table';
 import { f16BitsToF32, f32ToF16Bits } from '../../src/engine/format/f16';
-import { matvecPlan } from '../../src/engine/gpu/bitlinear';
+import { matvecInputWords, matvecPlan } from '../../src/engine/gpu/bitlinear';
 import type { KernelFeatures } from '../../src/engine/gpu/shaders';
 import type { TernaryTensor } from '../../src/engine/types';
 import { Rng } from '../../src/engine/util/rng';
@@ -238,7 +238,9 @@ export async function checkMatvec(shapes: [rows: number, cols: number, accumulat
     const top = Math.ceil(rows / 3);
     const a = tensor(top, cols, 0.03);
     const b = tensor(rows - top, cols, 0.05);
-    const xq = Int32Array.from({ length: cols }, () => rng.int(256) - 128);
+    // Whole chunks of 64 columns as the engine allocates them (bitlinear_row reads them); the padding holds values
+    // that must not count (its weights are 0).
+    const xq = Int32Array.from({ length: matvecInputWords(cols) }, (_, i) => (i < cols ? rng.int(256) - 128 : 99));
     // Extremes too: the packing of -128 and 127 into i8 lanes.
     xq[0] = -128;
     if (cols > 1) xq[cols - 1] = 127;
@@ -266,7 +268,7 @@ export async function checkMatvec(shapes: [rows: number, cols: number, accumulat
     const normConstants = { NORM_KIND: fusedKind.kind, NORM_N: cols, NORM_EPS: 1e-5, NORM_SRC_STRIDE: width };
     const normInputs = [normSrc, gain, buf(new Float32Array(4))];
     const normDst = buf(new Float32Array(cols));
-    const normXq = buf(new Int32Array(cols));
+    const normXq = buf(new Int32Array(matvecInputWords(cols)).fill(-77)); // the norm writes the first cols
     const normXs = buf(new Float32Array(4));
     await run(ctx, SHADERS.norm, 'norm_quant_rows', normConstants, [null, null, normDst, normXq, normXs, null, ...normInputs], 1);
     const normRow = new Uint32Array(await ctx.readBuffer(normDst));

@@ -41,6 +41,14 @@ const REDUCE_BYTES = 64 * 16;
  * Throws a RangeError when x does not fit in `maxWorkgroupBytes` of workgroup memory (cols beyond ~16,000 at the
  * default limit of 16 KiB).
  */
+/**
+ * i32 words an int8 input buffer of the decode matvecs must hold for `cols` columns: whole chunks of 64 columns, as
+ * bitlinear_row reads them (the padding columns have weight 0, so their values do not matter, but they must be there).
+ */
+export function matvecInputWords(cols: number): number {
+  return Math.ceil(cols / MATVEC_CHUNK_COLS) * MATVEC_CHUNK_COLS;
+}
+
 export function matvecPlan(
   rows: number, cols: number, accumulate: boolean, features: KernelFeatures, maxWorkgroupBytes = 16384, rowsPerWorkgroupAtLeast = MATVEC_ROWS_PER_WORKGROUP, norm = false,
 ): MatvecPlan {
@@ -55,8 +63,9 @@ export function matvecPlan(
     return { shader: bitlinearShader(features, true), entryPoint: 'bitlinear_row_norm', constants, workgroups: Math.ceil(rows / ROW_NORM_ROWS_PER_WORKGROUP), workgroupBytes: 0, features };
   }
   if (features.rowPerThread && !norm) {
-    // One invocation per row, nothing in workgroup memory (the shader's x_packed is not used by this entry point).
-    return { shader: bitlinearShader(features), entryPoint: 'bitlinear_row', constants, workgroups: Math.ceil(rows / 64), workgroupBytes: 0, features };
+    // Two rows per invocation, nothing in workgroup memory (the shader's x_packed is not used by this entry point).
+    // It reads xq in whole chunks of 64 columns: see matvecInputWords.
+    return { shader: bitlinearShader(features), entryPoint: 'bitlinear_row', constants, workgroups: Math.ceil(rows / 128), workgroupBytes: 0, features };
   }
   let rowsPerWorkgroup = rowsPerWorkgroupAtLeast;
   const xBytes = chunks * 16 * 4; // x_packed

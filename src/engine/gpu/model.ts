@@ -9,7 +9,7 @@ import { ContextOverflowError } from '../reference/attention';
 import type { GpuContext, StagingReader } from './context';
 import { packFloatTable, type PackedFloatTable } from './float-table';
 import { packTernaryMatvec, ropePhaseSteps } from './pack';
-import { matvecPlan } from './bitlinear';
+import { matvecInputWords, matvecPlan } from './bitlinear';
 import { MAX_HEAD_SIZE, SHADERS, WORKGROUP_SIZE, type ShaderName } from './shaders';
 import { packTttParams, tttInputLayout, tttOffsetConstants, tttSegmentTokens, tttStateLayout, type TttParamLayout, type TttStateLayout } from './ttt-layout';
 
@@ -318,7 +318,7 @@ export class GpuModel {
     );
     this.x = activation('x', d * 4);
     const xn = activation('xn', d * 4);
-    const xq = activation('xq', Math.max(d, F) * 4); // int8 rows of the unfused norms (and the final norm's, unused)
+    const xq = activation('xq', matvecInputWords(Math.max(d, F)) * 4); // int8 rows of the unfused norms (and the final norm's, unused)
     const xscale = activation('xscale', 16);
     const mixIn = activation('mixer_in', mixerRows * 4); // fused BitLinear outputs (uq/uk/v/g or q/k/v)
     const qk = activation('ttt_qk', (hasAttention && attn.convKernel > 0 ? 3 : 2) * d * 4); // conv outputs (q, k[, v])
