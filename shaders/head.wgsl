@@ -41,8 +41,9 @@ fn lm_head(@builtin(global_invocation_id) gid: vec3<u32>) {
 // --- Prefill chunks ---------------------------------------------------------------------------------------------
 // lm_head_rows: logits for every token row of a chunk, for reading a text with its loss. xn is column-major
 // ([D, XN_ROWS], written so by the final norm: column i of tokens 4g..4g+3 is one vec4), logits row-major
-// ([tokens, V]). A thread owns one vocabulary row for a tile of 16 tokens (each table value is loaded and unpacked
-// once per tile); each token's sum runs element by element in the order of `lm_head`. Dispatched (⌈V/64⌉, ⌈tokens/16⌉).
+// ([tokens, V]). A thread owns two vocabulary rows for a tile of 16 tokens: each table word is loaded and unpacked
+// once per tile, each vec4 of xn once for both rows; each token's sum runs element by element in the order of `lm_head`, so the logits are lm_head's, bit for
+// bit. Dispatched (⌈V/128⌉, ⌈tokens/16⌉).
 override XN_ROWS: u32 = 16u;
 
 @group(0) @binding(0) var<storage, read> rows_table: array<u32>;        // [V, ROW_WORDS] (see lm_head)
@@ -50,35 +51,58 @@ override XN_ROWS: u32 = 16u;
 @group(0) @binding(2) var<storage, read_write> rows_logits: array<f32>; // [tokens, V]
 @group(0) @binding(3) var<uniform> rows_chunk: vec4<u32>;              // x: tokens in the chunk
 
+// Table values (row v, columns i and i + 1 when F16 and i even; else column i twice).
+fn table_pair(v: u32, i: u32) -> vec2<f32> {
+  if (F16) { return unpack2x16float(rows_table[v * ROW_WORDS + i / 2u]); }
+  let e = bitcast<f32>(rows_table[v * ROW_WORDS + i]);
+  return vec2<f32>(e, e);
+}
+
 @compute @workgroup_size(64)
 fn lm_head_rows(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let v = gid.x;
-  if (v >= V) { return; }
+  let v0 = 2u * gid.x;
+  if (v0 >= V) { return; }
+  let v1 = min(v0 + 1u, V - 1u); // an odd last row is computed twice and stored once
   let groups = XN_ROWS / 4u;
   let g = gid.y * 4u;
-  let base = v * ROW_WORDS;
   var a0 = vec4<f32>(0.0);
   var a1 = vec4<f32>(0.0);
   var a2 = vec4<f32>(0.0);
   var a3 = vec4<f32>(0.0);
-  for (var i = 0u; i < D; i++) {
-    var e: f32;
-    if (F16) {
-      let pair = unpack2x16float(rows_table[base + i / 2u]);
-      e = select(pair.x, pair.y, i % 2u == 1u);
-    } else {
-      e = bitcast<f32>(rows_table[base + i]);
+  var b0 = vec4<f32>(0.0);
+  var b1 = vec4<f32>(0.0);
+  var b2 = vec4<f32>(0.0);
+  var b3 = vec4<f32>(0.0);
+  let step = select(1u, 2u, F16);
+  for (var i = 0u; i < D; i += step) {
+    let p = table_pair(v0, i);
+    let q = table_pair(v1, i);
+    for (var h = 0u; h < step && i + h < D; h++) {
+      let e = select(p.x, p.y, h == 1u);
+      let f = select(q.x, q.y, h == 1u);
+      let at = (i + h) * groups + g;
+      let x0 = rows_xn[at];
+      let x1 = rows_xn[at + 1u];
+      let x2 = rows_xn[at + 2u];
+      let x3 = rows_xn[at + 3u];
+      a0 += e * x0;
+      a1 += e * x1;
+      a2 += e * x2;
+      a3 += e * x3;
+      b0 += f * x0;
+      b1 += f * x1;
+      b2 += f * x2;
+      b3 += f * x3;
     }
-    let at = i * groups + g;
-    a0 += e * rows_xn[at];
-    a1 += e * rows_xn[at + 1u];
-    a2 += e * rows_xn[at + 2u];
-    a3 += e * rows_xn[at + 3u];
   }
-  var acc = array<vec4<f32>, 4>(a0, a1, a2, a3);
   let first = gid.y * 16u;
   let n = min(16u, rows_chunk.x - first);
-  for (var r = 0u; r < n; r++) { rows_logits[(first + r) * V + v] = acc[r / 4u][r % 4u]; }
+  let a = array<vec4<f32>, 4>(a0, a1, a2, a3);
+  let b = array<vec4<f32>, 4>(b0, b1, b2, b3);
+  for (var r = 0u; r < n; r++) {
+    rows_logits[(first + r) * V + v0] = a[r / 4u][r % 4u];
+    if (v0 + 1u < V) { rows_logits[(first + r) * V + v0 + 1u] = b[r / 4u][r % 4u]; }
+  }
 }
 
 // advance_position_by: the position counter after a chunk of tokens.

@@ -29,7 +29,8 @@ override UVG_STRIDE: u32 = 0u;
 override QK_STRIDE: u32 = 0u;
 override STATS_STRIDE: u32 = 0u;
 
-// --- ttt_conv: causal depthwise convolution of q and k (and v), one thread per channel --------------------------
+// --- ttt_conv_rows: causal depthwise convolution of q and k (and v) over a chunk, one thread per channel
+// (the decode step convolves inside ttt_step) --------------------------
 @group(0) @binding(0) var<storage, read> conv_uvg: array<f32>;
 @group(0) @binding(1) var<storage, read> conv_params: array<f32>;
 @group(0) @binding(2) var<storage, read_write> conv_state: array<f32>;
@@ -49,7 +50,7 @@ fn convolve(c: u32, current: f32, kernel_off: u32, hist_off: u32) -> f32 {
   return acc;
 }
 
-// One token: reads row `row` of conv_uvg, writes row `row` of conv_qk (row 0: the decode step).
+// One token: reads row `row` of conv_uvg, writes row `row` of conv_qk.
 fn conv_token(c: u32, row: u32) {
   let u = row * UVG_STRIDE;
   let o = row * QK_STRIDE;
@@ -64,13 +65,6 @@ fn conv_token(c: u32, row: u32) {
     conv_qk[o + D + c] = convolve(c, uk, OFF_CONV_K, OFF_HIST_K);
     if (CONV_V) { conv_qk[o + 2u * D + c] = convolve(c, conv_uvg[u + OFF_UV + c], OFF_CONV_V, OFF_HIST_V); }
   }
-}
-
-@compute @workgroup_size(64)
-fn ttt_conv(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let c = gid.x;
-  if (c >= D) { return; }
-  conv_token(c, 0u);
 }
 
 // A prefill chunk: each thread runs its channel through the chunk's tokens in order (the history carries over).
@@ -89,7 +83,7 @@ const R: u32 = 4u; // head size ≤ 256
 @group(0) @binding(0) var<storage, read> step_position: array<u32>;
 @group(0) @binding(1) var<storage, read> step_xn: array<f32>;
 @group(0) @binding(2) var<storage, read> step_uvg: array<f32>;
-@group(0) @binding(3) var<storage, read> step_qk: array<f32>;
+@group(0) @binding(3) var<storage, read_write> step_qk: array<f32>; // ttt_step writes its row (the conv's output)
 @group(0) @binding(4) var<storage, read> step_params: array<f32>;
 @group(0) @binding(5) var<storage, read_write> step_state: array<f32>;
 @group(0) @binding(6) var<storage, read_write> step_z: array<f32>;     // [D] per-head outputs z_h
@@ -103,8 +97,37 @@ var<workgroup> sh_q: array<f32, 256>;
 var<workgroup> sh_k: array<f32, 256>;
 var<workgroup> sh_target: array<f32, 256>; // v − k
 
+// The decode step: the causal conv of the head's q and k channels first (conv into the step: one dispatch, not
+// two), then the token. Each thread convolves the channels j it then reads in ttt_token (j = t, t + 64, …), so
+// its own writes are all it reads: no barrier. The arithmetic and the history shift are ttt_conv's (`convolve`,
+// copied for this entry point's bindings: WGSL functions cannot take storage pointers).
+fn step_convolve(c: u32, current: f32, kernel_off: u32, hist_off: u32) -> f32 {
+  var acc = step_params[kernel_off + c * K + K - 1u] * current;
+  for (var j = 0u; j + 1u < K; j++) {
+    acc += step_params[kernel_off + c * K + j] * step_state[hist_off + j * D + c];
+  }
+  for (var j = 0u; j + 2u < K; j++) {
+    step_state[hist_off + j * D + c] = step_state[hist_off + (j + 1u) * D + c];
+  }
+  if (K > 1u) { step_state[hist_off + (K - 2u) * D + c] = current; }
+  return acc;
+}
+
 @compute @workgroup_size(64)
 fn ttt_step(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+  let f = D / H;
+  for (var j = t; j < f; j += WG) {
+    let c = wid.x * f + j;
+    let uq = step_uvg[OFF_UQ + c];
+    let uk = step_uvg[OFF_UK + c];
+    if (K == 0u) {
+      step_qk[c] = uq;
+      step_qk[D + c] = uk;
+    } else {
+      step_qk[c] = step_convolve(c, uq, OFF_CONV_Q, OFF_HIST_Q);
+      step_qk[D + c] = step_convolve(c, uk, OFF_CONV_K, OFF_HIST_K);
+    }
+  }
   ttt_token(wid.x, t, step_position[0], 0u);
 }
 

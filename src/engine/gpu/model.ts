@@ -321,7 +321,7 @@ export class GpuModel {
     const xq = activation('xq', matvecInputWords(Math.max(d, F)) * 4); // int8 rows of the unfused norms (and the final norm's, unused)
     const xscale = activation('xscale', 16);
     const mixIn = activation('mixer_in', mixerRows * 4); // fused BitLinear outputs (uq/uk/v/g or q/k/v)
-    const qk = activation('ttt_qk', (hasAttention && attn.convKernel > 0 ? 3 : 2) * d * 4); // conv outputs (q, k[, v])
+    const qk = activation('ttt_qk', 2 * d * 4); // the TTT decode step's conv outputs (q, k)
     const heads = activation('head_outputs', d * 4); // z_h of TTT or o_h of attention, concatenated
     const ac = activation('ffn_ac', 2 * F * 4);
     this.logits = this.own(ctx.createBuffer('activations', 'logits', V * 4, STORAGE));
@@ -440,7 +440,6 @@ export class GpuModel {
         const driftStats = this.driftStats!;
         // The TTT step reads the normalised input (its learning-rate gate): the fused matvec stores it in xn.
         normBitlinear(p + 'ttt.in', wIn, mixIn, false, mixerNormInput, p + 'mixer_norm', xn);
-        add(p + 'ttt.conv', pipe('ttt', 'ttt_conv', constants), groups(d), () => [mixIn, params, state, qk]);
         const stepBuffers = () => [this.stepPosition, xn, mixIn, qk, params, state, heads, driftStats, this.memoryScale];
         add(p + 'ttt.step', pipe('ttt', 'ttt_step', { ...constants, DRIFT: 0 }), H, stepBuffers, false, pipe('ttt', 'ttt_step', { ...constants, DRIFT: 1 }));
         // ttt_post: LayerNorm over the concatenated heads, the optional gelu gate, quantisation for wo.
@@ -545,7 +544,7 @@ export class GpuModel {
     const chunkLayers = this.chunkDispatches.length;
     chunkNormQuant('final_norm', d, { kind: NORM_RMS, src: X, params: finalNorm }, XNT, paddedRows);
     const lmHeadRows = pipe('head', 'lm_head_rows', { D: d, V, F16: headTable.f16 ? 1 : 0, ROW_WORDS: headTable.rowWords, XN_ROWS: paddedRows });
-    chunkAdd('lm_head', lmHeadRows, (n) => [groups(V), tiles(n)], () => [headTable.buffer, XNT, this.chunkLogits, this.chunkInfo]);
+    chunkAdd('lm_head', lmHeadRows, (n) => [groups(Math.ceil(V / 2)), tiles(n)], () => [headTable.buffer, XNT, this.chunkLogits, this.chunkInfo]);
     chunkAdd('advance_position', pipe('head', 'advance_position_by', {}), () => [1, 1], () => [this.stepPosition, this.chunkInfo]);
     this.chunkAdvance = this.chunkDispatches.pop()!;
     this.chunkHeadDispatches = this.chunkDispatches.splice(chunkLayers);
