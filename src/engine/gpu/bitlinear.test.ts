@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { packTernaryMatvec } from './pack';
-import { matvecPlan } from './bitlinear';
+import { matvecInputWords, matvecPlan } from './bitlinear';
 import { isCpuAdapter } from './context';
 import { bitlinearShader, selectVariant } from './shaders';
 import type { TernaryTensor } from '../types';
@@ -85,13 +85,19 @@ describe('matvecPlan', () => {
   });
 });
 
-describe('one row per thread (CPU adapters)', () => {
-  it('plans bitlinear_row with one invocation per row and no workgroup memory, whatever the width', () => {
+describe('rows per thread (CPU adapters)', () => {
+  it('plans bitlinear_row with two rows per invocation and no workgroup memory, whatever the width', () => {
     const plan = matvecPlan(100, 20000, true, { subgroups: true, dot4: true, rowPerThread: true });
     expect(plan.entryPoint).toBe('bitlinear_row');
-    expect(plan.workgroups).toBe(2);
+    expect(plan.workgroups).toBe(1); // 50 invocations of 64
+    expect(matvecPlan(129, 64, false, { subgroups: false, dot4: false, rowPerThread: true }).workgroups).toBe(2);
     expect(plan.workgroupBytes).toBe(0);
     expect(plan.constants).toEqual({ IN: 20000, OUT: 100, ACCUMULATE: 1 });
+  });
+  it('sizes the int8 input in whole 64-column chunks, as bitlinear_row reads it', () => {
+    expect(matvecInputWords(256)).toBe(256);
+    expect(matvecInputWords(683)).toBe(704);
+    expect(matvecInputWords(1)).toBe(64);
   });
   it('recognises CPU adapters by their description and leaves GPUs alone', () => {
     expect(isCpuAdapter('google / swiftshader / / SwiftShader Device (Subzero)')).toBe(true);
