@@ -14,7 +14,6 @@ override BASE_LR: f32;
 override GATE: bool;
 // OFF_*: float offsets into uvg, params and state, declared by gpu/ttt-layout.ts (prepended by gpu/shaders.ts), the
 // module that also packs those buffers.
-override STATS_BASE: u32; // first float of this layer's [H, 5] drift stats
 // ttt_step computes and writes the drift stats only in its DRIFT variant (gpu/model.ts picks it per step): they
 // read all of w_init, as many bytes as the state itself, for numbers that only "See inside" shows.
 override DRIFT: bool = true;
@@ -277,7 +276,8 @@ fn ttt_token(h: u32, t: u32, position: u32, row: u32) {
   var loss_after = 0.0;
   if (DRIFT) { loss_after = wg_sum4(t, vec4<f32>(loss_after_part, 0.0, 0.0, 0.0)).x / ff; }
   if (DRIFT && t == 0u) {
-    let s = row * STATS_STRIDE + STATS_BASE + h * 5u;
+    // The layer's first stats float lives in its params (not an override), so TTT layers share their pipelines.
+    let s = row * STATS_STRIDE + u32(step_params[OFF_STATS_BASE]) + h * 5u;
     step_stats[s] = sqrt(drift_sums.x);
     step_stats[s + 1u] = drift_sums.y / (sqrt(drift_sums.z) * sqrt(drift_sums.w));
     step_stats[s + 2u] = loss_before;

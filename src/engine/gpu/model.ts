@@ -421,13 +421,14 @@ export class GpuModel {
         const input = tttInputLayout(d, t.shareQK, t.gate);
         if (input.rows !== wIn.rows) throw new GpuModelError(`ttt.in packs ${wIn.rows} rows, its layout says ${input.rows}`);
         // Float tensors of the layer packed into one buffer: fewer bindings per kernel.
-        const packedParams = packTttParams((name) => (name.startsWith('ttt.conv_') && K === 0 ? new Float32Array(0) : floatData(model, p + name)));
+        const tttSlot = tttLayers.indexOf(i);
+        const packedParams = packTttParams((name) => (name.startsWith('ttt.conv_') && K === 0 ? new Float32Array(0) : floatData(model, p + name)), tttSlot * H * DRIFT_STATS_PER_HEAD);
         const layout = packedParams.layout;
         const params = weight(p + 'ttt.params', packedParams.data);
         const stateLayout = tttStateLayout(H, f, K, d);
         const state = this.own(ctx.createBuffer('ttt-state', p + 'ttt.state', stateLayout.total * 4, STORAGE));
         const layer: TttLayerGpu = {
-          kind: 'ttt', index: i, tttSlot: tttLayers.indexOf(i), params, paramLayout: layout, state, stateLayout,
+          kind: 'ttt', index: i, tttSlot, params, paramLayout: layout, state, stateLayout,
           hostWInit: floatData(model, p + 'ttt.w_init').slice(), hostTokOffset: floatData(model, p + 'ttt.tok_offset').slice(),
         };
         this.mixers.push(layer);
@@ -435,7 +436,6 @@ export class GpuModel {
         const constants: Record<string, number> = {
           D: d, H, B, K, EPS: eps, BASE_LR: t.baseLr, GATE: t.gate ? 1 : 0,
           ...tttOffsetConstants(input, layout, stateLayout),
-          STATS_BASE: layer.tttSlot * H * DRIFT_STATS_PER_HEAD,
         };
         const driftStats = this.driftStats!;
         // The TTT step reads the normalised input (its learning-rate gate): the fused matvec stores it in xn.

@@ -26,17 +26,22 @@ describe('TTT layouts', () => {
   for (const withConv of [true, false]) {
     it(`packs every params tensor at its declared offset (${withConv ? 'with' : 'without'} conv)`, () => {
       const source = tensors(withConv);
-      const { layout, data } = packTttParams((name) => source.get(name)!);
+      const { layout, data } = packTttParams((name) => source.get(name)!, 40);
       let total = 0;
       for (const { key, tensor } of TTT_PARAM_TENSORS) {
         const expected = source.get(tensor)!;
         expect(Array.from(data.subarray(layout[key], layout[key] + expected.length))).toEqual(Array.from(expected));
         total += expected.length;
       }
-      expect(layout.total).toBe(total);
-      expect(data.length).toBe(total);
+      // The layer's statsBase follows the tensors, as an exact float.
+      expect(layout.statsBase).toBe(total);
+      expect(data[layout.statsBase]).toBe(40);
+      expect(layout.total).toBe(total + 1);
+      expect(data.length).toBe(total + 1);
       const constants = tttOffsetConstants(tttInputLayout(64, true, true), layout, tttStateLayout(4, 16, 4, 64));
       for (const { key, offset } of TTT_PARAM_TENSORS) expect(constants[offset]).toBe(layout[key]);
+      expect(constants.OFF_STATS_BASE).toBe(layout.statsBase);
+      expect(() => packTttParams((name) => source.get(name)!, 1.5)).toThrow(/statsBase/);
     });
   }
 
@@ -63,7 +68,7 @@ describe('TTT layouts', () => {
     }
     for (const name of TTT_OFFSET_NAMES) expect(src).toContain(`override ${name}: u32;`);
     const state = tttStateLayout(2, 8, 3, 16);
-    const constants = tttOffsetConstants(tttInputLayout(16, false, true), packTttParams(() => new Float32Array(2)).layout, state);
+    const constants = tttOffsetConstants(tttInputLayout(16, false, true), packTttParams(() => new Float32Array(2), 0).layout, state);
     expect(Object.keys(constants).sort()).toEqual([...TTT_OFFSET_NAMES].sort());
     expect(constants.OFF_GW).toBe(state.GW);
     expect(constants.OFF_HIST_K).toBe(state.histK);
