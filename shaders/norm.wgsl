@@ -54,3 +54,16 @@ fn norm_quant_rows_serial(@builtin(workgroup_id) wid: vec3<u32>) {
   let absmax = write_values(wid.x, norm_moments_serial(wid.x), 0u, 1u);
   write_quantized(wid.x, activation_scale(absmax), 0u, 1u);
 }
+
+// Four rows per workgroup, one invocation each, no barrier (CPU adapters, the chunk path): SwiftShader runs a
+// workgroup's invocations as the lanes of one SIMD vector, so a workgroup of one (above) leaves three lanes of four
+// idle. Same code per row, so the same bits. Dispatched (⌈rows/4⌉, 1).
+@group(0) @binding(5) var<uniform> norm_rows: vec4<u32>; // x: rows (the tokens of the chunk)
+
+@compute @workgroup_size(4)
+fn norm_quant_rows_lanes(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let row = gid.x;
+  if (row >= norm_rows.x) { return; }
+  let absmax = write_values(row, norm_moments_serial(row), 0u, 1u);
+  write_quantized(row, activation_scale(absmax), 0u, 1u);
+}

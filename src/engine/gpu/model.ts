@@ -397,8 +397,12 @@ export class GpuModel {
     const tiles = (n: number) => Math.ceil(n / CHUNK_TILE);
     const chunkBitlinear = (label: string, w: PackedWeight, out: GPUBuffer, accumulate: boolean) =>
       chunkAdd(label, pipe('bitlinear', 'bitlinear_rows', { IN: w.cols, OUT: w.rows, ACCUMULATE: accumulate ? 1 : 0, XQ_ROWS: paddedRows }), (n) => [groups(Math.ceil(w.rows / BITLINEAR_ROWS_PER_THREAD)), Math.ceil(n / BITLINEAR_ROWS_TILE)], () => [w.words, w.scales, XQ, XSCALE, out, this.chunkInfo]);
+    // CPU adapters: four rows per workgroup, one per SIMD lane (norm_quant_rows_lanes); GPUs: a workgroup per row.
+    const CHUNK_NORM_LANES = 4;
     const chunkNormQuant = (label: string, n: number, norm: NormInput, dst: GPUBuffer, dstRows = 0) =>
-      chunkAdd(label, pipe('norm', normEntry, { ...normConstants(n, norm), XQ_ROWS: paddedRows, DST_ROWS: dstRows }), (count) => [count, 1], () => [null, null, dst, XQ, XSCALE, null, ...normBuffers(norm)]);
+      rowPerThread
+        ? chunkAdd(label, pipe('norm', 'norm_quant_rows_lanes', { ...normConstants(n, norm), XQ_ROWS: paddedRows, DST_ROWS: dstRows }), (count) => [Math.ceil(count / CHUNK_NORM_LANES), 1], () => [null, null, dst, XQ, XSCALE, this.chunkInfo, ...normBuffers(norm)])
+        : chunkAdd(label, pipe('norm', normEntry, { ...normConstants(n, norm), XQ_ROWS: paddedRows, DST_ROWS: dstRows }), (count) => [count, 1], () => [null, null, dst, XQ, XSCALE, null, ...normBuffers(norm)]);
     const tableConstants = { F16: this.embedTable.f16 ? 1 : 0, ROW_WORDS: this.embedTable.rowWords };
     chunkAdd('embed', pipe('embedding', 'embed_rows', { D: d, V, ...tableConstants }), (n) => [groups(d), n], () => [this.chunkIds, this.embedTable.buffer, X]);
 
