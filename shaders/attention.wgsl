@@ -46,36 +46,67 @@ fn cache_slot(pos: u32) -> u32 {
 // The online softmax of q (head offset `off`) over key positions [lo, hi), in position order: keys at positions
 // ≥ `first` come from att_rows_kv (a chunk's own rows), earlier ones from the cache. Leaves the unnormalised
 // Σ exp(s − m)·v in `acc` and returns (m, Σ exp(s − m)); an empty span gives (−3e38, 0) and acc = 0.
+// Keys go four at a time (tiles from lo): the tile's scores as one vec4, one rescale of the running sums per tile,
+// and q_j, acc_j touched once per tile instead of once per key. On SwiftShader each access of a private array by a
+// loop index is a per-lane gather or scatter: per key, those dominated the cost. Tiles start at lo whatever `first`
+// is, and each key's score and value are the same numbers from either buffer, so the decode step (all keys cached)
+// and the chunk (some keys its own) get the same bits.
 fn attend_span(q: ptr<function, array<f32, MAX_HEAD>>, acc: ptr<function, array<f32, MAX_HEAD>>, off: u32, first: u32, lo: u32, hi: u32) -> vec2<f32> {
   let f = D / H;
   let inv_sqrt_f = 1.0 / sqrt(f32(f));
   for (var j = 0u; j < f; j++) { (*acc)[j] = 0.0; }
   var m = -3.0e38;
   var l = 0.0;
-  for (var p = lo; p < hi; p++) {
-    var score = 0.0;
-    var at = 0u;
-    let own = p >= first;
-    if (own) {
-      at = (p - first) * 2u * D + off;
-      for (var j = 0u; j < f; j++) { score += (*q)[j] * att_rows_kv[at + j]; }
+  for (var p = lo; p < hi; p += 4u) {
+    let keys = vec4<u32>(p, p + 1u, p + 2u, p + 3u);
+    let valid = keys < vec4<u32>(hi);
+    let clamped = min(keys, vec4<u32>(hi - 1u)); // a tile past hi repeats its last key, weighted 0
+    let own = clamped >= vec4<u32>(first);
+    // Offsets of each key's k in the cache and in the chunk's rows (each clamped into its buffer; `own` picks).
+    let at_cache = cache_slots(clamped) * (2u * D) + vec4<u32>(off);
+    let at_rows = (max(clamped, vec4<u32>(first)) - vec4<u32>(first)) * (2u * D) + vec4<u32>(off);
+    let tile = select(0u, select(2u, 1u, all(own)), any(own)); // 0: all cached, 1: all own, 2: mixed
+    var score = vec4<f32>(0.0);
+    if (tile == 0u) {
+      for (var j = 0u; j < f; j++) { score += (*q)[j] * cache4(at_cache + vec4<u32>(j)); }
+    } else if (tile == 1u) {
+      for (var j = 0u; j < f; j++) { score += (*q)[j] * rows4(at_rows + vec4<u32>(j)); }
     } else {
-      at = cache_slot(p) * 2u * D + off;
-      for (var j = 0u; j < f; j++) { score += (*q)[j] * att_cache[at + j]; }
+      for (var j = 0u; j < f; j++) { score += (*q)[j] * select(cache4(at_cache + vec4<u32>(j)), rows4(at_rows + vec4<u32>(j)), own); }
     }
-    score *= inv_sqrt_f;
-    let m_new = max(m, score);
+    score = select(vec4<f32>(-3.0e38), score * inv_sqrt_f, valid);
+    let m_new = max(m, max(max(score.x, score.y), max(score.z, score.w)));
     let rescale = exp(m - m_new);
-    let w = exp(score - m_new);
-    l = l * rescale + w;
+    let w = select(vec4<f32>(0.0), exp(score - vec4<f32>(m_new)), valid);
+    l = l * rescale + ((w.x + w.y) + (w.z + w.w));
     m = m_new;
-    if (own) {
-      for (var j = 0u; j < f; j++) { (*acc)[j] = (*acc)[j] * rescale + w * att_rows_kv[at + D + j]; }
+    let v_cache = at_cache + vec4<u32>(D);
+    let v_rows = at_rows + vec4<u32>(D);
+    if (tile == 0u) {
+      for (var j = 0u; j < f; j++) { (*acc)[j] = (*acc)[j] * rescale + dot(w, cache4(v_cache + vec4<u32>(j))); }
+    } else if (tile == 1u) {
+      for (var j = 0u; j < f; j++) { (*acc)[j] = (*acc)[j] * rescale + dot(w, rows4(v_rows + vec4<u32>(j))); }
     } else {
-      for (var j = 0u; j < f; j++) { (*acc)[j] = (*acc)[j] * rescale + w * att_cache[at + D + j]; }
+      for (var j = 0u; j < f; j++) {
+        (*acc)[j] = (*acc)[j] * rescale + dot(w, select(cache4(v_cache + vec4<u32>(j)), rows4(v_rows + vec4<u32>(j)), own));
+      }
     }
   }
   return vec2<f32>(m, l);
+}
+
+// Four floats of the cache, or of the chunk's own rows, at four offsets.
+fn cache4(at: vec4<u32>) -> vec4<f32> {
+  return vec4<f32>(att_cache[at.x], att_cache[at.y], att_cache[at.z], att_cache[at.w]);
+}
+
+fn rows4(at: vec4<u32>) -> vec4<f32> {
+  return vec4<f32>(att_rows_kv[at.x], att_rows_kv[at.y], att_rows_kv[at.z], att_rows_kv[at.w]);
+}
+
+fn cache_slots(pos: vec4<u32>) -> vec4<u32> {
+  if (WINDOW > 0u) { return pos % vec4<u32>(max(WINDOW, 1u)); } // as cache_slot
+  return pos;
 }
 
 // The first key position the token at `pos` attends: 0 for "attn", the window's start for "swa".
