@@ -8,13 +8,17 @@
 //   decode (attend_step[_conv]): one dispatch per layer, a workgroup per head: conv (with CONV_K > 0), RoPE and the
 //     append of the token's k, v, one barrier, then the head's keys split into spans over the threads (split-K) and
 //     the partial softmaxes merged after a second barrier.
-//   chunk (rope_rows, attend_rows, append_rows): a thread per (token, head) runs attend_span over the same spans
-//     and merges them in the same order, so both paths give bitwise the same outputs.
+//   chunk (rope_rows, [append_rows,] [window_rows,] attend_rows, [append_rows]): a thread per (token, head) runs
+//     attend_span over the same spans and merges them in the same order, so both paths give bitwise the same
+//     outputs. attend_span reads every key from one buffer (att_cache): for "attn" the chunk's k, v are appended
+//     first (slot = position, nothing is overwritten); for "swa", whose ring the chunk would overwrite, window_rows
+//     first gathers the window before the chunk and the chunk's own rows into one buffer in position order.
 override D: u32;
 override H: u32;
 override WINDOW: u32 = 0u; // 0: "attn" (slot = position); > 0: "swa" ring (slot = position mod WINDOW)
 override QKV_STRIDE: u32 = 0u; // chunk kernels: floats per token row of the q, k, v input
 override CONV_K: u32 = 0u; // attend_step_conv: the attention conv's kernel size (> 0)
+override GATHERED: bool = false; // attend_rows of "swa": att_cache is window_rows' output (positions base, base + 1, …)
 
 const MAX_HEAD: u32 = 256u; // GpuModel refuses larger heads (MAX_HEAD_SIZE)
 
@@ -38,20 +42,18 @@ fn cache_slot(pos: u32) -> u32 {
 // --- Bindings shared by the attention entry points (each uses bindings 0..n−1 without gaps) -------------------
 @group(0) @binding(0) var<storage, read> att_position: array<u32>;   // [0]: decode: the token's position; chunk: the first
 @group(0) @binding(1) var<storage, read> att_qkv: array<f32>;        // decode: q, k, v at 0, D, 2D (pre-conv); chunk: rows
-@group(0) @binding(2) var<storage, read_write> att_cache: array<f32>; // the layer's KV cache
-@group(0) @binding(3) var<storage, read> att_rows_kv: array<f32>;    // chunk: [tokens, 2D] its rotated k, v (decode: unused)
+@group(0) @binding(2) var<storage, read_write> att_cache: array<f32>; // the layer's KV cache (GATHERED: the window)
 @group(0) @binding(4) var<storage, read_write> att_out: array<f32>;  // [tokens, D] per-head outputs o_h
 
 // --- attend_span: one query, one thread ------------------------------------------------------------------------
-// The online softmax of q (head offset `off`) over key positions [lo, hi), in position order: keys at positions
-// ≥ `first` come from att_rows_kv (a chunk's own rows), earlier ones from the cache. Leaves the unnormalised
-// Σ exp(s − m)·v in `acc` and returns (m, Σ exp(s − m)); an empty span gives (−3e38, 0) and acc = 0.
+// The online softmax of q (head offset `off`) over key positions [lo, hi) of att_cache, in position order (slots:
+// key_slots, `base` the first position of a GATHERED window). Leaves the unnormalised Σ exp(s − m)·v in `acc` and
+// returns (m, Σ exp(s − m)); an empty span gives (−3e38, 0) and acc = 0.
 // Keys go four at a time (tiles from lo): the tile's scores as one vec4, one rescale of the running sums per tile,
 // and q_j, acc_j touched once per tile instead of once per key. On SwiftShader each access of a private array by a
-// loop index is a per-lane gather or scatter: per key, those dominated the cost. Tiles start at lo whatever `first`
-// is, and each key's score and value are the same numbers from either buffer, so the decode step (all keys cached)
-// and the chunk (some keys its own) get the same bits.
-fn attend_span(q: ptr<function, array<f32, MAX_HEAD>>, acc: ptr<function, array<f32, MAX_HEAD>>, off: u32, first: u32, lo: u32, hi: u32) -> vec2<f32> {
+// loop index is a per-lane gather or scatter: per key, those dominated the cost. No branch on where a key lives:
+// SwiftShader runs every side of a branch its lanes might take.
+fn attend_span(q: ptr<function, array<f32, MAX_HEAD>>, acc: ptr<function, array<f32, MAX_HEAD>>, off: u32, base: u32, lo: u32, hi: u32) -> vec2<f32> {
   let f = D / H;
   let inv_sqrt_f = 1.0 / sqrt(f32(f));
   for (var j = 0u; j < f; j++) { (*acc)[j] = 0.0; }
@@ -60,51 +62,30 @@ fn attend_span(q: ptr<function, array<f32, MAX_HEAD>>, acc: ptr<function, array<
   for (var p = lo; p < hi; p += 4u) {
     let keys = vec4<u32>(p, p + 1u, p + 2u, p + 3u);
     let valid = keys < vec4<u32>(hi);
-    let clamped = min(keys, vec4<u32>(hi - 1u)); // a tile past hi repeats its last key, weighted 0
-    let own = clamped >= vec4<u32>(first);
-    // Offsets of each key's k in the cache and in the chunk's rows (each clamped into its buffer; `own` picks).
-    let at_cache = cache_slots(clamped) * (2u * D) + vec4<u32>(off);
-    let at_rows = (max(clamped, vec4<u32>(first)) - vec4<u32>(first)) * (2u * D) + vec4<u32>(off);
-    let tile = select(0u, select(2u, 1u, all(own)), any(own)); // 0: all cached, 1: all own, 2: mixed
+    // A tile past hi repeats its last key, weighted 0.
+    let at = key_slots(min(keys, vec4<u32>(hi - 1u)), base) * (2u * D) + vec4<u32>(off);
     var score = vec4<f32>(0.0);
-    if (tile == 0u) {
-      for (var j = 0u; j < f; j++) { score += (*q)[j] * cache4(at_cache + vec4<u32>(j)); }
-    } else if (tile == 1u) {
-      for (var j = 0u; j < f; j++) { score += (*q)[j] * rows4(at_rows + vec4<u32>(j)); }
-    } else {
-      for (var j = 0u; j < f; j++) { score += (*q)[j] * select(cache4(at_cache + vec4<u32>(j)), rows4(at_rows + vec4<u32>(j)), own); }
-    }
+    for (var j = 0u; j < f; j++) { score += (*q)[j] * cache4(at + vec4<u32>(j)); }
     score = select(vec4<f32>(-3.0e38), score * inv_sqrt_f, valid);
     let m_new = max(m, max(max(score.x, score.y), max(score.z, score.w)));
     let rescale = exp(m - m_new);
     let w = select(vec4<f32>(0.0), exp(score - vec4<f32>(m_new)), valid);
     l = l * rescale + ((w.x + w.y) + (w.z + w.w));
     m = m_new;
-    let v_cache = at_cache + vec4<u32>(D);
-    let v_rows = at_rows + vec4<u32>(D);
-    if (tile == 0u) {
-      for (var j = 0u; j < f; j++) { (*acc)[j] = (*acc)[j] * rescale + dot(w, cache4(v_cache + vec4<u32>(j))); }
-    } else if (tile == 1u) {
-      for (var j = 0u; j < f; j++) { (*acc)[j] = (*acc)[j] * rescale + dot(w, rows4(v_rows + vec4<u32>(j))); }
-    } else {
-      for (var j = 0u; j < f; j++) {
-        (*acc)[j] = (*acc)[j] * rescale + dot(w, select(cache4(v_cache + vec4<u32>(j)), rows4(v_rows + vec4<u32>(j)), own));
-      }
-    }
+    let v = at + vec4<u32>(D);
+    for (var j = 0u; j < f; j++) { (*acc)[j] = (*acc)[j] * rescale + dot(w, cache4(v + vec4<u32>(j))); }
   }
   return vec2<f32>(m, l);
 }
 
-// Four floats of the cache, or of the chunk's own rows, at four offsets.
+// Four floats of att_cache at four offsets.
 fn cache4(at: vec4<u32>) -> vec4<f32> {
   return vec4<f32>(att_cache[at.x], att_cache[at.y], att_cache[at.z], att_cache[at.w]);
 }
 
-fn rows4(at: vec4<u32>) -> vec4<f32> {
-  return vec4<f32>(att_rows_kv[at.x], att_rows_kv[at.y], att_rows_kv[at.z], att_rows_kv[at.w]);
-}
-
-fn cache_slots(pos: vec4<u32>) -> vec4<u32> {
+// Slots of key positions in att_cache: the ring of an "swa" cache, a GATHERED window from `base`, or the position.
+fn key_slots(pos: vec4<u32>, base: u32) -> vec4<u32> {
+  if (GATHERED) { return pos - vec4<u32>(base); }
   if (WINDOW > 0u) { return pos % vec4<u32>(max(WINDOW, 1u)); } // as cache_slot
   return pos;
 }
@@ -199,7 +180,7 @@ fn attend_after_append(h: u32, t: u32, pos: u32) {
     for (var j = 0u; j < f; j++) { q[j] = step_q[j]; }
     var acc: array<f32, MAX_HEAD>;
     let a = min(lo + t * split.y, pos + 1u);
-    split_ml[t] = attend_span(&q, &acc, off, pos + 1u, a, min(a + split.y, pos + 1u));
+    split_ml[t] = attend_span(&q, &acc, off, 0u, a, min(a + split.y, pos + 1u));
     for (var j = 0u; j < f; j++) { split_acc[t * f + j] = acc[j]; }
   }
   workgroupBarrier();
@@ -263,9 +244,9 @@ fn rope_rows(@builtin(global_invocation_id) gid: vec3<u32>) {
 }
 
 // attend_rows, dispatched (H, ⌈tokens/64⌉): thread t of workgroup (h, g) is token r = 64g + t of head h; it attends
-// the positions the decode step would see after appending it: before the chunk from the cache, the chunk's own
-// from att_rows_kv (rope_rows' output), with the decode step's spans and merge order: the same outputs, bitwise.
-// Binding 1 is rope_rows' qkv (q rotated in place).
+// the positions the decode step would see after appending it, with the decode step's spans and merge order: the
+// same outputs, bitwise. Binding 1 is rope_rows' qkv (q rotated in place); binding 2 the layer's cache after
+// append_rows ("attn"), or window_rows' gathered window (GATHERED, "swa").
 @group(0) @binding(5) var<uniform> rows_chunk: vec4<u32>; // x: tokens in the chunk
 
 @compute @workgroup_size(64)
@@ -287,14 +268,39 @@ fn attend_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
   var ml = vec2<f32>(-3.0e38, 0.0);
   for (var s = 0u; s < split.x; s++) {
     let a = lo + s * split.y;
-    let merged = merge_span(ml, attend_span(&q, &acc, off, first, a, min(a + split.y, pos + 1u)));
+    let merged = merge_span(ml, attend_span(&q, &acc, off, window_base(first), a, min(a + split.y, pos + 1u)));
     for (var j = 0u; j < f; j++) { o[j] = o[j] * merged.z + acc[j] * merged.w; }
     ml = merged.xy;
   }
   for (var j = 0u; j < f; j++) { att_out[row * D + off + j] = o[j] / ml.y; }
 }
 
-// append_rows: the chunk's k, v into the cache, after attend_rows. Dispatched (⌈2D/64⌉, tokens). In an "swa" ring
+// The first position of an "swa" chunk's gathered window: WINDOW positions before the chunk (fewer at the start).
+fn window_base(first: u32) -> u32 {
+  return first - min(first, WINDOW);
+}
+
+// window_rows ("swa" only), dispatched (⌈2D/64⌉, WINDOW + tokens): row i of the window is position
+// window_base(first) + i, from the ring before the chunk, from rope_rows' rows after: attend_rows' keys in position
+// order, so that no key of the ring is overwritten before the chunk's last token has read it.
+@group(0) @binding(0) var<storage, read> window_position: array<u32>;
+@group(0) @binding(1) var<storage, read> window_ring: array<f32>;           // the layer's ring
+@group(0) @binding(2) var<storage, read> window_kv: array<f32>;             // [tokens, 2D] (rope_rows)
+@group(0) @binding(3) var<storage, read_write> window_out: array<f32>;      // [WINDOW + tokens, 2D]
+@group(0) @binding(4) var<uniform> window_chunk: vec4<u32>;                 // x: tokens in the chunk
+
+@compute @workgroup_size(64)
+fn window_rows(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let i = gid.x;
+  let first = window_position[0];
+  let p = window_base(first) + gid.y;
+  if (i >= 2u * D || p >= first + window_chunk.x) { return; }
+  var value: f32;
+  if (p < first) { value = window_ring[cache_slot(p) * 2u * D + i]; } else { value = window_kv[(p - first) * 2u * D + i]; }
+  window_out[gid.y * 2u * D + i] = value;
+}
+
+// append_rows: the chunk's k, v into the cache: before attend_rows for "attn", after it for "swa". Dispatched (⌈2D/64⌉, tokens). In an "swa" ring
 // only the last WINDOW tokens are stored (earlier ones would be overwritten by later tokens of the same chunk, and
 // writing both would race).
 @group(0) @binding(0) var<storage, read> append_position: array<u32>;

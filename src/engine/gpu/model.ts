@@ -357,6 +357,8 @@ export class GpuModel {
     const AC = rows('ffn_ac', 2 * F);
     const HIDDEN = rows('ffn_hidden', F);
     const KV = hasAttention ? rows('kv', 2 * d) : null;
+    // An "swa" chunk's keys in position order: the WINDOW before the chunk, then its own (attention.wgsl window_rows).
+    const WINDOW_KV = c.mixers.includes('swa') ? activation('chunk.swa_window', (c.window + maxChunk) * 2 * d * 4) : null;
     this.chunkLogits = rows('logits', V);
     this.previousLogits = activation('chunk.previous_logits', V * 4);
     this.chunkDriftStats = tttLayers.length > 0 ? rows('drift_stats', statsStride) : null;
@@ -492,20 +494,20 @@ export class GpuModel {
             OFF_CONV_Q: 0, OFF_CONV_K: d * K, OFF_CONV_V: 2 * d * K, OFF_HIST_Q: 0, OFF_HIST_K: hist, OFF_HIST_V: 2 * hist,
           };
         }
-        // Decode: one dispatch per layer (a workgroup per head): [conv,] RoPE, append k/v, attend. Binding 3 (the
-        // chunk's own k/v rows) is not read in decode; the position buffer stands in for it.
+        // Decode: one dispatch per layer (a workgroup per head): [conv,] RoPE, append k/v, attend.
         if (convHistory && convParams) {
           const params = convParams;
-          add(p + 'attn.attend', pipe('attention', 'attend_step_conv', { ...constants, CONV_K: K }), H, () => [this.stepPosition, mixIn, layer.cache, this.stepPosition, heads, ropeSteps!, params, convHistory], true);
+          add(p + 'attn.attend', pipe('attention', 'attend_step_conv', { ...constants, CONV_K: K }), H, () => [this.stepPosition, mixIn, layer.cache, null, heads, ropeSteps!, params, convHistory], true);
         } else {
-          add(p + 'attn.attend', pipe('attention', 'attend_step', constants), H, () => [this.stepPosition, mixIn, layer.cache, this.stepPosition, heads, ropeSteps!], true);
+          add(p + 'attn.attend', pipe('attention', 'attend_step', constants), H, () => [this.stepPosition, mixIn, layer.cache, null, heads, ropeSteps!], true);
         }
         // The sub-norm, with the gate when there is one: o = RMSNorm(concat o_h) [⊙ gelu(g)], quantised for wo.
         const attnSubnorm = (src: GPUBuffer, gate: GPUBuffer, gateStride: number): NormInput =>
           attn.gate ? { kind: NORM_RMS_GATE, src, params: subnorm, gate, constants: { NORM_GATE_OFF: 3 * d, NORM_GATE_STRIDE: gateStride } } : { kind: NORM_RMS, src, params: subnorm };
         normBitlinear(p + 'attn.wo', wo, this.x, true, attnSubnorm(heads, mixIn, 0), p + (attn.gate ? 'attn.subnorm_gate' : 'attn.subnorm'));
 
-        // Chunk: rotate every token's q, k and keep k, v in KV (the chunk's own rows), attend, then append.
+        // Chunk: rotate every token's q, k and keep k, v in KV (the chunk's own rows); "attn": append, then attend
+        // from the cache; "swa": gather the window before the chunk and the chunk's rows, attend from it, append.
         chunkBitlinear(p + 'attn.in', wIn, MIX, false);
         let qkvRows = MIX;
         let qkvStride = wIn.rows;
@@ -518,8 +520,19 @@ export class GpuModel {
         }
         const rowConstants = { ...constants, QKV_STRIDE: qkvStride };
         chunkAdd(p + 'attn.rope', pipe('attention', 'rope_rows', rowConstants), (n) => [groups(d / 2), n], () => [this.stepPosition, ropeSteps!, qkvRows, KV!]);
-        chunkAdd(p + 'attn.attend', pipe('attention', 'attend_rows', rowConstants), (n) => [H, Math.ceil(n / WORKGROUP_SIZE)], () => [this.stepPosition, qkvRows, layer.cache, KV!, HEADS, this.chunkInfo], { usesKvCache: true });
-        chunkAdd(p + 'attn.append', pipe('attention', 'append_rows', rowConstants), (n) => [groups(2 * d), n], () => [this.stepPosition, KV!, layer.cache, this.chunkInfo], { usesKvCache: true });
+        const append = () => chunkAdd(p + 'attn.append', pipe('attention', 'append_rows', rowConstants), (n) => [groups(2 * d), n], () => [this.stepPosition, KV!, layer.cache, this.chunkInfo], { usesKvCache: true });
+        // keys(): read when the bind group is (re)built, after the cache has grown.
+        const attendRows = (keys: () => GPUBuffer, gathered: boolean) =>
+          chunkAdd(p + 'attn.attend', pipe('attention', 'attend_rows', { ...rowConstants, GATHERED: gathered ? 1 : 0 }), (n) => [H, Math.ceil(n / WORKGROUP_SIZE)], () => [this.stepPosition, qkvRows, keys(), null, HEADS, this.chunkInfo], { usesKvCache: true });
+        if (kind === 'swa') {
+          const window = WINDOW_KV!;
+          chunkAdd(p + 'attn.window', pipe('attention', 'window_rows', rowConstants), (n) => [groups(2 * d), c.window + n], () => [this.stepPosition, layer.cache, KV!, window, this.chunkInfo], { usesKvCache: true });
+          attendRows(() => window, true);
+          append();
+        } else {
+          append();
+          attendRows(() => layer.cache, false);
+        }
         chunkNormQuant(p + (attn.gate ? 'attn.subnorm_gate' : 'attn.subnorm'), d, attnSubnorm(HEADS, MIX, wIn.rows), MIXOUT);
         chunkBitlinear(p + 'attn.wo', wo, X, true);
       }
