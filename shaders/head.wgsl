@@ -41,67 +41,80 @@ fn lm_head(@builtin(global_invocation_id) gid: vec3<u32>) {
 // --- Prefill chunks ---------------------------------------------------------------------------------------------
 // lm_head_rows: logits for every token row of a chunk, for reading a text with its loss. xn is column-major
 // ([D, XN_ROWS], written so by the final norm: column i of tokens 4g..4g+3 is one vec4), logits row-major
-// ([tokens, V]). A thread owns two vocabulary rows for a tile of 16 tokens: each table word is loaded and unpacked
-// once per tile, each vec4 of xn once for both rows; each token's sum runs element by element in the order of `lm_head`, so the logits are lm_head's, bit for
-// bit. Dispatched (⌈V/128⌉, ⌈tokens/16⌉).
+// ([tokens, V]). A thread owns four vocabulary rows for a tile of 16 tokens, each row's sums in a mat4x4 (column c:
+// tokens 4c..4c+3): each table word is loaded and unpacked once per tile, each vec4 of xn once for the four rows
+// (the loads of xn, the same for every lane, are what costs on SwiftShader); each token's sum runs element by
+// element in the order of `lm_head`, so the logits are lm_head's, bit for bit. Dispatched (⌈V/256⌉, ⌈tokens/16⌉).
 override XN_ROWS: u32 = 16u;
+const HEAD_ROWS_PER_THREAD: u32 = 4u; // gpu/model.ts LM_HEAD_ROWS_PER_THREAD
 
 @group(0) @binding(0) var<storage, read> rows_table: array<u32>;        // [V, ROW_WORDS] (see lm_head)
 @group(0) @binding(1) var<storage, read> rows_xn: array<vec4<f32>>;     // [D, XN_ROWS / 4]
 @group(0) @binding(2) var<storage, read_write> rows_logits: array<f32>; // [tokens, V]
 @group(0) @binding(3) var<uniform> rows_chunk: vec4<u32>;              // x: tokens in the chunk
 
-// Table values (row v, columns i and i + 1 when F16 and i even; else column i twice).
-fn table_pair(v: u32, i: u32) -> vec2<f32> {
-  if (F16) { return unpack2x16float(rows_table[v * ROW_WORDS + i / 2u]); }
-  let e = bitcast<f32>(rows_table[v * ROW_WORDS + i]);
-  return vec2<f32>(e, e);
-}
-
 @compute @workgroup_size(64)
 fn lm_head_rows(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let v0 = 2u * gid.x;
+  let v0 = HEAD_ROWS_PER_THREAD * gid.x;
   if (v0 >= V) { return; }
-  let v1 = min(v0 + 1u, V - 1u); // an odd last row is computed twice and stored once
+  // Rows past V (the last thread's) repeat row V − 1 and are not stored.
+  let v1 = min(v0 + 1u, V - 1u);
+  let v2 = min(v0 + 2u, V - 1u);
+  let v3 = min(v0 + 3u, V - 1u);
   let groups = XN_ROWS / 4u;
   let g = gid.y * 4u;
-  var a0 = vec4<f32>(0.0);
-  var a1 = vec4<f32>(0.0);
-  var a2 = vec4<f32>(0.0);
-  var a3 = vec4<f32>(0.0);
-  var b0 = vec4<f32>(0.0);
-  var b1 = vec4<f32>(0.0);
-  var b2 = vec4<f32>(0.0);
-  var b3 = vec4<f32>(0.0);
-  let step = select(1u, 2u, F16);
-  for (var i = 0u; i < D; i += step) {
-    let p = table_pair(v0, i);
-    let q = table_pair(v1, i);
-    for (var h = 0u; h < step && i + h < D; h++) {
-      let e = select(p.x, p.y, h == 1u);
-      let f = select(q.x, q.y, h == 1u);
-      let at = (i + h) * groups + g;
-      let x0 = rows_xn[at];
-      let x1 = rows_xn[at + 1u];
-      let x2 = rows_xn[at + 2u];
-      let x3 = rows_xn[at + 3u];
-      a0 += e * x0;
-      a1 += e * x1;
-      a2 += e * x2;
-      a3 += e * x3;
-      b0 += f * x0;
-      b1 += f * x1;
-      b2 += f * x2;
-      b3 += f * x3;
+  var a = mat4x4<f32>();
+  var b = mat4x4<f32>();
+  var c = mat4x4<f32>();
+  var d = mat4x4<f32>();
+  if (F16) {
+    // Word w holds columns 2w and 2w + 1 of a row: one load and unpack per word, no inner loop.
+    for (var w = 0u; w < D / 2u; w++) {
+      let pa = unpack2x16float(rows_table[v0 * ROW_WORDS + w]);
+      let pb = unpack2x16float(rows_table[v1 * ROW_WORDS + w]);
+      let pc = unpack2x16float(rows_table[v2 * ROW_WORDS + w]);
+      let pd = unpack2x16float(rows_table[v3 * ROW_WORDS + w]);
+      let at = 2u * w * groups + g;
+      let x = mat4x4<f32>(rows_xn[at], rows_xn[at + 1u], rows_xn[at + 2u], rows_xn[at + 3u]);
+      a += x * pa.x;
+      b += x * pb.x;
+      c += x * pc.x;
+      d += x * pd.x;
+      let y = mat4x4<f32>(rows_xn[at + groups], rows_xn[at + groups + 1u], rows_xn[at + groups + 2u], rows_xn[at + groups + 3u]);
+      a += y * pa.y;
+      b += y * pb.y;
+      c += y * pc.y;
+      d += y * pd.y;
+    }
+    if (D % 2u == 1u) {
+      let w = D / 2u;
+      let at = (D - 1u) * groups + g;
+      let x = mat4x4<f32>(rows_xn[at], rows_xn[at + 1u], rows_xn[at + 2u], rows_xn[at + 3u]);
+      a += x * unpack2x16float(rows_table[v0 * ROW_WORDS + w]).x;
+      b += x * unpack2x16float(rows_table[v1 * ROW_WORDS + w]).x;
+      c += x * unpack2x16float(rows_table[v2 * ROW_WORDS + w]).x;
+      d += x * unpack2x16float(rows_table[v3 * ROW_WORDS + w]).x;
+    }
+  } else {
+    for (var i = 0u; i < D; i++) {
+      let at = i * groups + g;
+      let x = mat4x4<f32>(rows_xn[at], rows_xn[at + 1u], rows_xn[at + 2u], rows_xn[at + 3u]);
+      a += x * bitcast<f32>(rows_table[v0 * ROW_WORDS + i]);
+      b += x * bitcast<f32>(rows_table[v1 * ROW_WORDS + i]);
+      c += x * bitcast<f32>(rows_table[v2 * ROW_WORDS + i]);
+      d += x * bitcast<f32>(rows_table[v3 * ROW_WORDS + i]);
     }
   }
   let first = gid.y * 16u;
   let n = min(16u, rows_chunk.x - first);
-  let a = array<vec4<f32>, 4>(a0, a1, a2, a3);
-  let b = array<vec4<f32>, 4>(b0, b1, b2, b3);
   for (var r = 0u; r < n; r++) {
-    rows_logits[(first + r) * V + v0] = a[r / 4u][r % 4u];
-    if (v0 + 1u < V) { rows_logits[(first + r) * V + v0 + 1u] = b[r / 4u][r % 4u]; }
+    let out = (first + r) * V + v0;
+    let col = r / 4u;
+    let k = r % 4u;
+    rows_logits[out] = a[col][k];
+    if (v0 + 1u < V) { rows_logits[out + 1u] = b[col][k]; }
+    if (v0 + 2u < V) { rows_logits[out + 2u] = c[col][k]; }
+    if (v0 + 3u < V) { rows_logits[out + 3u] = d[col][k]; }
   }
 }
 

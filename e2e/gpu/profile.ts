@@ -66,8 +66,11 @@ function rows(runs: Map<string, { count: number; us: number }>[]): ProfileRow[] 
   return [...runs[0].entries()].map(([kind, { count }]) => ({ kind, count, us: median(runs.map((r) => r.get(kind)!.us)) }));
 }
 
-/** `position`: tokens read (in chunks, untimed) before the timed chunk and decode step: the cost at a longer context. */
-export async function profileModel(name: string, chunkTokens: number, position = 0, runs = 3): Promise<ProfileResult> {
+/**
+ * `position`: tokens read (in chunks, untimed) before the timed chunk and decode step: the cost at a longer context.
+ * `logits`: the timed chunk's ('all': as reading a text with its loss does, the LM head over every token).
+ */
+export async function profileModel(name: string, chunkTokens: number, position = 0, logits: 'last' | 'all' = 'last', runs = 3): Promise<ProfileResult> {
   const file = await loadTiny(name);
   const ctx = await GpuContext.create({ timestamps: true });
   if (!ctx.features.has('timestamp-query')) throw new Error('this adapter has no timestamp queries');
@@ -88,7 +91,7 @@ export async function profileModel(name: string, chunkTokens: number, position =
   for (let r = 0; r <= runs; r++) {
     model.reset();
     await readBefore();
-    const chunk = await timed(ctx, (encoder, timer) => model.encodeChunk(encoder, ids, { logits: 'last', timer }));
+    const chunk = await timed(ctx, (encoder, timer) => model.encodeChunk(encoder, ids, { logits, timer }));
     ctx.device.queue.writeBuffer(token, 0, new Uint32Array([ids[0]]));
     const decode = await timed(ctx, (encoder, timer) => model.encodeStep(encoder, token, { timer }));
     if (r > 0) {

@@ -46,6 +46,8 @@ export const DEFAULT_MAX_CHUNK_TOKENS = 64;
 const CHUNK_TILE = 16;
 const BITLINEAR_ROWS_TILE = 4;
 const BITLINEAR_ROWS_PER_THREAD = 8;
+/** Vocabulary rows per thread of lm_head_rows (shaders/head.wgsl HEAD_ROWS_PER_THREAD). */
+const LM_HEAD_ROWS_PER_THREAD = 4;
 
 /** Which logits encodeChunk computes (see ChunkOptions). */
 export type ChunkLogits = 'last' | 'all' | 'none';
@@ -561,7 +563,7 @@ export class GpuModel {
     const chunkLayers = this.chunkDispatches.length;
     chunkNormQuant('final_norm', d, { kind: NORM_RMS, src: X, params: finalNorm }, XNT, paddedRows);
     const lmHeadRows = pipe('head', 'lm_head_rows', { D: d, V, F16: headTable.f16 ? 1 : 0, ROW_WORDS: headTable.rowWords, XN_ROWS: paddedRows });
-    chunkAdd('lm_head', lmHeadRows, (n) => [groups(Math.ceil(V / 2)), tiles(n)], () => [headTable.buffer, XNT, this.chunkLogits, this.chunkInfo]);
+    chunkAdd('lm_head', lmHeadRows, (n) => [groups(Math.ceil(V / LM_HEAD_ROWS_PER_THREAD)), tiles(n)], () => [headTable.buffer, XNT, this.chunkLogits, this.chunkInfo]);
     chunkAdd('advance_position', pipe('head', 'advance_position_by', {}), () => [1, 1], () => [this.stepPosition, this.chunkInfo]);
     this.chunkAdvance = this.chunkDispatches.pop()!;
     this.chunkHeadDispatches = this.chunkDispatches.splice(chunkLayers);
