@@ -130,7 +130,17 @@ interface FloatTableGpu {
 }
 
 /** A dispatch of the chunk path: its grid depends on the chunk's token count. */
-interface ChunkDispatch extends Omit<Dispatch, 'workgroups' | 'drift'> {
+/** A pipeline named but not compiled yet (the chunk path's, compiled on its first use: see ensureChunkPipelines). */
+interface PipelineSpec {
+  shader: ShaderName;
+  entry: string;
+  constants: Record<string, number>;
+}
+
+interface ChunkDispatch extends Omit<Dispatch, 'workgroups' | 'drift' | 'pipeline'> {
+  spec: PipelineSpec;
+  /** Null until the first encodeChunk compiles the chunk path. */
+  pipeline: GPUComputePipeline | null;
   grid: (count: number) => [number, number];
   /** Only recorded when the caller asks for drift statistics (true) or when it does not (false). */
   drift?: boolean;
@@ -396,19 +406,23 @@ export class GpuModel {
     const normEntry = rowPerThread ? 'norm_quant_rows_serial' : 'norm_quant_rows';
 
     // The chunk path: the same layers over the rows of a chunk (kernels *_rows beside the decode ones).
-    const chunkAdd = (label: string, pipeline: GPUComputePipeline, grid: (n: number) => [number, number], buffers: () => (GPUBuffer | null)[], more: { usesKvCache?: boolean; drift?: boolean } = {}) =>
-      this.chunkDispatches.push({ label: `chunk.${label}`, pipeline, grid, buffers, bindGroup: null, usesKvCache: more.usesKvCache ?? false, drift: more.drift });
+    // Chunk pipelines are named here and compiled by the first encodeChunk (ensureChunkPipelines): on SwiftShader
+    // compiling is most of a load, and a model that only decodes (tests, the CLI) never needs them. The worker's
+    // warm-up reads a chunk, so the app still compiles everything inside its load.
+    const spec = (shader: ShaderName, entry: string, constants: Record<string, number>): PipelineSpec => ({ shader, entry, constants });
+    const chunkAdd = (label: string, pipeline: PipelineSpec, grid: (n: number) => [number, number], buffers: () => (GPUBuffer | null)[], more: { usesKvCache?: boolean; drift?: boolean } = {}) =>
+      this.chunkDispatches.push({ label: `chunk.${label}`, spec: pipeline, pipeline: null, grid, buffers, bindGroup: null, usesKvCache: more.usesKvCache ?? false, drift: more.drift });
     const tiles = (n: number) => Math.ceil(n / CHUNK_TILE);
     const chunkBitlinear = (label: string, w: PackedWeight, out: GPUBuffer, accumulate: boolean) =>
-      chunkAdd(label, pipe('bitlinear', 'bitlinear_rows', { IN: w.cols, OUT: w.rows, ACCUMULATE: accumulate ? 1 : 0, XQ_ROWS: paddedRows }), (n) => [groups(Math.ceil(w.rows / BITLINEAR_ROWS_PER_THREAD)), Math.ceil(n / BITLINEAR_ROWS_TILE)], () => [w.words, w.scales, XQ, XSCALE, out, this.chunkInfo]);
+      chunkAdd(label, spec('bitlinear', 'bitlinear_rows', { IN: w.cols, OUT: w.rows, ACCUMULATE: accumulate ? 1 : 0, XQ_ROWS: paddedRows }), (n) => [groups(Math.ceil(w.rows / BITLINEAR_ROWS_PER_THREAD)), Math.ceil(n / BITLINEAR_ROWS_TILE)], () => [w.words, w.scales, XQ, XSCALE, out, this.chunkInfo]);
     // CPU adapters: four rows per workgroup, one per SIMD lane (norm_quant_rows_lanes); GPUs: a workgroup per row.
     const CHUNK_NORM_LANES = 4;
     const chunkNormQuant = (label: string, n: number, norm: NormInput, dst: GPUBuffer, dstRows = 0) =>
       rowPerThread
-        ? chunkAdd(label, pipe('norm', 'norm_quant_rows_lanes', { ...normConstants(n, norm), XQ_ROWS: paddedRows, DST_ROWS: dstRows }), (count) => [Math.ceil(count / CHUNK_NORM_LANES), 1], () => [null, null, dst, XQ, XSCALE, this.chunkInfo, ...normBuffers(norm)])
-        : chunkAdd(label, pipe('norm', normEntry, { ...normConstants(n, norm), XQ_ROWS: paddedRows, DST_ROWS: dstRows }), (count) => [count, 1], () => [null, null, dst, XQ, XSCALE, null, ...normBuffers(norm)]);
+        ? chunkAdd(label, spec('norm', 'norm_quant_rows_lanes', { ...normConstants(n, norm), XQ_ROWS: paddedRows, DST_ROWS: dstRows }), (count) => [Math.ceil(count / CHUNK_NORM_LANES), 1], () => [null, null, dst, XQ, XSCALE, this.chunkInfo, ...normBuffers(norm)])
+        : chunkAdd(label, spec('norm', normEntry, { ...normConstants(n, norm), XQ_ROWS: paddedRows, DST_ROWS: dstRows }), (count) => [count, 1], () => [null, null, dst, XQ, XSCALE, null, ...normBuffers(norm)]);
     const tableConstants = { F16: this.embedTable.f16 ? 1 : 0, ROW_WORDS: this.embedTable.rowWords };
-    chunkAdd('embed', pipe('embedding', 'embed_rows', { D: d, V, ...tableConstants }), (n) => [groups(d), n], () => [this.chunkIds, this.embedTable.buffer, X]);
+    chunkAdd('embed', spec('embedding', 'embed_rows', { D: d, V, ...tableConstants }), (n) => [groups(d), n], () => [this.chunkIds, this.embedTable.buffer, X]);
 
     this.embedPipeline = pipe('embedding', 'embed', { D: d, V, F16: this.embedTable.f16 ? 1 : 0, ROW_WORDS: this.embedTable.rowWords });
 
@@ -460,11 +474,11 @@ export class GpuModel {
         const rowConstants = { ...constants, UVG_STRIDE: wIn.rows, QK_STRIDE: 2 * d, STATS_STRIDE: statsStride };
         const chunkDrift = this.chunkDriftStats!;
         chunkBitlinear(p + 'ttt.in', wIn, MIX, false);
-        chunkAdd(p + 'ttt.conv', pipe('ttt', 'ttt_conv_rows', rowConstants), () => [groups(d), 1], () => [MIX, params, state, QK, this.chunkInfo]);
+        chunkAdd(p + 'ttt.conv', spec('ttt', 'ttt_conv_rows', rowConstants), () => [groups(d), 1], () => [MIX, params, state, QK, this.chunkInfo]);
         // With drift: the primal per-token loop (exact per-token W̄ for the stats); without: the mini-batch dual form.
-        const stepRows = pipe('ttt', 'ttt_step_rows', { ...rowConstants, DRIFT: 1 });
+        const stepRows = spec('ttt', 'ttt_step_rows', { ...rowConstants, DRIFT: 1 });
         chunkAdd(p + 'ttt.step', stepRows, () => [H, 1], () => [this.stepPosition, XN, MIX, QK, params, state, HEADS, chunkDrift, this.memoryScale, this.chunkInfo], { drift: true });
-        const batchRows = pipe('ttt', 'ttt_batch_rows', { ...rowConstants, SEG: tttSegmentTokens(f) });
+        const batchRows = spec('ttt', 'ttt_batch_rows', { ...rowConstants, SEG: tttSegmentTokens(f) });
         chunkAdd(p + 'ttt.step.no_drift', batchRows, () => [H, 1], () => [this.stepPosition, XN, MIX, QK, params, state, HEADS, this.memoryScale, this.chunkInfo], { drift: false });
         chunkNormQuant(p + 'ttt.post', d, post(HEADS, MIX, wIn.rows), MIXOUT);
         chunkBitlinear(p + 'ttt.wo', wo, X, true);
@@ -515,20 +529,20 @@ export class GpuModel {
         let qkvStride = wIn.rows;
         if (convHistory && convParams) {
           const params = convParams;
-          const convRows = pipe('ttt', 'ttt_conv_rows', { ...convConstants, UVG_STRIDE: wIn.rows, QK_STRIDE: 3 * d });
+          const convRows = spec('ttt', 'ttt_conv_rows', { ...convConstants, UVG_STRIDE: wIn.rows, QK_STRIDE: 3 * d });
           chunkAdd(p + 'attn.conv', convRows, () => [groups(d), 1], () => [MIX, params, convHistory, QK, this.chunkInfo]);
           qkvRows = QK;
           qkvStride = 3 * d;
         }
         const rowConstants = { ...constants, QKV_STRIDE: qkvStride };
-        chunkAdd(p + 'attn.rope', pipe('attention', 'rope_rows', rowConstants), (n) => [groups(d / 2), n], () => [this.stepPosition, ropeSteps!, qkvRows, KV!]);
-        const append = () => chunkAdd(p + 'attn.append', pipe('attention', 'append_rows', rowConstants), (n) => [groups(2 * d), n], () => [this.stepPosition, KV!, layer.cache, this.chunkInfo], { usesKvCache: true });
+        chunkAdd(p + 'attn.rope', spec('attention', 'rope_rows', rowConstants), (n) => [groups(d / 2), n], () => [this.stepPosition, ropeSteps!, qkvRows, KV!]);
+        const append = () => chunkAdd(p + 'attn.append', spec('attention', 'append_rows', rowConstants), (n) => [groups(2 * d), n], () => [this.stepPosition, KV!, layer.cache, this.chunkInfo], { usesKvCache: true });
         // keys(): read when the bind group is (re)built, after the cache has grown.
         const attendRows = (keys: () => GPUBuffer, gathered: boolean) =>
-          chunkAdd(p + 'attn.attend', pipe('attention', 'attend_rows', { ...rowConstants, GATHERED: gathered ? 1 : 0 }), (n) => [H, Math.ceil(n / WORKGROUP_SIZE)], () => [this.stepPosition, qkvRows, keys(), null, HEADS, this.chunkInfo], { usesKvCache: true });
+          chunkAdd(p + 'attn.attend', spec('attention', 'attend_rows', { ...rowConstants, GATHERED: gathered ? 1 : 0 }), (n) => [H, Math.ceil(n / WORKGROUP_SIZE)], () => [this.stepPosition, qkvRows, keys(), null, HEADS, this.chunkInfo], { usesKvCache: true });
         if (kind === 'swa') {
           const window = WINDOW_KV!;
-          chunkAdd(p + 'attn.window', pipe('attention', 'window_rows', rowConstants), (n) => [groups(2 * d), c.window + n], () => [this.stepPosition, layer.cache, KV!, window, this.chunkInfo], { usesKvCache: true });
+          chunkAdd(p + 'attn.window', spec('attention', 'window_rows', rowConstants), (n) => [groups(2 * d), c.window + n], () => [this.stepPosition, layer.cache, KV!, window, this.chunkInfo], { usesKvCache: true });
           attendRows(() => window, true);
           append();
         } else {
@@ -562,9 +576,9 @@ export class GpuModel {
 
     const chunkLayers = this.chunkDispatches.length;
     chunkNormQuant('final_norm', d, { kind: NORM_RMS, src: X, params: finalNorm }, XNT, paddedRows);
-    const lmHeadRows = pipe('head', 'lm_head_rows', { D: d, V, F16: headTable.f16 ? 1 : 0, ROW_WORDS: headTable.rowWords, XN_ROWS: paddedRows });
+    const lmHeadRows = spec('head', 'lm_head_rows', { D: d, V, F16: headTable.f16 ? 1 : 0, ROW_WORDS: headTable.rowWords, XN_ROWS: paddedRows });
     chunkAdd('lm_head', lmHeadRows, (n) => [groups(Math.ceil(V / LM_HEAD_ROWS_PER_THREAD)), tiles(n)], () => [headTable.buffer, XNT, this.chunkLogits, this.chunkInfo]);
-    chunkAdd('advance_position', pipe('head', 'advance_position_by', {}), () => [1, 1], () => [this.stepPosition, this.chunkInfo]);
+    chunkAdd('advance_position', spec('head', 'advance_position_by', {}), () => [1, 1], () => [this.stepPosition, this.chunkInfo]);
     this.chunkAdvance = this.chunkDispatches.pop()!;
     this.chunkHeadDispatches = this.chunkDispatches.splice(chunkLayers);
     this.rebuildBindGroups(false);
@@ -714,7 +728,8 @@ export class GpuModel {
     queue.writeBuffer(this.chunkInfo, 0, new Uint32Array([count, 0, 0, 0]));
     if (logits === 'all') encoder.copyBufferToBuffer(this.logits, 0, this.previousLogits, 0, V * 4);
 
-    const record = (pass: PassRecorder, dispatch: ChunkDispatch) => pass.dispatch(dispatch.label, dispatch.pipeline, dispatch.bindGroup!, ...dispatch.grid(count));
+    this.ensureChunkPipelines();
+    const record = (pass: PassRecorder, dispatch: ChunkDispatch) => pass.dispatch(dispatch.label, dispatch.pipeline!, dispatch.bindGroup!, ...dispatch.grid(count));
     const pass = new PassRecorder(encoder, `chunk of ${count} at ${this.pos}`, opts.timer);
     for (const dispatch of this.chunkDispatches) {
       if (dispatch.drift === undefined || dispatch.drift === drift) record(pass, dispatch);
@@ -930,8 +945,23 @@ export class GpuModel {
       dispatch.bindGroup = this.bindGroup(dispatch.pipeline, dispatch.buffers(), dispatch.label);
       if (dispatch.drift) dispatch.drift.bindGroup = this.bindGroup(dispatch.drift.pipeline, dispatch.buffers(), `${dispatch.label} (drift)`);
     }
-    for (const dispatch of [this.headDispatches[1], ...this.chunkDispatches, ...this.chunkHeadDispatches, this.chunkAdvance]) {
-      if (onlyKvCache && !dispatch.usesKvCache) continue;
+    const last = this.headDispatches[1];
+    if (!onlyKvCache) last.bindGroup = this.bindGroup(last.pipeline, last.buffers(), last.label);
+    for (const dispatch of this.allChunkDispatches()) {
+      if (dispatch.pipeline === null || (onlyKvCache && !dispatch.usesKvCache)) continue;
+      dispatch.bindGroup = this.bindGroup(dispatch.pipeline, dispatch.buffers(), dispatch.label);
+    }
+  }
+
+  private allChunkDispatches(): ChunkDispatch[] {
+    return [...this.chunkDispatches, ...this.chunkHeadDispatches, this.chunkAdvance];
+  }
+
+  /** Compiles the chunk path's pipelines and binds them, once (the first encodeChunk). */
+  private ensureChunkPipelines(): void {
+    for (const dispatch of this.allChunkDispatches()) {
+      if (dispatch.pipeline !== null) continue;
+      dispatch.pipeline = this.ctx.pipeline(SHADERS[dispatch.spec.shader], dispatch.spec.entry, dispatch.spec.constants);
       dispatch.bindGroup = this.bindGroup(dispatch.pipeline, dispatch.buffers(), dispatch.label);
     }
   }
