@@ -1,4 +1,4 @@
-// The playground end to end with the tiny TTT model: first visit, streamed replies, offline reload from
+// The playground end to end with the tiny models (TTT where the memory matters): first visit, streamed replies, offline reload from
 // IndexedDB through the service worker, Stop, corrupt files, keyboard rules.
 import { readFileSync } from 'node:fs';
 import { expect, test } from '@playwright/test';
@@ -40,7 +40,7 @@ test('first visit downloads with progress, replies, then works offline from the 
 });
 
 test('Stop ends generation within one token', async ({ page }) => {
-  await page.goto('/?model=tiny-ttt');
+  await page.goto('/?model=tiny-kv'); // not about the memory: the model that compiles fastest
   await waitReady(page);
   await setNumber(page, 'setting-maxTokens', 500);
   await page.getByTestId('chat-input').fill('The sun was shining.');
@@ -49,6 +49,8 @@ test('Stop ends generation within one token', async ({ page }) => {
   await expect.poll(async () => Number(await reply.getAttribute('data-tokens')), { timeout: REPLY_TIMEOUT }).toBeGreaterThanOrEqual(3);
   await page.getByTestId('stop').click();
   await expect(reply).toHaveAttribute('data-streaming', 'false', { timeout: 30_000 });
+  // The tokens the worker had sent when the stop reached it (one may still have been on its way to the page when
+  // Stop was pressed): at most the token being read back follows.
   const atStop = Number(await reply.getAttribute('data-tokens-at-stop'));
   const final = Number(await reply.getAttribute('data-tokens'));
   expect(final).toBeGreaterThanOrEqual(atStop);
@@ -58,7 +60,7 @@ test('Stop ends generation within one token', async ({ page }) => {
 });
 
 test('a corrupt .bttt file gets a clear error and the cache keeps its models', async ({ page }) => {
-  await page.goto('/?model=tiny-ttt');
+  await page.goto('/?model=tiny-kv'); // not about the memory: the model that compiles fastest
   await waitReady(page);
   await expect(page.getByTestId('cache-entry')).toHaveCount(1);
 
@@ -77,7 +79,7 @@ test('a corrupt .bttt file gets a clear error and the cache keeps its models', a
 });
 
 test('Enter sends, Shift+Enter is a newline, Enter inside an IME composition never sends', async ({ page }) => {
-  await page.goto('/?model=tiny-ttt');
+  await page.goto('/?model=tiny-kv'); // not about the memory: the model that compiles fastest
   await waitReady(page);
   const input = page.getByTestId('chat-input');
   await input.fill('line one');

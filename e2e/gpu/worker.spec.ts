@@ -131,14 +131,16 @@ test('cancel stops within one token; the conversation continues; a bad file is a
       const params = { temperature: 0.9, topK: 40, topP: 0.95, repetitionPenalty: 1.1, repetitionWindow: 64, seed: 9, maxTokens: 200, stopAtEot: false };
       let generatedSeen = 0;
       let seenAtCancel = -1;
+      let cancelReply: Promise<number> = Promise.resolve(-1);
       const result = await client.api.generate('The cat', params, proxy((e: TokenEvent) => {
         if (e.phase !== 'generated') return;
         generatedSeen++;
         if (generatedSeen === 3) {
           seenAtCancel = generatedSeen;
-          void client.api.cancel();
+          cancelReply = client.api.cancel();
         }
       }), { drift: true });
+      const sentAtCancel = await cancelReply;
       const positionAfterCancel = (await client.api.stats()).position;
       // The next turn reads on from where the cancelled one stopped.
       const next = await client.api.generate(' and the dog', { ...params, maxTokens: 4 }, undefined);
@@ -154,7 +156,7 @@ test('cancel stops within one token; the conversation continues; a bad file is a
       }
       // A failed load leaves the loaded model in place: the session is replaced only after a successful parse.
       const stillLoaded = (await client.api.stats()).position;
-      return { tokens: result.tokens.length, stopReason: result.stopReason, seenAtCancel, positionAfterCancel, next, positionAfterNext, fedRead: fed.read, positionAfterFeed, badFile, stillLoaded };
+      return { tokens: result.tokens.length, stopReason: result.stopReason, seenAtCancel, sentAtCancel, positionAfterCancel, next, positionAfterNext, fedRead: fed.read, positionAfterFeed, badFile, stillLoaded };
     } finally {
       client.dispose();
     }
@@ -164,6 +166,9 @@ test('cancel stops within one token; the conversation continues; a bad file is a
   // The page saw 3 tokens when it asked; the worker may have one token in flight and one being read back.
   expect(r.tokens).toBeGreaterThanOrEqual(r.seenAtCancel);
   expect(r.tokens).toBeLessThanOrEqual(r.seenAtCancel + 2);
+  // cancel() answers with the tokens the worker had sent when the stop reached it: at most one more follows.
+  expect(r.sentAtCancel).toBeGreaterThanOrEqual(r.seenAtCancel);
+  expect(r.tokens).toBeLessThanOrEqual(r.sentAtCancel + 1);
   expect(r.next.tokens.length).toBe(4);
   const promptLength = 2; // 'The cat' is at least 2 tokens; the exact count does not matter, the continuity does
   expect(r.positionAfterNext).toBeGreaterThan(r.positionAfterCancel + promptLength);

@@ -132,8 +132,11 @@ export interface EngineApi {
   load(source: ModelSource, onProgress?: (p: LoadProgress) => void, options?: LoadOptions): Promise<ModelInfo>;
   /** Appends the prompt to the model's stream (the TTT state keeps reading), then samples a reply. */
   generate(prompt: string, params: SamplingParams, onToken?: (e: TokenEvent) => void, options?: GenerateOptions): Promise<GenerateResult>;
-  /** Stops a running generate() after the token in flight. */
-  cancel(): void;
+  /**
+   * Stops a running generate() (or feed()) after the token in flight. Returns how many tokens the running
+   * generate() had sent when the stop arrived (0 if none was running): it sends at most one more.
+   */
+  cancel(): number;
   /** Forget everything read: TTT state back to W_init, KV cache emptied, position 0. */
   reset(): Promise<void>;
   stats(): EngineStats;

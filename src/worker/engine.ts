@@ -52,6 +52,8 @@ export class Engine implements EngineApi {
   private session: Session | null = null;
   private info: ModelInfo | null = null;
   private abort: AbortController | null = null;
+  /** Generated tokens the running generate() has sent to the page (what cancel() reports). */
+  private tokensSent = 0;
   /** Made on the first feed() of a session; it binds the session's buffers, so it goes with the session. */
   private reader: TextReader | null = null;
   /** The session's memory after its last completed reply, read, reset or restore (for a device loss). */
@@ -183,11 +185,13 @@ export class Engine implements EngineApi {
     this.refuseWhileLoading();
     const abort = new AbortController();
     this.abort = abort;
+    this.tokensSent = 0;
     try {
       // Each event is a comlink call (~0.1 ms); the session waits for the page's reply to the previous token
       // before deciding on the next, so a busy page cannot fall behind by more than one token (Stop stays prompt).
       const forward = onToken
         ? (e: SessionTokenEvent) => {
+            if (e.phase === 'generated') this.tokensSent++;
             const event: TokenEvent = { id: e.id, text: e.text, position: e.position, phase: e.phase };
             if (e.drift) event.drift = e.drift;
             return Promise.resolve(onToken(event)).catch(() => undefined);
@@ -204,8 +208,9 @@ export class Engine implements EngineApi {
     }
   }
 
-  cancel(): void {
+  cancel(): number {
     this.abort?.abort();
+    return this.abort ? this.tokensSent : 0;
   }
 
   async feed(text: string, options: FeedOptions, onProgress?: (p: FeedProgress) => void): Promise<FeedResult> {
@@ -214,6 +219,7 @@ export class Engine implements EngineApi {
     this.refuseWhileLoading();
     const abort = new AbortController();
     this.abort = abort;
+    this.tokensSent = 0;
     try {
       // One reader per session; dropSession() frees it with the session whose buffers it binds.
       this.reader ??= new TextReader(this.ctx!, session);

@@ -241,11 +241,18 @@ export class EngineController {
     }
   }
 
-  /** Stop: the worker finishes the token in flight and returns. */
+  /**
+   * Stop: the worker finishes the token in flight and returns. tokensAtStop becomes the count the worker had sent
+   * when the stop reached it (a token may still be on its way to the page when Stop is pressed); at most one more
+   * follows.
+   */
   stop(): void {
     const turn = this.turns[lastAssistantIndex(this.turns)];
     if (turn?.streaming) turn.tokensAtStop = turn.tokens;
-    this.cancelGeneration();
+    if (this.status !== 'generating' || !this.client) return;
+    void this.client.api.cancel().then((sent) => {
+      if (turn && sent > 0) turn.tokensAtStop = Math.max(turn.tokensAtStop ?? 0, sent);
+    });
   }
 
   private cancelGeneration(): void {
