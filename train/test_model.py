@@ -159,6 +159,13 @@ class StateCarry(unittest.TestCase):
         self.assertGreater(float((no_history - second).abs().max()), 1e-3, "the swa conv histories must matter")
 
     def test_identity_initialised_attention_conv_equals_no_conv(self):
+        # The two graphs differ (the conv path hands attention transposed views, so BLAS may pick other kernels
+        # and another summation order on another CPU), so bit equality in f32 is not a property either promises.
+        # Worse, BitLinear's activation quantiser turns a 1-ulp difference that lands on a rounding boundary into
+        # a jump of one int8 step: on this very model, f32 against f64 differs by 2.3e-3 in the logits (one such
+        # flip), while most inputs differ by ~2 ulps of max|logit|. So the identity is checked in f64, where a
+        # reordering moves values by ~1e-16 and a boundary hit is out of reach: measured here (AMD EPYC,
+        # OpenBLAS) max |Δ| = 0 in f64 (and 0 in f32); the bound 1e-12 is ~10^4 ulps of f64 at these magnitudes.
         torch.manual_seed(6)
         kv = {**tiny_config(), "arch": "kv", "mixers": ["attn"] * 3}
         plain = BitTTTModel(kv)
@@ -168,10 +175,16 @@ class StateCarry(unittest.TestCase):
         self.assertEqual(sorted(missing), sorted(f"layers.{i}.attn.conv_{w}" for i in range(3) for w in "qkv"))
         tokens = torch.randint(0, 300, (2, 40))
         with torch.no_grad():
+            f32 = float((plain(tokens)[0] - conv(tokens)[0]).abs().max())
+            plain, conv = plain.double(), conv.double()
             want, _ = plain(tokens)
             got, _ = conv(tokens)
             scrambled, _ = scramble_attention_convs(conv)(tokens)
-        self.assertTrue(torch.equal(want, got), "an identity conv must leave attention unchanged, bit for bit")
+        delta = (want - got).abs()
+        where = "nowhere" if float(delta.max()) == 0 else f"first at position {int(delta.amax((0, 2)).nonzero()[0])}"
+        print(f"\n[identity attention conv vs none] max |logit diff| f64 {float(delta.max()):.3e} ({where}), "
+              f"f32 {f32:.3e} (informational)")
+        self.assertLess(float(delta.max()), 1e-12, "an identity conv must leave attention unchanged")
         self.assertGreater(float((scrambled - want).abs().max()), 1e-3)
 
     def test_carry_rejects_attn_and_ragged_segments(self):
