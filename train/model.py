@@ -331,7 +331,11 @@ class TTTMixer(nn.Module):
         return self.wo(zc), (new_state if state is not None else None)
 
     def dual_scan(self, q, k, v, lr, W0, b0, T):
-        """One mini-batch at a time: Z̄ = XQ·W0 − (η ⊙ tril(XQ·XKᵀ))·G + b0 − tril(η)·G, η[i,j] = tok_i·lr_j."""
+        """One mini-batch at a time: Z̄ = XQ·W0 + b0 − (η ⊙ (XQ·XKᵀ) + η)·G, η[i,j] = tok_i·lr_j (lower triangle).
+
+        Everything that does not depend on the running state (η, the Gram products, the inner targets) is computed for
+        all mini-batches at once, and q and k of a mini-batch share one product with W0: on the CPU the loop's small
+        ops, not its FLOPs, are the cost."""
         B, H, _, f = q.shape
         b = self.b
         pad = (-T) % b
@@ -343,18 +347,26 @@ class TTTMixer(nn.Module):
         lr = lr.reshape(B, H, n, b)
         tok = self.tok_weights()
         eta = torch.tril(tok[:, None] * lr[..., None, :])  # [B, H, n, b, b]
-        attn = eta * (q @ k.transpose(-1, -2))  # tril via eta
+        mix = eta * (q @ k.transpose(-1, -2)) + eta  # tril via eta; the b̄ term's η folded in
+        qk = torch.cat((q, k), dim=3)  # [B, H, n, 2b, f]: one product with W0 per mini-batch
+        target = v - k
+        commit = (tok[-1] * lr)[..., None]  # [B, H, n, b, 1]: the weights of the end-of-mini-batch update
+        kT = k.transpose(-1, -2)
         ln_w, ln_b = self.ln_w[None, :, None, :], self.ln_b[None, :, None, :]
         outs = []
-        for m in range(n):
-            qm, km = q[:, :, m], k[:, :, m]
-            G = inner_ln_grad(km @ W0 + b0, v[:, :, m] - km, ln_w, ln_b, self.eps)
-            Zbar = qm @ W0 - attn[:, :, m] @ G + b0 - eta[:, :, m] @ G
-            outs.append(qm + layer_norm(Zbar, ln_w, ln_b, self.eps))
-            lrG = lr[:, :, m, :, None] * G
-            W0 = W0 - tok[-1] * (km.transpose(-1, -2) @ lrG)
-            b0 = b0 - tok[-1] * lrG.sum(-2, keepdim=True)
-        z = torch.stack(outs, dim=2).reshape(B, H, n * b, f)[:, :, :T]
+        # Mini-batch index first and contiguous, so each mini-batch's operands are dense blocks (element-wise ops
+        # on strided views cost several times more here); unbind, not x[:, :, m]: the backward of an indexed slice
+        # zero-fills a tensor of the whole size for each mini-batch (quadratic in T), unbind's is one stack.
+        per_batch = zip(*(x.movedim(2, 0).contiguous().unbind(0) for x in (qk, target, mix, commit, kT)))
+        for qk_m, target_m, mix_m, commit_m, kT_m in per_batch:
+            P = qk_m @ W0 + b0
+            G = inner_ln_grad(P[:, :, b:], target_m, ln_w, ln_b, self.eps)
+            outs.append(P[:, :, :b] - mix_m @ G)
+            cG = commit_m * G
+            W0 = W0 - kT_m @ cG
+            b0 = b0 - cG.sum(-2, keepdim=True)
+        Zbar = torch.stack(outs, dim=2)
+        z = (q + layer_norm(Zbar, ln_w[:, :, None], ln_b[:, :, None], self.eps)).reshape(B, H, n * b, f)[:, :, :T]
         return z, W0, b0
 
     def primal_scan(self, q, k, v, lr, W0, b0, T):

@@ -19,6 +19,12 @@ import sys
 import time
 from typing import Any, Dict, List, Optional
 
+# One thread per process unless told otherwise: on the shared 2-core machines two threads in one process are a trap
+# (the OpenMP/OpenBLAS pools spin while another job holds the other core; a step took 37.8 CPU-s against 1.75).
+# These must be set before torch (and its BLAS) load; one process per core is the recipe (train/cpu/run.sh).
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -82,7 +88,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     ap.add_argument("--eval-batch", type=int, default=32)
     ap.add_argument("--ckpt-every", type=int, default=500)
     ap.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda if available)")
-    ap.add_argument("--threads", type=int, default=2, help="CPU threads for torch")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="CPU threads for torch (1: one process per core is faster on shared cores)")
     ap.add_argument("--compile", action="store_true",
                     help="torch.compile the model (PyTorch 2 only; falls back to eager if the first step fails)")
     ap.add_argument("--bf16", choices=("auto", "on", "off"), default="auto",
