@@ -15,7 +15,7 @@ trap 'rm -rf "$work"' EXIT
 (cd train && "$PY" -m unittest test_model test_diagnostics test_recipe test_study_recall)
 "$PY" train/make_synthetic_data.py --out "$work/data" --vocab 512 --train-tokens 20000 --valid-tokens 4000 >/dev/null
 "$PY" train/train.py --data "$work/data" --config train/configs/tiny-hybrid.json --steps 6 --batch 4 --context 32 \
-  --out "$work/run" --threads 2 --device cpu --seed 1 --log-every 3 --eval-every 6 --eval-tokens 1024 \
+  --out "$work/run" --threads 1 --device cpu --seed 1 --log-every 3 --eval-every 6 --eval-tokens 1024 \
   --final-eval-tokens 2048 >/dev/null
 "$PY" train/export.py --ckpt "$work/run/ckpt.pt" --data "$work/data" --name smoke --out "$work/smoke.bttt" \
   --golden "$work/golden.json" >/dev/null
@@ -24,11 +24,15 @@ npx tsx scripts/check-golden.ts "$work/golden.json" "$work/smoke.bttt"
 
 # The KV baseline with attention conv + gate (config.attn): train a few steps, export, reproduce its golden logits.
 "$PY" train/train.py --data "$work/data" --config train/configs/tiny-kv-conv.json --steps 6 --batch 4 --context 32 \
-  --out "$work/run-kv-conv" --threads 2 --device cpu --seed 1 --log-every 3 --eval-every 6 --eval-tokens 1024 \
+  --out "$work/run-kv-conv" --threads 1 --device cpu --seed 1 --log-every 3 --eval-every 6 --eval-tokens 1024 \
   --final-eval-tokens 2048 >/dev/null
 "$PY" train/export.py --ckpt "$work/run-kv-conv/ckpt.pt" --data "$work/data" --name smoke-kv-conv \
   --out "$work/smoke-kv-conv.bttt" --golden "$work/golden-kv-conv.json" >/dev/null
 npx tsx scripts/check-golden.ts "$work/golden-kv-conv.json" "$work/smoke-kv-conv.bttt"
+
+# the CPU runs across working periods (train/cpu/run.sh): train, stop on the budget, resume from the compact
+# checkpoint on a "new machine", finish, evaluate, learning-curve rows; two ranks under torch.distributed (gloo)
+bash train/cpu/run.sh --smoke
 
 # the GPU run's script end to end on the CPU: tiny configs, synthetic data, diagnostics, export, packing
 # (DATA points nowhere, so it always makes its synthetic data, as on a clean clone)

@@ -79,8 +79,13 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     ap.add_argument("--repeat-frac", type=float, default=0.0,
                     help="fraction of each batch's windows that read a story twice: eot, story, eot, the same story, "
                          "eot, then the stream continues (README 'Repeat windows'); 0 = plain windows only")
+    ap.add_argument("--swa-windows", default="",
+                    help="comma list: each step's sliding-window layers use one of these windows, drawn from (seed, "
+                         "step) (stochastic windows, SWAX arXiv 2509.24552); evaluation and export keep config.window")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--time-limit", type=float, default=0, help="stop training after this many seconds (0: none)")
+    ap.add_argument("--stop-file", default="",
+                    help="stop as at --time-limit (checkpoint, summary) once this file exists (train/cpu/run.sh stop)")
     ap.add_argument("--log-every", type=int, default=10)
     ap.add_argument("--eval-every", type=int, default=0, help="valid loss every N steps (0: only at the end)")
     ap.add_argument("--eval-tokens", type=int, default=262144, help="tokens for periodic evals (estimated bpb)")
@@ -101,6 +106,14 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         ap.error("--steps, --batch and --context must be positive")
     if not 0.0 <= args.repeat_frac <= 1.0:
         ap.error("--repeat-frac must be between 0 and 1")
+    try:
+        args.swa_windows = [int(w) for w in args.swa_windows.split(",") if w.strip()]
+    except ValueError:
+        ap.error("--swa-windows takes a comma list of positive integers")
+    if any(w <= 0 for w in args.swa_windows):
+        ap.error("--swa-windows takes a comma list of positive integers")
+    if args.swa_windows and args.carry_state:
+        ap.error("--swa-windows changes the window per step; a carried K/V window cannot follow it (--carry-state)")
     if args.repeat_frac and args.carry_state:
         ap.error("--repeat-frac works on random windows; it cannot be combined with --carry-state")
     return args
@@ -299,6 +312,21 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
         if device.type == "cuda":
             torch.cuda.synchronize(device)
 
+    swa_layers = [layer.attn for layer in model.layers if layer.kind == "swa"]
+    if args.swa_windows and not swa_layers:
+        raise SystemExit("--swa-windows: the model has no sliding-window layer")
+
+    def set_window(step_: int) -> None:
+        """The window of this step's sliding-window layers (config.window when --swa-windows is not given)."""
+        if args.swa_windows:
+            w = args.swa_windows[int(np.random.default_rng([args.seed, step_, 7]).integers(len(args.swa_windows)))]
+            for attn in swa_layers:
+                attn.window = w
+
+    def restore_window() -> None:
+        for attn in swa_layers:
+            attn.window = model.config["window"]
+
     model.train()
     t0 = time.time()
     window_t, window_tokens, loss_acc, loss_n = time.time(), 0, torch.zeros((), device=device), 0
@@ -306,7 +334,13 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
     stopped_early = False
     probe_start, probe_step0 = None, 0
     while step < args.steps:
-        if args.time_limit and time.time() - t0 > args.time_limit:
+        stop_now = bool((args.time_limit and time.time() - t0 > args.time_limit)
+                        or (args.stop_file and os.path.exists(args.stop_file)))
+        if distributed and (args.time_limit or args.stop_file):  # every rank stops at the same step
+            flag = torch.tensor([float(stop_now)])
+            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+            stop_now = bool(flag.item())
+        if stop_now:
             stopped_early = True
             break
         if args.probe_seconds:
@@ -320,6 +354,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
             group["lr"] = lr
         opt.param_groups[0]["weight_decay"] = wd
         xy = batches.get(step, device)
+        set_window(step)
         if args.carry_state:
             seg = step % args.carry_segments
             if seg == 0 or carried is None:
@@ -356,6 +391,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
         n_tok = args.batch * args.context * world
         tokens_seen += n_tok
         window_tokens += n_tok
+        restore_window()
         loss_acc += loss.detach()
         loss_n += 1
         if step % args.log_every == 0 or step == args.steps:
@@ -394,7 +430,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
         "train_seconds": round(elapsed_before + train_seconds, 2),
         "tokens_per_s": round(trained_steps * args.batch * args.context * world / max(1e-9, train_seconds)),
         "batch": args.batch, "context": args.context, "lr": args.lr, "warmup": warmup,
-        "repeat_frac": args.repeat_frac, "carry_state": args.carry_state,
+        "repeat_frac": args.repeat_frac, "carry_state": args.carry_state, "swa_windows": args.swa_windows,
         "train_data": {k: meta["files"]["train"].get(k) for k in ("tokens", "stories", "sources", "dropped")},
         "state_bytes": {f"{m}T": decode_state_bytes(model.config, m * args.context) for m in (1, 2, 4)},
         "hardware": hardware, "torch": torch.__version__, "python": platform.python_version(),
