@@ -117,3 +117,39 @@ class RepeatWindows(unittest.TestCase):
         row = b.get(0, torch.device("cpu")).numpy()[0]
         first = [self.EOT] + list(range(1, 16))
         self.assertEqual(row.tolist(), first + first + [self.EOT])  # cut to 15 tokens, then the story's eot
+
+
+class LessonWindows(unittest.TestCase):
+    EOT = 99
+
+    def test_layout_gap_and_determinism(self):
+        tokens = RepeatWindows().stream()
+        T = 96
+        facts = [[100, 101, 102], [110, 111]]  # ids above the stream's, so the pieces can be found in a row
+        qa = [[200, 201, 202, 203], [210, 211, 212]]
+        lessons = [(facts[0], qa[0]), (facts[1], qa[1]), (list(range(300, 380)), [400])]  # the last cannot fit
+        b = Batches(tokens, 8, T, seed=4, rank=0, world=1, carry=False, carry_segments=8, repeat_frac=0.25,
+                    eot_id=self.EOT, lessons=lessons, lesson_frac=0.5, lesson_min_gap=20)
+        self.assertEqual(len(b.lessons), 2)
+        x = b.get(7, torch.device("cpu")).numpy()
+        self.assertTrue(np.array_equal(x, b.get(7, torch.device("cpu")).numpy()))  # resumable
+        plain = Batches(tokens, 8, T, seed=4, rank=0, world=1, carry=False, carry_segments=8, repeat_frac=0.25,
+                        eot_id=self.EOT)
+        y = plain.get(7, torch.device("cpu")).numpy()
+        self.assertTrue(np.array_equal(x[:2], y[:2]))  # the repeat rows come first, as without lessons
+        self.assertTrue(np.array_equal(x[6:], y[6:]))  # then 4 lesson rows, then the plain windows
+        for row in x[2:6]:
+            self.assertEqual(row.size, T + 1)
+            self.assertEqual(row[0], self.EOT)
+            k = [i for i, (f, _) in enumerate(lessons[:2]) if row[1] == f[0]][0]
+            f, q = np.asarray(facts[k]), np.asarray(qa[k])
+            self.assertTrue(np.array_equal(row[1 : 1 + f.size], f))
+            qstart = int(np.flatnonzero(row == q[0])[0])
+            gap = row[1 + f.size : qstart]
+            self.assertGreaterEqual(gap.size, 20)
+            self.assertTrue(np.all(gap < self.EOT + 1))  # story text between facts and questions
+            self.assertTrue(np.array_equal(row[qstart : qstart + q.size], q))
+            self.assertEqual(row[qstart + q.size], self.EOT)
+            # the gap starts at a story's start
+            starts = [i + 1 for i in range(tokens.size - 1) if tokens[i] == self.EOT]
+            self.assertTrue(any(np.array_equal(tokens[s : s + gap.size], gap) for s in starts))

@@ -82,6 +82,12 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     ap.add_argument("--swa-windows", default="",
                     help="comma list: each step's sliding-window layers use one of these windows, drawn from (seed, "
                          "step) (stochastic windows, SWAX arXiv 2509.24552); evaluation and export keep config.window")
+    ap.add_argument("--lesson-frac", type=float, default=0.0,
+                    help="share of each batch's rows that are recall lessons (npm run make-lessons): facts, a gap of "
+                         "real story text, then questions about the facts with their answers")
+    ap.add_argument("--lessons", default="", help="lessons JSON (default: DATA/lessons.json)")
+    ap.add_argument("--lesson-min-gap", type=int, default=64,
+                    help="fewest story tokens between a lesson's facts and its questions (the SWA window: 64)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--time-limit", type=float, default=0, help="stop training after this many seconds (0: none)")
     ap.add_argument("--stop-file", default="",
@@ -106,6 +112,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         ap.error("--steps, --batch and --context must be positive")
     if not 0.0 <= args.repeat_frac <= 1.0:
         ap.error("--repeat-frac must be between 0 and 1")
+    if not 0.0 <= args.lesson_frac <= 1.0 or args.repeat_frac + args.lesson_frac > 1.0:
+        ap.error("--lesson-frac must be between 0 and 1, and with --repeat-frac at most 1")
+    if args.lesson_frac and args.carry_state:
+        ap.error("--lesson-frac works on random windows; it cannot be combined with --carry-state")
     try:
         args.swa_windows = [int(w) for w in args.swa_windows.split(",") if w.strip()]
     except ValueError:
@@ -139,14 +149,26 @@ class Batches:
     layout)."""
 
     def __init__(self, tokens: np.ndarray, batch: int, context: int, seed: int, rank: int, world: int,
-                 carry: bool, carry_segments: int, repeat_frac: float = 0.0, eot_id: Optional[int] = None):
+                 carry: bool, carry_segments: int, repeat_frac: float = 0.0, eot_id: Optional[int] = None,
+                 lessons: Optional[List[Any]] = None, lesson_frac: float = 0.0, lesson_min_gap: int = 64):
         self.tokens, self.B, self.T, self.seed, self.rank = tokens, batch, context, seed, rank
         self.carry, self.cs = carry, carry_segments
         n = tokens.size
         if n < context + 2:
             raise DataError(f"train.bin holds {n} tokens, fewer than one context of {context}")
         self.n_repeat = int(round(repeat_frac * batch))
-        if self.n_repeat:
+        self.n_lesson = int(round(lesson_frac * batch))
+        if self.n_lesson:
+            if not lessons:
+                raise DataError("--lesson-frac needs lessons (npm run make-lessons)")
+            # a lesson, its gap and its questions must fit a window: keep the lessons that leave room for the gap
+            room = context + 1 - 2 - lesson_min_gap
+            self.lessons = [(np.asarray(f, dtype=np.int64), np.asarray(q, dtype=np.int64)) for f, q in lessons
+                            if len(f) + len(q) <= room]
+            if not self.lessons:
+                raise DataError(f"no lesson fits a window of {context} with a gap of {lesson_min_gap}")
+            self.min_gap = lesson_min_gap
+        if self.n_repeat or self.n_lesson:
             if eot_id is None:
                 raise ValueError("repeat windows need the eot id")
             self.eot = int(eot_id)
@@ -156,7 +178,7 @@ class Batches:
             ok = (starts > 0) & (ends - starts >= 2) & (starts + context + 1 < n)
             self.story_starts, self.story_ends = starts[ok], ends[ok]
             if self.story_starts.size == 0:
-                raise DataError("train.bin has no story (eot-delimited) that a repeat window can use")
+                raise DataError("train.bin has no story (eot-delimited) that a repeat or lesson window can use")
         if carry:
             rows = batch * world
             region = n // rows
@@ -178,12 +200,28 @@ class Batches:
         rest = np.asarray(self.tokens[s1 : s1 + self.T + 1 - head.size], dtype=np.int64)  # from the story's eot on
         return np.concatenate((head, rest))
 
+    def lesson_window(self, rng: np.random.Generator) -> np.ndarray:
+        """eot, the facts, a gap of real story text (from a story's start, min_gap tokens or more), the questions with
+        their answers, eot, and the stream after the gap's text: T+1 tokens."""
+        facts, qa = self.lessons[int(rng.integers(len(self.lessons)))]
+        most = self.T + 1 - 2 - facts.size - qa.size
+        gap = int(rng.integers(self.min_gap, most + 1))
+        s0 = int(self.story_starts[int(rng.integers(self.story_starts.size))])
+        filler = np.asarray(self.tokens[s0 : s0 + gap], dtype=np.int64)
+        head = np.concatenate(([self.eot], facts, filler, qa, [self.eot]))
+        rest = np.asarray(self.tokens[s0 + gap : s0 + gap + self.T + 1 - head.size], dtype=np.int64)
+        return np.concatenate((head, rest))
+
     def get(self, step: int, device: torch.device) -> torch.Tensor:
         rows = [np.asarray(self.tokens[s : s + self.T + 1], dtype=np.int64) for s in self.positions(step)]
         if self.n_repeat and not self.carry:
             rng = np.random.default_rng([self.seed, step, self.rank, 1])
             for r, story in enumerate(rng.integers(0, self.story_starts.size, size=self.n_repeat)):
                 rows[r] = self.repeat_window(int(story))
+        if self.n_lesson and not self.carry:  # the rows after the repeat rows
+            rng = np.random.default_rng([self.seed, step, self.rank, 2])
+            for r in range(self.n_repeat, self.n_repeat + self.n_lesson):
+                rows[r] = self.lesson_window(rng)
         arr = np.stack(rows)
         return torch.from_numpy(arr).to(device, non_blocking=True)
 
@@ -287,8 +325,13 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
         ddp_ids = [device] if device.type == "cuda" else None
         train_model = DistributedDataParallel(train_model, device_ids=ddp_ids)
 
+    lessons = None
+    if args.lesson_frac:
+        with open(args.lessons or os.path.join(args.data, "lessons.json")) as fh:
+            lessons = [(l["facts"], l["qa"]) for l in json.load(fh)["lessons"]]
     batches = Batches(train_tokens, args.batch, args.context, args.seed, rank, world, args.carry_state,
-                      args.carry_segments, args.repeat_frac, meta["eotId"])
+                      args.carry_segments, args.repeat_frac, meta["eotId"], lessons, args.lesson_frac,
+                      args.lesson_min_gap)
     warmup = args.warmup if args.warmup >= 0 else max(1, round(0.02 * args.steps))
     hardware = hardware_name(device) + (f" × {world}" if distributed else "")
     log_fh = open(log_path, "a") if is_main else None
@@ -431,6 +474,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
         "tokens_per_s": round(trained_steps * args.batch * args.context * world / max(1e-9, train_seconds)),
         "batch": args.batch, "context": args.context, "lr": args.lr, "warmup": warmup,
         "repeat_frac": args.repeat_frac, "carry_state": args.carry_state, "swa_windows": args.swa_windows,
+        "lesson_frac": args.lesson_frac,
         "train_data": {k: meta["files"]["train"].get(k) for k in ("tokens", "stories", "sources", "dropped")},
         "state_bytes": {f"{m}T": decode_state_bytes(model.config, m * args.context) for m in (1, 2, 4)},
         "hardware": hardware, "torch": torch.__version__, "python": platform.python_version(),

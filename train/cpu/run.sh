@@ -81,6 +81,9 @@ if [ ! -f train/data/train.bin ]; then
   npm run prepare-data -- --data ../shared/data/tinystories --tokenizer train/tokenizer/tinystories-4096.json \
     --extra train-extra.txt >/dev/null
 fi
+if [ ! -f train/data/lessons.json ]; then   # the recall lessons of --lesson-frac (a few seconds)
+  npm run make-lessons >/dev/null
+fi
 pids=()
 for n in "${names[@]}"; do
   mkdir -p "train/runs/cpu/$n"
