@@ -129,7 +129,7 @@ class LessonWindows(unittest.TestCase):
         qa = [[200, 201, 202, 203], [210, 211, 212]]
         lessons = [(facts[0], qa[0]), (facts[1], qa[1]), (list(range(300, 380)), [400])]  # the last cannot fit
         b = Batches(tokens, 8, T, seed=4, rank=0, world=1, carry=False, carry_segments=8, repeat_frac=0.25,
-                    eot_id=self.EOT, lessons=lessons, lesson_frac=0.5, lesson_min_gap=20)
+                    eot_id=self.EOT, lessons=lessons, lesson_frac=0.5, lesson_min_gap=20, lesson_sep=[98])
         self.assertEqual(len(b.lessons), 2)
         x = b.get(7, torch.device("cpu")).numpy()
         self.assertTrue(np.array_equal(x, b.get(7, torch.device("cpu")).numpy()))  # resumable
@@ -144,10 +144,12 @@ class LessonWindows(unittest.TestCase):
             k = [i for i, (f, _) in enumerate(lessons[:2]) if row[1] == f[0]][0]
             f, q = np.asarray(facts[k]), np.asarray(qa[k])
             self.assertTrue(np.array_equal(row[1 : 1 + f.size], f))
+            self.assertEqual(row[1 + f.size], 98)  # the separator, each side of the gap
             qstart = int(np.flatnonzero(row == q[0])[0])
-            gap = row[1 + f.size : qstart]
+            self.assertEqual(row[qstart - 1], 98)
+            gap = row[2 + f.size : qstart - 1]
             self.assertGreaterEqual(gap.size, 20)
-            self.assertTrue(np.all(gap < self.EOT + 1))  # story text between facts and questions
+            self.assertTrue(np.all(gap <= self.EOT))  # story text between facts and questions
             self.assertTrue(np.array_equal(row[qstart : qstart + q.size], q))
             self.assertEqual(row[qstart + q.size], self.EOT)
             # the gap starts at a story's start

@@ -17,7 +17,7 @@ import os
 import platform
 import sys
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence
 
 # One thread per process unless told otherwise: on the shared 2-core machines two threads in one process are a trap
 # (the OpenMP/OpenBLAS pools spin while another job holds the other core; a step took 37.8 CPU-s against 1.75).
@@ -150,7 +150,8 @@ class Batches:
 
     def __init__(self, tokens: np.ndarray, batch: int, context: int, seed: int, rank: int, world: int,
                  carry: bool, carry_segments: int, repeat_frac: float = 0.0, eot_id: Optional[int] = None,
-                 lessons: Optional[List[Any]] = None, lesson_frac: float = 0.0, lesson_min_gap: int = 64):
+                 lessons: Optional[List[Any]] = None, lesson_frac: float = 0.0, lesson_min_gap: int = 64,
+                 lesson_sep: Sequence[int] = ()):
         self.tokens, self.B, self.T, self.seed, self.rank = tokens, batch, context, seed, rank
         self.carry, self.cs = carry, carry_segments
         n = tokens.size
@@ -162,7 +163,8 @@ class Batches:
             if not lessons:
                 raise DataError("--lesson-frac needs lessons (npm run make-lessons)")
             # a lesson, its gap and its questions must fit a window: keep the lessons that leave room for the gap
-            room = context + 1 - 2 - lesson_min_gap
+            self.sep = np.asarray(lesson_sep, dtype=np.int64)
+            room = context + 1 - 2 - 2 * self.sep.size - lesson_min_gap
             self.lessons = [(np.asarray(f, dtype=np.int64), np.asarray(q, dtype=np.int64)) for f, q in lessons
                             if len(f) + len(q) <= room]
             if not self.lessons:
@@ -201,14 +203,14 @@ class Batches:
         return np.concatenate((head, rest))
 
     def lesson_window(self, rng: np.random.Generator) -> np.ndarray:
-        """eot, the facts, a gap of real story text (from a story's start, min_gap tokens or more), the questions with
-        their answers, eot, and the stream after the gap's text: T+1 tokens."""
+        """eot, the facts, sep, a gap of real story text (from a story's start, min_gap tokens or more), sep, the
+        questions with their answers, eot, and the stream after the gap's text: T+1 tokens."""
         facts, qa = self.lessons[int(rng.integers(len(self.lessons)))]
-        most = self.T + 1 - 2 - facts.size - qa.size
+        most = self.T + 1 - 2 - 2 * self.sep.size - facts.size - qa.size
         gap = int(rng.integers(self.min_gap, most + 1))
         s0 = int(self.story_starts[int(rng.integers(self.story_starts.size))])
         filler = np.asarray(self.tokens[s0 : s0 + gap], dtype=np.int64)
-        head = np.concatenate(([self.eot], facts, filler, qa, [self.eot]))
+        head = np.concatenate(([self.eot], facts, self.sep, filler, self.sep, qa, [self.eot]))
         rest = np.asarray(self.tokens[s0 + gap : s0 + gap + self.T + 1 - head.size], dtype=np.int64)
         return np.concatenate((head, rest))
 
@@ -325,13 +327,15 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
         ddp_ids = [device] if device.type == "cuda" else None
         train_model = DistributedDataParallel(train_model, device_ids=ddp_ids)
 
-    lessons = None
+    lessons, lesson_sep = None, []
     if args.lesson_frac:
         with open(args.lessons or os.path.join(args.data, "lessons.json")) as fh:
-            lessons = [(l["facts"], l["qa"]) for l in json.load(fh)["lessons"]]
+            lesson_file = json.load(fh)
+        lessons = [(l["facts"], l["qa"]) for l in lesson_file["lessons"]]
+        lesson_sep = lesson_file.get("newline", [])
     batches = Batches(train_tokens, args.batch, args.context, args.seed, rank, world, args.carry_state,
                       args.carry_segments, args.repeat_frac, meta["eotId"], lessons, args.lesson_frac,
-                      args.lesson_min_gap)
+                      args.lesson_min_gap, lesson_sep)
     warmup = args.warmup if args.warmup >= 0 else max(1, round(0.02 * args.steps))
     hardware = hardware_name(device) + (f" × {world}" if distributed else "")
     log_fh = open(log_path, "a") if is_main else None

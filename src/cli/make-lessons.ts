@@ -1,6 +1,6 @@
 // npm run make-lessons -- [--tokenizer train/tokenizer/tinystories-4096.json] [--count 20000] [--seed 17] [--out train/data/lessons.json]
 // Writes the recall lessons (src/engine/diagnostics/recallLessons.ts) as token ids for train/train.py --lesson-frac:
-// { tokenizer, seed, lessons: [{ facts, qa, answers }] }. Deterministic for a seed; the output is ignored by git
+// { tokenizer, seed, newline: ids of "\n", lessons: [{ facts, qa, answers }] }. Deterministic for a seed; the output is ignored by git
 // (train/data/), like train.bin.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -26,7 +26,7 @@ if (!Number.isInteger(count) || count <= 0 || !Number.isInteger(seed)) {
 const tokenizer = Tokenizer.fromSpec(tokenizerSpecFromJson(readFileSync(values.tokenizer!, 'utf8'), values.tokenizer!));
 const lessons = makeRecallLessons(tokenizer, count, seed);
 mkdirSync(dirname(values.out!), { recursive: true });
-writeFileSync(values.out!, JSON.stringify({ tokenizer: values.tokenizer, seed, lessons }));
+writeFileSync(values.out!, JSON.stringify({ tokenizer: values.tokenizer, seed, newline: tokenizer.encode('\n'), lessons }));
 const tokens = lessons.reduce((n, l) => n + l.facts.length + l.qa.length, 0);
 const questions = lessons.reduce((n, l) => n + l.answers.length, 0);
 console.log(`${values.out}: ${lessons.length} lessons, ${questions} questions, ${tokens} tokens of facts and questions`);

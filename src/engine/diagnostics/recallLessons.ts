@@ -1,7 +1,7 @@
 // Recall lessons: training text that rewards remembering facts across a distance (issue 17's "facts and later
 // questions about them, in the stories' own language"). A lesson is a few facts in story sentences and, for each,
 // a question with its answer; the trainer (train/train.py --lesson-frac) puts real story text between the facts
-// and the questions, so the answers are predictable only from memory once the gap is past the sliding window.
+// and the questions (each side of it a newline, as the probe puts one before its questions), so the answers are predictable only from memory once the gap is past the sliding window.
 //
 // The recall probe (recallProbe.ts, probes/recall-v1.json) stays the test: lessons use none of its templates
 // ("The <animal>'s name is <Name>."), none of its keys (animals) and none of its names, so a model can only score
@@ -105,7 +105,7 @@ export function makeRecallLessons(tokenizer: Tokenizer, count: number, seed = 17
     const order = pickDistinct(pairs.map((_, i) => i), n, random);
     const facts = encodeChecked(tokenizer, pairs.map((p, i) => ({ text: `${i === 0 ? '' : ' '}${p.fact}` })));
     const qaSegments = order.flatMap((i, j) => [
-      { text: `${j === 0 ? ' ' : ' '}${pairs[i]!.ask}` },
+      { text: `${j === 0 ? '' : ' '}${pairs[i]!.ask}` },
       { text: pairs[i]!.answer, answer: true },
       { text: pairs[i]!.end },
     ]);
