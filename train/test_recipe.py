@@ -155,3 +155,37 @@ class LessonWindows(unittest.TestCase):
             # the gap starts at a story's start
             starts = [i + 1 for i in range(tokens.size - 1) if tokens[i] == self.EOT]
             self.assertTrue(any(np.array_equal(tokens[s : s + gap.size], gap) for s in starts))
+
+
+class WarmStart(unittest.TestCase):
+    def test_latent_weights_quantise_back_with_the_exact_scale(self):
+        from warm_start import latent_from_codes
+
+        # as in a real file: codes and scale from latent weights (a scale that no sum of this many f32 values
+        # can give back need not be reachable, e.g. for 91 entries the means are spaced wider than an ulp)
+        g = torch.Generator().manual_seed(1)
+        for shape, spread in (((48, 40), 0.02), ((64, 96), 0.05), ((7, 13), 0.01), ((256, 256), 0.02)):
+            w0 = torch.randn(shape, generator=g) * spread
+            scale = float(w0.abs().mean())
+            codes = torch.clamp(torch.round(w0 / scale), -1, 1).numpy().astype(np.int8)
+            w = latent_from_codes(codes, scale)
+            self.assertEqual(float(w.abs().mean()), scale)
+            self.assertTrue(torch.equal(torch.clamp(torch.round(w / w.abs().mean()), -1, 1),
+                                        torch.from_numpy(codes.astype(np.float32))))
+
+    def test_a_shipped_file_becomes_a_trainable_model_with_its_logits(self):
+        from export import model_from_bttt
+        from warm_start import warm_start
+
+        repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        for name in ("tiny-ttt", "tiny-kv"):
+            path = os.path.join(repo, "public", "models", f"{name}.bttt")
+            ck = warm_start(path)
+            latent = BitTTTModel(ck["config"])
+            latent.load_state_dict(ck["model"])
+            self.assertTrue(all(m.frozen is None for m in latent.modules() if isinstance(m, BitLinear)))
+            x = torch.randint(0, ck["config"]["vocabSize"], (2, 32), generator=torch.Generator().manual_seed(0))
+            with torch.no_grad():
+                a, _ = latent.eval()(x)
+                b, _ = model_from_bttt(path)(x)
+            self.assertTrue(torch.equal(a, b), name)  # the same ternary values and bit-equal scales: same graph

@@ -258,6 +258,14 @@ def main(argv: Optional[List[str]] = None) -> int:
               f"({small['tokens_seen']:,} tokens, {cpu_before / 3600:.2f} CPU-hours so far)", flush=True)
     elif os.path.exists(exact):
         cpu_before = float(torch_load(exact, torch.device("cpu")).get("cpu_seconds", 0.0))
+    elif spec.get("warmStart"):
+        from warm_start import warm_start
+
+        init = os.path.join(out, "init.pt")
+        save_atomic(warm_start(os.path.join(REPO, spec["warmStart"])), init)
+        spec["args"] = {**spec["args"], "init_from": init}
+        print(f"{args.name}: a warm start from {spec['warmStart']} (latent weights that quantise back to it)",
+              flush=True)
     else:
         print(f"{args.name}: a fresh start", flush=True)
 
