@@ -65,8 +65,8 @@ def load_spec(name: str, spec_dir: str) -> Dict[str, Any]:
 def compact(ck: Dict[str, Any], moments: str, cpu_seconds: float) -> Dict[str, Any]:
     """The repository copy: f32 latent weights (exact), moments rounded (or dropped), the rest as it was."""
     optim = ck["optim"]
-    if moments == "none":
-        optim = None
+    if moments == "none":  # the schedule's state stays; Adam's moments (and its bias-correction step) start over
+        optim = {"param_groups": optim["param_groups"], "state": {}}
     else:
         dtype = MOMENT_DTYPES[moments]
         optim = {"param_groups": optim["param_groups"],
@@ -77,16 +77,11 @@ def compact(ck: Dict[str, Any], moments: str, cpu_seconds: float) -> Dict[str, A
 
 
 def expand(ck: Dict[str, Any]) -> Dict[str, Any]:
-    """Back to what train.py --resume reads: moments widened to f32 (or a fresh optimizer if they were dropped)."""
-    out = dict(ck)
-    if ck["optim"] is None:
-        out["optim"] = None
-    else:
-        out["optim"] = {"param_groups": ck["optim"]["param_groups"],
-                        "state": {i: {k: (v.float() if torch.is_tensor(v) and v.is_floating_point() and v.dim() > 0
-                                          else v) for k, v in s.items()}
-                                  for i, s in ck["optim"]["state"].items()}}
-    return out
+    """Back to what train.py --resume reads: moments widened to f32 (none at all if they were dropped)."""
+    state = {i: {k: (v.float() if torch.is_tensor(v) and v.is_floating_point() and v.dim() > 0 else v)
+                 for k, v in s.items()}
+             for i, s in ck["optim"]["state"].items()}
+    return {**ck, "optim": {"param_groups": ck["optim"]["param_groups"], "state": state}}
 
 
 def save_atomic(obj: Any, path: str) -> None:
@@ -139,9 +134,10 @@ def run_ranks(spec: Dict[str, Any], argv: List[str], out: str) -> int:
     return next((c for c in codes if c), 0)
 
 
-def diagnostics(ckpt_path: str, spec: Dict[str, Any], data: str) -> Dict[str, Any]:
+def diagnostics(ckpt_path: str, spec: Dict[str, Any], data: str, model=None) -> Dict[str, Any]:
     ev = spec.get("eval", {})
-    model, _ = load_checkpoint(ckpt_path, torch.device("cpu"))
+    if model is None:
+        model, _ = load_checkpoint(ckpt_path, torch.device("cpu"))
     meta = load_meta(data)
     valid = load_tokens(data, "valid")
     probe = ev.get("recallProbe", os.path.join(REPO, "probes", "recall-v1.json"))
@@ -156,6 +152,7 @@ def curve_row(name: str, ck: Dict[str, Any], cpu_seconds: float, diag: Dict[str,
     row: Dict[str, Any] = {
         "run": name, "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M"),
         "step": ck["step"], "steps": ck["args"]["steps"], "tokens": ck["tokens_seen"],
+        "context": ck["args"].get("context"),
         "cpuHours": round(cpu_seconds / 3600, 3), "hardware": ck.get("hardware", ""),
         "validBpb": diag["valid"]["bpb"], "validTokens": diag["valid"]["tokens"],
         "readTwiceDrop": diag["readTwice"]["drop"], "readTwiceStories": diag["readTwice"]["stories"],
@@ -182,9 +179,9 @@ def write_table(curve_path: str = CURVE, models_md: str = MODELS_MD) -> None:
         with open(curve_path) as fh:
             rows = [json.loads(line) for line in fh if line.strip()]
     lines = [TABLE_START, "",
-             "| run | date (UTC) | step / steps | tokens | CPU-hours | valid bpb | memory off | read-twice drop "
+             "| run | date (UTC) | step / steps | tokens | CPU-hours | T | valid bpb | memory off | read-twice drop "
              "(memory off) | recall − control |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         recall = "—"
         if "recall" in r:
@@ -192,7 +189,7 @@ def write_table(curve_path: str = CURVE, models_md: str = MODELS_MD) -> None:
                      f"{r['recallControl'] * 100:.1f} %, {r['recallQueries']} q)"
         off = f" ({pct(r.get('readTwiceDropMemoryOff'))})" if "readTwiceDropMemoryOff" in r else ""
         lines.append(f"| {r['run']} | {r['date']} | {r['step']:,} / {r['steps']:,} | {r['tokens']:,} | "
-                     f"{r['cpuHours']:.2f} | {r['validBpb']:.4f} | {pct(r.get('memoryOffCost'))} | "
+                     f"{r['cpuHours']:.2f} | {r.get('context') or '—'} | {r['validBpb']:.4f} | {pct(r.get('memoryOffCost'))} | "
                      f"{pct(r['readTwiceDrop'])}{off} | {recall} |")
     lines += ["", TABLE_END]
     with open(models_md) as fh:
@@ -203,6 +200,28 @@ def write_table(curve_path: str = CURVE, models_md: str = MODELS_MD) -> None:
     tail = rest.split(TABLE_END, 1)[1]
     with open(models_md, "w") as fh:
         fh.write(head + "\n".join(lines) + tail)
+
+
+def measure_bttt(args: argparse.Namespace) -> int:
+    """A baseline row: the shipped file itself (its metadata gives steps and tokens; trained elsewhere: no CPU-hours)."""
+    from bttt import read_bttt
+    from export import model_from_bttt
+
+    name = args.name or os.path.splitext(os.path.basename(args.measure_bttt))[0]
+    meta = read_bttt(args.measure_bttt).get("metadata", {})
+    model = model_from_bttt(args.measure_bttt)
+    diag = diagnostics("", {}, args.data, model=model)
+    steps = int(meta.get("steps", 0) or 0)
+    ck = {"step": steps, "args": {"steps": steps, "context": int(model.config["contextLength"])},
+          "tokens_seen": int(meta.get("tokens", 0) or 0), "hardware": meta.get("hardware", "")}
+    row = {**curve_row(name, ck, 0.0, diag), "source": os.path.relpath(args.measure_bttt, REPO)}
+    with open(args.curve, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        fh.write(json.dumps(row) + "\n")
+        fh.flush()
+        write_table(args.curve, args.models_md)
+    print(json.dumps(row), flush=True)
+    return 0
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -217,7 +236,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--models-md", default=MODELS_MD)
     ap.add_argument("--no-eval", action="store_true", help="skip the diagnostics and the curve row")
     ap.add_argument("--table", action="store_true", help="only rewrite the learning-curve table")
+    ap.add_argument("--measure-bttt", metavar="FILE",
+                    help="measure a .bttt (e.g. a shipped model) as a curve row named NAME, with the same diagnostics")
     args = ap.parse_args(argv)
+    if args.measure_bttt:
+        return measure_bttt(args)
     if args.table:
         write_table(args.curve, args.models_md)
         return 0
@@ -246,14 +269,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         cpu_before = float(small.get("cpu_seconds", 0.0))
         have = torch_load(exact, torch.device("cpu"))["step"] if os.path.exists(exact) else -1
         if have < small["step"]:  # a new machine, or an older local copy: continue from the repository's
-            full = expand(small)
-            if full["optim"] is None:
-                print("the repository checkpoint has no optimizer moments: Adam restarts (bias correction again)")
-                ck_model = {k: v for k, v in full.items() if k != "optim"}
-                save_atomic(ck_model, os.path.join(out, "init.pt"))
-                spec["args"] = {**spec["args"], "init_from": os.path.join(out, "init.pt")}
-            else:
-                save_atomic(full, exact)
+            if not small["optim"]["state"]:
+                print("the repository checkpoint has no Adam moments: they start over (bias correction again)")
+            save_atomic(expand(small), exact)
         print(f"{args.name}: resuming at step {small['step']:,} of {spec['args']['steps']:,} "
               f"({small['tokens_seen']:,} tokens, {cpu_before / 3600:.2f} CPU-hours so far)", flush=True)
     elif os.path.exists(exact):
