@@ -188,8 +188,9 @@ def write_table(curve_path: str = CURVE, models_md: str = MODELS_MD) -> None:
             recall = f"{(r['recall'] - r['recallControl']) * 100:+.1f} pts ({r['recall'] * 100:.1f} − " \
                      f"{r['recallControl'] * 100:.1f} %, {r['recallQueries']} q)"
         off = f" ({pct(r.get('readTwiceDropMemoryOff'))})" if "readTwiceDropMemoryOff" in r else ""
+        cpu = f"— ({r['hardware']})" if r.get("source") else f"{r['cpuHours']:.2f}"
         lines.append(f"| {r['run']} | {r['date']} | {r['step']:,} / {r['steps']:,} | {r['tokens']:,} | "
-                     f"{r['cpuHours']:.2f} | {r.get('context') or '—'} | {r['validBpb']:.4f} | {pct(r.get('memoryOffCost'))} | "
+                     f"{cpu} | {r.get('context') or '—'} | {r['validBpb']:.4f} | {pct(r.get('memoryOffCost'))} | "
                      f"{pct(r['readTwiceDrop'])}{off} | {recall} |")
     lines += ["", TABLE_END]
     with open(models_md) as fh:
