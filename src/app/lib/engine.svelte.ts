@@ -67,6 +67,8 @@ export class EngineController {
    * Why Regenerate cannot run now although the model is ready (null when it can): there is no reply of this model
    * whose memory can be rewound (a model switch, Forget, a restored memory, nothing said yet).
    */
+  /** What a screen reader is told when a reply is complete (the polite live region), not every token. */
+  announcement = $state('');
   /** Bumped whenever a load gives the model a fresh memory: turns of an older epoch are not in its memory. */
   memoryEpoch = $state(0);
   regenerateBlocked = $state<string | null>('Nothing to regenerate yet: the model has not written a reply.');
@@ -265,11 +267,13 @@ export class EngineController {
         decodeTokensPerSecond: result.decodeTokensPerSecond,
         promptTokens: result.promptTokens,
       };
+      this.announcement = `${turn.model?.label ?? 'The model'} replied (${result.tokens.length} tokens): ${result.text.trim()}`;
       // The engine's own count: the last sampled token is only read with the next prompt.
       this.position = (await client.api.stats()).position;
       this.status = 'ready';
     } catch (err) {
       turn.error = errorMessage(err);
+      this.announcement = `Generation failed: ${turn.error}`;
       this.status = 'ready';
       if (errorCode(err) === 'device-lost' || DEVICE_LOST.test(turn.error)) this.handleDeviceLost(turn.error, null);
     } finally {
