@@ -225,3 +225,21 @@ test('replies carry their model; after a switch Regenerate says why it cannot ru
   await expect(regenerate).toBeEnabled();
   await expect(reason).toHaveCount(0);
 });
+
+test('after a long prompt the reply is in view; replies start at a word, in the page\'s own font', async ({ page }) => {
+  await page.setViewportSize({ width: 1280, height: 700 });
+  await page.goto('/?model=tiny-kv');
+  await waitReady(page);
+  await setNumber(page, 'setting-maxTokens', 6);
+  const long = Array.from({ length: 40 }, (_, i) => `Line ${i + 1}: the dog ran to the park and back again.`).join('\n');
+  await page.getByTestId('chat-input').fill(long);
+  await page.getByTestId('chat-input').press('Enter');
+  const reply = page.getByTestId('assistant-message').last();
+  await expect(reply).toHaveAttribute('data-streaming', 'false', { timeout: REPLY_TIMEOUT });
+  await expect(reply).toBeInViewport();
+  const shown = (await reply.locator('.text').textContent()) ?? '';
+  expect(shown).toBe(shown.trimStart());
+  expect(shown).not.toMatch(/^[.,;:!?]/);
+  const font = (sel: string) => page.locator(sel).first().evaluate((el) => getComputedStyle(el).fontFamily);
+  expect(await font('[data-testid="assistant-message"] .text')).toBe(await font('[data-testid="user-message"]'));
+});
