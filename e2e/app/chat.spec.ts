@@ -224,6 +224,9 @@ test('replies carry their model; after a switch Regenerate says why it cannot ru
   await expect(page.getByTestId('assistant-message').last().getByTestId('reply-model')).toHaveText('Reply by Tiny TTT (tiny random test model)');
   await expect(regenerate).toBeEnabled();
   await expect(reason).toHaveCount(0);
+  await page.screenshot({ path: 'test-results/layout/chat-switch.png' });
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.screenshot({ path: 'test-results/layout/chat-switch-390.png' });
 });
 
 test('after a long prompt the reply is in view; replies start at a word, in the page\'s own font', async ({ page }) => {

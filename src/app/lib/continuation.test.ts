@@ -21,8 +21,9 @@ describe('a reply that continues the prompt', () => {
     expect(replyBody('. She went home.', false)).toBe('. She went home.');
   });
 
-  it('a reply that is only punctuation shows nothing of its own', () => {
-    expect(closingPunctuation('.')).toBe('.');
-    expect(replyBody('.', true)).toBe('');
+  it('a reply that is only punctuation keeps it (no empty turn)', () => {
+    expect(closingPunctuation('.')).toBe('');
+    expect(closingPunctuation(' ... ')).toBe('');
+    expect(replyBody(' ...', true)).toBe('...');
   });
 });

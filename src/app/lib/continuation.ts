@@ -3,12 +3,17 @@
 // first word: every character once, in the order the model read and wrote them.
 const CLOSING = /^\s*([.,;:!?]+)(?=\s|$)/;
 
-/** The punctuation at the start of a reply that closes the sentence before it ('' when there is none). */
+/**
+ * The punctuation at the start of a reply that closes the sentence before it ('' when there is none, and when the
+ * reply is nothing else: a reply of only punctuation keeps it, rather than showing as an empty turn).
+ */
 export function closingPunctuation(reply: string): string {
-  return CLOSING.exec(reply)?.[1] ?? '';
+  const m = CLOSING.exec(reply);
+  return m && reply.slice(m[0].length).trim() !== '' ? m[1] : '';
 }
 
 /** The reply as shown: without that punctuation (when it follows the person's turn) and without leading whitespace. */
 export function replyBody(reply: string, followsPrompt: boolean): string {
-  return (followsPrompt ? reply.replace(CLOSING, '') : reply).replace(/^\s+/, '');
+  const closing = followsPrompt ? closingPunctuation(reply) : '';
+  return (closing ? reply.replace(CLOSING, '') : reply).replace(/^\s+/, '');
 }
