@@ -191,7 +191,7 @@ test('a model used in the chat and in See inside is cached once, under its manif
   await waitReady(page);
   await expect(panel.getByTestId('cache-entry')).toHaveCount(1);
   const size = statSync(`public/models/${MODEL}.bttt`).size;
-  await expect(panel.getByTestId('cache-total')).toHaveText(`1 model · ${(size / 1024).toFixed(0)} KiB of model files, each stored once`);
+  await expect(panel.getByTestId('cache-total')).toHaveText(`1 model · ${(size / 1024).toFixed(0)} KiB of model files`);
 });
 
 test('a model cached twice by an earlier version (id and URL) is merged at start, without a download', async ({ page, context }) => {
