@@ -185,3 +185,64 @@ test('Regenerate rewinds the memory to before the reply: greedy gives the same r
   await expect(page.getByTestId('memory-panel').locator('strong')).toHaveText(read!);
   await expect(page.getByTestId('user-message')).toHaveCount(1);
 });
+
+test('replies carry their model; after a switch Regenerate says why it cannot run, and texts fit the architecture', async ({ page }) => {
+  test.setTimeout(300_000);
+  await page.goto('/?model=tiny-kv');
+  await waitReady(page);
+  // The KV baseline has no TTT memory: the header and panels must not claim one.
+  await expect(page.locator('.topbar')).not.toContainText('TTT memory');
+  await expect(page.locator('.topbar .sub')).toHaveText('TinyStories story-writer · KV baseline: every turn is kept in its attention cache');
+  await expect(page.getByTestId('memory-panel')).toHaveCount(0);
+  await expect(page.getByTestId('regenerate')).toBeDisabled();
+
+  await setNumber(page, 'setting-maxTokens', 4);
+  await sendAndWait(page, 'Lily had a cat.');
+  const first = page.getByTestId('assistant-message').first();
+  await expect(first.getByTestId('reply-model')).toHaveText('Reply by Tiny KV (tiny random test model)'); // incl. the screen-reader words
+  await expect(first.getByTestId('reply-model')).toBeVisible();
+  await expect(page.getByTestId('regenerate')).toBeEnabled();
+  await expect(page.getByTestId('regenerate-reason')).toHaveCount(0);
+
+  await page.getByTestId('model-select').selectOption('tiny-ttt');
+  await waitReady(page);
+  await expect(page.getByTestId('model-status')).toHaveAttribute('data-model-key', 'tiny-ttt');
+  await expect(page.getByTestId('note').last()).toHaveText(
+    'Switched to Tiny TTT (tiny random test model). It has not read the conversation above (dimmed): its memory starts empty, and it reads only what follows.');
+  const regenerate = page.getByTestId('regenerate');
+  await expect(regenerate).toBeDisabled();
+  const reason = page.getByTestId('regenerate-reason');
+  await expect(reason).toBeVisible();
+  await expect(reason).toHaveText('Nothing to regenerate: Tiny TTT (tiny random test model) has not written a reply in this conversation yet.');
+  await expect(regenerate).toHaveAccessibleDescription(await reason.innerText());
+  await expect(first.getByTestId('reply-model')).toContainText('not read by the loaded model');
+  await expect(page.locator('.topbar .sub')).toHaveText('TinyStories story-writer · every turn is read into the TTT memory');
+  await expect(page.getByTestId('memory-panel')).toHaveCount(1);
+
+  // The new model's own reply can be regenerated again.
+  await sendAndWait(page, 'Tom had a red ball.');
+  await expect(page.getByTestId('assistant-message').last().getByTestId('reply-model')).toHaveText('Reply by Tiny TTT (tiny random test model)');
+  await expect(regenerate).toBeEnabled();
+  await expect(reason).toHaveCount(0);
+  await page.screenshot({ path: 'test-results/layout/chat-switch.png' });
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.screenshot({ path: 'test-results/layout/chat-switch-390.png' });
+});
+
+test('after a long prompt the reply is in view; replies start at a word, in the page\'s own font', async ({ page }) => {
+  await page.setViewportSize({ width: 1280, height: 700 });
+  await page.goto('/?model=tiny-kv');
+  await waitReady(page);
+  await setNumber(page, 'setting-maxTokens', 6);
+  const long = Array.from({ length: 40 }, (_, i) => `Line ${i + 1}: the dog ran to the park and back again.`).join('\n');
+  await page.getByTestId('chat-input').fill(long);
+  await page.getByTestId('chat-input').press('Enter');
+  const reply = page.getByTestId('assistant-message').last();
+  await expect(reply).toHaveAttribute('data-streaming', 'false', { timeout: REPLY_TIMEOUT });
+  await expect(reply).toBeInViewport();
+  const shown = (await reply.locator('.text').textContent()) ?? '';
+  expect(shown).toBe(shown.trimStart());
+  expect(shown).not.toMatch(/^[.,;:!?]/);
+  const font = (sel: string) => page.locator(sel).first().evaluate((el) => getComputedStyle(el).fontFamily);
+  expect(await font('[data-testid="assistant-message"] .text')).toBe(await font('[data-testid="user-message"]'));
+});

@@ -14,7 +14,9 @@ type StoreOp =
   | { op: 'keys' }
   | { op: 'verify'; key: string }        // a model entry re-read and re-hashed: complete and matching its checksum?
   | { op: 'flip'; key: string; at: number } // one byte of a stored chunk flipped "on disk"
-  | { op: 'put'; key: string; value?: unknown; zeroBytes?: number };
+  | { op: 'put'; key: string; value?: unknown; zeroBytes?: number }
+  | { op: 'copy'; from: string; to: string } // a model entry copied under a second key, as an earlier version left it
+  | { op: 'metas' };                          // every model record
 
 /** One operation on the cache's object store, in the page (opened as idb-keyval opens it; no eval, so a CSP is fine). */
 function inStore(page: Page, op: StoreOp): Promise<unknown> {
@@ -24,12 +26,19 @@ function inStore(page: Page, op: StoreOp): Promise<unknown> {
     const conn = await new Promise<IDBDatabase>((ok, fail) => { open.onsuccess = () => ok(open.result); open.onerror = () => fail(open.error); });
     const req = <R>(r: IDBRequest<R>) => new Promise<R>((ok, fail) => { r.onsuccess = () => ok(r.result); r.onerror = () => fail(r.error); });
     try {
-      const tx = conn.transaction(store, op.op === 'put' || op.op === 'flip' ? 'readwrite' : 'readonly');
+      const tx = conn.transaction(store, op.op === 'put' || op.op === 'flip' || op.op === 'copy' ? 'readwrite' : 'readonly');
       const done = new Promise<void>((ok, fail) => { tx.oncomplete = () => ok(); tx.onerror = tx.onabort = () => fail(tx.error); });
       const s = tx.objectStore(store);
       let result: unknown;
       if (op.op === 'keys') result = (await req(s.getAllKeys())).map(String).sort();
-      else if (op.op === 'put') await req(s.put(op.zeroBytes !== undefined ? new ArrayBuffer(op.zeroBytes) : op.value, op.key));
+      else if (op.op === 'metas') {
+        const all = (await req(s.getAllKeys())).map(String).filter((k) => k.startsWith('model-meta:'));
+        result = await Promise.all(all.map((k) => req(s.get(k))));
+      } else if (op.op === 'copy') {
+        const meta = await req(s.get(`model-meta:${op.from}`)) as { chunks: number; savedAt: number };
+        for (let i = 0; i < meta.chunks; i++) await req(s.put(await req(s.get(`model-chunk:${op.from}:${i}`)), `model-chunk:${op.to}:${i}`));
+        await req(s.put({ ...meta, key: op.to, savedAt: meta.savedAt + 1 }, `model-meta:${op.to}`));
+      } else if (op.op === 'put') await req(s.put(op.zeroBytes !== undefined ? new ArrayBuffer(op.zeroBytes) : op.value, op.key));
       else if (op.op === 'flip') {
         const chunk = new Uint8Array(await req(s.get(op.key)) as ArrayBuffer);
         chunk[op.at] ^= 0xff;
@@ -52,6 +61,7 @@ function inStore(page: Page, op: StoreOp): Promise<unknown> {
   }, { db: DB, store: STORE, op });
 }
 
+const modelMetas = (page: Page) => inStore(page, { op: 'metas' }) as Promise<{ key: string; sha256: string; bytes: number }[]>;
 const storeKeys = (page: Page) => inStore(page, { op: 'keys' }) as Promise<string[]>;
 const verifyEntry = (page: Page, key: string) =>
   inStore(page, { op: 'verify', key }) as Promise<{ complete: boolean; checksumOk: boolean; chunks: number }>;
@@ -153,5 +163,52 @@ test('a half-written entry left by a killed tab is cleaned at the next start', a
   await waitReady(page);
   await expect(page.getByTestId('storage-cleaned')).toHaveText('Removed an unfinished download left by a tab that was closed while saving.');
   expect(await storeKeys(page)).toEqual([`model-chunk:${MODEL}:0`, `model-meta:${MODEL}`]);
+  await expect(page.getByTestId('cache-panel').getByTestId('cache-entry')).toHaveCount(1);
+});
+
+test('a model used in the chat and in See inside is cached once, under its manifest id', async ({ page, context }) => {
+  const downloads: string[] = [];
+  context.on('request', (r) => { if (r.url().endsWith('.bttt')) downloads.push(r.url()); });
+  await page.goto(`/?model=${MODEL}`);
+  await waitReady(page);
+  await page.getByTestId('tab-inside').click();
+  await page.getByTestId('views-model-kv').selectOption(MODEL);
+  await page.getByTestId('views-use-ttt').setChecked(false);
+  await page.getByTestId('views-use-kv').setChecked(true);
+  await page.getByTestId('views-text').fill('Lily had a cat. The cat was red.');
+  await page.getByTestId('views-read').click();
+  await expect(page.getByTestId('views-status')).toHaveAttribute('data-status', 'done', { timeout: READY_TIMEOUT });
+  await expect(page.getByTestId('views-error')).toHaveCount(0);
+
+  // The views' worker found the chat's copy: one download, one entry, one copy of the bytes.
+  expect(downloads.filter((u) => u.endsWith(`/models/${MODEL}.bttt`))).toHaveLength(1);
+  const metas = await modelMetas(page);
+  expect(metas.map((m) => m.key)).toEqual([MODEL]);
+  expect(new Set(metas.map((m) => m.sha256)).size).toBe(metas.length);
+  await page.getByTestId('tab-chat').click();
+  const panel = page.getByTestId('cache-panel');
+  await page.reload(); // the panel lists what the worker holds now
+  await waitReady(page);
+  await expect(panel.getByTestId('cache-entry')).toHaveCount(1);
+  const size = statSync(`public/models/${MODEL}.bttt`).size;
+  await expect(panel.getByTestId('cache-total')).toHaveText(`1 model · ${(size / 1024).toFixed(0)} KiB of model files`);
+});
+
+test('a model cached twice by an earlier version (id and URL) is merged at start, without a download', async ({ page, context }) => {
+  await page.goto(`/?model=${MODEL}`);
+  await waitReady(page);
+  // What the chat and See inside of an earlier version left: the same bytes under the id and under the URL.
+  await inStore(page, { op: 'copy', from: MODEL, to: `/models/${MODEL}.bttt` });
+  expect((await modelMetas(page)).map((m) => m.key).sort()).toEqual([`/models/${MODEL}.bttt`, MODEL]);
+
+  const downloads: string[] = [];
+  context.on('request', (r) => { if (r.url().endsWith('.bttt')) downloads.push(r.url()); });
+  await page.reload();
+  await waitReady(page);
+  await expect(page.locator('.facts')).toContainText('from cache');
+  await expect(page.getByTestId('storage-merged')).toHaveText('Merged a model that was stored twice; each is now kept once.');
+  expect(downloads).toEqual([]);
+  expect(await storeKeys(page)).toEqual([`model-chunk:${MODEL}:0`, `model-meta:${MODEL}`]);
+  expect(await verifyEntry(page, MODEL)).toEqual({ complete: true, checksumOk: true, chunks: 1 });
   await expect(page.getByTestId('cache-panel').getByTestId('cache-entry')).toHaveCount(1);
 });

@@ -85,3 +85,29 @@ test('offline, a model that was never downloaded gets a clear page, and download
   await expect(page.getByTestId('model-status')).toHaveAttribute('data-model-key', 'tiny-kv');
   await expect(notice).toHaveCount(0);
 });
+
+test('going back online never swaps out a loaded model by itself', async ({ page, context }) => {
+  test.setTimeout(300_000);
+  await page.goto('/?model=tiny-ttt');
+  await waitReady(page);
+  await context.setOffline(true);
+  // Offline, the person picks a model that was never downloaded: it fails, and the loaded one stays.
+  await page.getByTestId('model-select').selectOption('tiny-kv');
+  const notice = page.getByTestId('offline-notice');
+  await expect(notice).toBeVisible({ timeout: 60_000 });
+  await expect(notice).toContainText('the loaded model stays until then');
+  await waitReady(page);
+  await expect(page.getByTestId('model-status')).toHaveAttribute('data-model-key', 'tiny-ttt');
+
+  await context.setOffline(false);
+  await expect(notice).toHaveAttribute('data-online', 'true');
+  await expect(page.getByTestId('offline-retry')).toBeEnabled();
+  // Nothing starts by itself: a second later the loaded model is still the one answering (no load under way).
+  await page.waitForTimeout(1500);
+  await expect(page.getByTestId('model-status')).toHaveText('ready');
+  await expect(page.getByTestId('model-status')).toHaveAttribute('data-model-key', 'tiny-ttt');
+  // The person asks: then it downloads and switches.
+  await page.getByTestId('offline-retry').click();
+  await expect(page.getByTestId('model-status')).toHaveAttribute('data-model-key', 'tiny-kv', { timeout: 120_000 });
+  await waitReady(page);
+});

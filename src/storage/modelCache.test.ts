@@ -113,6 +113,34 @@ describe('ModelCache models', () => {
     expect(left).toEqual(['model-chunk:done:0', 'model-chunk:done:1', 'model-meta:done']);
   });
 
+  it('keeps one copy per content: the same bytes stored under a second key replace the first key\'s copy', async () => {
+    const { cache, store } = freshCache();
+    const bytes = patternBytes(2500, 11);
+    await cache.putModelBytes('/models/tiny.bttt', bytes, { name: 'tiny.bttt' });
+    await cache.putModelBytes('other', patternBytes(1000, 12), { name: 'Other' });
+    await cache.putModelBytes('tiny', bytes, { name: 'Tiny' });
+    expect((await cache.listModels()).map((m) => m.key).sort()).toEqual(['other', 'tiny']);
+    expect((await keys(store)).map(String).filter((k) => k.includes('/models/'))).toEqual([]);
+    expect(new Uint8Array((await cache.getModelBytes('tiny'))!)).toEqual(bytes);
+  });
+
+  it('duplicates already in the store are merged at the next start, keeping the manifest id over the URL', async () => {
+    const { cache, store, dbName } = freshCache();
+    const bytes = patternBytes(2500, 13);
+    await cache.putModelBytes('tiny', bytes, { name: 'Tiny' });
+    // An earlier version stored the views' download under its URL: copy the entry by hand, as it left it.
+    const meta = (await get<Record<string, unknown>>('model-meta:tiny', store))!;
+    for (let i = 0; i < 3; i++) await set(`model-chunk:/models/tiny.bttt:${i}`, await get(`model-chunk:tiny:${i}`, store), store);
+    await set('model-meta:/models/tiny.bttt', { ...meta, key: '/models/tiny.bttt', savedAt: (meta.savedAt as number) + 1 }, store);
+
+    const restarted = new ModelCache({ dbName, chunkBytes: 1024 });
+    expect((await restarted.listModels()).map((m) => m.key)).toEqual(['tiny']);
+    expect(await restarted.mergedAtStart()).toBe(1);
+    expect(await restarted.cleanedAtStart()).toBe(0);
+    expect((await keys(store)).map(String).sort()).toEqual(['model-chunk:tiny:0', 'model-chunk:tiny:1', 'model-chunk:tiny:2', 'model-meta:tiny']);
+    expect(new Uint8Array((await restarted.getModelBytes('tiny'))!)).toEqual(bytes);
+  });
+
   it('rejects empty keys and empty data with typed errors', async () => {
     const { cache } = freshCache();
     await expect(cache.putModelBytes('', new Uint8Array(4), { name: 'x' })).rejects.toMatchObject({ code: 'invalid-argument' });

@@ -12,6 +12,10 @@
 // Lock named after it (exclusive to write or delete, shared to read), so two tabs caching the same model never
 // interleave their chunks, and a reader never sees an entry being replaced. A lock dies with its tab, so an entry
 // without its record whose lock is free was abandoned (tab killed mid-write) and is removed at the next start.
+//
+// One copy per content: storing a model drops every other model entry with the same SHA-256 (earlier versions keyed
+// the chat's copy by manifest id and the "See inside" copy by URL), and the first use of a cache merges such
+// duplicates left in the store, keeping the entry under a manifest id (a key that is not a path) over a URL's.
 import { createStore, del, delMany, get, keys, set, type UseStore } from 'idb-keyval';
 
 export type ModelCacheErrorCode =
@@ -104,6 +108,16 @@ function isQuotaError(err: unknown): boolean {
   return e.name === 'QuotaExceededError' || e.name === 'NS_ERROR_DOM_QUOTA_REACHED' || e.code === 22;
 }
 
+/** Same bytes: same SHA-256 and size. */
+function sameContent(a: ChunkedEntryMeta, b: ChunkedEntryMeta): boolean {
+  return a.sha256 === b.sha256 && a.bytes === b.bytes;
+}
+
+/** A key that is a URL or path (how earlier versions keyed the views' downloads), not a manifest id. */
+function isPathKey(key: string): boolean {
+  return key.includes('/');
+}
+
 function asBytes(bytes: ArrayBuffer | Uint8Array): Uint8Array {
   return bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
 }
@@ -183,7 +197,7 @@ export class ModelCache {
   private readonly now: () => number;
   private readonly locks: EntryLocks;
   private readonly dbName: string;
-  private cleanup: Promise<number> | null = null;
+  private cleanup: Promise<{ removed: number; merged: number }> | null = null;
 
   constructor(options: ModelCacheOptions = {}) {
     if (typeof indexedDB === 'undefined') {
@@ -214,6 +228,12 @@ export class ModelCache {
       const entry = await this.writeEntry('model', key, data, sha256);
       const record: CachedModelMeta = { key, name: meta.name, source: meta.source ?? 'unknown', ...entry };
       await this.finish('model', key, record);
+      return record;
+    }).then(async (record) => {
+      // One copy per content: the same bytes under another key go (a copy in use by a reader is left for next start).
+      for (const other of await this.listMetas<CachedModelMeta>('model')) {
+        if (other.key !== key && sameContent(other, record)) await this.dropDuplicate(other.key, record);
+      }
       return record;
     });
   }
@@ -336,16 +356,58 @@ export class ModelCache {
     return removed;
   }
 
+  /**
+   * Keeps one entry per content (SHA-256 and size): of model entries holding the same bytes, the one under a manifest
+   * id (a key without '/') stays, else the newest; the others are deleted. Runs once per instance by itself, after
+   * the clean-up; returns how many duplicate entries it removed. An entry someone is reading is left for next time.
+   */
+  async mergeDuplicates(): Promise<number> {
+    const metas = await this.listMetasNow<CachedModelMeta>('model');
+    const groups = new Map<string, CachedModelMeta[]>();
+    for (const m of metas) {
+      const id = `${m.sha256}:${m.bytes}`;
+      groups.set(id, [...(groups.get(id) ?? []), m]);
+    }
+    let merged = 0;
+    for (const group of groups.values()) {
+      if (group.length < 2) continue;
+      // listMetas is newest first: a stable sort keeps the newest of equally preferred keys first.
+      const [keep, ...rest] = [...group].sort((a, b) => Number(isPathKey(a.key)) - Number(isPathKey(b.key)));
+      for (const other of rest) if (await this.dropDuplicate(other.key, keep)) merged++;
+    }
+    return merged;
+  }
+
   /** The clean-up that ran before this instance's first use: how many abandoned entries it removed. */
   async cleanedAtStart(): Promise<number> {
-    return this.ensureCleaned();
+    return (await this.ensureCleaned()).removed;
+  }
+
+  /** How many duplicate copies of a model the first use of this instance merged (mergeDuplicates). */
+  async mergedAtStart(): Promise<number> {
+    return (await this.ensureCleaned()).merged;
   }
 
   // ---- internals ----
 
-  private ensureCleaned(): Promise<number> {
-    this.cleanup ??= this.cleanupIncomplete().catch(() => 0);
+  private ensureCleaned(): Promise<{ removed: number; merged: number }> {
+    this.cleanup ??= (async () => {
+      const removed = await this.cleanupIncomplete().catch(() => 0);
+      const merged = await this.mergeDuplicates().catch(() => 0);
+      return { removed, merged };
+    })();
     return this.cleanup;
+  }
+
+  /** Deletes `key` if it still holds the same content as `kept` and nobody is using it; true when it went. */
+  private async dropDuplicate(key: string, kept: ChunkedEntryMeta): Promise<boolean> {
+    return this.locks.request(this.lockName('model', key), { mode: 'exclusive', ifAvailable: true }, async (held) => {
+      if (!held) return false;
+      const now = await get<CachedModelMeta>(metaKey('model', key), this.store);
+      if (!now?.complete || !sameContent(now, kept)) return false;
+      await this.deleteEntry('model', key);
+      return true;
+    });
   }
 
   private lockName(kind: Kind, id: string): string {
@@ -440,6 +502,11 @@ export class ModelCache {
 
   private async listMetas<T extends { savedAt: number; complete: true }>(kind: Kind): Promise<T[]> {
     await this.ensureCleaned();
+    return this.listMetasNow<T>(kind);
+  }
+
+  /** listMetas without waiting for the start-up clean-up (which uses it). */
+  private async listMetasNow<T extends { savedAt: number; complete: true }>(kind: Kind): Promise<T[]> {
     const prefix = `${kind}-meta:`;
     const metaKeys = (await keys(this.store)).map(String).filter((k) => k.startsWith(prefix));
     const metas: (T | undefined)[] = await Promise.all(metaKeys.map((k) => get<T>(k, this.store)));

@@ -118,6 +118,8 @@ export interface StorageStatus {
   persisted: boolean | null;
   /** Unfinished entries (a tab closed mid-write) that this worker removed when it first opened the cache. */
   cleanedAtStart: number;
+  /** Duplicate copies of a cached model (the same bytes under two keys) that this worker merged into one at start. */
+  mergedAtStart: number;
 }
 
 /** What the cache holds under one key, and why this worker's last attempt to store it failed, if it did. */

@@ -311,10 +311,10 @@ export class Engine implements EngineApi {
 
   async storageStatus(): Promise<StorageStatus> {
     const cache = await this.cacheOrNull();
-    if (!cache) return { available: false, persisted: null, cleanedAtStart: 0 };
-    const [estimate, persisted, cleanedAtStart] = await Promise.all([
-      cache.estimate().catch(() => undefined), cache.persisted().catch(() => null), cache.cleanedAtStart()]);
-    return { available: true, usage: estimate?.usage, quota: estimate?.quota, persisted, cleanedAtStart };
+    if (!cache) return { available: false, persisted: null, cleanedAtStart: 0, mergedAtStart: 0 };
+    const [estimate, persisted, cleanedAtStart, mergedAtStart] = await Promise.all([
+      cache.estimate().catch(() => undefined), cache.persisted().catch(() => null), cache.cleanedAtStart(), cache.mergedAtStart()]);
+    return { available: true, usage: estimate?.usage, quota: estimate?.quota, persisted, cleanedAtStart, mergedAtStart };
   }
 
   async listSnapshots(modelKey: string): Promise<SnapshotMeta[]> {

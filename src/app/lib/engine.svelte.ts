@@ -22,6 +22,8 @@ export interface ChatTurn {
   tokenIds?: number[];
   result?: Pick<GenerateResult, 'stopReason' | 'prefillTokensPerSecond' | 'decodeTokensPerSecond' | 'promptTokens'>;
   error?: string;
+  /** User and assistant turns: the model that read (or wrote) the turn, so that a switch shows what the next has not read. */
+  model?: { key: string; label: string; epoch: number };
 }
 
 export interface ProgressView {
@@ -61,6 +63,15 @@ export class EngineController {
   /** Tokens the model has read since the last reset (prompts and replies). */
   position = $state(0);
   current = $state<{ label: string; modelKey: string } | null>(null);
+  /**
+   * Why Regenerate cannot run now although the model is ready (null when it can): there is no reply of this model
+   * whose memory can be rewound (a model switch, Forget, a restored memory, nothing said yet).
+   */
+  /** What a screen reader is told when a reply is complete (the polite live region), not every token. */
+  announcement = $state('');
+  /** Bumped whenever a load gives the model a fresh memory: turns of an older epoch are not in its memory. */
+  memoryEpoch = $state(0);
+  regenerateBlocked = $state<string | null>('Nothing to regenerate yet: the model has not written a reply.');
 
   private client: EngineClient | null = null;
   private loadedFrom: LoadedFrom | null = null;
@@ -75,6 +86,20 @@ export class EngineController {
     if (typeof location !== 'undefined' && new URLSearchParams(location.search).has('test-hooks')) {
       (globalThis as { __bitTttTestHooks?: unknown }).__bitTttTestHooks = { loseDevice: () => this.client?.api.debugLoseDevice() };
     }
+  }
+
+  /** True when the loaded model has TTT layers (a memory that learns); false for the KV baseline or none loaded. */
+  get hasTtt(): boolean {
+    return this.info?.config.mixers.includes('ttt') ?? false;
+  }
+
+  private modelTag(): ChatTurn['model'] {
+    return this.current ? { key: this.current.modelKey, label: this.current.label, epoch: this.memoryEpoch } : undefined;
+  }
+
+  /** Whether the loaded model's memory has read this turn (false for turns from before the last model load). */
+  wasRead(t: ChatTurn): boolean {
+    return t.role === 'note' || t.model?.epoch === this.memoryEpoch;
   }
 
   get busy(): boolean {
@@ -128,6 +153,7 @@ export class EngineController {
       // A file's bytes are cloned (not transferred) to the worker, so `from` can reload them after a device loss.
       const info = await client.api.load(from.source, onProgress, options);
       if (seq !== this.loadSeq) return;
+      const previousKey = this.current?.modelKey;
       this.info = info;
       this.loadedFrom = from;
       this.current = { label: from.label, modelKey: from.modelKey };
@@ -138,6 +164,17 @@ export class EngineController {
       } else {
         this.position = 0;
         this.lastPrompt = null;
+        // A new memory: the turns so far were read by another model (or this one before), not by this memory.
+        this.memoryEpoch++;
+        const read = this.turns.some((t) => t.role !== 'note');
+        this.regenerateBlocked = !read
+          ? 'Nothing to regenerate yet: the model has not written a reply.'
+          : previousKey !== from.modelKey
+            ? `Nothing to regenerate: ${from.label} has not written a reply in this conversation yet.`
+            : 'Nothing to regenerate: the model was loaded again and its memory starts over.';
+        if (read && previousKey !== from.modelKey) {
+          this.turns.push({ id: ++turnIds, role: 'note', text: `Switched to ${from.label}. It has not read the conversation above (dimmed): its memory starts empty, and it reads only what follows.`, tokens: 0, streaming: false });
+        }
       }
       this.status = 'ready';
     } catch (err) {
@@ -188,13 +225,14 @@ export class EngineController {
     let stateBefore: ArrayBuffer | null = null;
     try { stateBefore = await this.client.api.saveState(); } catch { /* regenerate falls back to a note */ }
     this.lastPrompt = { text, stateBefore };
-    this.turns.push({ id: ++turnIds, role: 'user', text, tokens: 0, streaming: false });
+    this.regenerateBlocked = stateBefore ? null : 'This engine cannot rewind its memory, so a reply cannot be regenerated. Use "Forget" to start over.';
+    this.turns.push({ id: ++turnIds, role: 'user', text, tokens: 0, streaming: false, model: this.modelTag() });
     await this.generateInto(text, params);
   }
 
   /** Rewinds the TTT memory to before the last reply and samples it again with the next seed. */
   async regenerate(params: SamplingParams): Promise<void> {
-    if (this.status !== 'ready' || !this.client || !this.lastPrompt) return;
+    if (this.status !== 'ready' || !this.client || !this.lastPrompt || this.regenerateBlocked) return;
     const { text, stateBefore } = this.lastPrompt;
     if (!stateBefore) {
       this.notice = { kind: 'info', text: 'This engine cannot rewind its memory, so a reply cannot be regenerated. Use "Forget" to start over.' };
@@ -208,7 +246,7 @@ export class EngineController {
 
   private async generateInto(prompt: string, params: SamplingParams): Promise<void> {
     const client = this.client!;
-    this.turns.push({ id: ++turnIds, role: 'assistant', text: '', tokens: 0, streaming: true });
+    this.turns.push({ id: ++turnIds, role: 'assistant', text: '', tokens: 0, streaming: true, model: this.modelTag() });
     const turn = this.turns[this.turns.length - 1]; // the reactive proxy, so that updates render
     this.status = 'generating';
     const onToken = proxy((e: TokenEvent) => {
@@ -229,11 +267,13 @@ export class EngineController {
         decodeTokensPerSecond: result.decodeTokensPerSecond,
         promptTokens: result.promptTokens,
       };
+      this.announcement = `${turn.model?.label ?? 'The model'} replied (${result.tokens.length} tokens): ${result.text.trim()}`;
       // The engine's own count: the last sampled token is only read with the next prompt.
       this.position = (await client.api.stats()).position;
       this.status = 'ready';
     } catch (err) {
       turn.error = errorMessage(err);
+      this.announcement = `Generation failed: ${turn.error}`;
       this.status = 'ready';
       if (errorCode(err) === 'device-lost' || DEVICE_LOST.test(turn.error)) this.handleDeviceLost(turn.error, null);
     } finally {
@@ -266,6 +306,7 @@ export class EngineController {
     this.turns = [{ id: ++turnIds, role: 'note', text: 'Memory reset: the model has forgotten everything it read.', tokens: 0, streaming: false }];
     this.position = 0;
     this.lastPrompt = null;
+    this.regenerateBlocked = 'Nothing to regenerate: the memory was reset, and the model has not written a reply since.';
   }
 
   async saveState(): Promise<ArrayBuffer> {
@@ -278,6 +319,7 @@ export class EngineController {
     await this.client.api.restoreState(data);
     this.position = this.client ? (await this.client.api.stats()).position : this.position;
     this.lastPrompt = null;
+    this.regenerateBlocked = 'Nothing to regenerate: the memory was restored, and the model has not written a reply since.';
     this.turns.push({ id: ++turnIds, role: 'note', text: `Memory restored from “${label}”.`, tokens: 0, streaming: false });
   }
 
@@ -310,6 +352,7 @@ export class EngineController {
     await this.client.api.restoreSnapshot(name);
     this.position = (await this.client.api.stats()).position;
     this.lastPrompt = null;
+    this.regenerateBlocked = 'Nothing to regenerate: the memory was restored, and the model has not written a reply since.';
     this.turns.push({ id: ++turnIds, role: 'note', text: `Memory restored from “${name}”.`, tokens: 0, streaming: false });
   }
 

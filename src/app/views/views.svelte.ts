@@ -2,8 +2,9 @@
 // the same text without disturbing each other or the chat), the text, the measured series and the export.
 // Progress arrives per readback chunk; the charts are told to redraw at most once per animation frame.
 import { createEngineClient, proxy, type EngineClient } from '../../worker/client';
-import type { FeedProgress, FeedResult, ModelInfo } from '../../worker/api';
+import type { FeedProgress, FeedResult, ModelInfo, ModelSource } from '../../worker/api';
 import { errorMessage } from '../lib/format';
+import { errorCode } from '../../worker/errors';
 import { modelUrl, type ManifestModel } from '../lib/manifest';
 import { appendFeed, buildExport, emptyReading, exportJson, GPU_CAPACITY_BYTES, learningSummary, memoryCsv, PROJECTION_TOKENS, projectTotals, tokensCsv, type ReadingSeries, type ViewsExport } from '../lib/series';
 import { BUILT_IN_STORY } from './story';
@@ -211,7 +212,7 @@ export class ViewsController {
     const client = createEngineClient();
     try {
       this.progress = { model: manifest.id, pass: 0, read: 0, total: 0 };
-      const info = await client.api.load({ kind: 'url', url: modelUrl(manifest) });
+      const info = await loadOnce(client, manifest);
       const model = { client, manifest, info };
       this.loaded[arch] = model;
       this.infos = { ...this.infos, [arch]: info };
@@ -281,6 +282,24 @@ export class ViewsController {
         this.version++;
       });
     }, wait);
+  }
+}
+
+/**
+ * Loads a manifest model the way the chat does: from the cache under its manifest id when it is there, else from the
+ * network, cached under that same id (one copy per model, whichever tab downloaded it first).
+ */
+async function loadOnce(client: EngineClient, m: ManifestModel): Promise<ModelInfo> {
+  const fromNetwork: ModelSource = { kind: 'url', url: modelUrl(m), cacheKey: m.id };
+  let cached = false;
+  try { cached = (await client.api.cachedModel(m.id)).meta !== undefined; } catch { /* no IndexedDB: use the network */ }
+  if (!cached) return client.api.load(fromNetwork);
+  try {
+    return await client.api.load({ kind: 'cache', cacheKey: m.id });
+  } catch (e) {
+    // A damaged entry is removed by the worker; anything else that a download cannot fix is the error to show.
+    if (!['checksum-mismatch', 'missing-chunk', 'cache-miss', 'not-found'].includes(errorCode(e) ?? '')) throw e;
+    return client.api.load(fromNetwork);
   }
 }
 
