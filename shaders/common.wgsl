@@ -74,6 +74,19 @@ fn gelu(a: f32) -> f32 {
   return 0.5 * a * (1.0 + tanh(u));
 }
 
+// --- The causal depthwise conv (MATH.md) of one channel at one token -------------------------------------------
+// taps[k − 1]·current + Σ_{j < k−1} taps[j]·history[j], the history oldest first (k − 1 values: the channel's
+// previous inputs), summed in that order. The one copy of the arithmetic: the chunk (ttt_conv_rows) and the decode
+// kernels (ttt_step, attend_step_conv) each load the taps and the history from their own bindings (WGSL functions
+// cannot take storage pointers), call this, and shift the history themselves; so their outputs are the same bits.
+const MAX_CONV_KERNEL: u32 = 16u; // model/spec.ts: convKernel ≤ 16
+
+fn causal_conv(taps: array<f32, MAX_CONV_KERNEL>, history: array<f32, MAX_CONV_KERNEL>, current: f32, k: u32) -> f32 {
+  var acc = taps[k - 1u] * current;
+  for (var j = 0u; j + 1u < k; j++) { acc += taps[j] * history[j]; }
+  return acc;
+}
+
 // --- Norm-type prologues: one implementation for every kernel that normalises a row before BitLinear -----------
 // The standalone norm kernels (norm.wgsl, the chunk path and the final norm) and the matvec prologues
 // (bitlinear.wgsl, the decode step) both call these, with the row's input bound at @binding(6..8):

@@ -36,34 +36,22 @@ override STATS_STRIDE: u32 = 0u;
 @group(0) @binding(3) var<storage, read_write> conv_qk: array<f32>; // [2D]: q, k (or [3D]: q, k, v with CONV_V)
 @group(0) @binding(4) var<uniform> conv_chunk: vec4<u32>; // ttt_conv_rows: x = tokens in the chunk
 
-fn convolve(c: u32, current: f32, kernel_off: u32, hist_off: u32) -> f32 {
-  var acc = conv_params[kernel_off + c * K + K - 1u] * current;
-  for (var j = 0u; j + 1u < K; j++) {
-    acc += conv_params[kernel_off + c * K + j] * conv_state[hist_off + j * D + c];
+// One stream of channel c (the input at `in_off` of each conv_uvg row, the output at `out_off` of each conv_qk
+// row) through the chunk's tokens: the taps and the history are loaded once, kept in registers across the
+// tokens (shifted by one per token) and stored back after the last (each thread owns its channel: no races).
+fn conv_stream_rows(c: u32, in_off: u32, out_off: u32, kernel_off: u32, hist_off: u32) {
+  var taps: array<f32, MAX_CONV_KERNEL>;
+  var history: array<f32, MAX_CONV_KERNEL>;
+  for (var j = 0u; j < K; j++) { taps[j] = conv_params[kernel_off + c * K + j]; }
+  for (var j = 0u; j + 1u < K; j++) { history[j] = conv_state[hist_off + j * D + c]; }
+  for (var row = 0u; row < conv_chunk.x; row++) {
+    let current = conv_uvg[row * UVG_STRIDE + in_off + c];
+    conv_qk[row * QK_STRIDE + out_off + c] = causal_conv(taps, history, current, K);
+    // Shift by one token: the oldest value out, `current` in as the newest (select, not history[K − 2u]: an
+    // override-expression index out of bounds when K < 2 fails pipeline creation, even in a dead branch).
+    for (var j = 0u; j + 1u < K; j++) { history[j] = select(history[j + 1u], current, j + 2u == K); }
   }
-  // Shift this channel's history by one token (each thread owns its channel: no races).
-  for (var j = 0u; j + 2u < K; j++) {
-    conv_state[hist_off + j * D + c] = conv_state[hist_off + (j + 1u) * D + c];
-  }
-  if (K > 1u) { conv_state[hist_off + (K - 2u) * D + c] = current; } // K = 1: no history
-  return acc;
-}
-
-// One token: reads row `row` of conv_uvg, writes row `row` of conv_qk.
-fn conv_token(c: u32, row: u32) {
-  let u = row * UVG_STRIDE;
-  let o = row * QK_STRIDE;
-  let uq = conv_uvg[u + OFF_UQ + c];
-  let uk = conv_uvg[u + OFF_UK + c];
-  if (K == 0u) {
-    conv_qk[o + c] = uq;
-    conv_qk[o + D + c] = uk;
-    if (CONV_V) { conv_qk[o + 2u * D + c] = conv_uvg[u + OFF_UV + c]; }
-  } else {
-    conv_qk[o + c] = convolve(c, uq, OFF_CONV_Q, OFF_HIST_Q);
-    conv_qk[o + D + c] = convolve(c, uk, OFF_CONV_K, OFF_HIST_K);
-    if (CONV_V) { conv_qk[o + 2u * D + c] = convolve(c, conv_uvg[u + OFF_UV + c], OFF_CONV_V, OFF_HIST_V); }
-  }
+  for (var j = 0u; j + 1u < K; j++) { conv_state[hist_off + j * D + c] = history[j]; }
 }
 
 // A prefill chunk: each thread runs its channel through the chunk's tokens in order (the history carries over).
@@ -71,7 +59,19 @@ fn conv_token(c: u32, row: u32) {
 fn ttt_conv_rows(@builtin(global_invocation_id) gid: vec3<u32>) {
   let c = gid.x;
   if (c >= D) { return; }
-  for (var row = 0u; row < conv_chunk.x; row++) { conv_token(c, row); }
+  if (K == 0u) {
+    for (var row = 0u; row < conv_chunk.x; row++) {
+      let u = row * UVG_STRIDE;
+      let o = row * QK_STRIDE;
+      conv_qk[o + c] = conv_uvg[u + OFF_UQ + c];
+      conv_qk[o + D + c] = conv_uvg[u + OFF_UK + c];
+      if (CONV_V) { conv_qk[o + 2u * D + c] = conv_uvg[u + OFF_UV + c]; }
+    }
+    return;
+  }
+  conv_stream_rows(c, OFF_UQ, 0u, OFF_CONV_Q, OFF_HIST_Q);
+  conv_stream_rows(c, OFF_UK, D, OFF_CONV_K, OFF_HIST_K);
+  if (CONV_V) { conv_stream_rows(c, OFF_UV, 2u * D, OFF_CONV_V, OFF_HIST_V); }
 }
 
 // --- ttt_step: one workgroup per head ---------------------------------------------------------------------------
@@ -98,18 +98,16 @@ var<workgroup> sh_target: array<f32, 256>; // v − k
 
 // The decode step: the causal conv of the head's q and k channels first (conv into the step: one dispatch, not
 // two), then the token. Each thread convolves the channels j it then reads in ttt_token (j = t, t + 64, …), so
-// its own writes are all it reads: no barrier. The arithmetic and the history shift are ttt_conv's (`convolve`,
-// copied for this entry point's bindings: WGSL functions cannot take storage pointers).
+// its own writes are all it reads: no barrier. The sum is common.wgsl's causal_conv; the history shifts in
+// step_state.
 fn step_convolve(c: u32, current: f32, kernel_off: u32, hist_off: u32) -> f32 {
-  var acc = step_params[kernel_off + c * K + K - 1u] * current;
-  for (var j = 0u; j + 1u < K; j++) {
-    acc += step_params[kernel_off + c * K + j] * step_state[hist_off + j * D + c];
-  }
-  for (var j = 0u; j + 2u < K; j++) {
-    step_state[hist_off + j * D + c] = step_state[hist_off + (j + 1u) * D + c];
-  }
-  if (K > 1u) { step_state[hist_off + (K - 2u) * D + c] = current; }
-  return acc;
+  var taps: array<f32, MAX_CONV_KERNEL>;
+  var history: array<f32, MAX_CONV_KERNEL>;
+  for (var j = 0u; j < K; j++) { taps[j] = step_params[kernel_off + c * K + j]; }
+  for (var j = 0u; j + 1u < K; j++) { history[j] = step_state[hist_off + j * D + c]; }
+  for (var j = 0u; j + 2u < K; j++) { step_state[hist_off + j * D + c] = history[j + 1u]; }
+  if (K > 1u) { step_state[hist_off + (K - 2u) * D + c] = current; } // K = 1: no history
+  return causal_conv(taps, history, current, K);
 }
 
 @compute @workgroup_size(64)
