@@ -20,7 +20,7 @@ override QKV_STRIDE: u32 = 0u; // chunk kernels: floats per token row of the q, 
 override CONV_K: u32 = 0u; // attend_step_conv: the attention conv's kernel size (> 0)
 override GATHERED: bool = false; // attend_rows of "swa": att_cache is window_rows' output (positions base, base + 1, …)
 
-const MAX_HEAD: u32 = 256u; // GpuModel refuses larger heads (MAX_HEAD_SIZE)
+// MAX_HEAD (gpu/shaders.ts KERNEL_CONSTANTS): GpuModel refuses larger heads.
 
 // RoPE angles: pos·theta^(−2i/f) is evaluated as a 32-bit fixed-point fraction of a turn, phase = pos · step_i
 // mod 2³² (exact in u32 arithmetic), so the angle stays accurate at any position and falls in [−π, π), where

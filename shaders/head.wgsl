@@ -46,7 +46,9 @@ fn lm_head(@builtin(global_invocation_id) gid: vec3<u32>) {
 // (the loads of xn, the same for every lane, are what costs on SwiftShader); each token's sum runs element by
 // element in the order of `lm_head`, so the logits are lm_head's, bit for bit. Dispatched (⌈V/256⌉, ⌈tokens/16⌉).
 override XN_ROWS: u32 = 16u;
-const HEAD_ROWS_PER_THREAD: u32 = 4u; // gpu/model.ts LM_HEAD_ROWS_PER_THREAD
+// HEAD_ROWS_PER_THREAD, HEAD_TOKENS_PER_THREAD: gpu/shaders.ts KERNEL_CONSTANTS (the dispatch uses them).
+const_assert HEAD_ROWS_PER_THREAD == 4u; // rows v0..v3, sums a..d below
+const_assert HEAD_TOKENS_PER_THREAD == 16u; // a mat4x4 per row
 
 @group(0) @binding(0) var<storage, read> rows_table: array<u32>;        // [V, ROW_WORDS] (see lm_head)
 @group(0) @binding(1) var<storage, read> rows_xn: array<vec4<f32>>;     // [D, XN_ROWS / 4]
@@ -105,8 +107,8 @@ fn lm_head_rows(@builtin(global_invocation_id) gid: vec3<u32>) {
       d += x * bitcast<f32>(rows_table[v3 * ROW_WORDS + i]);
     }
   }
-  let first = gid.y * 16u;
-  let n = min(16u, rows_chunk.x - first);
+  let first = gid.y * HEAD_TOKENS_PER_THREAD;
+  let n = min(HEAD_TOKENS_PER_THREAD, rows_chunk.x - first);
   for (var r = 0u; r < n; r++) {
     let out = (first + r) * V + v0;
     let col = r / 4u;
