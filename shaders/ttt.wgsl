@@ -2,7 +2,7 @@
 // dispatch, `ttt_batch_rows` (the mini-batch dual form) or, when drift statistics are asked for, `ttt_step_rows`
 // (the chunk's tokens through ttt_step's per-token function). A new TTT layer variant adds its own decode and chunk
 // entry points beside these.
-// Buffers: `uvg` = the fused BitLinear output (uq[, uk], v[, g] at the OFF_U*/OFF_V/OFF_G offsets), `qk` = q and k
+// Buffers: `uvg` = the fused BitLinear output (uq[, uk], v at the OFF_U*/OFF_V offsets[, then g]), `qk` = q and k
 // after the causal convolution, `params` = the layer's float tensors packed at OFF_* (weights), `state` = this
 // layer's ttt-state (W0, GW [H,f,f]; b0, Gb [H,f]; conv histories [(K−1), D] each, oldest row first).
 override D: u32;

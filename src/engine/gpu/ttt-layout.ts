@@ -49,19 +49,23 @@ type ParamKey = keyof Omit<TttParamLayout, 'total' | 'statsBase'>;
 type StateKey = keyof Omit<TttStateLayout, 'total'>;
 type InputKey = keyof Omit<TttInputLayout, 'rows'>;
 
-/** The params buffer's tensors in packing order: layout key, the model file's tensor (after `l{i}.`), shader name. */
-export const TTT_PARAM_TENSORS: readonly { key: ParamKey; tensor: string; offset: string }[] = [
+/**
+ * The params buffer's tensors in packing order: layout key, the model file's tensor (after `l{i}.`), and the name
+ * of its offset in ttt.wgsl; none for those ttt.wgsl does not read (the post LayerNorm's w and b: wo's norm
+ * prologue, as NORM_GAIN_OFF and NORM_BIAS_OFF; b_init: GpuModel.reset's copy), which the layout alone places.
+ */
+export const TTT_PARAM_TENSORS: readonly { key: ParamKey; tensor: string; offset?: string }[] = [
   { key: 'lrW', tensor: 'ttt.lr_w', offset: 'OFF_LR_W' },
   { key: 'lrB', tensor: 'ttt.lr_b', offset: 'OFF_LR_B' },
   { key: 'tok', tensor: 'ttt.tok_offset', offset: 'OFF_TOK' },
   { key: 'lnW', tensor: 'ttt.ln_w', offset: 'OFF_LN_W' },
   { key: 'lnB', tensor: 'ttt.ln_b', offset: 'OFF_LN_B' },
   { key: 'wInit', tensor: 'ttt.w_init', offset: 'OFF_W_INIT' },
-  { key: 'bInit', tensor: 'ttt.b_init', offset: 'OFF_B_INIT' },
+  { key: 'bInit', tensor: 'ttt.b_init' }, // copied into b0 by GpuModel.reset
   { key: 'convQ', tensor: 'ttt.conv_q', offset: 'OFF_CONV_Q' }, // empty without conv (K = 0)
   { key: 'convK', tensor: 'ttt.conv_k', offset: 'OFF_CONV_K' },
-  { key: 'postW', tensor: 'ttt.post_norm_w', offset: 'OFF_POST_W' },
-  { key: 'postB', tensor: 'ttt.post_norm_b', offset: 'OFF_POST_B' },
+  { key: 'postW', tensor: 'ttt.post_norm_w' },
+  { key: 'postB', tensor: 'ttt.post_norm_b' },
 ];
 
 /** The state buffer's parts in order (W0 first, at 0: the shaders index it without an offset). */
@@ -73,17 +77,17 @@ const STATE_OFFSETS: readonly { key: StateKey; offset: string }[] = [
   { key: 'histK', offset: 'OFF_HIST_K' },
 ];
 
+// The gate's columns (g) are read by wo's norm prologue (NORM_GATE_OFF = the layout's g): no name in ttt.wgsl.
 const INPUT_OFFSETS: readonly { key: InputKey; offset: string }[] = [
   { key: 'uq', offset: 'OFF_UQ' },
   { key: 'uk', offset: 'OFF_UK' },
   { key: 'v', offset: 'OFF_V' },
-  { key: 'g', offset: 'OFF_G' },
 ];
 
 /** Every OFF_* constant the TTT layouts define, in declaration order. */
 export const TTT_OFFSET_NAMES: readonly string[] = [
   ...INPUT_OFFSETS.map((o) => o.offset),
-  ...TTT_PARAM_TENSORS.map((o) => o.offset),
+  ...TTT_PARAM_TENSORS.flatMap((o) => (o.offset ? [o.offset] : [])),
   'OFF_STATS_BASE',
   ...STATE_OFFSETS.map((o) => o.offset),
 ];
@@ -143,7 +147,7 @@ export function tttInputLayout(d: number, shareQK: boolean, gate: boolean): TttI
 export function tttOffsetConstants(input: TttInputLayout, params: TttParamLayout, state: TttStateLayout): Record<string, number> {
   const constants: Record<string, number> = {};
   for (const o of INPUT_OFFSETS) constants[o.offset] = input[o.key];
-  for (const o of TTT_PARAM_TENSORS) constants[o.offset] = params[o.key];
+  for (const o of TTT_PARAM_TENSORS) if (o.offset) constants[o.offset] = params[o.key];
   constants.OFF_STATS_BASE = params.statsBase;
   for (const o of STATE_OFFSETS) constants[o.offset] = state[o.key];
   return constants;
