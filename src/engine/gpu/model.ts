@@ -568,9 +568,10 @@ export class GpuModel {
     // step's last kernel also advances the position.
     add('final_norm', pipe('norm', normEntry, normConstants(d, { kind: NORM_RMS, src: this.x, params: finalNorm })), 1, () => [null, null, xn, xq, xscale, null, this.x, finalNorm, unusedGate]);
     const headConstants = { D: d, V, F16: headTable.f16 ? 1 : 0, ROW_WORDS: headTable.rowWords };
-    add('lm_head', pipe('head', 'lm_head', { ...headConstants, ADVANCE: 1 }), groups(V), () => [headTable.buffer, xn, this.logits, this.stepPosition]);
+    const headGroups = groups(Math.ceil(V / HEAD_ROWS_PER_THREAD));
+    add('lm_head', pipe('head', 'lm_head', { ...headConstants, ADVANCE: 1 }), headGroups, () => [headTable.buffer, xn, this.logits, this.stepPosition]);
     const lastHead = pipe('head', 'lm_head', { ...headConstants, ADVANCE: 0 });
-    this.headDispatches = [this.dispatches[this.dispatches.length - 2], { label: 'lm_head', pipeline: lastHead, buffers: () => [headTable.buffer, xn, this.logits, this.stepPosition], bindGroup: null, workgroups: groups(V), usesKvCache: false }];
+    this.headDispatches = [this.dispatches[this.dispatches.length - 2], { label: 'lm_head', pipeline: lastHead, buffers: () => [headTable.buffer, xn, this.logits, this.stepPosition], bindGroup: null, workgroups: headGroups, usesKvCache: false }];
 
     const chunkLayers = this.chunkDispatches.length;
     chunkNormQuant('final_norm', d, { kind: NORM_RMS, src: X, params: finalNorm }, XNT, paddedRows);
