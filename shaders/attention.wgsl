@@ -20,7 +20,7 @@ override QKV_STRIDE: u32 = 0u; // chunk kernels: floats per token row of the q, 
 override CONV_K: u32 = 0u; // attend_step_conv: the attention conv's kernel size (> 0)
 override GATHERED: bool = false; // attend_rows of "swa": att_cache is window_rows' output (positions base, base + 1, …)
 
-const MAX_HEAD: u32 = 256u; // GpuModel refuses larger heads (MAX_HEAD_SIZE)
+// MAX_HEAD (gpu/shaders.ts KERNEL_CONSTANTS): GpuModel refuses larger heads.
 
 // RoPE angles: pos·theta^(−2i/f) is evaluated as a 32-bit fixed-point fraction of a turn, phase = pos · step_i
 // mod 2³² (exact in u32 arithmetic), so the angle stays accurate at any position and falls in [−π, π), where
@@ -122,8 +122,8 @@ fn attend_step(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
   attend_after_append(h, t, pos);
 }
 
-// The same with the attention conv (config.attn.convKernel > 0) on q, k, v before RoPE: the arithmetic of
-// ttt.wgsl's conv (copied: WGSL has no includes), each thread owning its channels' histories.
+// The same with the attention conv (config.attn.convKernel > 0) on q, k, v before RoPE (common.wgsl's
+// causal_conv, as ttt.wgsl's conv), each thread owning its channels' histories.
 @compute @workgroup_size(64)
 fn attend_step_conv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32) {
   let h = wid.x;
@@ -139,16 +139,18 @@ fn attend_step_conv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoca
   attend_after_append(h, t, pos);
 }
 
-// Causal depthwise conv of channel c of stream s (0 q, 1 k, 2 v): Σ_j kernel[j]·x[t − K + 1 + j], then the
-// channel's history shifts by one token.
+// Causal depthwise conv of channel c of stream s (0 q, 1 k, 2 v): common.wgsl's causal_conv over the channel's
+// taps and history, which then shifts by one token.
 fn step_convolve(s: u32, c: u32, current: f32) -> f32 {
   let kernel = s * D * CONV_K + c * CONV_K;
   let hist = s * (CONV_K - 1u) * D;
-  var acc = step_conv_params[kernel + CONV_K - 1u] * current;
-  for (var j = 0u; j + 1u < CONV_K; j++) { acc += step_conv_params[kernel + j] * step_conv_history[hist + j * D + c]; }
-  for (var j = 0u; j + 2u < CONV_K; j++) { step_conv_history[hist + j * D + c] = step_conv_history[hist + (j + 1u) * D + c]; }
+  var taps: array<f32, MAX_CONV_KERNEL>;
+  var history: array<f32, MAX_CONV_KERNEL>;
+  for (var j = 0u; j < CONV_K; j++) { taps[j] = step_conv_params[kernel + j]; }
+  for (var j = 0u; j + 1u < CONV_K; j++) { history[j] = step_conv_history[hist + j * D + c]; }
+  for (var j = 0u; j + 2u < CONV_K; j++) { step_conv_history[hist + j * D + c] = history[j + 1u]; }
   if (CONV_K > 1u) { step_conv_history[hist + (CONV_K - 2u) * D + c] = current; } // K = 1: no history
-  return acc;
+  return causal_conv(taps, history, current, CONV_K);
 }
 
 // Pair i of head h: rotated q into workgroup memory, rotated k and v into the position's cache slot.

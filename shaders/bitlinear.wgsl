@@ -325,20 +325,22 @@ override XQ_ROWS: u32 = 4u; // a multiple of 4, ≥ 4 · ⌈tokens/4⌉
 @group(0) @binding(2) var<storage, read> xq_tile: array<vec4<i32>>; // [IN, XQ_ROWS / 4]
 @group(0) @binding(5) var<uniform> chunk: vec4<u32>;                // x: tokens in the chunk
 
-const ROWS_PER_THREAD: u32 = 8u;
+// BITLINEAR_ROWS_PER_THREAD, BITLINEAR_TOKENS_PER_THREAD: gpu/shaders.ts KERNEL_CONSTANTS (the dispatch uses them).
+const_assert BITLINEAR_ROWS_PER_THREAD == 8u; // acc[0..7] below
+const_assert BITLINEAR_TOKENS_PER_THREAD == 4u; // one vec4<i32> per row
 
 @compute @workgroup_size(64)
 fn bitlinear_rows(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let row0 = gid.x * ROWS_PER_THREAD;
+  let row0 = gid.x * BITLINEAR_ROWS_PER_THREAD;
   if (row0 >= OUT) { return; }
   let groups = XQ_ROWS / 4u;
   let words = (IN + 15u) / 16u; // padding columns have weight 0, whatever xq holds there
   let row_words = CHUNKS * 4u;
-  var acc = array<vec4<i32>, ROWS_PER_THREAD>();
-  var word = array<u32, ROWS_PER_THREAD>();
+  var acc = array<vec4<i32>, BITLINEAR_ROWS_PER_THREAD>();
+  var word = array<u32, BITLINEAR_ROWS_PER_THREAD>();
   for (var w = 0u; w < words; w++) {
     // Rows past OUT (its last thread) repeat the last row; their sums are dropped.
-    for (var q = 0u; q < ROWS_PER_THREAD; q++) { word[q] = weights[min(row0 + q, OUT - 1u) * row_words + w]; }
+    for (var q = 0u; q < BITLINEAR_ROWS_PER_THREAD; q++) { word[q] = weights[min(row0 + q, OUT - 1u) * row_words + w]; }
     var at = w * 16u * groups + gid.y;
     for (var k = 0u; k < 16u; k++) {
       let x = xq_tile[at];
@@ -354,9 +356,9 @@ fn bitlinear_rows(@builtin(global_invocation_id) gid: vec3<u32>) {
       at += groups;
     }
   }
-  let first = gid.y * 4u;
-  let n = min(4u, chunk.x - first);
-  for (var q = 0u; q < ROWS_PER_THREAD; q++) {
+  let first = gid.y * BITLINEAR_TOKENS_PER_THREAD;
+  let n = min(BITLINEAR_TOKENS_PER_THREAD, chunk.x - first);
+  for (var q = 0u; q < BITLINEAR_ROWS_PER_THREAD; q++) {
     let row = row0 + q;
     if (row < OUT) {
       for (var r = 0u; r < n; r++) {

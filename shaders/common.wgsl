@@ -1,4 +1,5 @@
-// Shared by every shader of the engine (prepended by src/engine/gpu/shaders.ts): workgroup size and reductions.
+// Shared by every shader of the engine (prepended by src/engine/gpu/shaders.ts, after the generated KERNEL_CONSTANTS):
+// workgroup size and reductions.
 // The model's workgroups are 64 threads: big workgroups with many barriers are slow on SwiftShader and 64 is a good fit on
 // real GPUs as well. Reductions must be called from uniform control flow (every thread of the workgroup).
 // Workgroup size: an override so that one set of reductions serves every kernel (the sampler runs it at its own
@@ -72,6 +73,19 @@ fn quantize(x: f32, scale: f32) -> i32 {
 fn gelu(a: f32) -> f32 {
   let u = clamp(0.7978845608 * (a + 0.044715 * a * a * a), -15.0, 15.0);
   return 0.5 * a * (1.0 + tanh(u));
+}
+
+// --- The causal depthwise conv (MATH.md) of one channel at one token -------------------------------------------
+// taps[k − 1]·current + Σ_{j < k−1} taps[j]·history[j], the history oldest first (k − 1 values: the channel's
+// previous inputs), summed in that order. The one copy of the arithmetic: the chunk (ttt_conv_rows) and the decode
+// kernels (ttt_step, attend_step_conv) each load the taps and the history from their own bindings (WGSL functions
+// cannot take storage pointers), call this, and shift the history themselves; so their outputs are the same bits.
+// MAX_CONV_KERNEL: the largest kernel model/spec.ts allows (generated: gpu/shaders.ts KERNEL_CONSTANTS).
+
+fn causal_conv(taps: array<f32, MAX_CONV_KERNEL>, history: array<f32, MAX_CONV_KERNEL>, current: f32, k: u32) -> f32 {
+  var acc = taps[k - 1u] * current;
+  for (var j = 0u; j + 1u < k; j++) { acc += taps[j] * history[j]; }
+  return acc;
 }
 
 // --- Norm-type prologues: one implementation for every kernel that normalises a row before BitLinear -----------

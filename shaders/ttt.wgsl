@@ -2,7 +2,7 @@
 // dispatch, `ttt_batch_rows` (the mini-batch dual form) or, when drift statistics are asked for, `ttt_step_rows`
 // (the chunk's tokens through ttt_step's per-token function). A new TTT layer variant adds its own decode and chunk
 // entry points beside these.
-// Buffers: `uvg` = the fused BitLinear output (uq[, uk], v[, g] at the OFF_U*/OFF_V/OFF_G offsets), `qk` = q and k
+// Buffers: `uvg` = the fused BitLinear output (uq[, uk], v at the OFF_U*/OFF_V offsets[, then g]), `qk` = q and k
 // after the causal convolution, `params` = the layer's float tensors packed at OFF_* (weights), `state` = this
 // layer's ttt-state (W0, GW [H,f,f]; b0, Gb [H,f]; conv histories [(K−1), D] each, oldest row first).
 override D: u32;
@@ -13,7 +13,7 @@ override EPS: f32;
 override BASE_LR: f32;
 override GATE: bool;
 // OFF_*: float offsets into uvg, params and state, declared by gpu/ttt-layout.ts (prepended by gpu/shaders.ts), the
-// module that also packs those buffers.
+// module that also packs those buffers. MAX_HEAD, MAX_CONV_KERNEL: gpu/shaders.ts KERNEL_CONSTANTS.
 // ttt_step computes and writes the drift stats only in its DRIFT variant (gpu/model.ts picks it per step): they
 // read all of w_init, as many bytes as the state itself, for numbers that only "See inside" shows.
 override DRIFT: bool = true;
@@ -36,34 +36,22 @@ override STATS_STRIDE: u32 = 0u;
 @group(0) @binding(3) var<storage, read_write> conv_qk: array<f32>; // [2D]: q, k (or [3D]: q, k, v with CONV_V)
 @group(0) @binding(4) var<uniform> conv_chunk: vec4<u32>; // ttt_conv_rows: x = tokens in the chunk
 
-fn convolve(c: u32, current: f32, kernel_off: u32, hist_off: u32) -> f32 {
-  var acc = conv_params[kernel_off + c * K + K - 1u] * current;
-  for (var j = 0u; j + 1u < K; j++) {
-    acc += conv_params[kernel_off + c * K + j] * conv_state[hist_off + j * D + c];
+// One stream of channel c (the input at `in_off` of each conv_uvg row, the output at `out_off` of each conv_qk
+// row) through the chunk's tokens: the taps and the history are loaded once, kept in registers across the
+// tokens (shifted by one per token) and stored back after the last (each thread owns its channel: no races).
+fn conv_stream_rows(c: u32, in_off: u32, out_off: u32, kernel_off: u32, hist_off: u32) {
+  var taps: array<f32, MAX_CONV_KERNEL>;
+  var history: array<f32, MAX_CONV_KERNEL>;
+  for (var j = 0u; j < K; j++) { taps[j] = conv_params[kernel_off + c * K + j]; }
+  for (var j = 0u; j + 1u < K; j++) { history[j] = conv_state[hist_off + j * D + c]; }
+  for (var row = 0u; row < conv_chunk.x; row++) {
+    let current = conv_uvg[row * UVG_STRIDE + in_off + c];
+    conv_qk[row * QK_STRIDE + out_off + c] = causal_conv(taps, history, current, K);
+    // Shift by one token: the oldest value out, `current` in as the newest (select, not history[K − 2u]: an
+    // override-expression index out of bounds when K < 2 fails pipeline creation, even in a dead branch).
+    for (var j = 0u; j + 1u < K; j++) { history[j] = select(history[j + 1u], current, j + 2u == K); }
   }
-  // Shift this channel's history by one token (each thread owns its channel: no races).
-  for (var j = 0u; j + 2u < K; j++) {
-    conv_state[hist_off + j * D + c] = conv_state[hist_off + (j + 1u) * D + c];
-  }
-  if (K > 1u) { conv_state[hist_off + (K - 2u) * D + c] = current; } // K = 1: no history
-  return acc;
-}
-
-// One token: reads row `row` of conv_uvg, writes row `row` of conv_qk.
-fn conv_token(c: u32, row: u32) {
-  let u = row * UVG_STRIDE;
-  let o = row * QK_STRIDE;
-  let uq = conv_uvg[u + OFF_UQ + c];
-  let uk = conv_uvg[u + OFF_UK + c];
-  if (K == 0u) {
-    conv_qk[o + c] = uq;
-    conv_qk[o + D + c] = uk;
-    if (CONV_V) { conv_qk[o + 2u * D + c] = conv_uvg[u + OFF_UV + c]; }
-  } else {
-    conv_qk[o + c] = convolve(c, uq, OFF_CONV_Q, OFF_HIST_Q);
-    conv_qk[o + D + c] = convolve(c, uk, OFF_CONV_K, OFF_HIST_K);
-    if (CONV_V) { conv_qk[o + 2u * D + c] = convolve(c, conv_uvg[u + OFF_UV + c], OFF_CONV_V, OFF_HIST_V); }
-  }
+  for (var j = 0u; j + 1u < K; j++) { conv_state[hist_off + j * D + c] = history[j]; }
 }
 
 // A prefill chunk: each thread runs its channel through the chunk's tokens in order (the history carries over).
@@ -71,13 +59,25 @@ fn conv_token(c: u32, row: u32) {
 fn ttt_conv_rows(@builtin(global_invocation_id) gid: vec3<u32>) {
   let c = gid.x;
   if (c >= D) { return; }
-  for (var row = 0u; row < conv_chunk.x; row++) { conv_token(c, row); }
+  if (K == 0u) {
+    for (var row = 0u; row < conv_chunk.x; row++) {
+      let u = row * UVG_STRIDE;
+      let o = row * QK_STRIDE;
+      conv_qk[o + c] = conv_uvg[u + OFF_UQ + c];
+      conv_qk[o + D + c] = conv_uvg[u + OFF_UK + c];
+      if (CONV_V) { conv_qk[o + 2u * D + c] = conv_uvg[u + OFF_UV + c]; }
+    }
+    return;
+  }
+  conv_stream_rows(c, OFF_UQ, 0u, OFF_CONV_Q, OFF_HIST_Q);
+  conv_stream_rows(c, OFF_UK, D, OFF_CONV_K, OFF_HIST_K);
+  if (CONV_V) { conv_stream_rows(c, OFF_UV, 2u * D, OFF_CONV_V, OFF_HIST_V); }
 }
 
 // --- ttt_step: one workgroup per head ---------------------------------------------------------------------------
 // Thread t owns the columns j = t + r·64 (r < R) of W0/GW/W̄ and the entries j of b0/Gb/Z: every state element is
 // read and written by one thread only, so the update needs no barrier on storage memory.
-const R: u32 = 4u; // head size ≤ 256
+const R: u32 = MAX_HEAD / 64u; // columns per thread (MAX_HEAD: generated by gpu/shaders.ts)
 
 @group(0) @binding(0) var<storage, read> step_position: array<u32>;
 @group(0) @binding(1) var<storage, read> step_xn: array<f32>;
@@ -92,24 +92,22 @@ const R: u32 = 4u; // head size ≤ 256
 @group(0) @binding(8) var<uniform> step_memory: vec4<f32>;
 @group(0) @binding(9) var<uniform> step_chunk: vec4<u32>; // ttt_step_rows: x = tokens in the chunk
 
-var<workgroup> sh_q: array<f32, 256>;
-var<workgroup> sh_k: array<f32, 256>;
-var<workgroup> sh_target: array<f32, 256>; // v − k
+var<workgroup> sh_q: array<f32, MAX_HEAD>;
+var<workgroup> sh_k: array<f32, MAX_HEAD>;
+var<workgroup> sh_target: array<f32, MAX_HEAD>; // v − k
 
 // The decode step: the causal conv of the head's q and k channels first (conv into the step: one dispatch, not
 // two), then the token. Each thread convolves the channels j it then reads in ttt_token (j = t, t + 64, …), so
-// its own writes are all it reads: no barrier. The arithmetic and the history shift are ttt_conv's (`convolve`,
-// copied for this entry point's bindings: WGSL functions cannot take storage pointers).
+// its own writes are all it reads: no barrier. The sum is common.wgsl's causal_conv; the history shifts in
+// step_state.
 fn step_convolve(c: u32, current: f32, kernel_off: u32, hist_off: u32) -> f32 {
-  var acc = step_params[kernel_off + c * K + K - 1u] * current;
-  for (var j = 0u; j + 1u < K; j++) {
-    acc += step_params[kernel_off + c * K + j] * step_state[hist_off + j * D + c];
-  }
-  for (var j = 0u; j + 2u < K; j++) {
-    step_state[hist_off + j * D + c] = step_state[hist_off + (j + 1u) * D + c];
-  }
-  if (K > 1u) { step_state[hist_off + (K - 2u) * D + c] = current; }
-  return acc;
+  var taps: array<f32, MAX_CONV_KERNEL>;
+  var history: array<f32, MAX_CONV_KERNEL>;
+  for (var j = 0u; j < K; j++) { taps[j] = step_params[kernel_off + c * K + j]; }
+  for (var j = 0u; j + 1u < K; j++) { history[j] = step_state[hist_off + j * D + c]; }
+  for (var j = 0u; j + 2u < K; j++) { step_state[hist_off + j * D + c] = history[j + 1u]; }
+  if (K > 1u) { step_state[hist_off + (K - 2u) * D + c] = current; } // K = 1: no history
+  return causal_conv(taps, history, current, K);
 }
 
 @compute @workgroup_size(64)
@@ -296,8 +294,7 @@ fn ttt_token(h: u32, t: u32, position: u32, row: u32) {
 // measured ~3× faster on SwiftShader, where barriers are what costs. One workgroup per head; each phase spreads its elements over all threads, and the per-token
 // LayerNorms run one thread per token (no tree reductions).
 override SEG: u32 = 16u; // tokens per segment: SEG·f ≤ SEG_FLOATS, SEG ≤ SEG_MAX (gpu/ttt-layout.ts tttSegmentTokens)
-const SEG_FLOATS: u32 = 1024u;
-const SEG_MAX: u32 = 16u;
+// SEG_FLOATS (floats per segment array) and SEG_MAX (most tokens per segment): generated by gpu/ttt-layout.ts.
 
 @group(0) @binding(0) var<storage, read> batch_position: array<u32>;
 @group(0) @binding(1) var<storage, read> batch_xn: array<f32>;

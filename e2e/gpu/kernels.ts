@@ -1,7 +1,7 @@
 // Single kernels on random inputs against small CPU functions written here (independent of the engine's host
 // code except the weight packer, which the bitlinear check exercises too).
 import { GpuContext } from '../../src/engine/gpu/context';
-import { SHADERS } from '../../src/engine/gpu/shaders';
+import { KERNEL_CONSTANTS, SHADERS } from '../../src/engine/gpu/shaders';
 import { packTernaryMatvec, packTernaryRows } from '../../src/engine/gpu/pack';
 import { packFloatTable } from '../../src/engine/gpu/float-table';
 import { f16BitsToF32, f32ToF16Bits } from '../../src/engine/format/f16';
@@ -159,7 +159,7 @@ export async function checkKernels(gpu?: GPU): Promise<KernelResult[]> {
   // (gpu/float-table.ts); the f16 table holds f16-rounded values, so both must match the CPU exactly / to 1e-5.
   for (const asF16 of [false, true]) {
     const D = 48;
-    const V = 100;
+    const V = 101; // not a multiple of the LM head's 4 rows per thread: the last thread's tail
     const table = f32(V * D, () => rng.normal());
     if (asF16) for (let i = 0; i < table.length; i++) table[i] = f16BitsToF32(f32ToF16Bits(table[i]));
     const packed = packFloatTable(table, V, D);
@@ -173,7 +173,7 @@ export async function checkKernels(gpu?: GPU): Promise<KernelResult[]> {
     const xn = f32(D, () => rng.normal());
     const logits = empty(V * 4);
     const position = buf(new Uint32Array([7, 0, 0, 0]));
-    await run(ctx, SHADERS.head, 'lm_head', { ...layout, ADVANCE: 1 }, [buf(packed.words), buf(xn), logits, position], Math.ceil(V / 64));
+    await run(ctx, SHADERS.head, 'lm_head', { ...layout, ADVANCE: 1 }, [buf(packed.words), buf(xn), logits, position], Math.ceil(V / (64 * KERNEL_CONSTANTS.HEAD_ROWS_PER_THREAD)));
     if (new Uint32Array(await ctx.readBuffer(position))[0] !== 8) throw new Error('lm_head with ADVANCE did not advance the position by one');
     const gl = new Float32Array(await ctx.readBuffer(logits));
     const cpu = Array.from({ length: V }, (_, v) => {

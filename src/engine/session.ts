@@ -319,17 +319,17 @@ export class Session {
     // have done first (so nothing is pending), and its own draw is undone: the sampler's history goes back to its
     // checkpoint and the id is never shown. maxTokens and a full context are known before submitting, so they
     // never cost a wasted step. Samples alternate between two staging buffers (one mapped, one being written).
+    // Step s+1 is submitted ahead unless sample s is sure to end the generation: s+1 reaches maxTokens (then the
+    // sample is eot or the maxTokens-th token), the context is full (eot or context-full), or a cancel has come
+    // (eot, maxTokens or cancelled: a cancel is never taken back). So every sample that does not end it has had its
+    // next step submitted already, and nothing is left to submit after the checks.
     const hasAttn = config.mixers.includes('attn');
     let previousAck: unknown = undefined;
-    let submitted = 0; // the newest sample whose step is submitted (sample 0: the last prefill chunk's)
     for (let s = 0; stopReason === null; s++) {
-      if (submitted === s && s + 1 < params.maxTokens && (!hasAttn || this.position < config.maxContext) && !cancelled()) {
-        this.submitDecodeStep(params, s + 1, wantDrift);
-        submitted = s + 1;
-      }
+      const readAhead = s + 1 < params.maxTokens && (!hasAttn || this.position < config.maxContext) && !cancelled();
+      if (readAhead) this.submitDecodeStep(params, s + 1, wantDrift); // step s+1 reads `id` below
       const { id, drift } = await this.readSample(s % 2, wantDrift);
       if (s === 0) prefillEnd = performance.now();
-      const readAhead = submitted > s; // step s+1 has read `id` already
       // Tokens read once this sample is: the position the sample is read at.
       const position = this.position - (readAhead ? 1 : 0);
       // The sampled id is in the GPU history and the token buffer: the model reads it at the next step.
@@ -346,14 +346,7 @@ export class Session {
         else if (cancelled()) stopReason = 'cancelled';
         else if (hasAttn && position >= config.maxContext) stopReason = 'context-full';
       }
-      if (stopReason !== null) {
-        if (readAhead) this.sampler.rollbackHistory(); // the draw of step s+1 is not wanted
-        break;
-      }
-      if (!readAhead) {
-        this.submitDecodeStep(params, s + 1, wantDrift);
-        submitted = s + 1;
-      }
+      if (stopReason !== null && readAhead) this.sampler.rollbackHistory(); // the draw of step s+1 is not wanted
     }
     const finished = performance.now();
 
@@ -366,7 +359,7 @@ export class Session {
       text: this.tokenizer.decode(generated),
       tokens: generated,
       promptTokens: promptIds.length,
-      stopReason: stopReason ?? 'max-tokens',
+      stopReason,
       prefillTokensPerSecond: this.prefillTokensPerSecond,
       decodeTokensPerSecond: this.decodeTokensPerSecond,
     };

@@ -134,7 +134,7 @@ export class EngineController {
 
   private async load(from: LoadedFrom, retryFromNetwork = true, options: LoadOptions = {}): Promise<void> {
     const seq = ++this.loadSeq;
-    this.cancelGeneration();
+    void this.cancelGeneration();
     this.replaceOffer = null;
     this.pendingReplace = null;
     // The worker's load is a transaction: the loaded model keeps its memory unless the new one is ready.
@@ -289,14 +289,14 @@ export class EngineController {
   stop(): void {
     const turn = this.turns[lastAssistantIndex(this.turns)];
     if (turn?.streaming) turn.tokensAtStop = turn.tokens;
-    if (this.status !== 'generating' || !this.client) return;
-    void this.client.api.cancel().then((sent) => {
+    void this.cancelGeneration()?.then((sent) => {
       if (turn && sent > 0) turn.tokensAtStop = Math.max(turn.tokensAtStop ?? 0, sent);
     });
   }
 
-  private cancelGeneration(): void {
-    if (this.status === 'generating') void this.client?.api.cancel();
+  /** Cancels the generation in flight, if any: the worker's count of tokens sent when the cancel reached it, else null. */
+  private cancelGeneration(): Promise<number> | null {
+    return this.status === 'generating' && this.client ? this.client.api.cancel() : null;
   }
 
   /** Forget: the TTT memory goes back to its initial state and the conversation starts over. */

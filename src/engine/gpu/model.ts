@@ -10,7 +10,7 @@ import type { GpuContext, StagingReader } from './context';
 import { packFloatTable, type PackedFloatTable } from './float-table';
 import { packTernaryMatvec, ropePhaseSteps } from './pack';
 import { matvecInputWords, matvecPlan } from './bitlinear';
-import { MAX_HEAD_SIZE, SHADERS, WORKGROUP_SIZE, type ShaderName } from './shaders';
+import { KERNEL_CONSTANTS, MAX_HEAD_SIZE, SHADERS, WORKGROUP_SIZE, type ShaderName } from './shaders';
 import { packTttParams, tttInputLayout, tttOffsetConstants, tttSegmentTokens, tttStateLayout, type TttParamLayout, type TttStateLayout } from './ttt-layout';
 
 export { ContextOverflowError };
@@ -42,12 +42,10 @@ export interface GpuModelOptions {
 
 /** Tokens per prefill chunk unless GpuModelOptions.maxChunkTokens says otherwise. */
 export const DEFAULT_MAX_CHUNK_TOKENS = 64;
-/** Tokens per thread of lm_head_rows (four vec4 per column) and of bitlinear_rows (one vec4, 8 rows per thread). */
-const CHUNK_TILE = 16;
-const BITLINEAR_ROWS_TILE = 4;
-const BITLINEAR_ROWS_PER_THREAD = 8;
-/** Vocabulary rows per thread of lm_head_rows (shaders/head.wgsl HEAD_ROWS_PER_THREAD). */
-const LM_HEAD_ROWS_PER_THREAD = 4;
+/** Tokens and rows per thread of the chunk kernels (the shaders' generated constants). */
+const { HEAD_TOKENS_PER_THREAD, HEAD_ROWS_PER_THREAD, BITLINEAR_TOKENS_PER_THREAD, BITLINEAR_ROWS_PER_THREAD } = KERNEL_CONSTANTS;
+/** Token rows of the chunk buffers are padded to a multiple of this (lm_head_rows' tile; bitlinear_rows' divides it). */
+const CHUNK_TILE = HEAD_TOKENS_PER_THREAD;
 
 /** Which logits encodeChunk computes (see ChunkOptions). */
 export type ChunkLogits = 'last' | 'all' | 'none';
@@ -414,7 +412,7 @@ export class GpuModel {
       this.chunkDispatches.push({ label: `chunk.${label}`, spec: pipeline, pipeline: null, grid, buffers, bindGroup: null, usesKvCache: more.usesKvCache ?? false, drift: more.drift });
     const tiles = (n: number) => Math.ceil(n / CHUNK_TILE);
     const chunkBitlinear = (label: string, w: PackedWeight, out: GPUBuffer, accumulate: boolean) =>
-      chunkAdd(label, spec('bitlinear', 'bitlinear_rows', { IN: w.cols, OUT: w.rows, ACCUMULATE: accumulate ? 1 : 0, XQ_ROWS: paddedRows }), (n) => [groups(Math.ceil(w.rows / BITLINEAR_ROWS_PER_THREAD)), Math.ceil(n / BITLINEAR_ROWS_TILE)], () => [w.words, w.scales, XQ, XSCALE, out, this.chunkInfo]);
+      chunkAdd(label, spec('bitlinear', 'bitlinear_rows', { IN: w.cols, OUT: w.rows, ACCUMULATE: accumulate ? 1 : 0, XQ_ROWS: paddedRows }), (n) => [groups(Math.ceil(w.rows / BITLINEAR_ROWS_PER_THREAD)), Math.ceil(n / BITLINEAR_TOKENS_PER_THREAD)], () => [w.words, w.scales, XQ, XSCALE, out, this.chunkInfo]);
     // CPU adapters: four rows per workgroup, one per SIMD lane (norm_quant_rows_lanes); GPUs: a workgroup per row.
     const CHUNK_NORM_LANES = 4;
     const chunkNormQuant = (label: string, n: number, norm: NormInput, dst: GPUBuffer, dstRows = 0) =>
@@ -570,14 +568,15 @@ export class GpuModel {
     // step's last kernel also advances the position.
     add('final_norm', pipe('norm', normEntry, normConstants(d, { kind: NORM_RMS, src: this.x, params: finalNorm })), 1, () => [null, null, xn, xq, xscale, null, this.x, finalNorm, unusedGate]);
     const headConstants = { D: d, V, F16: headTable.f16 ? 1 : 0, ROW_WORDS: headTable.rowWords };
-    add('lm_head', pipe('head', 'lm_head', { ...headConstants, ADVANCE: 1 }), groups(V), () => [headTable.buffer, xn, this.logits, this.stepPosition]);
+    const headGroups = groups(Math.ceil(V / HEAD_ROWS_PER_THREAD));
+    add('lm_head', pipe('head', 'lm_head', { ...headConstants, ADVANCE: 1 }), headGroups, () => [headTable.buffer, xn, this.logits, this.stepPosition]);
     const lastHead = pipe('head', 'lm_head', { ...headConstants, ADVANCE: 0 });
-    this.headDispatches = [this.dispatches[this.dispatches.length - 2], { label: 'lm_head', pipeline: lastHead, buffers: () => [headTable.buffer, xn, this.logits, this.stepPosition], bindGroup: null, workgroups: groups(V), usesKvCache: false }];
+    this.headDispatches = [this.dispatches[this.dispatches.length - 2], { label: 'lm_head', pipeline: lastHead, buffers: () => [headTable.buffer, xn, this.logits, this.stepPosition], bindGroup: null, workgroups: headGroups, usesKvCache: false }];
 
     const chunkLayers = this.chunkDispatches.length;
     chunkNormQuant('final_norm', d, { kind: NORM_RMS, src: X, params: finalNorm }, XNT, paddedRows);
     const lmHeadRows = spec('head', 'lm_head_rows', { D: d, V, F16: headTable.f16 ? 1 : 0, ROW_WORDS: headTable.rowWords, XN_ROWS: paddedRows });
-    chunkAdd('lm_head', lmHeadRows, (n) => [groups(Math.ceil(V / LM_HEAD_ROWS_PER_THREAD)), tiles(n)], () => [headTable.buffer, XNT, this.chunkLogits, this.chunkInfo]);
+    chunkAdd('lm_head', lmHeadRows, (n) => [groups(Math.ceil(V / HEAD_ROWS_PER_THREAD)), tiles(n)], () => [headTable.buffer, XNT, this.chunkLogits, this.chunkInfo]);
     chunkAdd('advance_position', spec('head', 'advance_position_by', {}), () => [1, 1], () => [this.stepPosition, this.chunkInfo]);
     this.chunkAdvance = this.chunkDispatches.pop()!;
     this.chunkHeadDispatches = this.chunkDispatches.splice(chunkLayers);

@@ -2,6 +2,9 @@
 // generator and both runtimes agree on.
 import type { AttnConfig, ModelConfig } from '../types';
 
+/** Largest causal-conv kernel (config.ttt.convKernel, config.attn.convKernel); the kernels' shaders/common.wgsl MAX_CONV_KERNEL. */
+export const MAX_CONV_KERNEL = 16;
+
 export type TensorRole = 'float' | 'ternary';
 
 export interface TensorSpec {
@@ -102,14 +105,14 @@ export function configProblem(c: ModelConfig): string | null {
   const t = c.ttt;
   if (!t || typeof t !== 'object') return 'config.ttt is missing';
   if (!posInt(t.miniBatch)) return 'config.ttt.miniBatch must be a positive integer';
-  if (!Number.isInteger(t.convKernel) || t.convKernel < 0 || t.convKernel > 16) return 'config.ttt.convKernel must be 0..16';
+  if (!Number.isInteger(t.convKernel) || t.convKernel < 0 || t.convKernel > MAX_CONV_KERNEL) return `config.ttt.convKernel must be 0..${MAX_CONV_KERNEL}`;
   if (typeof t.shareQK !== 'boolean' || typeof t.gate !== 'boolean') return 'config.ttt.shareQK and gate must be booleans';
   if (t.shareQK && t.convKernel === 0) return 'config.ttt.shareQK needs convKernel > 0';
   if (!(t.baseLr > 0)) return 'config.ttt.baseLr must be positive';
   const a = c.attn;
   if (a !== undefined) {
     if (!a || typeof a !== 'object') return 'config.attn must be an object';
-    if (!Number.isInteger(a.convKernel) || a.convKernel < 0 || a.convKernel > 16) return 'config.attn.convKernel must be 0..16';
+    if (!Number.isInteger(a.convKernel) || a.convKernel < 0 || a.convKernel > MAX_CONV_KERNEL) return `config.attn.convKernel must be 0..${MAX_CONV_KERNEL}`;
     if (typeof a.gate !== 'boolean') return 'config.attn.gate must be a boolean';
   }
   return null;
