@@ -2,7 +2,7 @@
 // IndexedDB through the service worker, Stop, corrupt files, keyboard rules.
 import { readFileSync } from 'node:fs';
 import { expect, test } from '@playwright/test';
-import { progressSeen, recordProgress, sendAndWait, setNumber, setSlider, waitReady, REPLY_TIMEOUT } from './helpers';
+import { progressSeen, recordProgress, sendAndWait, setNumber, setSlider, waitReady, READY_TIMEOUT, REPLY_TIMEOUT } from './helpers';
 
 test('first visit downloads with progress, replies, then works offline from the IndexedDB cache', async ({ page, context }) => {
   await recordProgress(page);
@@ -205,8 +205,10 @@ test('replies carry their model; after a switch Regenerate says why it cannot ru
   await expect(page.getByTestId('regenerate-reason')).toHaveCount(0);
 
   await page.getByTestId('model-select').selectOption('tiny-ttt');
+  // The old model reads "ready" until the switch starts, so wait for the new one by its key first (loading
+  // tiny-ttt compiles its pipelines: ~11 s on SwiftShader, longer than expect's default 5 s on a busy machine).
+  await expect(page.getByTestId('model-status')).toHaveAttribute('data-model-key', 'tiny-ttt', { timeout: READY_TIMEOUT });
   await waitReady(page);
-  await expect(page.getByTestId('model-status')).toHaveAttribute('data-model-key', 'tiny-ttt');
   await expect(page.getByTestId('note').last()).toHaveText(
     'Switched to Tiny TTT (tiny random test model). It has not read the conversation above (dimmed): its memory starts empty, and it reads only what follows.');
   const regenerate = page.getByTestId('regenerate');
