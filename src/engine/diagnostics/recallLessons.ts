@@ -6,7 +6,7 @@
 // The recall probe (recallProbe.ts, probes/recall-v1.json) stays the test: lessons use none of its templates
 // ("The <animal>'s name is <Name>."), none of its keys (animals) and none of its names, so a model can only score
 // on the probe by having learned to recall, not by having seen the probe's pairs. recallLessons.test.ts checks it.
-import { RECALL_KEYS, RECALL_NAMES } from './recallProbe';
+import { RECALL_KEYS, RECALL_NAMES, seededRandom, shuffled } from './recallProbe';
 import type { Tokenizer } from '../tokenizer/tokenizer';
 
 /** Names of the lessons' people: disjoint from RECALL_NAMES (tested). */
@@ -51,25 +51,8 @@ export interface Lesson {
   answers: [number, number][];
 }
 
-/** mulberry32, as the probe's: the same lessons on every machine for a seed. */
-function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function pickDistinct<T>(values: readonly T[], n: number, random: () => number): T[] {
-  const out = values.slice();
-  for (let i = out.length - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    [out[i], out[j]] = [out[j]!, out[i]!];
-  }
-  return out.slice(0, n);
+  return shuffled(values, random).slice(0, n);
 }
 
 function encodeChecked(tokenizer: Tokenizer, segments: { text: string; answer?: boolean }[]) {

@@ -90,7 +90,7 @@ export const RECALL_FACTS_PER_ITEM = 6;
 export const RECALL_FILLER_TOKENS = [96, 160, 256, 384, 480] as const;
 
 /** mulberry32: a tiny seeded generator, so the probe is the same on every machine. */
-function seededRandom(seed: number): () => number {
+export function seededRandom(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
@@ -101,7 +101,7 @@ function seededRandom(seed: number): () => number {
   };
 }
 
-function shuffled<T>(values: readonly T[], random: () => number): T[] {
+export function shuffled<T>(values: readonly T[], random: () => number): T[] {
   const out = values.slice();
   for (let i = out.length - 1; i > 0; i--) {
     const j = Math.floor(random() * (i + 1));
