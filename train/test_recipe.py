@@ -157,6 +157,55 @@ class LessonWindows(unittest.TestCase):
             self.assertTrue(any(np.array_equal(tokens[s : s + gap.size], gap) for s in starts))
 
 
+class DrillWindows(unittest.TestCase):
+    EOT = 99
+
+    def test_layout_answers_gap_and_determinism(self):
+        tokens = RepeatWindows().stream()
+        T = 96
+        b = Batches(tokens, 8, T, seed=5, rank=0, world=1, carry=False, carry_segments=8, repeat_frac=0.25,
+                    eot_id=self.EOT, drill_frac=0.25, drill_pairs=(3, 5), drill_min_gap=20)
+        x, answers = b.get_with_answers(9, torch.device("cpu"))
+        x, answers = x.numpy(), answers.numpy()
+        again, answers2 = b.get_with_answers(9, torch.device("cpu"))
+        self.assertTrue(np.array_equal(x, again.numpy()) and np.array_equal(answers, answers2.numpy()))  # resumable
+        self.assertTrue(np.array_equal(x, b.get(9, torch.device("cpu")).numpy()))
+        plain = Batches(tokens, 8, T, seed=5, rank=0, world=1, carry=False, carry_segments=8, repeat_frac=0.25,
+                        eot_id=self.EOT)
+        self.assertTrue(np.array_equal(x[:6], plain.get(9, torch.device("cpu")).numpy()[:6]))  # drills are the last
+        self.assertEqual(answers.shape, (2, T))
+        for row, mask in zip(x[6:], answers):
+            self.assertEqual(row.size, T + 1)
+            self.assertEqual(row[0], self.EOT)
+            n = int(mask.sum())
+            self.assertIn(n, (3, 5))
+            pairs = row[1 : 1 + 2 * n].reshape(n, 2)
+            keys, values = pairs[:, 0], pairs[:, 1]
+            self.assertEqual(len(set(keys.tolist()) | set(values.tolist())), 2 * n)  # all distinct
+            self.assertTrue(np.all(np.isin(pairs, b.drill_pool)) and not np.any(pairs == self.EOT))
+            lookup = dict(zip(keys.tolist(), values.tolist()))
+            where = np.flatnonzero(mask)
+            for t in where:  # each answer position holds a question's key, and its target is that key's value
+                self.assertEqual(lookup[int(row[t])], int(row[t + 1]))
+                self.assertGreater(t - 2 * n, 20)  # the key is past the gap: farther than the window from its pair
+            self.assertEqual(sorted(row[where].tolist()), sorted(keys.tolist()))  # every key asked once
+            self.assertTrue(np.array_equal(where, where[0] + 2 * np.arange(n)))
+            self.assertEqual(row[where[-1] + 2], self.EOT)
+            gap = row[1 + 2 * n : where[0]]
+            self.assertGreaterEqual(gap.size, 20)
+            self.assertTrue(np.all(gap <= self.EOT))  # story text between pairs and questions
+
+    def test_pool_is_common_tokens_without_eot(self):
+        tokens = RepeatWindows().stream()
+        b = Batches(tokens, 4, 96, seed=0, rank=0, world=1, carry=False, carry_segments=8, eot_id=self.EOT,
+                    drill_frac=0.25, drill_pairs=(4,), drill_min_gap=20)
+        counts = np.bincount(tokens.astype(np.int64), minlength=100)
+        self.assertNotIn(self.EOT, b.drill_pool.tolist())
+        self.assertTrue(np.all(counts[b.drill_pool] > 0))
+        ranked = [int(i) for i in np.argsort(-np.where(np.arange(100) == self.EOT, 0, counts), kind="stable")]
+        self.assertEqual(b.drill_pool.tolist()[:5], ranked[16:21])  # the 16 commonest are left out
+
+
 class WarmStart(unittest.TestCase):
     def test_latent_weights_quantise_back_with_the_exact_scale(self):
         from warm_start import latent_from_codes

@@ -17,7 +17,7 @@ import os
 import platform
 import sys
 import time
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 # One thread per process unless told otherwise: on the shared 2-core machines two threads in one process are a trap
 # (the OpenMP/OpenBLAS pools spin while another job holds the other core; a step took 37.8 CPU-s against 1.75).
@@ -88,6 +88,15 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     ap.add_argument("--lessons", default="", help="lessons JSON (default: DATA/lessons.json)")
     ap.add_argument("--lesson-min-gap", type=int, default=64,
                     help="fewest story tokens between a lesson's facts and its questions (the SWA window: 64)")
+    ap.add_argument("--drill-frac", type=float, default=0.0,
+                    help="share of each batch's rows (the last ones) that are recall drills: MQAR in the stories' "
+                         "tokens (README 'Recall drills'), scored only at the answers, as their own loss term")
+    ap.add_argument("--drill-weight", type=float, default=1.0,
+                    help="weight of the drills' mean answer loss beside the language-model loss of the other rows")
+    ap.add_argument("--drill-pairs", default="4,8,16",
+                    help="comma list: each drill row holds one of these numbers of key-value pairs")
+    ap.add_argument("--drill-min-gap", type=int, default=64,
+                    help="fewest story tokens between a drill's pairs and its questions (the SWA window: 64)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--time-limit", type=float, default=0, help="stop training after this many seconds (0: none)")
     ap.add_argument("--stop-file", default="",
@@ -114,6 +123,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         ap.error("--repeat-frac must be between 0 and 1")
     if not 0.0 <= args.lesson_frac <= 1.0 or args.repeat_frac + args.lesson_frac > 1.0:
         ap.error("--lesson-frac must be between 0 and 1, and with --repeat-frac at most 1")
+    args.drill_pairs = [int(n) for n in str(args.drill_pairs).split(",") if n.strip()]
+    if not 0.0 <= args.drill_frac <= 1.0 or args.repeat_frac + args.lesson_frac + args.drill_frac > 1.0:
+        ap.error("--drill-frac must be between 0 and 1, and with --repeat-frac and --lesson-frac at most 1")
+    if args.drill_frac and (args.carry_state or not args.drill_pairs or min(args.drill_pairs) < 1):
+        ap.error("--drill-frac needs random windows (no --carry-state) and positive --drill-pairs")
     if args.lesson_frac and args.carry_state:
         ap.error("--lesson-frac works on random windows; it cannot be combined with --carry-state")
     try:
@@ -151,7 +165,8 @@ class Batches:
     def __init__(self, tokens: np.ndarray, batch: int, context: int, seed: int, rank: int, world: int,
                  carry: bool, carry_segments: int, repeat_frac: float = 0.0, eot_id: Optional[int] = None,
                  lessons: Optional[List[Any]] = None, lesson_frac: float = 0.0, lesson_min_gap: int = 64,
-                 lesson_sep: Sequence[int] = ()):
+                 lesson_sep: Sequence[int] = (), drill_frac: float = 0.0, drill_pairs: Sequence[int] = (4, 8, 16),
+                 drill_min_gap: int = 64):
         self.tokens, self.B, self.T, self.seed, self.rank = tokens, batch, context, seed, rank
         self.carry, self.cs = carry, carry_segments
         n = tokens.size
@@ -170,7 +185,25 @@ class Batches:
             if not self.lessons:
                 raise DataError(f"no lesson fits a window of {context} with a gap of {lesson_min_gap}")
             self.min_gap = lesson_min_gap
-        if self.n_repeat or self.n_lesson:
+        self.n_drill = int(round(drill_frac * batch))
+        if self.n_repeat + self.n_lesson + self.n_drill > batch:
+            raise DataError("repeat, lesson and drill rows do not fit the batch")
+        if self.n_drill:
+            self.drill_pairs = [int(n) for n in drill_pairs]
+            self.drill_min_gap = int(drill_min_gap)
+            if 1 + 4 * max(self.drill_pairs) + self.drill_min_gap > context + 1:
+                raise DataError(f"a drill of {max(self.drill_pairs)} pairs and a gap of {drill_min_gap} does not fit "
+                                f"a window of {context}")
+            # keys and values: the stories' common tokens (frequency ranks 16..1040 of the first 4 M tokens), so a
+            # drill reads like scrambled story words; the 16 commonest (punctuation, "the", ...) are left out
+            counts = np.bincount(np.asarray(tokens[: 4_000_000], dtype=np.int64), minlength=int(eot_id or 0) + 1)
+            if eot_id is not None:
+                counts[int(eot_id)] = 0
+            order = np.argsort(-counts, kind="stable")
+            self.drill_pool = order[16 : 16 + 1024][counts[order[16 : 16 + 1024]] > 0]
+            if self.drill_pool.size < 2 * max(self.drill_pairs):
+                raise DataError("train.bin has too few distinct tokens for the drills")
+        if self.n_repeat or self.n_lesson or self.n_drill:
             if eot_id is None:
                 raise ValueError("repeat windows need the eot id")
             self.eot = int(eot_id)
@@ -214,7 +247,33 @@ class Batches:
         rest = np.asarray(self.tokens[s0 + gap : s0 + gap + self.T + 1 - head.size], dtype=np.int64)
         return np.concatenate((head, rest))
 
-    def get(self, step: int, device: torch.device) -> torch.Tensor:
+    def drill_window(self, rng: np.random.Generator) -> Tuple[np.ndarray, np.ndarray]:
+        """A recall drill (MQAR, Zoology arXiv 2312.04927, in the stories' tokens): eot, N pairs `k v` (distinct keys
+        and values from the common-token pool), a gap of real story text (drill_min_gap tokens or more, so the
+        sliding window cannot see the pairs from the questions), the N keys again in a random order each followed by
+        its value, eot, the stream after the gap's text: T+1 tokens. Returns the row and its answer mask over the T
+        targets (True where the target is a question's value)."""
+        n = int(self.drill_pairs[int(rng.integers(len(self.drill_pairs)))])
+        kv = rng.choice(self.drill_pool, size=2 * n, replace=False).astype(np.int64)
+        keys, values = kv[:n], kv[n:]
+        pairs = np.stack([keys, values], axis=1).reshape(-1)
+        order = rng.permutation(n)
+        questions = np.stack([keys[order], values[order]], axis=1).reshape(-1)
+        most = self.T + 1 - 2 - 4 * n
+        gap = int(rng.integers(self.drill_min_gap, most + 1))
+        s0 = int(self.story_starts[int(rng.integers(self.story_starts.size))])
+        filler = np.asarray(self.tokens[s0 : s0 + gap], dtype=np.int64)
+        head = np.concatenate(([self.eot], pairs, filler, questions, [self.eot]))
+        rest = np.asarray(self.tokens[s0 + gap : s0 + gap + self.T + 1 - head.size], dtype=np.int64)
+        row = np.concatenate((head, rest))
+        mask = np.zeros(self.T, dtype=bool)
+        q0 = 1 + 2 * n + gap  # the first question's key; target index t predicts row[t + 1]
+        mask[q0 : q0 + 2 * n : 2] = True
+        return row, mask
+
+    def get_with_answers(self, step: int, device: torch.device) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+        """The batch (B, T+1) and, with drills, the answer mask of the drill rows (the last n_drill rows): (n_drill,
+        T); None without drills."""
         rows = [np.asarray(self.tokens[s : s + self.T + 1], dtype=np.int64) for s in self.positions(step)]
         if self.n_repeat and not self.carry:
             rng = np.random.default_rng([self.seed, step, self.rank, 1])
@@ -224,8 +283,18 @@ class Batches:
             rng = np.random.default_rng([self.seed, step, self.rank, 2])
             for r in range(self.n_repeat, self.n_repeat + self.n_lesson):
                 rows[r] = self.lesson_window(rng)
-        arr = np.stack(rows)
-        return torch.from_numpy(arr).to(device, non_blocking=True)
+        answers = None
+        if self.n_drill:  # the last rows
+            rng = np.random.default_rng([self.seed, step, self.rank, 3])
+            masks = []
+            for r in range(self.B - self.n_drill, self.B):
+                rows[r], mask = self.drill_window(rng)
+                masks.append(mask)
+            answers = torch.from_numpy(np.stack(masks)).to(device)
+        return torch.from_numpy(np.stack(rows)).to(device, non_blocking=True), answers
+
+    def get(self, step: int, device: torch.device) -> torch.Tensor:
+        return self.get_with_answers(step, device)[0]
 
 
 def state_to(state, device):
@@ -335,7 +404,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
         lesson_sep = lesson_file.get("newline", [])
     batches = Batches(train_tokens, args.batch, args.context, args.seed, rank, world, args.carry_state,
                       args.carry_segments, args.repeat_frac, meta["eotId"], lessons, args.lesson_frac,
-                      args.lesson_min_gap, lesson_sep)
+                      args.lesson_min_gap, lesson_sep, args.drill_frac, args.drill_pairs, args.drill_min_gap)
     warmup = args.warmup if args.warmup >= 0 else max(1, round(0.02 * args.steps))
     hardware = hardware_name(device) + (f" × {world}" if distributed else "")
     log_fh = open(log_path, "a") if is_main else None
@@ -377,6 +446,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
     model.train()
     t0 = time.time()
     window_t, window_tokens, loss_acc, loss_n = time.time(), 0, torch.zeros((), device=device), 0
+    drill_acc: List[torch.Tensor] = []
     step = start_step
     stopped_early = False
     probe_start, probe_step0 = None, 0
@@ -400,7 +470,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
         for group in opt.param_groups:
             group["lr"] = lr
         opt.param_groups[0]["weight_decay"] = wd
-        xy = batches.get(step, device)
+        xy, answers = batches.get_with_answers(step, device)
         set_window(step)
         if args.carry_state:
             seg = step % args.carry_segments
@@ -413,9 +483,19 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
                 logits, state_out = m(xy[:, :-1], state=state_in, pos0=seg * args.context)
             else:
                 (logits, _), state_out = m(xy[:, :-1]), None
-            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), xy[:, 1:].reshape(-1))
+            if answers is None:
+                loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), xy[:, 1:].reshape(-1))
+                total = loss
+            else:  # the language-model loss of the story rows, plus the drills' mean answer loss as its own term
+                n = batches.B - batches.n_drill
+                loss = F.cross_entropy(logits[:n].reshape(-1, logits.shape[-1]).float(), xy[:n, 1:].reshape(-1))
+                drill_logits = logits[n:][answers].float()
+                drill = F.cross_entropy(drill_logits, xy[n:, 1:][answers])
+                drill_acc.append(torch.stack([drill.detach(), (drill_logits.argmax(-1) == xy[n:, 1:][answers])
+                                              .float().mean()]))
+                total = loss + args.drill_weight * drill
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            total.backward()
             return loss, state_out
 
         if compiled and step == start_step:
@@ -446,9 +526,14 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
             if not math.isfinite(mean_loss):
                 raise FloatingPointError(f"loss is {mean_loss} at step {step}")
             now = time.time()
-            log({"step": step, "loss": round(mean_loss, 5), "lr": lr, "wd": wd, "tokens": tokens_seen,
-                 "tok_per_s": round(window_tokens / max(1e-9, now - window_t)),
-                 "elapsed": round(elapsed_before + now - t0, 2)})
+            rec = {"step": step, "loss": round(mean_loss, 5), "lr": lr, "wd": wd, "tokens": tokens_seen,
+                   "tok_per_s": round(window_tokens / max(1e-9, now - window_t)),
+                   "elapsed": round(elapsed_before + now - t0, 2)}
+            if drill_acc:  # drill answer loss and accuracy over the steps since the last line
+                d = torch.stack(drill_acc).mean(0).tolist()
+                rec.update({"drill_loss": round(d[0], 5), "drill_acc": round(d[1], 4)})
+                drill_acc.clear()
+            log(rec)
             window_t, window_tokens, loss_acc, loss_n = now, 0, torch.zeros((), device=device), 0
         if is_main and args.eval_every and step % args.eval_every == 0 and step < args.steps:
             ev = evaluate_bpb(model, valid_tokens, valid_bytes, args.context, args.eval_batch, device,
@@ -478,7 +563,8 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
         "tokens_per_s": round(trained_steps * args.batch * args.context * world / max(1e-9, train_seconds)),
         "batch": args.batch, "context": args.context, "lr": args.lr, "warmup": warmup,
         "repeat_frac": args.repeat_frac, "carry_state": args.carry_state, "swa_windows": args.swa_windows,
-        "lesson_frac": args.lesson_frac,
+        "lesson_frac": args.lesson_frac, "drill_frac": args.drill_frac, "drill_weight": args.drill_weight,
+        "drill_pairs": args.drill_pairs,
         "train_data": {k: meta["files"]["train"].get(k) for k in ("tokens", "stories", "sources", "dropped")},
         "state_bytes": {f"{m}T": decode_state_bytes(model.config, m * args.context) for m in (1, 2, 4)},
         "hardware": hardware, "torch": torch.__version__, "python": platform.python_version(),
