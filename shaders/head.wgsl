@@ -24,7 +24,7 @@ override ADVANCE: bool = false;
 // vec4 (lane r: row v0 + r). Each value of xn (the same for every lane: the loads that cost on SwiftShader) is
 // loaded once for the four rows, each table word once. Each row's sum runs element by element from 0, the order
 // of one thread per row (and of lm_head_rows), so the logits are the same bits. Dispatched ⌈V/256⌉.
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn lm_head(@builtin(global_invocation_id) gid: vec3<u32>) {
   if (ADVANCE && gid.x == 0u) { head_position[0] = head_position[0] + 1u; }
   let v0 = HEAD_ROWS_PER_THREAD * gid.x;
@@ -77,7 +77,7 @@ override XN_ROWS: u32 = 16u;
 @group(0) @binding(2) var<storage, read_write> rows_logits: array<f32>; // [tokens, V]
 @group(0) @binding(3) var<uniform> rows_chunk: vec4<u32>;              // x: tokens in the chunk
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn lm_head_rows(@builtin(global_invocation_id) gid: vec3<u32>) {
   let v0 = HEAD_ROWS_PER_THREAD * gid.x;
   if (v0 >= V) { return; }

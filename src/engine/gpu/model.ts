@@ -414,7 +414,7 @@ export class GpuModel {
     const chunkBitlinear = (label: string, w: PackedWeight, out: GPUBuffer, accumulate: boolean) =>
       chunkAdd(label, spec('bitlinear', 'bitlinear_rows', { IN: w.cols, OUT: w.rows, ACCUMULATE: accumulate ? 1 : 0, XQ_ROWS: paddedRows }), (n) => [groups(Math.ceil(w.rows / BITLINEAR_ROWS_PER_THREAD)), Math.ceil(n / BITLINEAR_TOKENS_PER_THREAD)], () => [w.words, w.scales, XQ, XSCALE, out, this.chunkInfo]);
     // CPU adapters: four rows per workgroup, one per SIMD lane (norm_quant_rows_lanes); GPUs: a workgroup per row.
-    const CHUNK_NORM_LANES = 4;
+    const CHUNK_NORM_LANES = KERNEL_CONSTANTS.NORM_ROWS_PER_WORKGROUP;
     const chunkNormQuant = (label: string, n: number, norm: NormInput, dst: GPUBuffer, dstRows = 0) =>
       rowPerThread
         ? chunkAdd(label, spec('norm', 'norm_quant_rows_lanes', { ...normConstants(n, norm), XQ_ROWS: paddedRows, DST_ROWS: dstRows }), (count) => [Math.ceil(count / CHUNK_NORM_LANES), 1], () => [null, null, dst, XQ, XSCALE, this.chunkInfo, ...normBuffers(norm)])
