@@ -1,6 +1,6 @@
 // LM head on the float embeddings (no quantisation, MATH.md): logits[v] = E[v] · xn.
 // The final RMSNorm runs before it as norm.wgsl's norm_quant_rows (its int8 output is unused there).
-// The table is u32 words (gpu/model.ts FloatTable): with F16, two f16 values per word, unpacked with
+// The table is u32 words (gpu/layers/embedding.ts FloatTableGpu): with F16, two f16 values per word, unpacked with
 // unpack2x16float (exact, core WGSL: no shader-f16 needed), rows of ROW_WORDS = ceil(D/2) words; else one f32 per
 // word (bitcast), rows of D words. f16 halves the bytes the head reads per token, its largest read.
 // The decode step's lm_head (ADVANCE) also bumps the GPU-side position counter, as the step's last kernel (nothing
