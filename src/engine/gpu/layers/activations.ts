@@ -8,7 +8,7 @@ import { KERNEL_CONSTANTS } from '../shaders';
 import { DRIFT_STATS_PER_HEAD } from './drift';
 
 /** Token rows of the chunk buffers are padded to a multiple of this (lm_head_rows' tile; bitlinear_rows' divides it). */
-export const CHUNK_TILE = KERNEL_CONSTANTS.HEAD_TOKENS_PER_THREAD;
+const CHUNK_TILE = KERNEL_CONSTANTS.HEAD_TOKENS_PER_THREAD;
 
 export interface StepActivations {
   /** f32[d]: the residual stream. */
