@@ -10,6 +10,7 @@ import { ContextOverflowError } from '../reference/attention';
 import type { GpuContext, StagingReader } from './context';
 import { checkModel, GpuModelError } from './model-check';
 import { DEFAULT_MAX_CHUNK_TOKENS, type ChunkOptions, type GpuModelOptions, type StepOptions } from './model-options';
+import { decodeStateHeader, encodeState, stateOffsets, stateUnfitError } from './state-bytes';
 import { createActivations, type ChunkActivations, type StepActivations } from './layers/activations';
 import { LayerBuilder, storageUsage } from './layers/builder';
 import { DispatchCache, PassRecorder, type DispatchTimer } from './layers/dispatch';
@@ -342,42 +343,28 @@ export class GpuModel {
   async saveState(): Promise<ArrayBuffer> {
     this.assertAlive();
     const buffers = this.stateBuffers();
-    const header = new Uint32Array([this.pos, buffers.length, ...this.mixers.map((m) => (m.kind === 'ttt' ? 0 : m.slots)), ...buffers.map((b) => b.size)]);
-    const parts = [header.buffer, ...(await this.staging.read(buffers.map((buffer) => ({ buffer }))))];
-    const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
-    let at = 0;
-    for (const p of parts) {
-      out.set(new Uint8Array(p), at);
-      at += p.byteLength;
-    }
-    return out.buffer;
+    const contents = await this.staging.read(buffers.map((buffer) => ({ buffer })));
+    return encodeState(this.pos, this.mixerSlots(), buffers.map((b) => b.size), contents);
   }
 
   /** Puts back a state from saveState() of a model with this config; throws GpuModelError if it does not fit. */
   restoreState(data: ArrayBuffer): void {
     this.assertAlive();
-    const words = new Uint32Array(data, 0, Math.floor(Math.min(data.byteLength, 4 * (2 + this.mixers.length)) / 4));
-    const bad = (why: string) => new GpuModelError(`this state does not fit this model: ${why}`);
-    if (words.length < 2 + this.mixers.length) throw bad('it is truncated');
-    const slots = Array.from(words.subarray(2, 2 + this.mixers.length));
+    const { position, slots } = decodeStateHeader(data, this.mixers.length);
     const attnLayers = this.attnLayers();
     const attnSlots = this.mixers.flatMap((m, i) => (m.kind === 'attn' ? [slots[i]] : []));
-    if (attnSlots.some((n) => n !== attnSlots[0] || n < 1 || n > this.config.maxContext)) throw bad('bad KV cache sizes');
+    if (attnSlots.some((n) => n !== attnSlots[0] || n < 1 || n > this.config.maxContext)) throw stateUnfitError('bad KV cache sizes');
     if (attnLayers.length > 0 && attnLayers[0].slots !== attnSlots[0]) this.resizeKvCaches(attnLayers, attnSlots[0], false);
     const buffers = this.stateBuffers();
-    if (words[1] !== buffers.length) throw bad(`it has ${words[1]} buffers, this model ${buffers.length}`);
-    const headerBytes = 4 * (2 + this.mixers.length + buffers.length);
-    if (data.byteLength < headerBytes) throw bad('it is truncated');
-    const sizes = new Uint32Array(data, 4 * (2 + this.mixers.length), buffers.length);
-    if (buffers.some((b, i) => b.size !== sizes[i])) throw bad('buffer sizes differ (another model?)');
-    if (data.byteLength !== headerBytes + buffers.reduce((n, b) => n + b.size, 0)) throw bad('its length is wrong');
-    let at = headerBytes;
-    for (const b of buffers) {
-      this.ctx.device.queue.writeBuffer(b, 0, data, at, b.size);
-      at += b.size;
-    }
-    this.pos = words[0];
+    const offsets = stateOffsets(data, this.mixers.length, buffers.map((b) => b.size));
+    buffers.forEach((b, i) => this.ctx.device.queue.writeBuffer(b, 0, data, offsets[i], b.size));
+    this.pos = position;
     this.driftCurrent = true; // the saved stats come back with the state (as current as they were when saved)
+  }
+
+  /** KV slots per mixer, as saveState records them (0 for TTT layers). */
+  private mixerSlots(): number[] {
+    return this.mixers.map((m) => (m.kind === 'ttt' ? 0 : m.slots));
   }
 
   private stateBuffers(): GPUBuffer[] {
