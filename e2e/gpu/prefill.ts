@@ -16,6 +16,8 @@ export interface ChunkParity {
   argmaxDiffer: number;
   /** Logits bit-identical to the token path's at every token. */
   identical: boolean;
+  /** Tokens from the first on whose logits are bit-identical to the token path's. */
+  identicalPrefix: number;
   /** max |Δ| / max(|token path|, 1e-3) over every drift stat of every token. */
   driftMaxRel: number;
   /** With logits 'last': the logits buffer after the last chunk against the token path's last logits. */
@@ -26,6 +28,8 @@ export interface ChunkParity {
 
 export interface PrefillParityResult {
   adapter: string;
+  /** TTT layers of the model (their chunk kernel without drift, the dual form, sums in another order). */
+  tttLayers: number;
   tokens: number;
   tokenPathMs: number;
   chunks: ChunkParity[];
@@ -58,6 +62,7 @@ async function fileParity(file: ModelFile, tokens: number, chunkSizes: number[],
     if (reference.driftStats) stepDrift.push(new Float32Array(await ctx.readBuffer(reference.driftStats)));
   }
   const tokenPathMs = performance.now() - t0;
+  const tttLayers = reference.tttLayers.length;
   reference.destroy();
 
   const chunks: ChunkParity[] = [];
@@ -66,6 +71,7 @@ async function fileParity(file: ModelFile, tokens: number, chunkSizes: number[],
     const relative: number[] = [];
     let argmaxDiffer = 0;
     let identical = true;
+    let identicalPrefix = 0;
     let driftMaxRel = 0;
     const started = performance.now();
     for (let at = 0, index = 0; at < ids.length; at += chunkSize, index++) {
@@ -85,6 +91,7 @@ async function fileParity(file: ModelFile, tokens: number, chunkSizes: number[],
         relative.push(c.relative);
         if (!c.argmaxEqual) argmaxDiffer++;
         if (row.some((v, j) => v !== expected[j])) identical = false;
+        else if (identical) identicalPrefix++;
         if (drift) {
           const n = stepDrift[at + r].length;
           const got = drift.subarray(r * n, (r + 1) * n);
@@ -103,10 +110,10 @@ async function fileParity(file: ModelFile, tokens: number, chunkSizes: number[],
     const last = new Float32Array(await ctx.readBuffer(model.logits));
     const lastRelative = compareLogits(last, stepLogits[ids.length - 1]).relative;
     model.destroy();
-    chunks.push({ chunkSize, relative, argmaxDiffer, identical, driftMaxRel, lastRelative, positionAfter, ms });
+    chunks.push({ chunkSize, relative, argmaxDiffer, identical, identicalPrefix, driftMaxRel, lastRelative, positionAfter, ms });
   }
   ctx.destroy();
-  return { adapter: ctx.adapterInfo, tokens, tokenPathMs, chunks };
+  return { adapter: ctx.adapterInfo, tttLayers, tokens, tokenPathMs, chunks };
 }
 
 export { DRIFT_STATS_PER_HEAD };
