@@ -192,7 +192,7 @@ export function contextSentence(context: number, streams: { name: string; readin
     return [`${s.name} ${nats(inside)} → ${nats(beyond)} (${rel >= 0 ? '+' : '−'}${pct(rel)})`];
   });
   if (parts.length === 0) return null;
-  return `Mean loss inside the training context of ${context} tokens → beyond it, nats/token: ${parts.join('; ')}. The models were trained on windows of ${context} tokens, so positions past it are ones they never saw in training.`;
+  return `Mean loss inside the training context of ${context} tokens → beyond it, nats/token: ${parts.join('; ')}. Training windows were ${context} tokens long (the models' contextLength), so no position past it was seen in training.`;
 }
 
 /** TTT − KV over the tokens both read: on what share TTT is lower, and the mean difference. */
