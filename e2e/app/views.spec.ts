@@ -15,7 +15,7 @@ const TEXT_512 = PLAIN.slice(0, 512);
 
 async function openViews(page: Page): Promise<void> {
   await page.setViewportSize({ width: 1500, height: 1100 });
-  await page.goto('/?model=tiny-ttt#inside'); // the chat tab loads the tiny model, not the 3.5 MB default
+  await page.goto('/?model=tiny-ttt#inside'); // the chat tab loads the tiny model, not the 3.4 MiB default
   await expect(page.getByTestId('views-read')).toBeVisible({ timeout: 60_000 });
 }
 
