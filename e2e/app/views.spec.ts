@@ -117,6 +117,8 @@ test('drift and memory views: TTT and KV read 512 tokens; the export is the engi
   const strip = page.getByTestId('token-strip').locator('span');
   await strip.nth(Math.min(200, (await strip.count()) - 1)).hover();
   await expect(page.getByTestId('drift-readout')).toContainText('token');
+  // The inner loss before → after is summed up in words computed from the chart's data.
+  await expect(page.getByTestId('drift-notes')).toContainText(/The step (lowers|raises) layer \d+ head \d+'s inner loss/);
   await page.getByRole('region', { name: 'Drift of the TTT memory' }).screenshot({ path: 'docs/screenshots/views-drift.png' });
   await page.getByRole('region', { name: 'GPU memory: TTT against the KV baseline' }).screenshot({ path: 'docs/screenshots/views-memory.png' });
   await page.screenshot({ path: 'docs/screenshots/views-page.png' });
