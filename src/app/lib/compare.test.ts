@@ -58,7 +58,7 @@ describe('compare', () => {
     expect(memorySentence(2.9, 3.0)).toContain('does not help');
     expect(memorySentence(3, 3)).toContain('absent');
     const r = reading('ttt', [null, 2, 2, 4, 4]);
-    expect(contextSentence(3, [{ name: 'TTT', readings: [r] }])).toContain('TTT 2.00 → 4.00 (+100.0 %)');
+    expect(contextSentence(3, [{ name: 'TTT', readings: [r] }])).toContain('TTT 2.000 → 4.000 (+100.0 %)');
     expect(contextSentence(8, [{ name: 'TTT', readings: [r] }])).toContain('stays inside the training context of 8 tokens');
     expect(quoteToken('<|endoftext|>')).toBe('end of text');
     expect(quoteToken(' Mia')).toBe('“Mia”');

@@ -148,7 +148,7 @@ export function quoteToken(text: string): string {
 }
 
 const pct = (v: number) => `${(100 * Math.abs(v)).toFixed(1)} %`;
-const nats = (v: number) => `${v.toFixed(2)}`;
+const nats = (v: number) => `${v.toFixed(3)}`;
 
 /**
  * The sentence on the second reading of each model (drop = 1 − second / first, as `npm run eval -- --read-twice`):
@@ -173,9 +173,9 @@ export function secondReadingSentence(rows: { model: string; memory: 'on' | 'off
 export function memorySentence(off: number | null, on: number | null): string | null {
   if (off === null || on === null) return null;
   const rel = off / on - 1;
-  if (rel > 0) return `With its memory off the TTT model's loss is ${pct(rel)} higher (${nats(off)} against ${nats(on)} nats/token): the memory helps on this text by that much.`;
-  if (rel < 0) return `With its memory off the TTT model's loss is ${pct(rel)} lower (${nats(off)} against ${nats(on)} nats/token): on this text the memory does not help; it costs.`;
-  return `The TTT model's loss is the same with its memory off (${nats(on)} nats/token): the memory's effect is absent on this text.`;
+  if (rel > 0) return `On the first reading, with its memory off the TTT model's loss is ${pct(rel)} higher (${nats(off)} against ${nats(on)} nats/token): the memory helps on this text by that much.`;
+  if (rel < 0) return `On the first reading, with its memory off the TTT model's loss is ${pct(rel)} lower (${nats(off)} against ${nats(on)} nats/token): on this text the memory does not help; it costs.`;
+  return `On the first reading the TTT model's loss is the same with its memory off (${nats(on)} nats/token): the memory's effect is absent on this text.`;
 }
 
 /** Loss inside and beyond the training context, per stream; says so when the text never leaves the context. */
