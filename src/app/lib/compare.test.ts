@@ -41,6 +41,8 @@ describe('compare', () => {
     const s = summarizeDiffs(d)!;
     expect(s.aLower).toBeCloseTo(1 / 3, 12);
     expect(s.meanDiff).toBeCloseTo(1 / 3, 12);
+    // diffs −2, 3, 0: sample variance 19/3, standard error √(19/9).
+    expect(s.standardError).toBeCloseTo(Math.sqrt(19 / 9), 12);
     expect(s.aBest.map((x) => x.position)).toEqual([1]);
     expect(s.bBest.map((x) => x.position)).toEqual([2]);
     expect(versusSentence(s, 'TTT', 'KV')).toContain('on 33 % of them; TTT − KV is +0.333 nats/token on average (KV lower)');
@@ -57,6 +59,8 @@ describe('compare', () => {
     expect(memorySentence(3.1, 3.0)).toContain('3.3 % higher');
     expect(memorySentence(2.9, 3.0)).toContain('does not help');
     expect(memorySentence(3, 3)).toContain('absent');
+    expect(memorySentence(3.1, 3.0, 0.06)).toContain('cannot be told apart from noise');
+    expect(memorySentence(3.1, 3.0, 0.01)).not.toContain('noise');
     const r = reading('ttt', [null, 2, 2, 4, 4]);
     expect(contextSentence(3, [{ name: 'TTT', readings: [r] }])).toContain('TTT 2.000 → 4.000 (+100.0 %)');
     expect(contextSentence(8, [{ name: 'TTT', readings: [r] }])).toContain('stays inside the training context of 8 tokens');

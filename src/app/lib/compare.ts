@@ -117,6 +117,11 @@ export interface DiffSummary {
   /** Share of the tokens where a's loss is lower than b's. */
   aLower: number;
   meanDiff: number;
+  /**
+   * Standard error of meanDiff taking the tokens as independent (sd / √n); neighbouring tokens are correlated, so the
+   * true uncertainty is larger: a difference inside 2 × this is not told apart from noise.
+   */
+  standardError: number;
   /** The positions where a is lowest against b (most negative diff) and highest, up to `top` each. */
   aBest: TokenDiff[];
   bBest: TokenDiff[];
@@ -130,11 +135,16 @@ export function summarizeDiffs(diffs: TokenDiff[], top = 5): DiffSummary | null 
     if (d.diff < 0) lower++;
     sum += d.diff;
   }
+  const n = diffs.length;
+  const mean = sum / n;
+  let squares = 0;
+  for (const d of diffs) squares += (d.diff - mean) ** 2;
   const sorted = [...diffs].sort((x, y) => x.diff - y.diff);
   return {
-    tokens: diffs.length,
-    aLower: lower / diffs.length,
-    meanDiff: sum / diffs.length,
+    tokens: n,
+    aLower: lower / n,
+    meanDiff: mean,
+    standardError: n > 1 ? Math.sqrt(squares / (n - 1) / n) : Infinity,
     aBest: sorted.slice(0, top).filter((d) => d.diff < 0),
     bBest: sorted.slice(-top).reverse().filter((d) => d.diff > 0),
   };
@@ -169,12 +179,18 @@ export function secondReadingSentence(rows: { model: string; memory: 'on' | 'off
   return `The second reading was ${measured.map(part).join('; ')}: only ${cheaper.map(name).join(' and ')} used the first reading to predict the second.`;
 }
 
-/** What the TTT memory is worth on the text: mean loss with the memory off against on (first reading). */
-export function memorySentence(off: number | null, on: number | null): string | null {
+/**
+ * What the TTT memory is worth on the text: mean loss with the memory off against on (first reading). With `se`, the
+ * standard error of the per-token on − off differences, a gap inside 2 × se is said to be indistinguishable from noise.
+ */
+export function memorySentence(off: number | null, on: number | null, se: number | null = null): string | null {
   if (off === null || on === null) return null;
   const rel = off / on - 1;
-  if (rel > 0) return `On the first reading, with its memory off the TTT model's loss is ${pct(rel)} higher (${nats(off)} against ${nats(on)} nats/token): the memory helps on this text by that much.`;
-  if (rel < 0) return `On the first reading, with its memory off the TTT model's loss is ${pct(rel)} lower (${nats(off)} against ${nats(on)} nats/token): on this text the memory does not help; it costs.`;
+  const noise = se !== null && Number.isFinite(se) && Math.abs(off - on) < 2 * se
+    ? ` That gap is inside twice the standard error of the per-token differences (±${(2 * se).toFixed(3)} nats/token, tokens taken as independent): it cannot be told apart from noise.`
+    : '';
+  if (rel > 0) return `On the first reading, with its memory off the TTT model's loss is ${pct(rel)} higher (${nats(off)} against ${nats(on)} nats/token): the memory helps on this text by that much.${noise}`;
+  if (rel < 0) return `On the first reading, with its memory off the TTT model's loss is ${pct(rel)} lower (${nats(off)} against ${nats(on)} nats/token): on this text the memory does not help; it costs.${noise}`;
   return `On the first reading the TTT model's loss is the same with its memory off (${nats(on)} nats/token): the memory's effect is absent on this text.`;
 }
 
