@@ -186,11 +186,13 @@ export function secondReadingSentence(rows: { model: string; memory: 'on' | 'off
 export function memorySentence(off: number | null, on: number | null, se: number | null = null): string | null {
   if (off === null || on === null) return null;
   const rel = off / on - 1;
-  const noise = se !== null && Number.isFinite(se) && Math.abs(off - on) < 2 * se
-    ? ` That gap is inside twice the standard error of the per-token differences (±${(2 * se).toFixed(3)} nats/token, tokens taken as independent): it cannot be told apart from noise.`
-    : '';
-  if (rel > 0) return `On the first reading, with its memory off the TTT model's loss is ${pct(rel)} higher (${nats(off)} against ${nats(on)} nats/token): the memory helps on this text by that much.${noise}`;
-  if (rel < 0) return `On the first reading, with its memory off the TTT model's loss is ${pct(rel)} lower (${nats(off)} against ${nats(on)} nats/token): on this text the memory does not help; it costs.${noise}`;
+  const within = se !== null && Number.isFinite(se) && Math.abs(off - on) < 2 * se;
+  const gap = `On the first reading, with its memory off the TTT model's loss is ${pct(rel)} ${rel > 0 ? 'higher' : 'lower'} (${nats(off)} against ${nats(on)} nats/token)`;
+  if (rel !== 0 && within) {
+    return `${gap}, inside twice the standard error of the per-token differences (±${(2 * se!).toFixed(3)} nats/token, tokens taken as independent): on this text the memory's effect cannot be told apart from noise.`;
+  }
+  if (rel > 0) return `${gap}: the memory helps on this text by that much.`;
+  if (rel < 0) return `${gap}: on this text the memory does not help; it costs.`;
   return `On the first reading the TTT model's loss is the same with its memory off (${nats(on)} nats/token): the memory's effect is absent on this text.`;
 }
 
