@@ -15,12 +15,27 @@ async function seriousViolations(page: Page): Promise<string[]> {
 
 for (const size of SIZES) {
   test(`axe finds nothing serious on the Chat and See inside tabs at ${size.width}x${size.height}`, async ({ page }) => {
+    test.setTimeout(700_000);
     await page.setViewportSize(size);
     await page.goto('/?model=tiny-kv');
     await waitReady(page);
     expect(await seriousViolations(page)).toEqual([]);
     await page.getByTestId('tab-inside').click();
     await expect(page.getByTestId('views-read')).toBeVisible();
+    expect(await seriousViolations(page)).toEqual([]);
+    // After a reading (TTT, TTT memory off, KV: the comparison's coloured texts and strips are drawn) and, at the
+    // desktop size, a recall item (its table).
+    await page.getByTestId('views-model-ttt').selectOption('tiny-ttt');
+    await page.getByTestId('views-model-kv').selectOption('tiny-kv');
+    await page.getByTestId('views-text').fill('<|endoftext|>Lily had a red ball. She played with it in the park every day.');
+    await page.getByTestId('views-read').click();
+    await expect(page.getByTestId('views-status')).toHaveAttribute('data-status', 'done', { timeout: 240_000 });
+    await expect(page.getByTestId('loss-text-off')).toBeVisible();
+    if (size.width >= 860) {
+      await page.getByTestId('recall-item').selectOption('0');
+      await page.getByTestId('recall-play').click();
+      await expect(page.getByTestId('recall-status')).toHaveAttribute('data-status', 'done', { timeout: 400_000 });
+    }
     expect(await seriousViolations(page)).toEqual([]);
   });
 }

@@ -35,7 +35,7 @@ async function expectNoSidewaysScroll(page: Page): Promise<void> {
 
 for (const size of SIZES) {
   test(`no sideways scrolling at ${size.width}x${size.height}, on the chat and after a reading in See inside`, async ({ page }) => {
-    test.setTimeout(300_000);
+    test.setTimeout(size.width < 860 ? 700_000 : 300_000);
     await page.setViewportSize(size);
     await page.goto('/?model=tiny-kv');
     await waitReady(page);
@@ -57,8 +57,17 @@ for (const size of SIZES) {
     await page.getByTestId('views-text').fill('Lily had a red ball. She played with it in the park every day. '.repeat(2));
     await page.getByTestId('views-read').click();
     await expect(page.getByTestId('views-status')).toHaveAttribute('data-status', 'done', { timeout: 240_000 });
+    // The comparison (coloured texts, strips) is drawn; on the phone also a recall item (its table turns into cards).
+    await expect(page.getByTestId('loss-text-kv')).toBeVisible();
+    if (size.width < 860) {
+      await page.getByTestId('recall-item').selectOption('0');
+      await page.getByTestId('recall-play').click();
+      await expect(page.getByTestId('recall-status')).toHaveAttribute('data-status', 'done', { timeout: 400_000 });
+      await page.getByTestId('recall-table').scrollIntoViewIfNeeded();
+      await page.screenshot({ path: `test-results/layout/inside-recall-${size.width}.png` });
+    }
     await shot('inside');
-    for (const part of ['projection-chart', 'projection-table']) {
+    for (const part of ['compare-view', 'projection-chart', 'projection-table']) {
       await page.getByTestId(part).scrollIntoViewIfNeeded();
       await page.screenshot({ path: `test-results/layout/inside-${part}-${size.width}.png` });
     }

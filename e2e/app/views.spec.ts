@@ -2,18 +2,20 @@
 // they check what the engine measured (not what the page computed), and the screenshots for docs/ are taken here.
 import { readFile } from 'node:fs/promises';
 import { test, expect, type Page } from '@playwright/test';
-import { BUILT_IN_STORY } from '../../src/app/views/story';
+import { BUILT_IN_STORY, STORIES } from '../../src/app/views/story';
 import type { ViewsExport } from '../../src/app/lib/series';
 import { kvSlotsAfter } from '../../src/engine/model/kv-cache';
 
 const TINY = { layers: 3, d: 64, miniBatch: 16, kvMaxContext: 1024 }; // public/models/tiny-*.bttt (npm run inspect)
 const READ_TIMEOUT = 170_000;
-// Byte-level tiny vocabulary: one token per ASCII character.
-const TEXT_512 = BUILT_IN_STORY.slice(0, 512);
+// Byte-level tiny vocabulary: one token per ASCII character (the stories without their <|endoftext|> separators,
+// each of which is one token).
+const PLAIN = STORIES.join('\n\n');
+const TEXT_512 = PLAIN.slice(0, 512);
 
 async function openViews(page: Page): Promise<void> {
   await page.setViewportSize({ width: 1500, height: 1100 });
-  await page.goto('/?model=tiny-ttt#inside'); // the chat tab loads the tiny model, not the 3.5 MB default
+  await page.goto('/?model=tiny-ttt#inside'); // the chat tab loads the tiny model, not the 3.4 MiB default
   await expect(page.getByTestId('views-read')).toBeVisible({ timeout: 60_000 });
 }
 
@@ -115,6 +117,8 @@ test('drift and memory views: TTT and KV read 512 tokens; the export is the engi
   const strip = page.getByTestId('token-strip').locator('span');
   await strip.nth(Math.min(200, (await strip.count()) - 1)).hover();
   await expect(page.getByTestId('drift-readout')).toContainText('token');
+  // The inner loss before → after is summed up in words computed from the chart's data.
+  await expect(page.getByTestId('drift-notes')).toContainText(/The step (lowers|raises) layer \d+ head \d+'s inner loss/);
   await page.getByRole('region', { name: 'Drift of the TTT memory' }).screenshot({ path: 'docs/screenshots/views-drift.png' });
   await page.getByRole('region', { name: 'GPU memory: TTT against the KV baseline' }).screenshot({ path: 'docs/screenshots/views-memory.png' });
   await page.screenshot({ path: 'docs/screenshots/views-page.png' });
@@ -129,7 +133,7 @@ test('drift and memory views: TTT and KV read 512 tokens; the export is the engi
 test('learning as it reads: both models read a text twice, the TTT model also with memory off; the means are exported', async ({ page }) => {
   test.setTimeout(300_000);
   await openViews(page);
-  const text = BUILT_IN_STORY.slice(0, 120); // 2 × 120 tokens: a short read on SwiftShader
+  const text = PLAIN.slice(0, 120); // 2 × 120 tokens: a short read on SwiftShader
   await readWith(page, text, { ttt: true, kv: true, twice: true, memoryOff: true });
   await expect(page.getByTestId('learning-summary')).toContainText('tiny-ttt');
   const data = await exportJson(page);
@@ -164,6 +168,13 @@ test('learning as it reads: both models read a text twice, the TTT model also wi
   await expect(page.getByTestId('learning-row')).toHaveCount(3);
   await expect(page.getByTestId('learning-row').first()).toContainText('%');
   await expect(page.getByTestId('memory-worth')).toContainText('tiny-ttt with memory off');
+  // The sentences are computed from this reading: the sign they state is the sign measured.
+  const drops = data.learning.filter((l) => l.drop !== null).map((l) => l.drop!);
+  const sentence = page.getByTestId('learning-sentence');
+  if (drops.every((d) => d <= 0)) await expect(sentence).toContainText('no model read the second time cheaper');
+  else if (drops.every((d) => d > 0)) await expect(sentence).toContainText('Every model read the second time cheaper');
+  else await expect(sentence).toContainText('only');
+  await expect(page.getByTestId('memory-sentence')).toContainText(offSummary.firstMean! > onSummary.firstMean! ? 'higher' : 'lower');
   // The drift view shows the memory-on reading (the latest TTT reading with the memory learning).
   await page.getByRole('region', { name: 'Learning as it reads' }).screenshot({ path: 'docs/screenshots/views-learning.png' });
 });

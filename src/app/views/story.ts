@@ -1,7 +1,12 @@
 // The built-in long text of the "See inside" views: short stories written for this project (no external data), in
 // the simple style of the TinyStories data the small models learn from. Characters and places come back across the
 // stories, so a model that learns while it reads can predict more of the later ones.
-const STORIES = [
+// They are separated as the training data is (src/engine/tokenizer/corpus.ts: every story followed by
+// `<|endoftext|>`, which the tokenizer reads as the single end-of-text id): the text starts with one, as a story does in
+// a training window (after the previous story's), and one stands between each two stories.
+import { END_OF_TEXT } from '../../engine/tokenizer/tokenizer';
+
+export const STORIES = [
   `Once upon a time, in a small town by the sea, there lived a girl named Mia. Mia had a red kite with a long blue tail. Every morning she ran to the hill behind her house and let the kite fly high in the wind. One day the wind was very strong. The kite pulled and pulled, and the string slipped out of her hand. "Come back!" Mia called. The kite flew over the trees and landed on the roof of the old bakery. Mr. Tom, the baker, came out with flour on his nose. He climbed his tall ladder and gave the kite back to Mia. "Thank you, Mr. Tom," she said. He smiled and gave her a warm bun. From that day, Mia tied the string to her wrist, and she shared her buns with the birds on the hill.`,
   `Ben was a little brown dog who loved to dig. He dug in the garden, he dug in the sand, and he even dug in the snow. One sunny day Ben dug a hole under the big apple tree and found a shiny box. Inside the box was an old key. Ben took the key to his friend Mia. Mia looked at the key and said, "I know this key! It opens the gate of the secret garden." Together they walked to the end of the street, where a green gate stood between two stone walls. Mia turned the key, and the gate opened with a long creak. Inside there were roses, a small pond and a bench covered in moss. Ben ran to the pond and barked at a frog. The frog jumped into the water, and Mia laughed. They came back to the secret garden every day after that.`,
   `In the forest near the town lived an owl named Ollie. Ollie was wise, but he was also shy. The other birds sang in the morning, but Ollie only listened. One night a little rabbit named Rosie got lost. She was scared of the dark and started to cry. Ollie heard her and flew down from his tree. "Do not be afraid," he said softly. "I can see in the dark. Follow me." Ollie flew slowly from branch to branch, and Rosie hopped after him. Soon they saw the lights of the town and the green gate of the secret garden. Rosie's mother was waiting there with Mia and Ben. "Thank you, Ollie!" said Rosie. Ollie felt warm inside. The next morning, for the first time, he sang with the other birds.`,
@@ -9,5 +14,8 @@ const STORIES = [
   `When winter came, the pond in the secret garden froze. Mia, Ben, Rosie and Ollie met at the green gate. Mia brought her red scarf and Mr. Tom's warm buns. Ben slid on the ice and spun around, and everyone laughed. Rosie was careful and held on to the bench covered in snow. Ollie sat on a branch and watched over them. As the sun went down, the sky turned pink like the icing of the cat cake. "This is the best day of the winter," said Mia. Ben barked, Rosie hopped and Ollie sang his soft night song. Then they walked home together through the quiet town, past the old bakery, where Pip was sleeping on a warm bag of flour.`,
 ];
 
-/** About 3,500 characters: several hundred BPE tokens, or one token per byte on the tiny byte-level test models. */
-export const BUILT_IN_STORY = STORIES.join('\n\n');
+/**
+ * About 3,500 characters: several hundred BPE tokens, or one token per byte on the tiny byte-level test models
+ * (whose tokenizer also maps `<|endoftext|>` to one id).
+ */
+export const BUILT_IN_STORY = END_OF_TEXT + STORIES.join(END_OF_TEXT);

@@ -8,6 +8,7 @@ import { errorCode } from '../../worker/errors';
 import { modelUrl, type ManifestModel } from '../lib/manifest';
 import { appendFeed, buildExport, emptyReading, exportJson, GPU_CAPACITY_BYTES, learningSummary, memoryCsv, PROJECTION_TOKENS, projectTotals, tokensCsv, type ReadingSeries, type ViewsExport } from '../lib/series';
 import { BUILT_IN_STORY } from './story';
+import { judgeAnswer, recallPlan, type RecallItemText } from '../lib/recall';
 
 export type Arch = 'ttt' | 'kv';
 
@@ -16,6 +17,29 @@ export type Arch = 'ttt' | 'kv';
 // live-vs-off slowdown measured 10.1% on a quiet machine; at 2/s 3.1% and 11.0% (docs/VIEWS.md: noisy).
 const REDRAW_INTERVAL_MS = 500;
 const HEATMAP_INTERVAL_MS = 2000;
+
+/** One answer of the recall panel: the model's greedy continuation after the question, and the name it gives. */
+export interface RecallAnswer {
+  continuation: string;
+  said: string;
+  correct: boolean;
+  /** Tokens from the fact's answer to the question's answer, in this model's tokens. */
+  distance: number;
+}
+
+/** A column of the recall panel: the TTT model, the TTT model with its memory off, the KV baseline. */
+export type RecallColumn = 'ttt' | 'off' | 'kv';
+
+export interface RecallRun {
+  item: number;
+  models: Partial<Record<RecallColumn, string>>;
+  rows: { key: string; answer: string; answers: Partial<Record<RecallColumn, RecallAnswer>> }[];
+  /** Columns whose model could not read the whole item (a KV model at its maxContext). */
+  cutShort: RecallColumn[];
+}
+
+/** Greedy, no penalty: the answer is the argmax continuation, as the recall probe scores it. */
+const RECALL_SAMPLING = { temperature: 0, topK: 0, topP: 1, repetitionPenalty: 1, repetitionWindow: 0, seed: 1, maxTokens: 6, stopAtEot: true };
 
 interface LoadedModel {
   client: EngineClient;
@@ -54,7 +78,12 @@ export class ViewsController {
   head = $state(0);
   heatmap = $state.raw<{ layer: number; head: number; position: number; data: Float32Array; f: number } | null>(null);
 
+  recall = $state.raw<RecallRun | null>(null);
+  recallStatus = $state<'idle' | 'running' | 'done' | 'cancelled' | 'error'>('idle');
+  recallProgress = $state<string | null>(null);
+
   private loaded: Partial<Record<Arch, LoadedModel>> = {};
+  private recallCancelled = false;
   private frame = 0;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private lastDrawAt = 0;
@@ -80,7 +109,7 @@ export class ViewsController {
   }
 
   async read(plan: ReadPlan): Promise<void> {
-    if (this.status === 'loading' || this.status === 'reading') return;
+    if (this.status === 'loading' || this.status === 'reading' || this.recallStatus === 'running') return;
     const text = this.text;
     if (text.trim() === '') {
       this.error = 'There is no text to read: paste one, pick a file or use the built-in story.';
@@ -136,6 +165,83 @@ export class ViewsController {
 
   cancel(): void {
     void this.reading?.client.api.cancel();
+  }
+
+  /**
+   * Plays one item of the recall probe through the TTT model, the TTT model with its memory off and the KV baseline,
+   * each from a reset (src/app/lib/recall.ts has the plan). The answers arrive question by question.
+   */
+  async playRecall(index: number, item: RecallItemText): Promise<void> {
+    if (this.status === 'loading' || this.status === 'reading' || this.recallStatus === 'running') return;
+    const plan = recallPlan(item);
+    this.recallStatus = 'running';
+    this.recallCancelled = false;
+    this.error = null;
+    let run: RecallRun = { item: index, models: {}, rows: item.queries.map((q) => ({ key: q.key, answer: q.answer, answers: {} })), cutShort: [] };
+    this.recall = run;
+    try {
+      for (const [column, arch] of [['ttt', 'ttt'], ['off', 'ttt'], ['kv', 'kv']] as const) {
+        if (!this.selected[arch]) continue;
+        this.recallProgress = `loading the ${arch === 'ttt' ? 'TTT model' : 'KV baseline'}`;
+        const model = await this.load(arch);
+        const { api } = model.client;
+        run = { ...run, models: { ...run.models, [column]: model.manifest.id } };
+        this.recall = run;
+        if (arch === 'ttt') await api.setMemory(column !== 'off');
+        try {
+          await api.reset();
+          const factAt = new Map<string, number>();
+          let read = 0;
+          const readTo = async (at: number): Promise<boolean> => {
+            if (at <= read) return true;
+            const r = await api.feed(plan.stream.slice(read, at), { loss: false });
+            read = at;
+            return r.stopReason === 'done';
+          };
+          for (const step of plan.steps) {
+            if (this.recallCancelled) {
+              this.recallStatus = 'cancelled';
+              return;
+            }
+            this.recallProgress = `${model.manifest.id}${column === 'off' ? ' (memory off)' : ''}: ${step.kind === 'fact' ? 'reading the facts and filler' : `question ${step.query + 1} of ${item.queries.length}`}`;
+            if (!(await readTo(step.at))) {
+              run = { ...run, cutShort: [...run.cutShort, column] };
+              break;
+            }
+            if (step.kind === 'fact') {
+              factAt.set(step.key, (await api.stats()).position);
+              continue;
+            }
+            // Ask without disturbing the stream: the continuation is read into a copy of the state, then dropped.
+            const saved = await api.saveState();
+            const reply = await api.generate(' is', RECALL_SAMPLING);
+            await api.restoreState(saved);
+            if (!(await readTo(step.answerAt))) {
+              run = { ...run, cutShort: [...run.cutShort, column] };
+              break;
+            }
+            const row = run.rows[step.query];
+            const distance = (await api.stats()).position - (factAt.get(row.key) ?? 0);
+            const answer: RecallAnswer = { continuation: reply.text, ...judgeAnswer(reply.text, row.answer), distance };
+            run = { ...run, rows: run.rows.map((r, i) => (i === step.query ? { ...r, answers: { ...r.answers, [column]: answer } } : r)) };
+            this.recall = run;
+          }
+          this.recall = run;
+        } finally {
+          if (column === 'off') await api.setMemory(true);
+        }
+      }
+      this.recallStatus = 'done';
+    } catch (e) {
+      this.error = errorMessage(e);
+      this.recallStatus = 'error';
+    } finally {
+      this.recallProgress = null;
+    }
+  }
+
+  cancelRecall(): void {
+    this.recallCancelled = true;
   }
 
   selectHead(layer: number, head: number): void {
