@@ -473,11 +473,12 @@ export class GpuModel {
         const chunkDrift = this.chunkDriftStats!;
         chunkBitlinear(p + 'ttt.in', wIn, MIX, false);
         chunkAdd(p + 'ttt.conv', spec('ttt', 'ttt_conv_rows', rowConstants), () => [groups(d), 1], () => [MIX, params, state, QK, this.chunkInfo]);
-        // With drift: the primal per-token loop (exact per-token W̄ for the stats); without: the mini-batch dual form.
-        const stepRows = spec('ttt', 'ttt_step_rows', { ...rowConstants, DRIFT: 1 });
-        chunkAdd(p + 'ttt.step', stepRows, () => [H, 1], () => [this.stepPosition, XN, MIX, QK, params, state, HEADS, chunkDrift, this.memoryScale, this.chunkInfo], { drift: true });
+        // The mini-batch dual form; with drift its variant that also derives each token's stats (same outputs).
+        const batchBuffers = () => [this.stepPosition, XN, MIX, QK, params, state, HEADS, this.memoryScale, this.chunkInfo];
+        const batchDrift = spec('ttt', 'ttt_batch_rows_drift', { ...rowConstants, SEG: tttSegmentTokens(f) });
+        chunkAdd(p + 'ttt.step', batchDrift, () => [H, 1], () => [...batchBuffers(), chunkDrift], { drift: true });
         const batchRows = spec('ttt', 'ttt_batch_rows', { ...rowConstants, SEG: tttSegmentTokens(f) });
-        chunkAdd(p + 'ttt.step.no_drift', batchRows, () => [H, 1], () => [this.stepPosition, XN, MIX, QK, params, state, HEADS, this.memoryScale, this.chunkInfo], { drift: false });
+        chunkAdd(p + 'ttt.step.no_drift', batchRows, () => [H, 1], batchBuffers, { drift: false });
         chunkNormQuant(p + 'ttt.post', d, post(HEADS, MIX, wIn.rows), MIXOUT);
         chunkBitlinear(p + 'ttt.wo', wo, X, true);
       } else {
