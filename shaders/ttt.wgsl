@@ -469,8 +469,8 @@ fn ttt_batch_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
 // it is small against W0, and ⟨D0, GW_s⟩ carries the norm. At a reset D0 is exactly 0 and so are its terms.
 // The segment scalars (‖D0‖², ⟨W_init, D0⟩, ‖W_init‖², ⟨·, GWc⟩, ‖GWc‖²) ride in phase 5's pass over the state;
 // lossBefore comes from phase 3's residuals; lossAfter from k W̄_s + b̄_s by the formula of q's in phase 4.
-// Phase 4 runs tp = ⌊64/n⌋ threads per token (each with every tp-th column), so that a token's dot products are
-// partial sums of its own threads, combined through drift_scratch. Extra workgroup memory: ~2.5 KiB (with seg_*
+// Phases 2 and 4 run tp = ⌊64/n⌋ threads per token (each with every tp-th column), so that a token's dot products
+// are partial sums of its own threads, combined through drift_scratch; phase 2's pass over W0 also forms k_s D0. Extra workgroup memory: ~2.5 KiB (with seg_*
 // ~15.6 KiB of the 16 KiB every WebGPU device has); one more storage binding (8 of the 10 context.ts asks for).
 @group(0) @binding(9) var<storage, read_write> batch_stats: array<f32>; // [tokens, STATS_STRIDE], as step_stats
 
@@ -513,13 +513,31 @@ fn ttt_batch_rows_drift(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_in
     }
     workgroupBarrier();
 
-    // 2. As ttt_batch_rows, and the keys' Gram k_s·k_s'.
-    for (var e = t; e < n * f; e += WG) {
-      let s = e / f;
-      let j = e % f;
-      var a = 0.0;
-      for (var ii = 0u; ii < f; ii++) { a += seg_k[s * f + ii] * batch_state[mat + ii * f + j]; }
-      seg_g[e] = a + batch_state[OFF_B0 + off + j];
+    // 2. As ttt_batch_rows (each Z the same sum), but tp = ⌊64/n⌋ threads per token, each with every tp-th column
+    // (so that a token's dot products are partial sums of its own threads, combined through drift_scratch); beside
+    // k_s W0 the same pass forms k_s D0, both kept in registers for phase 4. And the keys' Gram k_s·k_s'.
+    let tp = WG / n;
+    let s = t / tp;
+    let lane = t % tp;
+    let in_token = s < n;
+    var kw: array<f32, DRIFT_COLS>; // k_s W0, column lane + c·tp
+    var kd: array<f32, DRIFT_COLS>; // k_s D0
+    if (in_token) {
+      var c = 0u;
+      for (var j = lane; j < f; j += tp) {
+        var a = 0.0;
+        var ad = 0.0;
+        for (var ii = 0u; ii < f; ii++) {
+          let k = seg_k[s * f + ii];
+          let w0 = batch_state[mat + ii * f + j];
+          a += k * w0;
+          ad += k * (w0 - batch_params[OFF_W_INIT + mat + ii * f + j]);
+        }
+        seg_g[s * f + j] = a + batch_state[OFF_B0 + off + j];
+        kw[c] = a;
+        kd[c] = ad;
+        c++;
+      }
     }
     for (var e = t; e < n * n; e += WG) {
       let s = e / n;
@@ -570,12 +588,8 @@ fn ttt_batch_rows_drift(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_in
     }
     workgroupBarrier();
 
-    // 4. The outputs (each element exactly as ttt_batch_rows computes it), tp threads per token; beside them k_s D0,
-    // k_s W0, k_s GWc (partial dot products with G_s) and zk = k_s W̄_s + b̄_s (kept for its LayerNorm).
-    let tp = WG / n;
-    let s = t / tp;
-    let lane = t % tp;
-    let in_token = s < n;
+    // 4. The outputs (each element exactly as ttt_batch_rows computes it), in phase 2's layout; beside them the
+    // partial dot products (k_s D0)·G_s, (k_s W0)·G_s, (k_s GWc)·G_s and zk = k_s W̄_s + b̄_s (kept for its LayerNorm).
     var zk: array<f32, DRIFT_COLS>;
     var part = vec4<f32>(0.0); // (k D0)·G, (k W0)·G, (k GWc)·G, Σ zk
     if (in_token) {
@@ -583,16 +597,8 @@ fn ttt_batch_rows_drift(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_in
       for (var j = lane; j < f; j += tp) {
         var qw = 0.0;
         var delta = 0.0;
-        var kw = 0.0;
-        var kd = 0.0;
         var kc = 0.0;
-        for (var ii = 0u; ii < f; ii++) {
-          let w0 = batch_state[mat + ii * f + j];
-          let k = seg_k[s * f + ii];
-          qw += seg_q[s * f + ii] * w0;
-          kw += k * w0;
-          kd += k * (w0 - batch_params[OFF_W_INIT + mat + ii * f + j]);
-        }
+        for (var ii = 0u; ii < f; ii++) { qw += seg_q[s * f + ii] * batch_state[mat + ii * f + j]; }
         var kdelta = 0.0;
         if (carried) {
           for (var ii = 0u; ii < f; ii++) {
@@ -609,9 +615,9 @@ fn ttt_batch_rows_drift(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_in
         }
         let b0 = batch_state[OFF_B0 + off + j];
         batch_z[(row0 + s) * D + off + j] = qw + b0 - seg_tok[s] * delta;
-        zk[c] = kw + b0 - seg_tok[s] * kdelta;
+        zk[c] = kw[c] + b0 - seg_tok[s] * kdelta;
         let g = seg_g[s * f + j];
-        part += vec4<f32>(kd * g, kw * g, kc * g, zk[c]);
+        part += vec4<f32>(kd[c] * g, kw[c] * g, kc * g, zk[c]);
         c++;
       }
     }
