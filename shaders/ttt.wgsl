@@ -1,7 +1,8 @@
 // The TTT-Linear mixer of docs/MATH.md: `ttt_step` decodes a token (the primal form); a prefill chunk runs in one
-// dispatch, `ttt_batch_rows` (the mini-batch dual form) or, when drift statistics are asked for, `ttt_step_rows`
-// (the chunk's tokens through ttt_step's per-token function). A new TTT layer variant adds its own decode and chunk
-// entry points beside these.
+// dispatch of the mini-batch dual form, `ttt_batch_rows` or, when drift statistics are asked for,
+// `ttt_batch_rows_drift` (the same outputs and state, plus every token's stats). `ttt_step_rows` (the chunk's tokens
+// through ttt_step's per-token function) is no longer dispatched by GpuModel: the primal reference the drift kernel
+// replaced. A new TTT layer variant adds its own decode and chunk entry points beside these.
 // Buffers: `uvg` = the fused BitLinear output (uq[, uk], v at the OFF_U*/OFF_V offsets[, then g]), `qk` = q and k
 // after the causal convolution, `params` = the layer's float tensors packed at OFF_* (weights), `state` = this
 // layer's ttt-state (W0, GW [H,f,f]; b0, Gb [H,f]; conv histories [(K−1), D] each, oldest row first).
@@ -128,8 +129,8 @@ fn ttt_step(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_ind
   ttt_token(wid.x, t, step_position[0], 0u);
 }
 
-// A prefill chunk, exactly as that many ttt_step dispatches: each head's workgroup runs the chunk's tokens in
-// order through the same per-token update (the primal form; the state stays in `step_state` between tokens).
+// (Not dispatched by GpuModel since ttt_batch_rows_drift.) A prefill chunk, exactly as that many ttt_step
+// dispatches: each head's workgroup runs the chunk's tokens in order through the same per-token update (the primal form; the state stays in `step_state` between tokens).
 // Every state element belongs to one thread, and the reductions' barriers order the workgroup memory between
 // tokens. Drift statistics go to row r of `step_stats` ([tokens, STATS_STRIDE]).
 @compute @workgroup_size(64)
@@ -470,11 +471,12 @@ fn ttt_batch_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
 // The segment scalars (‖D0‖², ⟨W_init, D0⟩, ‖W_init‖², ⟨·, GWc⟩, ‖GWc‖²) ride in phase 5's pass over the state;
 // lossBefore comes from phase 3's residuals; lossAfter from k W̄_s + b̄_s by the formula of q's in phase 4.
 // Phases 2 and 4 run tp = ⌊64/n⌋ threads per token (each with every tp-th column), so that a token's dot products
-// are partial sums of its own threads, combined through drift_scratch; phase 2's pass over W0 also forms k_s D0. Extra workgroup memory: ~2.5 KiB (with seg_*
-// ~15.6 KiB of the 16 KiB every WebGPU device has); one more storage binding (8 of the 10 context.ts asks for).
+// are partial sums of its own threads, combined through drift_scratch; phase 2's pass over W0 also forms k_s D0.
+// Extra workgroup memory: ~2.5 KiB (with seg_* ~15.6 KiB of the 16 KiB every WebGPU device has); one more storage
+// binding (8 of the 10 context.ts asks for).
 @group(0) @binding(9) var<storage, read_write> batch_stats: array<f32>; // [tokens, STATS_STRIDE], as step_stats
 
-// Columns per thread in phase 4: ⌈f/⌊64/n⌋⌉ with n·f ≤ SEG_FLOATS = 1024, n ≤ 16, is at most 1024/(65 − n) < 22.
+// Columns per thread in phases 2 and 4: ⌈f/⌊64/n⌋⌉ with n·f ≤ SEG_FLOATS = 1024, n ≤ 16, is at most 1024/(65 − n) < 22.
 const DRIFT_COLS: u32 = 32u;
 var<workgroup> drift_kk: array<f32, SEG_MAX * SEG_MAX>; // [n, n]: k_s·k_s' for s' ≤ s
 var<workgroup> drift_scratch: array<vec4<f32>, WG>;    // per-thread partial sums
