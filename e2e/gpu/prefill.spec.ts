@@ -1,7 +1,7 @@
 // Chunked prefill (GpuModel.encodeChunk) against the token-by-token path, on the tiny models and a trained one.
 import { test, expect, type Page } from '@playwright/test';
 import { inHarness } from './in-harness';
-import type { PrefillParityResult } from './prefill';
+import type { MixedDriftParity, PrefillParityResult } from './prefill';
 import type { SessionPrefillCheck } from './prefill-session';
 import { DRIFT_RELATIVE_TOLERANCE, LOGIT_RELATIVE_TOLERANCE } from '../../src/engine/reference/compare';
 
@@ -61,6 +61,22 @@ for (const [label, overrides] of LONG_VARIANTS) {
     const r = await inHarness<PrefillParityResult>(page, 'prefill.ts', 'variantPrefillParity', overrides, 300, [64, 37]);
     console.log(`long context ${label}:`);
     expectParity(r);
+  });
+}
+
+// Chunks read with drift (ttt_batch_rows_drift) and decode steps with drift (ttt_step) interleaved, ending mid-batch
+// both ways (mini-batch 16): every token's logits and drift stats against the token path.
+const MIXED: [string, number[]][] = [
+  ['tiny-ttt', [5, -3, 13, -2, 9, 1, -4, 7]],
+  ['ttt-hybrid-d256', [7, -3, 12, -2]],
+];
+for (const [name, plan] of MIXED) {
+  test(`${name}: chunks with drift and decode steps interleaved (${plan.join(', ')}) equal the token path`, async ({ page }) => {
+    const r = await inHarness<MixedDriftParity>(page, 'prefill.ts', 'mixedDriftParity', name, plan);
+    console.log(`${name} (${r.adapter}) mixed: worst relative ${r.worstRelative.toExponential(2)}, drift max rel ${r.driftMaxRel.toExponential(2)}`);
+    expect(r.argmaxDiffer).toBe(0);
+    expect(r.worstRelative).toBeLessThanOrEqual(LOGIT_RELATIVE_TOLERANCE);
+    expect(r.driftMaxRel).toBeLessThanOrEqual(DRIFT_RELATIVE_TOLERANCE);
   });
 }
 

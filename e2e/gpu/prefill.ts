@@ -70,8 +70,8 @@ async function fileParity(file: ModelFile, tokens: number, chunkSizes: number[],
     const started = performance.now();
     for (let at = 0, index = 0; at < ids.length; at += chunkSize, index++) {
       const chunk = ids.slice(at, at + chunkSize);
-      // Every other chunk without drift: both TTT chunk kernels (primal with drift, dual form without) compared at
-      // every token, handing the state (mid-batch too) to each other.
+      // Every other chunk without drift: both TTT chunk kernels (ttt_batch_rows_drift with drift, ttt_batch_rows
+      // without) compared at every token, handing the state (mid-batch too) to each other.
       const withDrift = index % 2 === 0;
       const encoder = ctx.device.createCommandEncoder();
       model.encodeChunk(encoder, chunk, { logits: 'all', drift: withDrift });
@@ -110,6 +110,67 @@ async function fileParity(file: ModelFile, tokens: number, chunkSizes: number[],
 }
 
 export { DRIFT_STATS_PER_HEAD };
+
+export interface MixedDriftParity {
+  adapter: string;
+  tokens: number;
+  /** Worst over every token: max |Δlogit| / logit range, and the drift stats' relative difference (as ChunkParity). */
+  worstRelative: number;
+  driftMaxRel: number;
+  argmaxDiffer: number;
+}
+
+/**
+ * Chunks and decode steps interleaved, all with drift, against the token path: `plan` entries > 0 read a chunk of
+ * that many tokens, < 0 that many decode steps. Chunks that end mid-batch hand GW, Gb to ttt_step and back.
+ */
+export async function mixedDriftParity(name: string, plan: number[]): Promise<MixedDriftParity> {
+  const file = await loadTiny(name);
+  const V = file.config.vocabSize;
+  const tokens = plan.reduce((a, p) => a + Math.abs(p), 0);
+  const ids = tokenSequence(tokens, V, 37);
+  const ctx = await GpuContext.create();
+  const reference = await GpuModel.create(ctx, file);
+  const stepLogits: Float32Array[] = [];
+  const stepDrift: Float32Array[] = [];
+  for (const id of ids) {
+    stepLogits.push(await reference.step(id, { drift: true }));
+    stepDrift.push(new Float32Array(await ctx.readBuffer(reference.driftStats!)));
+  }
+  reference.destroy();
+  const model = await GpuModel.create(ctx, file, { maxChunkTokens: Math.max(...plan) });
+  let worstRelative = 0;
+  let driftMaxRel = 0;
+  let argmaxDiffer = 0;
+  const check = (at: number, logits: Float32Array, drift: Float32Array) => {
+    const c = compareLogits(logits, stepLogits[at]);
+    worstRelative = Math.max(worstRelative, c.relative);
+    if (!c.argmaxEqual) argmaxDiffer++;
+    stepDrift[at].forEach((e, k) => (driftMaxRel = Math.max(driftMaxRel, Math.abs(drift[k] - e) / Math.max(Math.abs(e), 1e-3))));
+  };
+  let at = 0;
+  for (const p of plan) {
+    if (p > 0) {
+      const chunk = ids.slice(at, at + p);
+      const encoder = ctx.device.createCommandEncoder();
+      model.encodeChunk(encoder, chunk, { logits: 'all', drift: true });
+      ctx.device.queue.submit([encoder.finish()]);
+      const logits = new Float32Array(await ctx.readBuffer(model.chunkLogits, p * V * 4));
+      const bytes = model.driftStats!.size;
+      const drift = new Float32Array(await ctx.readBuffer(model.chunkDriftStats!, p * bytes));
+      for (let r = 0; r < p; r++) check(at + r, logits.subarray(r * V, (r + 1) * V), drift.subarray((r * bytes) / 4, ((r + 1) * bytes) / 4));
+      at += p;
+    } else {
+      for (let r = 0; r < -p; r++, at++) {
+        const logits = await model.step(ids[at], { drift: true });
+        check(at, logits, new Float32Array(await ctx.readBuffer(model.driftStats!)));
+      }
+    }
+  }
+  model.destroy();
+  ctx.destroy();
+  return { adapter: ctx.adapterInfo, tokens, worstRelative, driftMaxRel, argmaxDiffer };
+}
 
 export interface SpeedCheck {
   adapter: string;
