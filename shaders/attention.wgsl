@@ -105,14 +105,14 @@ fn first_key(pos: u32) -> u32 {
 const SPLIT_FLOATS: u32 = 2048u;
 var<workgroup> step_q: array<f32, MAX_HEAD>;
 var<workgroup> split_acc: array<f32, SPLIT_FLOATS>;
-var<workgroup> split_ml: array<vec2<f32>, 64>;
+var<workgroup> split_ml: array<vec2<f32>, WORKGROUP_SIZE>;
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn attend_step(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32) {
   let h = wid.x;
   let f = D / H;
   let pos = att_position[0];
-  for (var i = t; i < f / 2u; i += 64u) {
+  for (var i = t; i < f / 2u; i += WORKGROUP_SIZE) {
     let c = h * f + 2u * i;
     let q = vec2<f32>(att_qkv[c], att_qkv[c + 1u]);
     let k = vec2<f32>(att_qkv[D + c], att_qkv[D + c + 1u]);
@@ -124,12 +124,12 @@ fn attend_step(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
 
 // The same with the attention conv (config.attn.convKernel > 0) on q, k, v before RoPE (common.wgsl's
 // causal_conv, as ttt.wgsl's conv), each thread owning its channels' histories.
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn attend_step_conv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32) {
   let h = wid.x;
   let f = D / H;
   let pos = att_position[0];
-  for (var i = t; i < f / 2u; i += 64u) {
+  for (var i = t; i < f / 2u; i += WORKGROUP_SIZE) {
     let c = h * f + 2u * i;
     let q = vec2<f32>(step_convolve(0u, c, att_qkv[c]), step_convolve(0u, c + 1u, att_qkv[c + 1u]));
     let k = vec2<f32>(step_convolve(1u, c, att_qkv[D + c]), step_convolve(1u, c + 1u, att_qkv[D + c + 1u]));
@@ -186,7 +186,7 @@ fn attend_after_append(h: u32, t: u32, pos: u32) {
     for (var j = 0u; j < f; j++) { split_acc[t * f + j] = acc[j]; }
   }
   workgroupBarrier();
-  for (var j = t; j < f; j += 64u) {
+  for (var j = t; j < f; j += WORKGROUP_SIZE) {
     var ml = vec2<f32>(-3.0e38, 0.0);
     var o = 0.0;
     for (var s = 0u; s < split.x; s++) {
@@ -202,7 +202,7 @@ fn attend_after_append(h: u32, t: u32, pos: u32) {
 // key), at most 64 (threads) and at most SPLIT_FLOATS / f (the partials' workgroup memory). (spans, keys per span).
 const MIN_SPAN: u32 = 16u;
 fn key_spans(count: u32) -> vec2<u32> {
-  let splits = clamp((count + MIN_SPAN - 1u) / MIN_SPAN, 1u, min(64u, SPLIT_FLOATS / (D / H)));
+  let splits = clamp((count + MIN_SPAN - 1u) / MIN_SPAN, 1u, min(WORKGROUP_SIZE, SPLIT_FLOATS / (D / H)));
   let span = (count + splits - 1u) / splits;
   return vec2<u32>((count + span - 1u) / span, span);
 }
@@ -225,7 +225,7 @@ fn merge_span(running: vec2<f32>, part: vec2<f32>) -> vec4<f32> {
 @group(0) @binding(2) var<storage, read_write> rope_qkv: array<f32>;
 @group(0) @binding(3) var<storage, read_write> rope_kv: array<f32>;
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn rope_rows(@builtin(global_invocation_id) gid: vec3<u32>) {
   let pair = gid.x;
   if (pair >= D / 2u) { return; }
@@ -251,9 +251,9 @@ fn rope_rows(@builtin(global_invocation_id) gid: vec3<u32>) {
 // append_rows ("attn"), or window_rows' gathered window (GATHERED, "swa").
 @group(0) @binding(5) var<uniform> rows_chunk: vec4<u32>; // x: tokens in the chunk
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn attend_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32) {
-  let row = wid.y * 64u + t;
+  let row = wid.y * WORKGROUP_SIZE + t;
   if (row >= rows_chunk.x) { return; } // no barrier below
   let h = wid.x;
   let f = D / H;
@@ -291,7 +291,7 @@ fn window_base(first: u32) -> u32 {
 @group(0) @binding(3) var<storage, read_write> window_out: array<f32>;      // [WINDOW + tokens, 2D]
 @group(0) @binding(4) var<uniform> window_chunk: vec4<u32>;                 // x: tokens in the chunk
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn window_rows(@builtin(global_invocation_id) gid: vec3<u32>) {
   let i = gid.x;
   let first = window_position[0];
@@ -310,7 +310,7 @@ fn window_rows(@builtin(global_invocation_id) gid: vec3<u32>) {
 @group(0) @binding(2) var<storage, read_write> append_cache: array<f32>;
 @group(0) @binding(3) var<uniform> append_chunk: vec4<u32>;               // x: tokens in the chunk
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn append_rows(@builtin(global_invocation_id) gid: vec3<u32>) {
   let i = gid.x;
   let row = gid.y;

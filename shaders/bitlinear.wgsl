@@ -12,7 +12,7 @@ override ACCUMULATE: bool = false; // y += result (the residual add), else y = r
 @group(0) @binding(3) var<storage, read> xscale: array<f32>;       // [0] = s_x
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;      // [OUT]
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn bitlinear(@builtin(global_invocation_id) gid: vec3<u32>) {
   let row = gid.x;
   if (row >= OUT) { return; }
@@ -46,7 +46,8 @@ fn bitlinear(@builtin(global_invocation_id) gid: vec3<u32>) {
 // Which variant is compiled is chosen on the host (src/engine/gpu/bitlinear.ts), which keeps the lines between
 // `//#if NAME`, `//#else` and `//#endif` markers of the features the device has: WGSL has no preprocessor, and a
 // module may not even mention subgroupAdd or dot4I8Packed where the device lacks them.
-override CHUNKS: u32 = (IN + 63u) / 64u;
+const_assert MATVEC_CHUNK_COLS == 64u; // a chunk is one vec4<u32> of 2-bit codes (gpu/pack.ts)
+override CHUNKS: u32 = (IN + MATVEC_CHUNK_COLS - 1u) / MATVEC_CHUNK_COLS;
 override ROWS_PER_WG: u32 = 64u;      // rows of one workgroup: a multiple of 4, ≤ 256
 override X_WORDS: u32 = CHUNKS * 16u; // staged x, 4 columns per u32
 override BLOCKS_PER_WG: u32 = ROWS_PER_WG / 4u;
@@ -90,14 +91,12 @@ fn stage_x(t: u32, wg: u32) {
 fn input_scale() -> f32 { return x_scale; }
 
 // bitlinear_row_norm: bitlinear_row's fused form for CPU adapters. Each invocation computes the row's statistics
-// alone (no barrier) and quantises x once into private memory (4 columns per u32, as x_packed), so it owns 8 output
-// rows to share that work. Workgroups of 16 keep enough of them to spread over the
+// alone (no barrier) and quantises x once into private memory (4 columns per u32, as x_packed), so it owns ROW_NORM_ROWS
+// output rows to share that work. Small workgroups (ROW_NORM_WORKGROUP_SIZE) keep enough of them to spread over the
 // CPU's threads. Inputs up to ROW_NORM_MAX_IN columns (the plan falls back to norm kernel + bitlinear_row past it).
-// Dispatched ⌈OUT/128⌉.
-const ROW_NORM_ROWS: u32 = 8u;
-const ROW_NORM_MAX_IN: u32 = 2048u;
+// Dispatched ⌈OUT / (ROW_NORM_ROWS · ROW_NORM_WORKGROUP_SIZE)⌉. The three: gpu/shaders.ts KERNEL_CONSTANTS.
 
-@compute @workgroup_size(16)
+@compute @workgroup_size(ROW_NORM_WORKGROUP_SIZE)
 fn bitlinear_row_norm(@builtin(global_invocation_id) gid: vec3<u32>) {
   let row0 = gid.x * ROW_NORM_ROWS;
   if (row0 >= OUT) { return; }
@@ -224,17 +223,19 @@ fn store_rows(first_row: u32, sums: vec4<i32>) {
 // whose codes `(word >> 2j) & 0x03030303` holds), once for both rows, with no per-column bounds test: padding
 // columns have weight 0, so whatever xq holds past IN adds nothing (xq is allocated to whole chunks of 64 columns).
 // Measured 2-3x faster on SwiftShader than one row and one scalar column at a time. Same i32 sum, same f32 multiply.
-override ROW_PAIRS: u32 = (OUT + 1u) / 2u;
+// ROW_ROWS_PER_THREAD: gpu/shaders.ts KERNEL_CONSTANTS (the dispatch uses it).
+const_assert ROW_ROWS_PER_THREAD == 2u; // row0, row1 below
+override ROW_PAIRS: u32 = (OUT + 1u) / ROW_ROWS_PER_THREAD;
 
 fn store_row(row: u32, acc: vec4<i32>) {
   let value = f32(acc.x + acc.y + acc.z + acc.w) * (row_scale[row] / xscale[0]);
   if (ACCUMULATE) { y[row] = y[row] + value; } else { y[row] = value; }
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn bitlinear_row(@builtin(global_invocation_id) gid: vec3<u32>) {
   if (gid.x >= ROW_PAIRS) { return; }
-  let row0 = 2u * gid.x;
+  let row0 = ROW_ROWS_PER_THREAD * gid.x;
   let row1 = min(row0 + 1u, OUT - 1u); // an odd last row is computed twice and stored once
   var acc0 = vec4<i32>(0);
   var acc1 = vec4<i32>(0);
@@ -259,7 +260,7 @@ fn bitlinear_row(@builtin(global_invocation_id) gid: vec3<u32>) {
 // 8–64 on others); lanes are numbered densely among the active invocations.
 var<workgroup> next_block: atomic<u32>;
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn bitlinear_matvec(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wg: vec3<u32>) {
   stage_x(t, wg.x);
   let lanes = subgroupAdd(1u);
@@ -286,7 +287,7 @@ override THREADS_PER_ROW: u32 = 4u;
 override PARTIALS: u32 = BLOCKS_PER_WG * THREADS_PER_ROW;
 var<workgroup> partial_sums: array<vec4<i32>, PARTIALS>;
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn bitlinear_matvec(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wg: vec3<u32>) {
   stage_x(t, wg.x);
   let lane = t % THREADS_PER_ROW;
@@ -329,7 +330,7 @@ override XQ_ROWS: u32 = 4u; // a multiple of 4, ≥ 4 · ⌈tokens/4⌉
 const_assert BITLINEAR_ROWS_PER_THREAD == 8u; // acc[0..7] below
 const_assert BITLINEAR_TOKENS_PER_THREAD == 4u; // one vec4<i32> per row
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn bitlinear_rows(@builtin(global_invocation_id) gid: vec3<u32>) {
   let row0 = gid.x * BITLINEAR_ROWS_PER_THREAD;
   if (row0 >= OUT) { return; }

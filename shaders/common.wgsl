@@ -4,7 +4,7 @@
 // real GPUs as well. Reductions must be called from uniform control flow (every thread of the workgroup).
 // Workgroup size: an override so that one set of reductions serves every kernel (the sampler runs it at its own
 // size); a power of two. The model's kernels keep the default 64.
-override WG: u32 = 64u;
+override WG: u32 = WORKGROUP_SIZE;
 
 var<workgroup> reduce_f32: array<vec4<f32>, WG>;
 var<workgroup> reduce_u32: array<vec4<u32>, WG>;
@@ -99,7 +99,7 @@ fn causal_conv(taps: array<f32, MAX_CONV_KERNEL>, history: array<f32, MAX_CONV_K
 // (lane t adds terms t, t + 64, …) joined by a binary tree: the order of wg_sum4 in a 64-invocation workgroup. So a
 // lone invocation (norm_stats_serial: CPU adapters, no barriers) and a workgroup (norm_stats_wg: GPUs) get the same
 // bits, and the chunk path equals the decode path whichever kernel family computes them.
-const NORM_LANES: u32 = 64u;
+const NORM_LANES: u32 = WORKGROUP_SIZE; // the canonical order is that of a whole workgroup (norm_stats_wg)
 override NORM_KIND: u32 = 1u;
 override NORM_N: u32 = 1u;                        // values per row
 override NORM_EPS: f32 = 1e-5;

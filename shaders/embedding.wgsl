@@ -10,7 +10,7 @@ override ROW_WORDS: u32;
 @group(0) @binding(1) var<storage, read> tok_embed: array<u32>; // [V, ROW_WORDS]
 @group(0) @binding(2) var<storage, read_write> x: array<f32>;   // [D]
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn embed(@builtin(global_invocation_id) gid: vec3<u32>) {
   let i = gid.x;
   if (i >= D) { return; }
@@ -24,7 +24,7 @@ fn embed(@builtin(global_invocation_id) gid: vec3<u32>) {
 }
 
 // embed_rows: the token rows of a prefill chunk, x[row] = E[ids[row]]; dispatched (⌈D/64⌉, tokens in the chunk).
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn embed_rows(@builtin(global_invocation_id) gid: vec3<u32>) {
   let i = gid.x;
   let row = gid.y;

@@ -1,6 +1,6 @@
 // LM head on the float embeddings (no quantisation, MATH.md): logits[v] = E[v] · xn.
 // The final RMSNorm runs before it as norm.wgsl's norm_quant_rows (its int8 output is unused there).
-// The table is u32 words (gpu/model.ts FloatTable): with F16, two f16 values per word, unpacked with
+// The table is u32 words (gpu/layers/embedding.ts FloatTableGpu): with F16, two f16 values per word, unpacked with
 // unpack2x16float (exact, core WGSL: no shader-f16 needed), rows of ROW_WORDS = ceil(D/2) words; else one f32 per
 // word (bitcast), rows of D words. f16 halves the bytes the head reads per token, its largest read.
 // The decode step's lm_head (ADVANCE) also bumps the GPU-side position counter, as the step's last kernel (nothing
@@ -24,7 +24,7 @@ override ADVANCE: bool = false;
 // vec4 (lane r: row v0 + r). Each value of xn (the same for every lane: the loads that cost on SwiftShader) is
 // loaded once for the four rows, each table word once. Each row's sum runs element by element from 0, the order
 // of one thread per row (and of lm_head_rows), so the logits are the same bits. Dispatched ⌈V/256⌉.
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn lm_head(@builtin(global_invocation_id) gid: vec3<u32>) {
   if (ADVANCE && gid.x == 0u) { head_position[0] = head_position[0] + 1u; }
   let v0 = HEAD_ROWS_PER_THREAD * gid.x;
@@ -77,7 +77,7 @@ override XN_ROWS: u32 = 16u;
 @group(0) @binding(2) var<storage, read_write> rows_logits: array<f32>; // [tokens, V]
 @group(0) @binding(3) var<uniform> rows_chunk: vec4<u32>;              // x: tokens in the chunk
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn lm_head_rows(@builtin(global_invocation_id) gid: vec3<u32>) {
   let v0 = HEAD_ROWS_PER_THREAD * gid.x;
   if (v0 >= V) { return; }

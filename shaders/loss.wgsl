@@ -14,7 +14,7 @@ fn chunk_logit(row: u32, i: u32) -> f32 {
   return loss_rows_logits[(row - 1u) * V + i];
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn token_loss_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32) {
   let row = wid.x;
   var m = -3.4e38;

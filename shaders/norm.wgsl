@@ -41,7 +41,7 @@ fn write_quantized(row: u32, scale: f32, first: u32, step: u32) {
 }
 
 // One workgroup per row (GPUs): the statistics by workgroup reductions. Dispatched (rows, 1).
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn norm_quant_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32) {
   let absmax = write_values(wid.x, norm_moments_wg(t, wid.x), t, WG);
   write_quantized(wid.x, activation_scale(wg_max4(t, vec4<f32>(absmax, 0.0, 0.0, 0.0)).x), t, WG);
@@ -55,12 +55,12 @@ fn norm_quant_rows_serial(@builtin(workgroup_id) wid: vec3<u32>) {
   write_quantized(wid.x, activation_scale(absmax), 0u, 1u);
 }
 
-// Four rows per workgroup, one invocation each, no barrier (CPU adapters, the chunk path): SwiftShader runs a
-// workgroup's invocations as the lanes of one SIMD vector, so a workgroup of one (above) leaves three lanes of four
-// idle. Same code per row, so the same bits. Dispatched (⌈rows/4⌉, 1).
+// NORM_ROWS_PER_WORKGROUP (4) rows per workgroup, one invocation each, no barrier (CPU adapters, the chunk path):
+// SwiftShader runs a workgroup's invocations as the lanes of one SIMD vector, so a workgroup of one (above) leaves
+// three lanes of four idle. Same code per row, so the same bits. Dispatched (⌈rows/NORM_ROWS_PER_WORKGROUP⌉, 1).
 @group(0) @binding(5) var<uniform> norm_rows: vec4<u32>; // x: rows (the tokens of the chunk)
 
-@compute @workgroup_size(4)
+@compute @workgroup_size(NORM_ROWS_PER_WORKGROUP)
 fn norm_quant_rows_lanes(@builtin(global_invocation_id) gid: vec3<u32>) {
   let row = gid.x;
   if (row >= norm_rows.x) { return; }

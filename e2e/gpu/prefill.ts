@@ -16,6 +16,11 @@ export interface ChunkParity {
   argmaxDiffer: number;
   /** Logits bit-identical to the token path's at every token. */
   identical: boolean;
+  /** Tokens from the first on whose logits are bit-identical to the token path's. */
+  identicalPrefix: number;
+  /** The same chunks read again from a reset, all without drift: every logit bit-identical to the first reading's
+   * (whose chunks alternate drift on and off): the TTT chunk kernels' outputs do not depend on drift. */
+  sameWithoutDrift: boolean;
   /** max |Δ| / max(|token path|, 1e-3) over every drift stat of every token. */
   driftMaxRel: number;
   /** With logits 'last': the logits buffer after the last chunk against the token path's last logits. */
@@ -26,6 +31,8 @@ export interface ChunkParity {
 
 export interface PrefillParityResult {
   adapter: string;
+  /** TTT layers of the model (their chunk kernel without drift, the dual form, sums in another order). */
+  tttLayers: number;
   tokens: number;
   tokenPathMs: number;
   chunks: ChunkParity[];
@@ -58,6 +65,7 @@ async function fileParity(file: ModelFile, tokens: number, chunkSizes: number[],
     if (reference.driftStats) stepDrift.push(new Float32Array(await ctx.readBuffer(reference.driftStats)));
   }
   const tokenPathMs = performance.now() - t0;
+  const tttLayers = reference.tttLayers.length;
   reference.destroy();
 
   const chunks: ChunkParity[] = [];
@@ -66,7 +74,9 @@ async function fileParity(file: ModelFile, tokens: number, chunkSizes: number[],
     const relative: number[] = [];
     let argmaxDiffer = 0;
     let identical = true;
+    let identicalPrefix = 0;
     let driftMaxRel = 0;
+    const rows: Float32Array[] = [];
     const started = performance.now();
     for (let at = 0, index = 0; at < ids.length; at += chunkSize, index++) {
       const chunk = ids.slice(at, at + chunkSize);
@@ -80,11 +90,13 @@ async function fileParity(file: ModelFile, tokens: number, chunkSizes: number[],
       const drift = withDrift && model.chunkDriftStats ? new Float32Array(await ctx.readBuffer(model.chunkDriftStats, chunk.length * model.driftStats!.size)) : null;
       chunk.forEach((_, r) => {
         const row = logits.subarray(r * V, (r + 1) * V);
+        rows.push(row);
         const expected = stepLogits[at + r];
         const c = compareLogits(row, expected);
         relative.push(c.relative);
         if (!c.argmaxEqual) argmaxDiffer++;
         if (row.some((v, j) => v !== expected[j])) identical = false;
+        else if (identical) identicalPrefix++;
         if (drift) {
           const n = stepDrift[at + r].length;
           const got = drift.subarray(r * n, (r + 1) * n);
@@ -95,6 +107,16 @@ async function fileParity(file: ModelFile, tokens: number, chunkSizes: number[],
     const ms = performance.now() - started;
     const positionAfter = model.position;
     model.reset();
+    let sameWithoutDrift = true;
+    for (let at = 0; at < ids.length; at += chunkSize) {
+      const chunk = ids.slice(at, at + chunkSize);
+      const encoder = ctx.device.createCommandEncoder();
+      model.encodeChunk(encoder, chunk, { logits: 'all', drift: false });
+      ctx.device.queue.submit([encoder.finish()]);
+      const logits = new Float32Array(await ctx.readBuffer(model.chunkLogits, chunk.length * V * 4));
+      if (logits.some((v, j) => v !== rows[at + Math.floor(j / V)][j % V])) sameWithoutDrift = false;
+    }
+    model.reset();
     for (let at = 0; at < ids.length; at += chunkSize) {
       const encoder = ctx.device.createCommandEncoder();
       model.encodeChunk(encoder, ids.slice(at, at + chunkSize), { logits: 'last' satisfies ChunkLogits });
@@ -103,10 +125,10 @@ async function fileParity(file: ModelFile, tokens: number, chunkSizes: number[],
     const last = new Float32Array(await ctx.readBuffer(model.logits));
     const lastRelative = compareLogits(last, stepLogits[ids.length - 1]).relative;
     model.destroy();
-    chunks.push({ chunkSize, relative, argmaxDiffer, identical, driftMaxRel, lastRelative, positionAfter, ms });
+    chunks.push({ chunkSize, relative, argmaxDiffer, identical, identicalPrefix, sameWithoutDrift, driftMaxRel, lastRelative, positionAfter, ms });
   }
   ctx.destroy();
-  return { adapter: ctx.adapterInfo, tokens, tokenPathMs, chunks };
+  return { adapter: ctx.adapterInfo, tttLayers, tokens, tokenPathMs, chunks };
 }
 
 export { DRIFT_STATS_PER_HEAD };

@@ -2,7 +2,9 @@
 // which variant (subgroups, dot4I8Packed), its override constants and its workgroup count. GpuModel, the kernel
 // tests and the bench all take their pipelines from here, so that they run the same thing.
 import { MATVEC_CHUNK_COLS } from './pack';
-import { bitlinearShader, type KernelFeatures } from './shaders';
+import { bitlinearShader, KERNEL_CONSTANTS, type KernelFeatures } from './shaders';
+
+const { WORKGROUP_SIZE, ROW_ROWS_PER_THREAD, ROW_NORM_ROWS, ROW_NORM_WORKGROUP_SIZE, ROW_NORM_MAX_IN } = KERNEL_CONSTANTS;
 
 /**
  * Rows per workgroup of the matvec (a multiple of 4: rows go in blocks of 4). x is staged once per workgroup, so
@@ -21,18 +23,17 @@ export interface MatvecPlan {
   features: KernelFeatures;
 }
 
-/** Smallest power of two ≥ n, capped at 64 (invocations per row of the portable variant). */
+/** Smallest power of two ≥ n, capped at the workgroup size (invocations per row of the portable variant). */
 function threadsPerRow(chunks: number): number {
   let t = 1;
-  while (t < chunks && t < 64) t *= 2;
+  while (t < chunks && t < WORKGROUP_SIZE) t *= 2;
   return t;
 }
 
-/** Rows of one bitlinear_row_norm invocation × its workgroup size, and its widest input (shaders/bitlinear.wgsl). */
-const ROW_NORM_ROWS_PER_WORKGROUP = 8 * 16;
-const ROW_NORM_MAX_IN = 2048;
-/** Bytes of common.wgsl's reduce_f32, which the fused prologue's workgroup reductions use. */
-const REDUCE_BYTES = 64 * 16;
+/** Rows of one bitlinear_row_norm workgroup (shaders/bitlinear.wgsl). */
+const ROW_NORM_ROWS_PER_WORKGROUP = ROW_NORM_ROWS * ROW_NORM_WORKGROUP_SIZE;
+/** Bytes of common.wgsl's reduce_f32 (a vec4<f32> per invocation), which the fused prologue's reductions use. */
+const REDUCE_BYTES = WORKGROUP_SIZE * 16;
 
 /**
  * The matvec for an [rows, cols] ternary matrix (packTernaryMatvec layout) on a device with `features`. With
@@ -58,14 +59,14 @@ export function matvecPlan(
   const constants: Record<string, number> = { IN: cols, OUT: rows, ACCUMULATE: accumulate ? 1 : 0 };
   if (norm) constants.NORM_N = cols;
   if (features.rowPerThread && norm && chunks * MATVEC_CHUNK_COLS <= ROW_NORM_MAX_IN) {
-    // 8 rows per invocation (each computes the row's norm alone, no barrier), workgroups of 16. Wider inputs take
+    // ROW_NORM_ROWS per invocation (each computes the row's norm alone, no barrier), small workgroups. Wider inputs take
     // the tiled kernel below (same bits).
     return { shader: bitlinearShader(features, true), entryPoint: 'bitlinear_row_norm', constants, workgroups: Math.ceil(rows / ROW_NORM_ROWS_PER_WORKGROUP), workgroupBytes: 0, features };
   }
   if (features.rowPerThread && !norm) {
     // Two rows per invocation, nothing in workgroup memory (the shader's x_packed is not used by this entry point).
     // It reads xq in whole chunks of 64 columns: see matvecInputWords.
-    return { shader: bitlinearShader(features), entryPoint: 'bitlinear_row', constants, workgroups: Math.ceil(rows / 128), workgroupBytes: 0, features };
+    return { shader: bitlinearShader(features), entryPoint: 'bitlinear_row', constants, workgroups: Math.ceil(rows / (ROW_ROWS_PER_THREAD * WORKGROUP_SIZE)), workgroupBytes: 0, features };
   }
   let rowsPerWorkgroup = rowsPerWorkgroupAtLeast;
   const xBytes = chunks * 16 * 4; // x_packed
@@ -74,8 +75,8 @@ export function matvecPlan(
     workgroupBytes += 4; // the block counter
   } else {
     const threads = threadsPerRow(chunks);
-    // Every invocation has a slot: at least 64 / threads blocks of 4 rows per workgroup.
-    const fewestRows = (4 * 64) / threads;
+    // Every invocation has a slot: at least WORKGROUP_SIZE / threads blocks of 4 rows per workgroup.
+    const fewestRows = (4 * WORKGROUP_SIZE) / threads;
     rowsPerWorkgroup = Math.max(rowsPerWorkgroup, fewestRows);
     const partialBytes = (rows: number) => (rows / 4) * threads * 16; // vec4<i32> per block and invocation
     // Where workgroup memory is short (16 KiB, the default), fewer rows per workgroup leave room for x.

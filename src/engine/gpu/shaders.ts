@@ -12,6 +12,7 @@ import sample from '../../../shaders/sample.wgsl?raw';
 import loss from '../../../shaders/loss.wgsl?raw';
 import { tttDeclarations } from './ttt-layout';
 import { MAX_CONV_KERNEL } from '../model/spec';
+import { MATVEC_CHUNK_COLS } from './pack';
 
 /**
  * Sizes that the kernels' code is written for and that the host needs too (dispatch sizes, buffer padding, model
@@ -19,6 +20,23 @@ import { MAX_CONV_KERNEL } from '../model/spec';
  * common.wgsl); a kernel unrolled for one value says so with a const_assert.
  */
 export const KERNEL_CONSTANTS = {
+  /**
+   * Invocations per workgroup of the model's kernels (and the default of common.wgsl's WG, which sizes the
+   * reductions): big workgroups with many barriers are slow on SwiftShader, and 64 fits real GPUs as well.
+   */
+  WORKGROUP_SIZE: 64,
+  /** Columns per vec4<u32> chunk of the matvec weight layout (pack.ts packTernaryMatvec). */
+  MATVEC_CHUNK_COLS,
+  /** Output rows per invocation of bitlinear_row (written for 2: row0, row1). */
+  ROW_ROWS_PER_THREAD: 2,
+  /** Output rows per invocation of bitlinear_row_norm. */
+  ROW_NORM_ROWS: 8,
+  /** Workgroup size of bitlinear_row_norm: small, so that its workgroups spread over a CPU's threads. */
+  ROW_NORM_WORKGROUP_SIZE: 16,
+  /** Widest input of bitlinear_row_norm (its private copy of x); wider ones take the tiled kernel. */
+  ROW_NORM_MAX_IN: 2048,
+  /** Rows per workgroup of norm_quant_rows_lanes (one per SIMD lane of SwiftShader). */
+  NORM_ROWS_PER_WORKGROUP: 4,
   /** Largest head size of the per-head kernels: 4 columns per thread × 64 threads (attention.wgsl, ttt.wgsl). */
   MAX_HEAD: 256,
   /** Largest causal-conv kernel (model/spec.ts): common.wgsl's causal_conv holds the taps in arrays of this size. */
@@ -122,7 +140,7 @@ export const SHADERS = {
 
 export type ShaderName = keyof typeof SHADERS;
 
-/** Workgroup size of every kernel (shaders/common.wgsl). */
-export const WORKGROUP_SIZE = 64;
+/** Workgroup size of the model's kernels (KERNEL_CONSTANTS.WORKGROUP_SIZE). */
+export const WORKGROUP_SIZE: number = KERNEL_CONSTANTS.WORKGROUP_SIZE;
 /** Largest head size the per-head kernels support (KERNEL_CONSTANTS.MAX_HEAD). */
 export const MAX_HEAD_SIZE: number = KERNEL_CONSTANTS.MAX_HEAD;

@@ -31,7 +31,7 @@ export function gpuSupportProblems(config: ModelConfig, limits: BufferLimits): s
   if (config.vocabSize > SAMPLER_MAX_VOCAB) {
     problems.push(`this model needs a vocabulary of ≤ ${SAMPLER_MAX_VOCAB} tokens for the GPU sampler, but it has ${config.vocabSize}; use a smaller tokenizer`);
   }
-  // The largest single buffers the engine allocates for this model (src/engine/gpu/model.ts, sampler.ts).
+  // The largest single buffers the engine allocates for this model (src/engine/gpu/layers/, sampler.ts).
   const perBuffer = Math.min(limits.maxBufferSize, limits.maxStorageBufferBindingSize);
   const K = config.ttt.convKernel;
   const buffers: [string, number][] = [

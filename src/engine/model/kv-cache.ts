@@ -1,4 +1,4 @@
-// How the "attn" KV cache grows (gpu/model.ts): geometrically, doubling when full, capped at maxContext.
+// How the "attn" KV cache grows (gpu/model.ts prepare, gpu/layers/attention-mixer.ts resize): geometrically, doubling when full, capped at maxContext.
 // Why doubling rather than fixed blocks or one maxContext buffer: growing by a fixed block copies the whole cache
 // every block (O(T²) bytes over a context, and a pipeline stall per copy); doubling copies O(T) bytes in all and
 // reallocates ⌈log₂(T/initial)⌉ times, at the price of up to 2× allocated vs in use. Preallocating maxContext would
