@@ -1,7 +1,8 @@
 // The TTT-Linear mixer of docs/MATH.md: `ttt_step` decodes a token (the primal form); a prefill chunk runs in one
-// dispatch, `ttt_batch_rows` (the mini-batch dual form) or, when drift statistics are asked for, `ttt_step_rows`
-// (the chunk's tokens through ttt_step's per-token function). A new TTT layer variant adds its own decode and chunk
-// entry points beside these.
+// dispatch of the mini-batch dual form, `ttt_batch_rows` or, when drift statistics are asked for,
+// `ttt_batch_rows_drift` (the same outputs and state, plus every token's stats). `ttt_step_rows` (the chunk's tokens
+// through ttt_step's per-token function) is no longer dispatched by GpuModel: the primal reference the drift kernel
+// replaced. A new TTT layer variant adds its own decode and chunk entry points beside these.
 // Buffers: `uvg` = the fused BitLinear output (uq[, uk], v at the OFF_U*/OFF_V offsets[, then g]), `qk` = q and k
 // after the causal convolution, `params` = the layer's float tensors packed at OFF_* (weights), `state` = this
 // layer's ttt-state (W0, GW [H,f,f]; b0, Gb [H,f]; conv histories [(K−1), D] each, oldest row first).
@@ -128,8 +129,8 @@ fn ttt_step(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_ind
   ttt_token(wid.x, t, step_position[0], 0u);
 }
 
-// A prefill chunk, exactly as that many ttt_step dispatches: each head's workgroup runs the chunk's tokens in
-// order through the same per-token update (the primal form; the state stays in `step_state` between tokens).
+// (Not dispatched by GpuModel since ttt_batch_rows_drift.) A prefill chunk, exactly as that many ttt_step
+// dispatches: each head's workgroup runs the chunk's tokens in order through the same per-token update (the primal form; the state stays in `step_state` between tokens).
 // Every state element belongs to one thread, and the reductions' barriers order the workgroup memory between
 // tokens. Drift statistics go to row r of `step_stats` ([tokens, STATS_STRIDE]).
 @compute @workgroup_size(WORKGROUP_SIZE)
@@ -453,6 +454,312 @@ fn ttt_batch_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
     }
     storageBarrier();   // the next segment reads the new state
     workgroupBarrier(); // and rewrites seg_*
+    row0 += n;
+  }
+}
+
+// --- ttt_batch_rows_drift: ttt_batch_rows with the drift statistics of every token (a chunk read with drift) ------
+// The same dual-form arithmetic for the outputs and the state (bit for bit the outputs of ttt_batch_rows), plus
+// each token's drift stats without forming its W̄_s (docs/MATH.md "Drift statistics in the chunk"). With D0 = W0 −
+// W_init, GW_s = GWc + Σ_{s'≤s} k_s'ᵀG_s' (GWc: the carried GW) and D̄_s = W̄_s − W_init = D0 − tok_s GW_s:
+//   ‖D̄_s‖²       = ‖D0‖² − 2 tok_s ⟨D0, GW_s⟩ + tok_s² ‖GW_s‖²                         (norm²)
+//   ⟨W̄_s, W_init⟩ = ‖W_init‖² + ⟨W_init, D0⟩ − tok_s ⟨W_init, GW_s⟩,  ‖W̄_s‖² = ‖W_init‖² + 2⟨W_init, D̄_s⟩ + ‖D̄_s‖²
+//   ⟨X, GW_s⟩     = ⟨X, GWc⟩ + Σ_{s'≤s} (k_s' X)·G_s'      (X = D0, W_init: the token's matvec k X, dotted with G)
+//   ‖GW_s‖²       = ‖GWc‖² + 2 Σ_{s'≤s} (k_s' GWc)·G_s' + Σ_{s',s''≤s} (k_s'·k_s'')(G_s'·G_s'')
+// D0 is formed element by element (w0 − w_init), never as a difference of two large dot products: early in a text
+// it is small against W0, and ⟨D0, GW_s⟩ carries the norm. At a reset D0 is exactly 0 and so are its terms.
+// The segment scalars (‖D0‖², ⟨W_init, D0⟩, ‖W_init‖², ⟨·, GWc⟩, ‖GWc‖²) ride in phase 5's pass over the state;
+// lossBefore comes from phase 3's residuals; lossAfter from k W̄_s + b̄_s by the formula of q's in phase 4.
+// Phases 2 and 4 run tp = ⌊64/n⌋ threads per token (each with every tp-th column), so that a token's dot products
+// are partial sums of its own threads, combined through drift_scratch; phase 2's pass over W0 also forms k_s D0.
+// Extra workgroup memory: ~2.5 KiB (with seg_* ~15.6 KiB of the 16 KiB every WebGPU device has); one more storage
+// binding (8 of the 10 context.ts asks for).
+@group(0) @binding(9) var<storage, read_write> batch_stats: array<f32>; // [tokens, STATS_STRIDE], as step_stats
+
+// Columns per thread in phases 2 and 4: ⌈f/⌊64/n⌋⌉ with n·f ≤ SEG_FLOATS = 1024, n ≤ 16, is at most 1024/(65 − n) < 22.
+const DRIFT_COLS: u32 = 32u;
+var<workgroup> drift_kk: array<f32, SEG_MAX * SEG_MAX>; // [n, n]: k_s·k_s' for s' ≤ s
+var<workgroup> drift_scratch: array<vec4<f32>, WG>;    // per-thread partial sums
+var<workgroup> drift_tok: array<vec4<f32>, SEG_MAX>;    // per token: (k D0)·G, (k W0)·G, (k GWc)·G, lossAfter
+var<workgroup> drift_loss: array<f32, SEG_MAX>;         // per token: lossBefore
+
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn ttt_batch_rows_drift(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+  let h = wid.x;
+  let f = D / H;
+  let ff = f32(f);
+  let off = h * f;
+  let mat = h * f * f;
+  let first = batch_position[0];
+  let count = batch_chunk.x;
+  var row0 = 0u;
+  while (row0 < count) {
+    let i0 = (first + row0) % B;
+    let n = min(min(B - i0, SEG), count - row0);
+    let carried = i0 > 0u;
+    let ends_batch = i0 + n == B;
+
+    // 1. As ttt_batch_rows.
+    for (var e = t; e < n * f; e += WG) {
+      let at = (row0 + e / f) * QK_STRIDE + off + e % f;
+      seg_q[e] = batch_qk[at];
+      seg_k[e] = batch_qk[at + D];
+    }
+    if (t < n) {
+      let xn_at = (row0 + t) * D;
+      var lr_dot = 0.0;
+      for (var c = 0u; c < D; c++) { lr_dot += batch_params[OFF_LR_W + h * D + c] * batch_xn[xn_at + c]; }
+      seg_lr[t] = BASE_LR / (1.0 + exp(-(batch_params[OFF_LR_B + h] + lr_dot))) / ff * batch_memory.x;
+      let i = i0 + t;
+      seg_tok[t] = max(1.0 / f32(i + 1u) + batch_params[OFF_TOK + i], 0.0);
+    }
+    workgroupBarrier();
+
+    // 2. As ttt_batch_rows (each Z the same sum), but tp = ⌊64/n⌋ threads per token, each with every tp-th column
+    // (so that a token's dot products are partial sums of its own threads, combined through drift_scratch); beside
+    // k_s W0 the same pass forms k_s D0, both kept in registers for phase 4. And the keys' Gram k_s·k_s'.
+    let tp = WG / n;
+    let s = t / tp;
+    let lane = t % tp;
+    let in_token = s < n;
+    var kw: array<f32, DRIFT_COLS>; // k_s W0, column lane + c·tp
+    var kd: array<f32, DRIFT_COLS>; // k_s D0
+    if (in_token) {
+      var c = 0u;
+      for (var j = lane; j < f; j += tp) {
+        var a = 0.0;
+        var ad = 0.0;
+        for (var ii = 0u; ii < f; ii++) {
+          let k = seg_k[s * f + ii];
+          let w0 = batch_state[mat + ii * f + j];
+          a += k * w0;
+          ad += k * (w0 - batch_params[OFF_W_INIT + mat + ii * f + j]);
+        }
+        seg_g[s * f + j] = a + batch_state[OFF_B0 + off + j];
+        kw[c] = a;
+        kd[c] = ad;
+        c++;
+      }
+    }
+    for (var e = t; e < n * n; e += WG) {
+      let s = e / n;
+      let s2 = e % n;
+      if (s2 <= s) {
+        var a = 0.0;
+        var kk = 0.0;
+        for (var ii = 0u; ii < f; ii++) {
+          a += seg_q[s * f + ii] * seg_k[s2 * f + ii];
+          kk += seg_k[s * f + ii] * seg_k[s2 * f + ii];
+        }
+        seg_a[e] = a + 1.0;
+        drift_kk[e] = kk;
+      }
+    }
+    workgroupBarrier();
+
+    // 3. As ttt_batch_rows; lossBefore from the residuals.
+    if (t < n) {
+      let z_at = t * f;
+      let v_at = (row0 + t) * UVG_STRIDE + OFF_V + off;
+      var mean = 0.0;
+      for (var j = 0u; j < f; j++) { mean += seg_g[z_at + j]; }
+      mean /= ff;
+      var v = 0.0;
+      for (var j = 0u; j < f; j++) { let dz = seg_g[z_at + j] - mean; v += dz * dz; }
+      let sigma = sqrt(v / ff + EPS);
+      var sum_gy = 0.0;
+      var sum_gy_xhat = 0.0;
+      var sum_r2 = 0.0;
+      for (var j = 0u; j < f; j++) {
+        let xhat = (seg_g[z_at + j] - mean) / sigma;
+        let gamma = batch_params[OFF_LN_W + off + j];
+        let residual = gamma * xhat + batch_params[OFF_LN_B + off + j] - (batch_uvg[v_at + j] - seg_k[z_at + j]);
+        let gy = gamma * residual;
+        sum_gy += gy;
+        sum_gy_xhat += gy * xhat;
+        sum_r2 += residual * residual;
+      }
+      drift_loss[t] = sum_r2 / ff;
+      let lr = seg_lr[t];
+      for (var j = 0u; j < f; j++) {
+        let xhat = (seg_g[z_at + j] - mean) / sigma;
+        let gamma = batch_params[OFF_LN_W + off + j];
+        let residual = gamma * xhat + batch_params[OFF_LN_B + off + j] - (batch_uvg[v_at + j] - seg_k[z_at + j]);
+        seg_g[z_at + j] = lr * ((ff * gamma * residual - sum_gy - xhat * sum_gy_xhat) / (ff * sigma));
+      }
+    }
+    workgroupBarrier();
+
+    // 4. The outputs (each element exactly as ttt_batch_rows computes it), in phase 2's layout; beside them the
+    // partial dot products (k_s D0)·G_s, (k_s W0)·G_s, (k_s GWc)·G_s and zk = k_s W̄_s + b̄_s (kept for its LayerNorm).
+    var zk: array<f32, DRIFT_COLS>;
+    var part = vec4<f32>(0.0); // (k D0)·G, (k W0)·G, (k GWc)·G, Σ zk
+    if (in_token) {
+      var c = 0u;
+      for (var j = lane; j < f; j += tp) {
+        var qw = 0.0;
+        var delta = 0.0;
+        var kc = 0.0;
+        for (var ii = 0u; ii < f; ii++) { qw += seg_q[s * f + ii] * batch_state[mat + ii * f + j]; }
+        var kdelta = 0.0;
+        if (carried) {
+          for (var ii = 0u; ii < f; ii++) {
+            let gw = batch_state[OFF_GW + mat + ii * f + j];
+            delta += seg_q[s * f + ii] * gw;
+            kc += seg_k[s * f + ii] * gw;
+          }
+          delta += batch_state[OFF_GB + off + j];
+          kdelta = kc + batch_state[OFF_GB + off + j];
+        }
+        for (var s2 = 0u; s2 <= s; s2++) {
+          delta += seg_a[s * n + s2] * seg_g[s2 * f + j];
+          kdelta += (drift_kk[s * n + s2] + 1.0) * seg_g[s2 * f + j];
+        }
+        let b0 = batch_state[OFF_B0 + off + j];
+        batch_z[(row0 + s) * D + off + j] = qw + b0 - seg_tok[s] * delta;
+        zk[c] = kw[c] + b0 - seg_tok[s] * kdelta;
+        let g = seg_g[s * f + j];
+        part += vec4<f32>(kd[c] * g, kw[c] * g, kc * g, zk[c]);
+        c++;
+      }
+    }
+    drift_scratch[t] = part;
+    storageBarrier(); // the outputs are read back below, W0/GW are rewritten below
+    workgroupBarrier();
+    // The token's sums (its tp threads'), then its zk's LayerNorm in two passes as ttt_step (mean, then variance).
+    var sums = vec4<f32>(0.0);
+    if (in_token) {
+      for (var l = 0u; l < tp; l++) { sums += drift_scratch[s * tp + l]; }
+    }
+    let zk_mean = sums.w / ff;
+    workgroupBarrier();
+    var zk_var = 0.0;
+    if (in_token) {
+      var c = 0u;
+      for (var j = lane; j < f; j += tp) { let dz = zk[c] - zk_mean; zk_var += dz * dz; c++; }
+    }
+    drift_scratch[t] = vec4<f32>(zk_var, 0.0, 0.0, 0.0);
+    workgroupBarrier();
+    var var_sum = 0.0;
+    if (in_token) {
+      for (var l = 0u; l < tp; l++) { var_sum += drift_scratch[s * tp + l].x; }
+    }
+    let inv_k = 1.0 / sqrt(var_sum / ff + EPS);
+    workgroupBarrier();
+    var loss_part = 0.0;
+    if (in_token) {
+      var c = 0u;
+      let v_at = (row0 + s) * UVG_STRIDE + OFF_V + off;
+      for (var j = lane; j < f; j += tp) {
+        let target_j = batch_uvg[v_at + j] - seg_k[s * f + j];
+        let e = (zk[c] - zk_mean) * inv_k * batch_params[OFF_LN_W + off + j] + batch_params[OFF_LN_B + off + j] - target_j;
+        loss_part += e * e;
+        c++;
+      }
+    }
+    drift_scratch[t] = vec4<f32>(loss_part, 0.0, 0.0, 0.0);
+    workgroupBarrier();
+    if (in_token && lane == 0u) {
+      var loss_after = 0.0;
+      for (var l = 0u; l < tp; l++) { loss_after += drift_scratch[s * tp + l].x; }
+      drift_tok[s] = vec4<f32>(sums.x, sums.y, sums.z, loss_after / ff);
+    }
+    // (k_s·k_s')(G_s·G_s') into seg_a (its scores are spent), for ‖GW_s‖².
+    for (var e = t; e < n * n; e += WG) {
+      let s1 = e / n;
+      let s2 = e % n;
+      if (s2 <= s1) {
+        var gg = 0.0;
+        for (var j = 0u; j < f; j++) { gg += seg_g[s1 * f + j] * seg_g[s2 * f + j]; }
+        seg_a[e] = drift_kk[e] * gg;
+      }
+    }
+
+    // 5. As ttt_batch_rows; the pass over the state also sums the segment scalars.
+    if (t < n) {
+      let z_at = (row0 + t) * D + off;
+      var mean = 0.0;
+      for (var j = 0u; j < f; j++) { mean += batch_z[z_at + j]; }
+      mean /= ff;
+      var v = 0.0;
+      for (var j = 0u; j < f; j++) { let dz = batch_z[z_at + j] - mean; v += dz * dz; }
+      let inv = 1.0 / sqrt(v / ff + EPS);
+      for (var j = 0u; j < f; j++) {
+        let y = (batch_z[z_at + j] - mean) * inv * batch_params[OFF_LN_W + off + j] + batch_params[OFF_LN_B + off + j];
+        batch_z[z_at + j] = seg_q[t * f + j] + y;
+      }
+    }
+    let tok_end = seg_tok[n - 1u];
+    var seg1 = vec4<f32>(0.0); // ‖D0‖², ⟨W_init, D0⟩, ‖W_init‖², ⟨D0, GWc⟩
+    var seg2 = vec4<f32>(0.0); // ⟨W_init, GWc⟩, ‖GWc‖²
+    for (var e = t; e < f * f; e += WG) {
+      let ii = e / f;
+      let j = e % f;
+      let w0 = batch_state[mat + e];
+      let w_init = batch_params[OFF_W_INIT + mat + e];
+      let d0 = w0 - w_init;
+      var gw = 0.0;
+      if (carried) { gw = batch_state[OFF_GW + mat + e]; }
+      seg1 += vec4<f32>(d0 * d0, w_init * d0, w_init * w_init, d0 * gw);
+      seg2 += vec4<f32>(w_init * gw, gw * gw, 0.0, 0.0);
+      for (var s1 = 0u; s1 < n; s1++) { gw += seg_k[s1 * f + ii] * seg_g[s1 * f + j]; }
+      if (ends_batch) {
+        batch_state[mat + e] = w0 - tok_end * gw;
+        batch_state[OFF_GW + mat + e] = 0.0;
+      } else {
+        batch_state[OFF_GW + mat + e] = gw;
+      }
+    }
+    for (var j = t; j < f; j += WG) {
+      var gb = 0.0;
+      if (carried) { gb = batch_state[OFF_GB + off + j]; }
+      for (var s1 = 0u; s1 < n; s1++) { gb += seg_g[s1 * f + j]; }
+      if (ends_batch) {
+        batch_state[OFF_B0 + off + j] = batch_state[OFF_B0 + off + j] - tok_end * gb;
+        batch_state[OFF_GB + off + j] = 0.0;
+      } else {
+        batch_state[OFF_GB + off + j] = gb;
+      }
+    }
+    drift_scratch[t] = seg1;
+    workgroupBarrier();
+    var scalars1 = vec4<f32>(0.0);
+    if (t < n) { for (var l = 0u; l < WG; l++) { scalars1 += drift_scratch[l]; } }
+    workgroupBarrier();
+    drift_scratch[t] = seg2;
+    workgroupBarrier();
+    var scalars2 = vec4<f32>(0.0);
+    if (t < n) { for (var l = 0u; l < WG; l++) { scalars2 += drift_scratch[l]; } }
+
+    // 6. Token t's stats from the sums above (prefix sums over the segment's tokens up to t).
+    if (t < n) {
+      let tok = seg_tok[t];
+      var d_gw = scalars1.w;   // ⟨D0, GW_t⟩
+      var w0_gw = 0.0;         // Σ (k W0)·G
+      var gw2 = scalars2.y;    // ‖GW_t‖²
+      for (var s1 = 0u; s1 <= t; s1++) {
+        let p = drift_tok[s1];
+        d_gw += p.x;
+        w0_gw += p.y;
+        gw2 += 2.0 * p.z + seg_a[s1 * n + s1];
+        for (var s2 = 0u; s2 < s1; s2++) { gw2 += 2.0 * seg_a[s1 * n + s2]; }
+      }
+      gw2 = max(gw2, 0.0);
+      // ⟨W_init, GW_t⟩ = ⟨W_init, GWc⟩ + Σ (k W_init)·G, with k W_init·G = (k W0)·G − (k D0)·G.
+      let init_gw = scalars2.x + (w0_gw - (d_gw - scalars1.w));
+      let norm2 = max(scalars1.x - 2.0 * tok * d_gw + tok * tok * gw2, 0.0);
+      let init_dbar = scalars1.y - tok * init_gw;               // ⟨W_init, D̄_t⟩
+      let bar_init = scalars1.z + init_dbar;                     // ⟨W̄_t, W_init⟩
+      let bar2 = max(scalars1.z + 2.0 * init_dbar + norm2, 0.0); // ‖W̄_t‖²
+      let at = (row0 + t) * STATS_STRIDE + u32(batch_params[OFF_STATS_BASE]) + h * 5u;
+      batch_stats[at] = sqrt(norm2);
+      batch_stats[at + 1u] = bar_init / (sqrt(bar2) * sqrt(scalars1.z));
+      batch_stats[at + 2u] = drift_loss[t];
+      batch_stats[at + 3u] = drift_tok[t].w;
+      batch_stats[at + 4u] = sqrt(scalars1.x);
+    }
+    storageBarrier();   // the next segment reads the new state
+    workgroupBarrier(); // and rewrites seg_*, drift_*
     row0 += n;
   }
 }

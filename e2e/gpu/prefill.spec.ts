@@ -1,7 +1,7 @@
 // Chunked prefill (GpuModel.encodeChunk) against the token-by-token path, on the tiny models and a trained one.
 import { test, expect, type Page } from '@playwright/test';
 import { inHarness } from './in-harness';
-import type { PrefillParityResult } from './prefill';
+import type { MixedDriftParity, PrefillParityResult } from './prefill';
 import type { SessionPrefillCheck } from './prefill-session';
 import { DRIFT_RELATIVE_TOLERANCE, LOGIT_RELATIVE_TOLERANCE } from '../../src/engine/reference/compare';
 
@@ -11,7 +11,7 @@ const run = (page: Page, name: string, tokens: number, sizes: number[]) =>
 function expectParity(r: PrefillParityResult): void {
   for (const c of r.chunks) {
     const worst = Math.max(...c.relative);
-    console.log(`  chunk ${c.chunkSize}: worst relative ${worst.toExponential(2)}, identical ${c.identical} (first ${c.identicalPrefix} tokens), drift max rel ${c.driftMaxRel.toExponential(2)}, last ${c.lastRelative.toExponential(2)}, ${c.ms.toFixed(0)} ms (token path ${r.tokenPathMs.toFixed(0)} ms)`);
+    console.log(`  chunk ${c.chunkSize}: worst relative ${worst.toExponential(2)}, identical ${c.identical} (first ${c.identicalPrefix} tokens), same without drift ${c.sameWithoutDrift}, drift max rel ${c.driftMaxRel.toExponential(2)}, last ${c.lastRelative.toExponential(2)}, ${c.ms.toFixed(0)} ms (token path ${r.tokenPathMs.toFixed(0)} ms)`);
     expect(c.relative).toHaveLength(r.tokens);
     expect(c.positionAfter).toBe(r.tokens);
     expect(c.argmaxDiffer).toBe(0);
@@ -23,10 +23,10 @@ function expectParity(r: PrefillParityResult): void {
       // step's spans and merge order), so every logit is the decode path's, bit for bit.
       expect(c.identical).toBe(true);
     } else {
-      // The first chunk (from a reset, drift on) runs the TTT layers' primal form, ttt_step_rows, through ttt_step's
-      // own per-token function: bit for bit. Chunks without drift run the dual form (ttt_batch_rows), which sums in
-      // another order, so from the first of them on the logits only agree within the tolerance above.
-      expect(c.identicalPrefix).toBeGreaterThanOrEqual(Math.min(c.chunkSize, r.tokens));
+      // The TTT layers' chunk kernels run the mini-batch dual form (ttt_batch_rows, with drift ttt_batch_rows_drift),
+      // which sums in another order than ttt_step, so the logits agree within the tolerance above; with drift on or
+      // off the chunks compute the same sums: the same logits bit for bit.
+      expect(c.sameWithoutDrift).toBe(true);
     }
   }
 }
@@ -71,6 +71,22 @@ for (const [label, overrides] of LONG_VARIANTS) {
     const r = await inHarness<PrefillParityResult>(page, 'prefill.ts', 'variantPrefillParity', overrides, 300, [64, 37]);
     console.log(`long context ${label}:`);
     expectParity(r);
+  });
+}
+
+// Chunks read with drift (ttt_batch_rows_drift) and decode steps with drift (ttt_step) interleaved, ending mid-batch
+// both ways (mini-batch 16): every token's logits and drift stats against the token path.
+const MIXED: [string, number[]][] = [
+  ['tiny-ttt', [5, -3, 13, -2, 9, 1, -4, 7]],
+  ['ttt-hybrid-d256', [7, -3, 12, -2]],
+];
+for (const [name, plan] of MIXED) {
+  test(`${name}: chunks with drift and decode steps interleaved (${plan.join(', ')}) equal the token path`, async ({ page }) => {
+    const r = await inHarness<MixedDriftParity>(page, 'prefill.ts', 'mixedDriftParity', name, plan);
+    console.log(`${name} (${r.adapter}) mixed: worst relative ${r.worstRelative.toExponential(2)}, drift max rel ${r.driftMaxRel.toExponential(2)}`);
+    expect(r.argmaxDiffer).toBe(0);
+    expect(r.worstRelative).toBeLessThanOrEqual(LOGIT_RELATIVE_TOLERANCE);
+    expect(r.driftMaxRel).toBeLessThanOrEqual(DRIFT_RELATIVE_TOLERANCE);
   });
 }
 

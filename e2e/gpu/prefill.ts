@@ -18,6 +18,9 @@ export interface ChunkParity {
   identical: boolean;
   /** Tokens from the first on whose logits are bit-identical to the token path's. */
   identicalPrefix: number;
+  /** The same chunks read again from a reset, all without drift: every logit bit-identical to the first reading's
+   * (whose chunks alternate drift on and off): the TTT chunk kernels' outputs do not depend on drift. */
+  sameWithoutDrift: boolean;
   /** max |Δ| / max(|token path|, 1e-3) over every drift stat of every token. */
   driftMaxRel: number;
   /** With logits 'last': the logits buffer after the last chunk against the token path's last logits. */
@@ -73,11 +76,12 @@ async function fileParity(file: ModelFile, tokens: number, chunkSizes: number[],
     let identical = true;
     let identicalPrefix = 0;
     let driftMaxRel = 0;
+    const rows: Float32Array[] = [];
     const started = performance.now();
     for (let at = 0, index = 0; at < ids.length; at += chunkSize, index++) {
       const chunk = ids.slice(at, at + chunkSize);
-      // Every other chunk without drift: both TTT chunk kernels (primal with drift, dual form without) compared at
-      // every token, handing the state (mid-batch too) to each other.
+      // Every other chunk without drift: both TTT chunk kernels (ttt_batch_rows_drift with drift, ttt_batch_rows
+      // without) compared at every token, handing the state (mid-batch too) to each other.
       const withDrift = index % 2 === 0;
       const encoder = ctx.device.createCommandEncoder();
       model.encodeChunk(encoder, chunk, { logits: 'all', drift: withDrift });
@@ -86,6 +90,7 @@ async function fileParity(file: ModelFile, tokens: number, chunkSizes: number[],
       const drift = withDrift && model.chunkDriftStats ? new Float32Array(await ctx.readBuffer(model.chunkDriftStats, chunk.length * model.driftStats!.size)) : null;
       chunk.forEach((_, r) => {
         const row = logits.subarray(r * V, (r + 1) * V);
+        rows.push(row);
         const expected = stepLogits[at + r];
         const c = compareLogits(row, expected);
         relative.push(c.relative);
@@ -102,6 +107,16 @@ async function fileParity(file: ModelFile, tokens: number, chunkSizes: number[],
     const ms = performance.now() - started;
     const positionAfter = model.position;
     model.reset();
+    let sameWithoutDrift = true;
+    for (let at = 0; at < ids.length; at += chunkSize) {
+      const chunk = ids.slice(at, at + chunkSize);
+      const encoder = ctx.device.createCommandEncoder();
+      model.encodeChunk(encoder, chunk, { logits: 'all', drift: false });
+      ctx.device.queue.submit([encoder.finish()]);
+      const logits = new Float32Array(await ctx.readBuffer(model.chunkLogits, chunk.length * V * 4));
+      if (logits.some((v, j) => v !== rows[at + Math.floor(j / V)][j % V])) sameWithoutDrift = false;
+    }
+    model.reset();
     for (let at = 0; at < ids.length; at += chunkSize) {
       const encoder = ctx.device.createCommandEncoder();
       model.encodeChunk(encoder, ids.slice(at, at + chunkSize), { logits: 'last' satisfies ChunkLogits });
@@ -110,13 +125,74 @@ async function fileParity(file: ModelFile, tokens: number, chunkSizes: number[],
     const last = new Float32Array(await ctx.readBuffer(model.logits));
     const lastRelative = compareLogits(last, stepLogits[ids.length - 1]).relative;
     model.destroy();
-    chunks.push({ chunkSize, relative, argmaxDiffer, identical, identicalPrefix, driftMaxRel, lastRelative, positionAfter, ms });
+    chunks.push({ chunkSize, relative, argmaxDiffer, identical, identicalPrefix, sameWithoutDrift, driftMaxRel, lastRelative, positionAfter, ms });
   }
   ctx.destroy();
   return { adapter: ctx.adapterInfo, tttLayers, tokens, tokenPathMs, chunks };
 }
 
 export { DRIFT_STATS_PER_HEAD };
+
+export interface MixedDriftParity {
+  adapter: string;
+  tokens: number;
+  /** Worst over every token: max |Δlogit| / logit range, and the drift stats' relative difference (as ChunkParity). */
+  worstRelative: number;
+  driftMaxRel: number;
+  argmaxDiffer: number;
+}
+
+/**
+ * Chunks and decode steps interleaved, all with drift, against the token path: `plan` entries > 0 read a chunk of
+ * that many tokens, < 0 that many decode steps. Chunks that end mid-batch hand GW, Gb to ttt_step and back.
+ */
+export async function mixedDriftParity(name: string, plan: number[]): Promise<MixedDriftParity> {
+  const file = await loadTiny(name);
+  const V = file.config.vocabSize;
+  const tokens = plan.reduce((a, p) => a + Math.abs(p), 0);
+  const ids = tokenSequence(tokens, V, 37);
+  const ctx = await GpuContext.create();
+  const reference = await GpuModel.create(ctx, file);
+  const stepLogits: Float32Array[] = [];
+  const stepDrift: Float32Array[] = [];
+  for (const id of ids) {
+    stepLogits.push(await reference.step(id, { drift: true }));
+    stepDrift.push(new Float32Array(await ctx.readBuffer(reference.driftStats!)));
+  }
+  reference.destroy();
+  const model = await GpuModel.create(ctx, file, { maxChunkTokens: Math.max(...plan) });
+  let worstRelative = 0;
+  let driftMaxRel = 0;
+  let argmaxDiffer = 0;
+  const check = (at: number, logits: Float32Array, drift: Float32Array) => {
+    const c = compareLogits(logits, stepLogits[at]);
+    worstRelative = Math.max(worstRelative, c.relative);
+    if (!c.argmaxEqual) argmaxDiffer++;
+    stepDrift[at].forEach((e, k) => (driftMaxRel = Math.max(driftMaxRel, Math.abs(drift[k] - e) / Math.max(Math.abs(e), 1e-3))));
+  };
+  let at = 0;
+  for (const p of plan) {
+    if (p > 0) {
+      const chunk = ids.slice(at, at + p);
+      const encoder = ctx.device.createCommandEncoder();
+      model.encodeChunk(encoder, chunk, { logits: 'all', drift: true });
+      ctx.device.queue.submit([encoder.finish()]);
+      const logits = new Float32Array(await ctx.readBuffer(model.chunkLogits, p * V * 4));
+      const bytes = model.driftStats!.size;
+      const drift = new Float32Array(await ctx.readBuffer(model.chunkDriftStats!, p * bytes));
+      for (let r = 0; r < p; r++) check(at + r, logits.subarray(r * V, (r + 1) * V), drift.subarray((r * bytes) / 4, ((r + 1) * bytes) / 4));
+      at += p;
+    } else {
+      for (let r = 0; r < -p; r++, at++) {
+        const logits = await model.step(ids[at], { drift: true });
+        check(at, logits, new Float32Array(await ctx.readBuffer(model.driftStats!)));
+      }
+    }
+  }
+  model.destroy();
+  ctx.destroy();
+  return { adapter: ctx.adapterInfo, tokens, worstRelative, driftMaxRel, argmaxDiffer };
+}
 
 export interface SpeedCheck {
   adapter: string;

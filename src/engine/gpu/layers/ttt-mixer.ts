@@ -5,9 +5,9 @@
 // histories: ttt-layout.ts gives the offsets to both host and kernels).
 // Decode: the fused input matvec (storing the normalised row: the learning-rate gate reads it), ttt_step (H
 // workgroups: conv, then the step), the fused output matvec. Chunk: the norm and input product over the rows, the
-// conv over the chunk (ttt_conv_rows), then per head either the primal per-token loop with drift statistics
-// (ttt_step_rows, through ttt_step's own function: the same bits) or the mini-batch dual form without
-// (ttt_batch_rows); both leave the same state layout, so drift may switch per chunk.
+// conv over the chunk (ttt_conv_rows), then per head the mini-batch dual form, with drift statistics
+// (ttt_batch_rows_drift: every token's stats from the segment's Gram products) or without (ttt_batch_rows); both
+// compute the same outputs and leave the same state, so drift may switch per chunk.
 import { headSize } from '../../model/spec';
 import type { StagingReader } from '../context';
 import { GpuModelError } from '../model-check';
@@ -77,17 +77,18 @@ export class TttMixer extends DispatchLayer {
       ...b.stepNormBitlinear(p + 'ttt.wo', wo, step.x, true, post(step.heads, step.mixIn, 0), p + 'ttt.post'),
     );
 
-    // Chunk. With drift: the primal per-token loop (exact per-token W̄ for the stats); without: the dual form.
+    // Chunk: the mini-batch dual form; with drift its variant that also derives each token's stats (same outputs).
     const rowConstants = { ...constants, UVG_STRIDE: wIn.rows, QK_STRIDE: 2 * d, STATS_STRIDE: chunk.statsStride };
     const chunkDrift = chunk.driftStats!;
-    const stepRows = { shader: 'ttt', entry: 'ttt_step_rows', constants: { ...rowConstants, DRIFT: 1 } } as const;
+    const batchDrift = { shader: 'ttt', entry: 'ttt_batch_rows_drift', constants: { ...rowConstants, SEG: tttSegmentTokens(f) } } as const;
     const batchRows = { shader: 'ttt', entry: 'ttt_batch_rows', constants: { ...rowConstants, SEG: tttSegmentTokens(f) } } as const;
+    const batchBuffers = () => [step.position, chunk.xn, chunk.mixIn, chunk.qk, params, state, chunk.heads, step.memoryScale, chunk.info];
     this.chunkDispatches.push(
       norm.chunk,
       b.chunkBitlinear(p + 'ttt.in', wIn, chunk.mixIn, false),
       kernels.chunk(p + 'ttt.conv', { shader: 'ttt', entry: 'ttt_conv_rows', constants: rowConstants }, () => [groups(d), 1], () => [chunk.mixIn, params, state, chunk.qk, chunk.info]),
-      kernels.chunk(p + 'ttt.step', stepRows, () => [H, 1], () => [step.position, chunk.xn, chunk.mixIn, chunk.qk, params, state, chunk.heads, chunkDrift, step.memoryScale, chunk.info], { drift: true }),
-      kernels.chunk(p + 'ttt.step.no_drift', batchRows, () => [H, 1], () => [step.position, chunk.xn, chunk.mixIn, chunk.qk, params, state, chunk.heads, step.memoryScale, chunk.info], { drift: false }),
+      kernels.chunk(p + 'ttt.step', batchDrift, () => [H, 1], () => [...batchBuffers(), chunkDrift], { drift: true }),
+      kernels.chunk(p + 'ttt.step.no_drift', batchRows, () => [H, 1], batchBuffers, { drift: false }),
       b.chunkNormQuant(p + 'ttt.post', d, post(chunk.heads, chunk.mixIn, wIn.rows), chunk.mixOut),
       b.chunkBitlinear(p + 'ttt.wo', wo, chunk.x, true),
     );
