@@ -1,8 +1,6 @@
 // The TTT-Linear mixer of docs/MATH.md: `ttt_step` decodes a token (the primal form); a prefill chunk runs in one
 // dispatch of the mini-batch dual form, `ttt_batch_rows` or, when drift statistics are asked for,
-// `ttt_batch_rows_drift` (the same outputs and state, plus every token's stats). `ttt_step_rows` (the chunk's tokens
-// through ttt_step's per-token function) is no longer dispatched by GpuModel: the primal reference the drift kernel
-// replaced. A new TTT layer variant adds its own decode and chunk entry points beside these.
+// `ttt_batch_rows_drift` (the same outputs and state, plus every token's stats). A new TTT layer variant adds its own decode and chunk entry points beside these.
 // Buffers: `uvg` = the fused BitLinear output (uq[, uk], v at the OFF_U*/OFF_V offsets[, then g]), `qk` = q and k
 // after the causal convolution, `params` = the layer's float tensors packed at OFF_* (weights), `state` = this
 // layer's ttt-state (W0, GW [H,f,f]; b0, Gb [H,f]; conv histories [(K−1), D] each, oldest row first).
@@ -91,7 +89,6 @@ const R: u32 = MAX_HEAD / WORKGROUP_SIZE; // columns per thread (MAX_HEAD, WORKG
 // x: the inner learning rate's multiplier, 1 or 0 for "memory off" (GW, Gb stay 0: the state stays at w_init).
 // A uniform, not an override, so switching needs no recompile; not a storage buffer (this entry point has 8).
 @group(0) @binding(8) var<uniform> step_memory: vec4<f32>;
-@group(0) @binding(9) var<uniform> step_chunk: vec4<u32>; // ttt_step_rows: x = tokens in the chunk
 
 var<workgroup> sh_q: array<f32, MAX_HEAD>;
 var<workgroup> sh_k: array<f32, MAX_HEAD>;
@@ -127,16 +124,6 @@ fn ttt_step(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_ind
     }
   }
   ttt_token(wid.x, t, step_position[0], 0u);
-}
-
-// (Not dispatched by GpuModel since ttt_batch_rows_drift.) A prefill chunk, exactly as that many ttt_step
-// dispatches: each head's workgroup runs the chunk's tokens in order through the same per-token update (the primal form; the state stays in `step_state` between tokens).
-// Every state element belongs to one thread, and the reductions' barriers order the workgroup memory between
-// tokens. Drift statistics go to row r of `step_stats` ([tokens, STATS_STRIDE]).
-@compute @workgroup_size(WORKGROUP_SIZE)
-fn ttt_step_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32) {
-  let first = step_position[0];
-  for (var row = 0u; row < step_chunk.x; row++) { ttt_token(wid.x, t, first + row, row); }
 }
 
 // The token at `position`, reading row `row` of xn/uvg/qk and writing row `row` of z and the stats.
@@ -291,7 +278,7 @@ fn ttt_token(h: u32, t: u32, position: u32, row: u32) {
 //   q_s W̄_s + b̄_s = q_s W0 + b0 − tok_s · (q_s GW + Gb + Σ_{s'≤s} (q_s·k_s' + 1) G_s')      (G includes lr)
 // where GW, Gb are what the state holds of the batch's tokens before this segment (zero at a batch start). The chunk
 // runs in segments (the chunk's tokens of one mini-batch, at most SEG of them so that they fit in workgroup memory):
-// six barriers per segment where the primal loop (ttt_step_rows) pays ~50 per token: for the same arithmetic it
+// six barriers per segment where the primal loop (ttt_token per token) pays ~50 per token: for the same arithmetic it
 // measured ~3× faster on SwiftShader, where barriers are what costs. One workgroup per head; each phase spreads its elements over all threads, and the per-token
 // LayerNorms run one thread per token (no tree reductions).
 override SEG: u32 = 16u; // tokens per segment: SEG·f ≤ SEG_FLOATS, SEG ≤ SEG_MAX (gpu/ttt-layout.ts tttSegmentTokens)
