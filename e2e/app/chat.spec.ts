@@ -139,6 +139,11 @@ test('a TTT memory saved under a name can be restored after Forget', async ({ pa
   await expect(read).toHaveText('0');
   await page.getByTestId('snapshot-entry').getByRole('button', { name: 'Restore' }).click();
   await expect(read).toHaveText(position!);
+  // The conversation that memory had read comes back with it (and only that: not the turn after the save).
+  await expect(page.getByTestId('user-message')).toHaveCount(1);
+  await expect(page.getByTestId('user-message')).toContainText('Lily went to the park.');
+  await expect(page.getByTestId('assistant-message')).toHaveCount(1);
+  await expect(page.getByTestId('note').last()).toContainText('with the conversation it had read');
   // The restored memory continues exactly as the original did.
   const again = await sendAndWait(page, ' Then');
   expect(again.text).toBe(continued.text);

@@ -164,6 +164,20 @@ describe('ModelCache snapshots', () => {
     await expect(cache.loadSnapshot('after story')).rejects.toMatchObject({ code: 'not-found' });
     expect(await cache.listModels()).toEqual([]); // snapshots never show up as models
   });
+
+  it('keeps the conversation a memory had read with it, as plain turns, and refuses anything else', async () => {
+    const { cache } = freshCache();
+    const state = new Float32Array([1, 2]).buffer;
+    const turn = { role: 'user' as const, text: 'Lily went to the park.', extra: { id: 7 } };
+    await cache.saveSnapshot('with talk', 'tiny-ttt', state, [turn, { role: 'assistant', text: ' She saw a dog.' }]);
+    const { meta } = await cache.loadSnapshot('with talk');
+    expect(meta.transcript).toEqual([{ role: 'user', text: 'Lily went to the park.' }, { role: 'assistant', text: ' She saw a dog.' }]);
+    await cache.saveSnapshot('without', 'tiny-ttt', state);
+    expect((await cache.loadSnapshot('without')).meta.transcript).toBeUndefined();
+    const bad = [{ role: 'note', text: 'x' }] as unknown as { role: 'user'; text: string }[];
+    await expect(cache.saveSnapshot('bad', 'tiny-ttt', state, bad)).rejects.toMatchObject({ code: 'invalid-argument' });
+    expect((await cache.listSnapshots('tiny-ttt')).map((s) => s.name).sort()).toEqual(['with talk', 'without']);
+  });
 });
 
 describe('ModelCache across tabs (Web Locks)', () => {

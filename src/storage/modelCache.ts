@@ -50,10 +50,18 @@ export interface CachedModelMeta extends ChunkedEntryMeta {
   source: string;
 }
 
+/** One turn of the conversation a saved memory had read (plain data: it is stored with the snapshot's meta). */
+export interface SnapshotTurn {
+  role: 'user' | 'assistant';
+  text: string;
+}
+
 export interface SnapshotMeta extends ChunkedEntryMeta {
   name: string;
   /** Cache key (or name) of the model whose state this is: a snapshot only fits that model. */
   modelKey: string;
+  /** The conversation this memory had read when it was saved, so a restore brings it back (absent: saved before). */
+  transcript?: SnapshotTurn[];
 }
 
 export interface StorageEstimateInfo {
@@ -268,14 +276,20 @@ export class ModelCache {
 
   // ---- TTT-state snapshots ----
 
-  async saveSnapshot(name: string, modelKey: string, data: ArrayBuffer | Uint8Array): Promise<SnapshotMeta> {
+  async saveSnapshot(name: string, modelKey: string, data: ArrayBuffer | Uint8Array, transcript?: SnapshotTurn[]): Promise<SnapshotMeta> {
     if (!modelKey) throw new ModelCacheError('invalid-argument', 'A snapshot needs the key of its model.');
+    const turns = transcript?.map((t) => {
+      if ((t.role !== 'user' && t.role !== 'assistant') || typeof t.text !== 'string') {
+        throw new ModelCacheError('invalid-argument', 'A snapshot transcript holds user and assistant turns of text.');
+      }
+      return { role: t.role, text: t.text }; // plain copies: nothing else of the page's objects is stored
+    });
     const bytes = this.checkWritable(name, data);
     await this.ensureCleaned();
     const sha256 = await sha256Hex(bytes);
     return this.withLock('snap', name, 'exclusive', async () => {
       const entry = await this.writeEntry('snap', name, bytes, sha256);
-      const record: SnapshotMeta = { name, modelKey, ...entry };
+      const record: SnapshotMeta = { name, modelKey, ...entry, ...(turns ? { transcript: turns } : {}) };
       await this.finish('snap', name, record);
       return record;
     });

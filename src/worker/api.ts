@@ -2,10 +2,10 @@
 // file's types and `createEngineClient` (src/worker/client.ts); it never sees WGSL or GPU objects.
 import type { LayerDrift, MemoryReport, ModelConfig, SamplingParams } from '../engine/types';
 import type { FeedProgress, FeedResult } from '../engine/feed';
-import type { CachedModelMeta, SnapshotMeta } from '../storage/modelCache';
+import type { CachedModelMeta, SnapshotMeta, SnapshotTurn } from '../storage/modelCache';
 
 export type { FeedMemorySample, FeedProgress, FeedResult, FeedToken } from '../engine/feed';
-export type { CachedModelMeta, SnapshotMeta } from '../storage/modelCache';
+export type { CachedModelMeta, SnapshotMeta, SnapshotTurn } from '../storage/modelCache';
 
 export type ModelSource =
   | { kind: 'url'; url: string; cacheKey?: string }   // fetched with progress, then cached in IndexedDB
@@ -173,9 +173,12 @@ export interface EngineApi {
   storageStatus(): Promise<StorageStatus>;
   /** Saved TTT memories of one model, newest first. */
   listSnapshots(modelKey: string): Promise<SnapshotMeta[]>;
-  /** Saves the loaded model's state (saveState()) under `name`; it stays in the worker, no bytes cross to the page. */
-  saveSnapshot(name: string, modelKey: string): Promise<SnapshotMeta>;
-  /** Puts a saved memory back into the loaded model (restoreState()). */
+  /**
+   * Saves the loaded model's state (saveState()) under `name` with the conversation it has read (`transcript`, kept
+   * in the snapshot's meta); the state stays in the worker, no bytes cross to the page.
+   */
+  saveSnapshot(name: string, modelKey: string, transcript?: SnapshotTurn[]): Promise<SnapshotMeta>;
+  /** Puts a saved memory back into the loaded model (restoreState()); its meta carries the saved transcript. */
   restoreSnapshot(name: string): Promise<SnapshotMeta>;
   deleteSnapshot(name: string): Promise<void>;
 }

@@ -7,7 +7,7 @@ import { parseBtttWithHeader, readBtttStream, readBtttHeader, modelStats } from 
 import { Session, type SessionTokenEvent } from '../engine/session';
 import { TextReader, type FeedProgress, type FeedResult } from '../engine/feed';
 import type { MemoryReport, ModelFile, SamplingParams } from '../engine/types';
-import type { CachedModelMeta, ModelCache, SnapshotMeta } from '../storage/modelCache';
+import type { CachedModelMeta, ModelCache, SnapshotMeta, SnapshotTurn } from '../storage/modelCache';
 import { gpuSupportProblems } from '../engine/gpu/support';
 import type { CachedModelStatus, EngineApi, EngineErrorCode, EngineErrorEvent, EngineStats, FeedOptions, GenerateOptions, GenerateResult, LoadOptions, LoadProgress, ModelInfo, ModelSource, StorageStatus, TokenEvent } from './api';
 
@@ -322,12 +322,12 @@ export class Engine implements EngineApi {
     return cache ? cache.listSnapshots(modelKey) : [];
   }
 
-  async saveSnapshot(name: string, modelKey: string): Promise<SnapshotMeta> {
+  async saveSnapshot(name: string, modelKey: string, transcript?: SnapshotTurn[]): Promise<SnapshotMeta> {
     const cache = await this.requireCache();
     this.refuseWhileLoading();
     const session = this.requireSession();
     if (this.abort) throw new EngineError('busy', 'cancel the running generation before saving the memory');
-    return cache.saveSnapshot(name, modelKey, await session.saveState());
+    return cache.saveSnapshot(name, modelKey, await session.saveState(), transcript);
   }
 
   async restoreSnapshot(name: string): Promise<SnapshotMeta> {

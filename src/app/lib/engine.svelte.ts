@@ -1,7 +1,7 @@
 // The page's view of the engine: load status and progress, the conversation, generation control, and
 // recovery when the worker dies or the GPU device is lost. Components read its $state and call its methods.
 import { createEngineClient, proxy, type EngineClient } from '../../worker/client';
-import type { CachedModelMeta, EngineErrorEvent, GenerateResult, LoadOptions, LoadProgress, ModelInfo, ModelSource, SnapshotMeta, StorageStatus, TokenEvent } from '../../worker/api';
+import type { CachedModelMeta, EngineErrorEvent, GenerateResult, LoadOptions, LoadProgress, ModelInfo, ModelSource, SnapshotMeta, SnapshotTurn, StorageStatus, TokenEvent } from '../../worker/api';
 import { errorCode } from '../../worker/errors';
 import type { SamplingParams } from '../../engine/types';
 import { requestPersistence } from './persistence';
@@ -341,19 +341,36 @@ export class EngineController {
     return this.ensureClient().api.listSnapshots(modelKey);
   }
 
-  /** Saves the TTT memory of the loaded model under `name`, in the worker (its bytes never come to the page). */
+  /**
+   * Saves the TTT memory of the loaded model under `name`, in the worker (its bytes never come to the page), with
+   * the conversation this memory has read, so that a restore brings both back.
+   */
   async saveSnapshot(name: string): Promise<SnapshotMeta> {
     if (!this.client || this.status !== 'ready' || !this.current) throw new Error('Load a model first.');
-    return this.client.api.saveSnapshot(name, this.current.modelKey);
+    const transcript: SnapshotTurn[] = this.turns
+      .filter((t): t is ChatTurn & { role: 'user' | 'assistant' } => t.role !== 'note' && this.wasRead(t))
+      .map((t) => ({ role: t.role, text: t.text }));
+    return this.client.api.saveSnapshot(name, this.current.modelKey, transcript);
   }
 
+  /** Puts a saved memory back; the thread becomes the conversation that memory had read (when it was saved with it). */
   async restoreSnapshot(name: string): Promise<void> {
     if (!this.client || this.status !== 'ready') throw new Error('Load a model first.');
-    await this.client.api.restoreSnapshot(name);
+    const meta = await this.client.api.restoreSnapshot(name);
     this.position = (await this.client.api.stats()).position;
     this.lastPrompt = null;
     this.regenerateBlocked = 'Nothing to regenerate: the memory was restored, and the model has not written a reply since.';
-    this.turns.push({ id: ++turnIds, role: 'note', text: `Memory restored from “${name}”.`, tokens: 0, streaming: false });
+    // A new memory: what was on screen is not in it any more; the saved conversation is.
+    this.memoryEpoch++;
+    const model = this.modelTag();
+    if (meta.transcript) {
+      this.turns = [
+        ...meta.transcript.map((t): ChatTurn => ({ id: ++turnIds, role: t.role, text: t.text, tokens: 0, streaming: false, model })),
+        { id: ++turnIds, role: 'note', text: `Memory restored from “${name}”, with the conversation it had read (above).`, tokens: 0, streaming: false },
+      ];
+    } else {
+      this.turns.push({ id: ++turnIds, role: 'note', text: `Memory restored from “${name}”. It was saved without its conversation, so what it read is not shown; the conversation above (dimmed) is not in it.`, tokens: 0, streaming: false });
+    }
   }
 
   deleteSnapshot(name: string): Promise<void> {
