@@ -113,6 +113,30 @@ test('drift and memory views: TTT and KV read 512 tokens; the export is the engi
   await expect(row('own')).toHaveCount(0);
   await page.getByTestId('shape-kvHeads').fill('8');
 
+  // The readouts without a pointer: the token strip and each chart are sliders that the arrow keys move.
+  const tokenStrip = page.getByTestId('token-strip');
+  const readout = page.getByTestId('drift-readout');
+  await tokenStrip.focus();
+  await page.keyboard.press('End');
+  const lastToken = Number(await tokenStrip.getAttribute('aria-valuemax'));
+  await expect(tokenStrip).toHaveAttribute('aria-valuenow', String(lastToken));
+  await expect(readout).toContainText(`token ${lastToken} `);
+  await page.keyboard.press('ArrowLeft');
+  await expect(readout).toContainText(`token ${lastToken - 1} `);
+  await page.keyboard.press('Shift+ArrowLeft'); // a mini-batch back
+  await expect(tokenStrip).toHaveAttribute('aria-valuenow', String(lastToken - 1 - TINY.miniBatch));
+  await page.keyboard.press('Escape');
+  await expect(readout).not.toContainText(/token \d+/);
+  const chart = page.getByTestId('drift-chart').getByRole('slider');
+  await chart.focus();
+  await page.keyboard.press('Home');
+  await expect(readout).toContainText(/token \d+/);
+  await page.keyboard.press('ArrowRight');
+  await page.keyboard.press('ArrowRight');
+  await expect(chart).toHaveAttribute('aria-valuenow', String(Number(await chart.getAttribute('aria-valuemin')) + 2));
+  await page.keyboard.press('Escape');
+  await chart.blur(); // no focus ring in the screenshots below
+
   // Screenshots for docs/VIEWS.md, with a token hovered so the readout shows its values.
   const strip = page.getByTestId('token-strip').locator('span');
   await strip.nth(Math.min(200, (await strip.count()) - 1)).hover();
