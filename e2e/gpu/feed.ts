@@ -26,6 +26,8 @@ export interface FeedCheck {
   cancelledReason: string;
   /** Tokens per chunk at most (GpuModel.maxChunkTokens): the reader's unit of progress and of cancel. */
   maxChunkTokens: number;
+  /** KV bytes in use after the token-by-token oracle read the whole text. */
+  swaRingBytes: number;
 }
 
 export async function checkFeed(name: string, text: string): Promise<FeedCheck> {
@@ -85,6 +87,7 @@ export async function checkFeed(name: string, text: string): Promise<FeedCheck> 
     }
     matrixNorm = Math.sqrt(matrixNorm);
   }
+  const swaRingBytes = oracle.memoryReport().kvCache.inUse;
   // Cancel: abort before the second chunk.
   const abort = new AbortController();
   const cancelled = await reader.feed(text, { signal: abort.signal }, () => abort.abort());
@@ -108,6 +111,7 @@ export async function checkFeed(name: string, text: string): Promise<FeedCheck> 
     cancelledRead: cancelled.read,
     cancelledReason: cancelled.stopReason,
     maxChunkTokens: session.model.maxChunkTokens,
+    swaRingBytes,
   };
 }
 

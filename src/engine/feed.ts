@@ -3,7 +3,9 @@
 // gpu/loss.ts from the logits of the previous token, so the logits never leave the GPU), the drift stats and the
 // time; every `memoryEvery` tokens the exact memory report. The text is read in chunks (GpuModel.encodeChunk: one
 // compute pass per chunk, logits for every token only when the loss is asked for) with one submit and one mapAsync
-// per chunk; a chunk ends where a memory report is due, so each report is taken at exactly its position.
+// per chunk. Memory reports inside a chunk are exact without ending it when nothing is allocated while reading (TTT
+// states and SWA rings are fixed); a model whose KV caches grow ("attn") ends a chunk where a report is due, so that
+// each report sees the cache as reading token by token would have grown it.
 import { parseDriftStats } from './gpu/model';
 import { GpuChunkLoss } from './gpu/loss';
 import type { GpuContext } from './gpu/context';
@@ -105,6 +107,8 @@ export class TextReader {
     const config = model.config;
     const wantDrift = opts.drift && this.driftBytes > 0;
     const hasAttn = config.mixers.includes('attn');
+    // Only growing KV caches ("attn") change the live bytes while reading: then a chunk ends at each report.
+    const reportsEndChunks = hasAttn;
     const decoder = tokenizer.createDecoder();
     const started = performance.now();
     let read = 0;
@@ -123,8 +127,7 @@ export class TextReader {
         break;
       }
       const firstPosition = model.position;
-      // A chunk ends where a memory report is due, so that the report describes exactly that position.
-      const untilReport = opts.memoryEvery > 0 ? opts.memoryEvery - (firstPosition % opts.memoryEvery) : Infinity;
+      const untilReport = opts.memoryEvery > 0 && reportsEndChunks ? opts.memoryEvery - (firstPosition % opts.memoryEvery) : Infinity;
       const count = Math.min(model.maxChunkTokens, ids.length - read, room, untilReport);
       const chunk = ids.slice(read, read + count);
       const chunkStart = performance.now();
@@ -139,9 +142,15 @@ export class TextReader {
       }
       if (wantDrift) encoder.copyBufferToBuffer(model.chunkDriftStats!, 0, this.staging, this.driftOffset, count * this.driftBytes);
       device.queue.submit([encoder.finish()]);
+      // The reports due inside this chunk and at its end (and after the text's last token). The buffers are those
+      // live while the chunk was read; only the position and the KV slots in use differ between its reports.
       const memory: FeedMemorySample[] = [];
-      if (opts.memoryEvery > 0 && (model.position % opts.memoryEvery === 0 || read + count === ids.length)) {
-        memory.push({ tokens: model.position, report: model.memoryReport() });
+      if (opts.memoryEvery > 0) {
+        const last = read + count === ids.length;
+        for (let p = (Math.floor(firstPosition / opts.memoryEvery) + 1) * opts.memoryEvery; p <= model.position; p += opts.memoryEvery) {
+          memory.push({ tokens: p, report: model.memoryReport(p) });
+        }
+        if (last && model.position % opts.memoryEvery !== 0) memory.push({ tokens: model.position, report: model.memoryReport() });
       }
       const tokens: FeedToken[] = [];
       if (opts.loss || wantDrift) {

@@ -328,12 +328,17 @@ export class GpuModel {
     this.driftCurrent = true;
   }
 
-  /** Exact bytes of the context's live GPU buffers per tag, the position, and the KV cache allocated vs in use. */
-  memoryReport(): MemoryReport {
+  /**
+   * Exact bytes of the context's live GPU buffers per tag, the position, and the KV cache allocated vs in use.
+   * `position` (at most the current one) reports as at an earlier token of the chunk just read: the live buffers
+   * are the same while a chunk is read, the KV slots in use are those of that position.
+   */
+  memoryReport(position = this.pos): MemoryReport {
+    if (!Number.isInteger(position) || position < 0 || position > this.pos) throw new GpuModelError(`a memory report is for a position read so far (0 to ${this.pos}), got ${position}`);
     const r = this.ctx.memoryReport();
     let inUse = 0;
-    for (const m of this.mixers) if (m.kind !== 'ttt') inUse += m.bytesInUse(this.pos);
-    return { bytes: r.bytes, total: r.total, buffers: r.buffers, position: this.pos, kvCache: { allocated: r.bytes['kv-cache'], inUse } };
+    for (const m of this.mixers) if (m.kind !== 'ttt') inUse += m.bytesInUse(position);
+    return { bytes: r.bytes, total: r.total, buffers: r.buffers, position, kvCache: { allocated: r.bytes['kv-cache'], inUse } };
   }
 
   /**
