@@ -195,6 +195,45 @@ class DrillWindows(unittest.TestCase):
             self.assertGreaterEqual(gap.size, 20)
             self.assertTrue(np.all(gap <= self.EOT))  # story text between pairs and questions
 
+    def test_packed_drills_fill_the_row(self):
+        tokens = RepeatWindows().stream()
+        T = 160
+        b = Batches(tokens, 4, T, seed=3, rank=0, world=1, carry=False, carry_segments=8, eot_id=self.EOT,
+                    drill_frac=0.5, drill_pairs=(2, 4), drill_min_gap=10, drill_pack=True)
+        x, answers = b.get_with_answers(4, torch.device("cpu"))
+        x, answers = x.numpy(), answers.numpy()
+        again, answers2 = b.get_with_answers(4, torch.device("cpu"))
+        self.assertTrue(np.array_equal(x, again.numpy()) and np.array_equal(answers, answers2.numpy()))
+        self.assertEqual(answers.shape, (2, T))
+        for row, mask in zip(x[2:], answers):
+            self.assertEqual(row.size, T + 1)
+            where = np.flatnonzero(mask)
+            self.assertGreaterEqual(where.size, 6)  # several drills: more answers than one drill of 4 holds
+            # walk the drills: eot, N pairs, gap, N questions; each question's key is a pair of its own drill
+            t, drills = 0, 0
+            while t < where[-1]:
+                self.assertEqual(row[t], self.EOT)
+                first_q = int(where[where > t][0])
+                # the drill's questions: consecutive answer slots two apart from first_q
+                qs = [first_q]
+                while qs[-1] + 2 in where and row[qs[-1] + 2] != self.EOT:
+                    qs.append(qs[-1] + 2)
+                n = len(qs)
+                self.assertIn(n, (2, 4))
+                pairs = row[t + 1 : t + 1 + 2 * n].reshape(n, 2)
+                lookup = dict(zip(pairs[:, 0].tolist(), pairs[:, 1].tolist()))
+                self.assertEqual(len(set(pairs.reshape(-1).tolist())), 2 * n)
+                gap = first_q - (t + 1 + 2 * n)
+                self.assertTrue(10 <= gap <= 20, gap)
+                for q in qs:
+                    self.assertEqual(lookup[int(row[q])], int(row[q + 1]))
+                self.assertEqual(sorted(row[qs].tolist()), sorted(lookup))
+                t = qs[-1] + 2
+                drills += 1
+            self.assertEqual(row[t], self.EOT)  # the last drill's closing eot
+            self.assertGreaterEqual(drills, 2)
+            self.assertLessEqual(T + 1 - t, 1 + 4 * 4 + 20 + 1)  # no room was left for another drill of the longest
+
     def test_pool_is_common_tokens_without_eot(self):
         tokens = RepeatWindows().stream()
         b = Batches(tokens, 4, 96, seed=0, rank=0, world=1, carry=False, carry_segments=8, eot_id=self.EOT,

@@ -95,6 +95,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                     help="weight of the drills' mean answer loss beside the language-model loss of the other rows")
     ap.add_argument("--drill-pairs", default="4,8,16",
                     help="comma list: each drill row holds one of these numbers of key-value pairs")
+    ap.add_argument("--drill-pack", action="store_true",
+                    help="fill each drill row with drills one after another (gaps of min-gap to 2 x min-gap story "
+                         "tokens) instead of one drill and then story text: several times the answers per row")
     ap.add_argument("--drill-min-gap", type=int, default=64,
                     help="fewest story tokens between a drill's pairs and its questions (the SWA window: 64)")
     ap.add_argument("--seed", type=int, default=1)
@@ -166,7 +169,7 @@ class Batches:
                  carry: bool, carry_segments: int, repeat_frac: float = 0.0, eot_id: Optional[int] = None,
                  lessons: Optional[List[Any]] = None, lesson_frac: float = 0.0, lesson_min_gap: int = 64,
                  lesson_sep: Sequence[int] = (), drill_frac: float = 0.0, drill_pairs: Sequence[int] = (4, 8, 16),
-                 drill_min_gap: int = 64):
+                 drill_min_gap: int = 64, drill_pack: bool = False):
         self.tokens, self.B, self.T, self.seed, self.rank = tokens, batch, context, seed, rank
         self.carry, self.cs = carry, carry_segments
         n = tokens.size
@@ -191,6 +194,7 @@ class Batches:
         if self.n_drill:
             self.drill_pairs = [int(n) for n in drill_pairs]
             self.drill_min_gap = int(drill_min_gap)
+            self.drill_pack = bool(drill_pack)
             if 1 + 4 * max(self.drill_pairs) + self.drill_min_gap > context + 1:
                 raise DataError(f"a drill of {max(self.drill_pairs)} pairs and a gap of {drill_min_gap} does not fit "
                                 f"a window of {context}")
@@ -253,6 +257,8 @@ class Batches:
         sliding window cannot see the pairs from the questions), the N keys again in a random order each followed by
         its value, eot, the stream after the gap's text: T+1 tokens. Returns the row and its answer mask over the T
         targets (True where the target is a question's value)."""
+        if self.drill_pack:
+            return self.packed_drills(rng)
         n = int(self.drill_pairs[int(rng.integers(len(self.drill_pairs)))])
         kv = rng.choice(self.drill_pool, size=2 * n, replace=False).astype(np.int64)
         keys, values = kv[:n], kv[n:]
@@ -270,6 +276,37 @@ class Batches:
         q0 = 1 + 2 * n + gap  # the first question's key; target index t predicts row[t + 1]
         mask[q0 : q0 + 2 * n : 2] = True
         return row, mask
+
+    def packed_drills(self, rng: np.random.Generator) -> Tuple[np.ndarray, np.ndarray]:
+        """--drill-pack: drills one after another (each: eot, N pairs, a gap of min_gap..2 min_gap story tokens, the
+        N questions; fresh pairs each), then story text to fill the T+1 tokens. Each drill's pairs are farther than
+        min_gap from its questions and from the next drill's questions too, so only a memory reaches them."""
+        parts: List[np.ndarray] = []
+        mask = np.zeros(self.T, dtype=bool)
+        used = 0
+        while True:
+            n = int(self.drill_pairs[int(rng.integers(len(self.drill_pairs)))])
+            gap = int(rng.integers(self.drill_min_gap, 2 * self.drill_min_gap + 1))
+            if used + 1 + 4 * n + gap > self.T + 1 - 1:  # and room for the final eot
+                if not parts:  # a first drill always fits: the shortest
+                    n, gap = min(self.drill_pairs), self.drill_min_gap
+                else:
+                    break
+            kv = rng.choice(self.drill_pool, size=2 * n, replace=False).astype(np.int64)
+            keys, values = kv[:n], kv[n:]
+            order = rng.permutation(n)
+            s0 = int(self.story_starts[int(rng.integers(self.story_starts.size))])
+            filler = np.asarray(self.tokens[s0 : s0 + gap], dtype=np.int64)
+            drill = np.concatenate(([self.eot], np.stack([keys, values], 1).reshape(-1), filler,
+                                    np.stack([keys[order], values[order]], 1).reshape(-1)))
+            q0 = used + 1 + 2 * n + gap
+            mask[q0 : q0 + 2 * n : 2] = True
+            parts.append(drill)
+            used += drill.size
+        head = np.concatenate(parts + [[self.eot]])
+        s0 = int(self.story_starts[int(rng.integers(self.story_starts.size))])
+        rest = np.asarray(self.tokens[s0 : s0 + self.T + 1 - head.size], dtype=np.int64)
+        return np.concatenate((head, rest)), mask
 
     def get_with_answers(self, step: int, device: torch.device) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
         """The batch (B, T+1) and, with drills, the answer mask of the drill rows (the last n_drill rows): (n_drill,
@@ -404,7 +441,8 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
         lesson_sep = lesson_file.get("newline", [])
     batches = Batches(train_tokens, args.batch, args.context, args.seed, rank, world, args.carry_state,
                       args.carry_segments, args.repeat_frac, meta["eotId"], lessons, args.lesson_frac,
-                      args.lesson_min_gap, lesson_sep, args.drill_frac, args.drill_pairs, args.drill_min_gap)
+                      args.lesson_min_gap, lesson_sep, args.drill_frac, args.drill_pairs, args.drill_min_gap,
+                      args.drill_pack)
     warmup = args.warmup if args.warmup >= 0 else max(1, round(0.02 * args.steps))
     hardware = hardware_name(device) + (f" × {world}" if distributed else "")
     log_fh = open(log_path, "a") if is_main else None
@@ -564,7 +602,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
         "batch": args.batch, "context": args.context, "lr": args.lr, "warmup": warmup,
         "repeat_frac": args.repeat_frac, "carry_state": args.carry_state, "swa_windows": args.swa_windows,
         "lesson_frac": args.lesson_frac, "drill_frac": args.drill_frac, "drill_weight": args.drill_weight,
-        "drill_pairs": args.drill_pairs,
+        "drill_pairs": args.drill_pairs, "drill_pack": args.drill_pack,
         "train_data": {k: meta["files"]["train"].get(k) for k in ("tokens", "stories", "sources", "dropped")},
         "state_bytes": {f"{m}T": decode_state_bytes(model.config, m * args.context) for m in (1, 2, 4)},
         "hardware": hardware, "torch": torch.__version__, "python": platform.python_version(),
