@@ -122,6 +122,21 @@ test('memory: TTT state is constant, the KV cache in use is exactly 2·layers·T
   for (const b of ttt.kvAllocated) expect(b).toBe(8 * 2 * 64 * 4);
   expect(kv.overflowMessage).toMatch(/^ContextOverflowError: prompt too long for the KV baseline: /);
   expect(ttt.overflowMessage).toBe(''); // no "attn" layer: no context limit
+  // Each block reports its own memory: its weights (counted here again from the buffers' labels), its state (all of
+  // the model's TTT state and KV cache is in some block) and the state in use.
+  for (const r of [ttt, kv, kvConv]) {
+    expect(r.layersAt64.map((l) => l.bytes.weights)).toEqual(r.weightsByLabel);
+    expect(r.layersAt64.reduce((n, l) => n + l.bytes['ttt-state'], 0)).toBe(r.tttStateAt64);
+    expect(r.layersAt64.reduce((n, l) => n + l.bytes['kv-cache'], 0)).toBe(r.kvAt64);
+    expect(r.layersAt64.reduce((n, l) => n + (l.mixer === 'ttt' ? 0 : l.stateInUse), 0)).toBe(r.kvInUseAt64);
+    for (const l of r.layersAt64) {
+      expect(l.bytes.activations + l.bytes.scratch).toBe(0); // shared activations are the model's
+      if (l.mixer === 'ttt') expect(l.stateInUse).toBe(l.bytes['ttt-state']);
+    }
+  }
+  expect(ttt.layersAt64.map((l) => l.mixer)).toEqual(['ttt', 'swa', 'ttt']);
+  expect(ttt.layersAt64[1].stateInUse).toBe(8 * 2 * 64 * 4);
+  expect(ttt.layersAt64[0].bytes['ttt-state']).toBe(ttt.tttStateAt64 / 2);
   // The tied embedding/LM head table is on the GPU once, as f16 pairs (the files store f16): V × d/2 words.
   for (const r of [ttt, kv, kvConv]) expect(r.tables).toEqual([{ label: 'weights:tok_embed.f16', size: r.vocabSize * (r.dModel / 2) * 4 }]);
 });

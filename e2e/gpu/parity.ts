@@ -3,7 +3,7 @@ import { GpuContext } from '../../src/engine/gpu/context';
 import { GpuModel } from '../../src/engine/gpu/model';
 import { parseBttt } from '../../src/engine/format/reader';
 import { ReferenceModel } from '../../src/engine/reference/model';
-import type { ModelConfig, ModelFile } from '../../src/engine/types';
+import type { LayerMemory, ModelConfig, ModelFile } from '../../src/engine/types';
 import { randomModel } from '../../src/engine/model/random';
 import { TINY_MODELS, TINY_TOKENIZER } from '../../src/engine/format/tiny';
 import { compareLogits } from '../../src/engine/reference/compare';
@@ -92,6 +92,10 @@ export interface MemoryCheck {
   kvAllocated: number[];
   kvInUse: number[];
   maxContext: number;
+  /** memoryReport().layers after the 64 tokens, and the weights per block counted from the live buffers' labels. */
+  layersAt64: LayerMemory[];
+  weightsByLabel: number[];
+  kvInUseAt64: number;
   /** Live buffers holding the embedding / LM head tables (label and bytes). */
   tables: { label: string; size: number }[];
   vocabSize: number;
@@ -123,6 +127,12 @@ export async function memoryGrowth(name: string): Promise<MemoryCheck> {
     overflowMessage = `${(e as Error).name}: ${(e as Error).message}`;
   }
   const liveTotal = ctx.liveBuffers().reduce((n, b) => n + b.size, 0);
+  // Independent of the layers' own bookkeeping: a block's weights are the live buffers labelled l{i}. (plus the
+  // RoPE steps, made once by the first attention layer).
+  const firstAttn = file.config.mixers.findIndex((m) => m !== 'ttt');
+  const weightsByLabel = file.config.mixers.map((_, i) => ctx.liveBuffers()
+    .filter((b) => b.tag === 'weights' && (b.label.startsWith(`weights:l${i}.`) || (i === firstAttn && b.label === 'weights:rope_phase_steps')))
+    .reduce((n, b) => n + b.size, 0));
   const tables = ctx.liveBuffers().filter((b) => /^weights:(tok_embed|lm_head)/.test(b.label)).map(({ label, size }) => ({ label, size }));
   gpu.destroy();
   const afterDestroy = ctx.memoryReport();
@@ -144,6 +154,9 @@ export async function memoryGrowth(name: string): Promise<MemoryCheck> {
     maxContext: file.config.maxContext,
     tables,
     vocabSize: file.config.vocabSize,
+    layersAt64: at64.layers ?? [],
+    weightsByLabel,
+    kvInUseAt64: at64.kvCache.inUse,
   };
 }
 

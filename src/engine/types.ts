@@ -100,6 +100,18 @@ export interface MemoryReport {
    * `position` slots, a "swa" ring's min(position, window)) plus the attention conv histories (always in use).
    */
   kvCache: { allocated: number; inUse: number };
+  /**
+   * Per block, in config.mixers order: the bytes per tag of the buffers its mixer and FFN allocated (weights, its
+   * TTT state or KV cache; the shared activations are the model's, not a block's), and its mixer's state bytes in
+   * use at `position` (a TTT state: all of it; a KV cache: as kvCache.inUse). GPU models give it.
+   */
+  layers?: LayerMemory[];
+}
+
+export interface LayerMemory {
+  mixer: MixerKind;
+  bytes: Record<MemoryTag, number>;
+  stateInUse: number;
 }
 
 /** A decoded tensor: floats (f32/f16 widened) or ternary values with their per-tensor scale. */

@@ -136,6 +136,16 @@ export class GpuContext {
     buffer.destroy();
   }
 
+  /** Bytes per tag of those of `buffers` that are still live (a layer's own report: gpu/layers/layer.ts). */
+  bytesOf(buffers: Iterable<GPUBuffer>): Record<MemoryTag, number> {
+    const bytes = Object.fromEntries(MEMORY_TAGS.map((t) => [t, 0])) as Record<MemoryTag, number>;
+    for (const b of buffers) {
+      const info = this.live.get(b);
+      if (info) bytes[info.tag] += info.size;
+    }
+    return bytes;
+  }
+
   memoryReport(): GpuMemoryReport {
     const bytes = Object.fromEntries(MEMORY_TAGS.map((t) => [t, 0])) as Record<MemoryTag, number>;
     let total = 0;

@@ -4,10 +4,10 @@
 // and its reading state; they share the activations (layers/activations.ts) and one pipeline and bind-group cache
 // (layers/dispatch.ts). GpuModel records them in order into one compute pass of the caller's command encoder and
 // keeps what is the model's: the position, the KV caches' common size, save/restore, the memory report.
-import type { LayerDrift, MemoryReport, ModelConfig, ModelFile } from '../types';
+import type { LayerDrift, LayerMemory, MemoryReport, ModelConfig, ModelFile } from '../types';
 import { grownKvSlots } from '../model/kv-cache';
 import { ContextOverflowError } from '../reference/attention';
-import type { GpuContext, StagingReader } from './context';
+import { MEMORY_TAGS, type GpuContext, type StagingReader } from './context';
 import { checkModel, GpuModelError } from './model-check';
 import { DEFAULT_MAX_CHUNK_TOKENS, type ChunkOptions, type GpuModelOptions, type StepOptions } from './model-options';
 import { decodeStateHeader, encodeState, stateOffsets, stateUnfitError } from './state-bytes';
@@ -53,6 +53,7 @@ export class GpuModel {
   private readonly embedding: Embedding;
   /** The mixer and FFN of every layer, in order. */
   private readonly layers: GpuLayer[] = [];
+  private readonly ffns: Ffn[] = [];
   private readonly mixers: (TttMixer | AttentionMixer)[] = [];
   private readonly head: LmHead;
   private memory = true;
@@ -101,7 +102,9 @@ export class GpuModel {
     c.mixers.forEach((kind, i) => {
       const mixer = kind === 'ttt' ? new TttMixer(b, i, this.tttLayers.push(i) - 1) : new AttentionMixer(b, i, kind, Math.min(kvInitialTokens, c.maxContext));
       this.mixers.push(mixer);
-      this.layers.push(mixer, new Ffn(b, i));
+      const ffn = new Ffn(b, i);
+      this.ffns.push(ffn);
+      this.layers.push(mixer, ffn);
     });
     this.head = new LmHead(b, this.embedding.table);
     b.done();
@@ -336,9 +339,15 @@ export class GpuModel {
   memoryReport(position = this.pos): MemoryReport {
     if (!Number.isInteger(position) || position < 0 || position > this.pos) throw new GpuModelError(`a memory report is for a position read so far (0 to ${this.pos}), got ${position}`);
     const r = this.ctx.memoryReport();
-    let inUse = 0;
-    for (const m of this.mixers) if (m.kind !== 'ttt') inUse += m.bytesInUse(position);
-    return { bytes: r.bytes, total: r.total, buffers: r.buffers, position, kvCache: { allocated: r.bytes['kv-cache'], inUse } };
+    // Each block reports its own buffers and state (layers/layer.ts); the KV figure sums the attention mixers'.
+    const layers: LayerMemory[] = this.mixers.map((mixer, i) => {
+      const bytes = mixer.ownBytes();
+      const ffn = this.ffns[i].ownBytes();
+      for (const tag of MEMORY_TAGS) bytes[tag] += ffn[tag];
+      return { mixer: mixer.kind, bytes, stateInUse: mixer.stateBytesInUse(position) };
+    });
+    const inUse = layers.reduce((sum, l) => sum + (l.mixer === 'ttt' ? 0 : l.stateInUse), 0);
+    return { bytes: r.bytes, total: r.total, buffers: r.buffers, position, kvCache: { allocated: r.bytes['kv-cache'], inUse }, layers };
   }
 
   /**

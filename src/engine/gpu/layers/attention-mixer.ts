@@ -22,7 +22,7 @@ export class AttentionMixer extends DispatchLayer {
   private readonly allocateCache: (slots: number) => GPUBuffer;
 
   constructor(b: LayerBuilder, readonly index: number, readonly kind: 'attn' | 'swa', initialSlots: number) {
-    super();
+    super(b);
     const c = b.config;
     const attn = attnConfig(c);
     const { dModel: d, nHeads: H } = c;
@@ -126,13 +126,14 @@ export class AttentionMixer extends DispatchLayer {
     const cache = this.allocateCache(slots);
     if (keepContents) encoder.copyBufferToBuffer(this.cache, 0, cache, 0, Math.min(this.slots, slots) * this.slotBytes);
     const old = this.cache;
+    this.buffers.delete(old);
     this.cache = cache;
     this.slots = slots;
     return old;
   }
 
   /** Bytes of the KV cache (and conv histories) that hold what the first `position` tokens left. */
-  bytesInUse(position: number): number {
+  override stateBytesInUse(position: number): number {
     return Math.min(position, this.slots) * this.slotBytes + (this.convHistory?.size ?? 0);
   }
 }

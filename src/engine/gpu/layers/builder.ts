@@ -52,6 +52,8 @@ export class LayerBuilder {
   private readonly rowPerThread: boolean;
   private readonly fuseNorms: boolean;
   private readonly shared = new Map<string, GPUBuffer>();
+  /** The buffers of the layer being built (startLayer); null while building what is the model's (the embedding). */
+  private layerBuffers: Set<GPUBuffer> | null = null;
   /** Null after done(): the dispatches' closures keep the builder, and must not keep the file's tensors. */
   private model: ModelFile | null;
 
@@ -68,6 +70,16 @@ export class LayerBuilder {
     this.rowPerThread = ctx.kernelFeatures.rowPerThread === true;
     this.fuseNorms = ctx.kernelFeatures.fusedNorms !== false;
     this.normEntry = this.rowPerThread ? 'norm_quant_rows_serial' : 'norm_quant_rows';
+  }
+
+  /** From here until the next call, the buffers made through this builder belong to a new layer: its set. */
+  startLayer(): Set<GPUBuffer> {
+    return (this.layerBuffers = new Set());
+  }
+
+  private keep(buffer: GPUBuffer): GPUBuffer {
+    this.layerBuffers?.add(buffer);
+    return this.own(buffer);
   }
 
   /** The model is built: the file's tensors are no longer needed (a load's largest host allocation). */
@@ -93,7 +105,7 @@ export class LayerBuilder {
   }
 
   weight(label: string, data: ArrayBufferView): GPUBuffer {
-    return this.own(this.ctx.createBufferWithData('weights', label, data, storageUsage()));
+    return this.keep(this.ctx.createBufferWithData('weights', label, data, storageUsage()));
   }
 
   /** The float tensor `name` as a weight buffer of the same name. */
@@ -109,16 +121,21 @@ export class LayerBuilder {
 
   /** A storage buffer of state (a TTT state, a KV cache), zeroed. */
   buffer(tag: MemoryTag, label: string, bytes: number): GPUBuffer {
-    return this.own(this.ctx.createBuffer(tag, label, bytes, storageUsage()));
+    return this.keep(this.ctx.createBuffer(tag, label, bytes, storageUsage()));
   }
 
   /** buffer() for later use (a KV cache that grows), without holding on to the builder. */
   allocator(tag: MemoryTag): (label: string, bytes: number) => GPUBuffer {
-    const { ctx, own } = this;
-    return (label, bytes) => own(ctx.createBuffer(tag, label, bytes, storageUsage()));
+    const { ctx, own, layerBuffers } = this;
+    return (label, bytes) => {
+      const buffer = own(ctx.createBuffer(tag, label, bytes, storageUsage()));
+      layerBuffers?.add(buffer);
+      return buffer;
+    };
   }
 
-  /** One buffer per `key` for the whole model (e.g. the RoPE phase steps every attention layer reads). */
+  /** One buffer per `key` for the whole model (e.g. the RoPE phase steps every attention layer reads); counted in
+   * the memory of the layer that made it first. */
   once(key: string, make: () => GPUBuffer): GPUBuffer {
     let buffer = this.shared.get(key);
     if (!buffer) this.shared.set(key, (buffer = make()));

@@ -7,7 +7,7 @@ import { DispatchLayer } from './layer';
 
 export class Ffn extends DispatchLayer {
   constructor(b: LayerBuilder, layer: number) {
-    super();
+    super(b);
     const p = `l${layer}.`;
     const F = b.config.ffnHidden;
     const d = b.config.dModel;

@@ -1,6 +1,9 @@
 // What GpuModel sees of a layer module (embedding, TTT or attention mixer, FFN, final norm + LM head): its two
-// paths, its reading state and its reset. A layer's math, buffers and kernels live in its own module; they meet the
+// paths, its reading state, its reset and its memory. A layer's math, buffers and kernels live in its own module; they meet the
 // other layers only through the shared activations (activations.ts) and the dispatch cache (dispatch.ts).
+import type { MemoryTag } from '../../types';
+import type { GpuContext } from '../context';
+import type { LayerBuilder } from './builder';
 import { recordChunk, recordStep, type ChunkDispatch, type PassRecorder, type StepDispatch } from './dispatch';
 
 export interface GpuLayer {
@@ -14,12 +17,25 @@ export interface GpuLayer {
   stateBuffers(): GPUBuffer[];
   /** Records the return to the state after a reset. */
   reset(encoder: GPUCommandEncoder): void;
+  /** Bytes per tag of the live buffers this layer allocated (its weights, its state). */
+  ownBytes(): Record<MemoryTag, number>;
+  /** Bytes of its reading state that hold something after `position` tokens. */
+  stateBytesInUse(position: number): number;
 }
 
 /** A layer whose paths are fixed lists of dispatches: most of them. */
 export abstract class DispatchLayer implements GpuLayer {
   readonly stepDispatches: StepDispatch[] = [];
   protected readonly chunkDispatches: ChunkDispatch[] = [];
+  /** Every buffer the layer's constructor (and later its KV cache growth) allocated through the builder. */
+  protected readonly buffers: Set<GPUBuffer>;
+  private readonly ctx: GpuContext;
+
+  /** Call first in a layer's constructor: from here the builder's buffers are this layer's. */
+  constructor(b: LayerBuilder) {
+    this.ctx = b.ctx;
+    this.buffers = b.startLayer();
+  }
 
   encodeStep(pass: PassRecorder, drift: boolean): void {
     recordStep(pass, this.stepDispatches, drift);
@@ -34,4 +50,13 @@ export abstract class DispatchLayer implements GpuLayer {
   }
 
   reset(_encoder: GPUCommandEncoder): void {}
+
+  ownBytes(): Record<MemoryTag, number> {
+    return this.ctx.bytesOf(this.buffers);
+  }
+
+  /** A fixed state (a TTT layer's) is in use from the first token on; a KV cache overrides this. */
+  stateBytesInUse(_position: number): number {
+    return this.stateBuffers().reduce((sum, b) => sum + b.size, 0);
+  }
 }

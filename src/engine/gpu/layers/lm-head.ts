@@ -18,7 +18,7 @@ export class LmHead extends DispatchLayer {
 
   /** `embedTable`: the head's table when the embeddings are tied. */
   constructor(b: LayerBuilder, embedTable: FloatTableGpu) {
-    super();
+    super(b);
     const { kernels, step, chunk } = b;
     const { dModel: D, vocabSize: V } = b.config;
     const table = b.config.tieEmbeddings ? embedTable : floatTable(b, 'lm_head');

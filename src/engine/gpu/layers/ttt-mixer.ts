@@ -30,7 +30,7 @@ export class TttMixer extends DispatchLayer {
 
   /** `tttSlot`: index among the TTT layers (its rows of the drift stats). */
   constructor(b: LayerBuilder, readonly index: number, tttSlot: number) {
-    super();
+    super(b);
     const c = b.config;
     const t = c.ttt;
     const { dModel: d, nHeads: H } = c;
