@@ -234,6 +234,23 @@ class DrillWindows(unittest.TestCase):
             self.assertGreaterEqual(drills, 2)
             self.assertLessEqual(T + 1 - t, 1 + 4 * 4 + 20 + 1)  # no room was left for another drill of the longest
 
+    def test_drill_only_curriculum(self):
+        tokens = RepeatWindows().stream()
+        kw = dict(seed=3, rank=0, world=1, carry=False, carry_segments=8, eot_id=self.EOT, repeat_frac=0.25,
+                  drill_frac=0.25, drill_pairs=(2, 4), drill_min_gap=10, drill_pack=True)
+        b = Batches(tokens, 8, 160, drill_only_steps=5, **kw)
+        plain = Batches(tokens, 8, 160, **kw)
+        for step in (0, 4):  # the curriculum: every row a drill
+            x, answers = b.get_with_answers(step, torch.device("cpu"))
+            self.assertEqual(answers.shape, (8, 160))
+            self.assertTrue(bool(answers.any(1).all()))
+            self.assertTrue(bool((x[:, 0] == self.EOT).all()))
+        for step in (5, 9):  # after it: as without the curriculum
+            x, answers = b.get_with_answers(step, torch.device("cpu"))
+            x2, answers2 = plain.get_with_answers(step, torch.device("cpu"))
+            self.assertTrue(torch.equal(x, x2) and torch.equal(answers, answers2))
+            self.assertEqual(answers.shape, (2, 160))
+
     def test_pool_is_common_tokens_without_eot(self):
         tokens = RepeatWindows().stream()
         b = Batches(tokens, 4, 96, seed=0, rank=0, world=1, carry=False, carry_segments=8, eot_id=self.EOT,

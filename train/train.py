@@ -98,6 +98,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     ap.add_argument("--drill-pack", action="store_true",
                     help="fill each drill row with drills one after another (gaps of min-gap to 2 x min-gap story "
                          "tokens) instead of one drill and then story text: several times the answers per row")
+    ap.add_argument("--drill-only-steps", type=int, default=0,
+                    help="a curriculum: the first K steps every row is a drill (the loss is the drills' alone), "
+                         "then --drill-frac of the rows")
     ap.add_argument("--drill-min-gap", type=int, default=64,
                     help="fewest story tokens between a drill's pairs and its questions (the SWA window: 64)")
     ap.add_argument("--seed", type=int, default=1)
@@ -129,6 +132,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     args.drill_pairs = [int(n) for n in str(args.drill_pairs).split(",") if n.strip()]
     if not 0.0 <= args.drill_frac <= 1.0 or args.repeat_frac + args.lesson_frac + args.drill_frac > 1.0:
         ap.error("--drill-frac must be between 0 and 1, and with --repeat-frac and --lesson-frac at most 1")
+    if args.drill_only_steps and not args.drill_frac:
+        ap.error("--drill-only-steps needs --drill-frac (the drills' share after the curriculum)")
     if args.drill_frac and (args.carry_state or not args.drill_pairs or min(args.drill_pairs) < 1):
         ap.error("--drill-frac needs random windows (no --carry-state) and positive --drill-pairs")
     if args.lesson_frac and args.carry_state:
@@ -169,7 +174,7 @@ class Batches:
                  carry: bool, carry_segments: int, repeat_frac: float = 0.0, eot_id: Optional[int] = None,
                  lessons: Optional[List[Any]] = None, lesson_frac: float = 0.0, lesson_min_gap: int = 64,
                  lesson_sep: Sequence[int] = (), drill_frac: float = 0.0, drill_pairs: Sequence[int] = (4, 8, 16),
-                 drill_min_gap: int = 64, drill_pack: bool = False):
+                 drill_min_gap: int = 64, drill_pack: bool = False, drill_only_steps: int = 0):
         self.tokens, self.B, self.T, self.seed, self.rank = tokens, batch, context, seed, rank
         self.carry, self.cs = carry, carry_segments
         n = tokens.size
@@ -195,6 +200,7 @@ class Batches:
             self.drill_pairs = [int(n) for n in drill_pairs]
             self.drill_min_gap = int(drill_min_gap)
             self.drill_pack = bool(drill_pack)
+            self.drill_only_steps = int(drill_only_steps)
             if 1 + 4 * max(self.drill_pairs) + self.drill_min_gap > context + 1:
                 raise DataError(f"a drill of {max(self.drill_pairs)} pairs and a gap of {drill_min_gap} does not fit "
                                 f"a window of {context}")
@@ -321,14 +327,18 @@ class Batches:
             for r in range(self.n_repeat, self.n_repeat + self.n_lesson):
                 rows[r] = self.lesson_window(rng)
         answers = None
-        if self.n_drill:  # the last rows
+        if self.n_drill:  # the last rows (all of them during a --drill-only-steps curriculum)
             rng = np.random.default_rng([self.seed, step, self.rank, 3])
             masks = []
-            for r in range(self.B - self.n_drill, self.B):
+            for r in range(self.B - self.drills_at(step), self.B):
                 rows[r], mask = self.drill_window(rng)
                 masks.append(mask)
             answers = torch.from_numpy(np.stack(masks)).to(device)
         return torch.from_numpy(np.stack(rows)).to(device, non_blocking=True), answers
+
+    def drills_at(self, step: int) -> int:
+        """Drill rows of the batch at `step`: all of them during the --drill-only-steps curriculum."""
+        return self.B if self.n_drill and step < getattr(self, "drill_only_steps", 0) else self.n_drill
 
     def get(self, step: int, device: torch.device) -> torch.Tensor:
         return self.get_with_answers(step, device)[0]
@@ -442,7 +452,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
     batches = Batches(train_tokens, args.batch, args.context, args.seed, rank, world, args.carry_state,
                       args.carry_segments, args.repeat_frac, meta["eotId"], lessons, args.lesson_frac,
                       args.lesson_min_gap, lesson_sep, args.drill_frac, args.drill_pairs, args.drill_min_gap,
-                      args.drill_pack)
+                      args.drill_pack, args.drill_only_steps)
     warmup = args.warmup if args.warmup >= 0 else max(1, round(0.02 * args.steps))
     hardware = hardware_name(device) + (f" × {world}" if distributed else "")
     log_fh = open(log_path, "a") if is_main else None
@@ -525,13 +535,16 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
                 loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), xy[:, 1:].reshape(-1))
                 total = loss
             else:  # the language-model loss of the story rows, plus the drills' mean answer loss as its own term
-                n = batches.B - batches.n_drill
-                loss = F.cross_entropy(logits[:n].reshape(-1, logits.shape[-1]).float(), xy[:n, 1:].reshape(-1))
+                n = batches.B - answers.shape[0]
                 drill_logits = logits[n:][answers].float()
                 drill = F.cross_entropy(drill_logits, xy[n:, 1:][answers])
                 drill_acc.append(torch.stack([drill.detach(), (drill_logits.argmax(-1) == xy[n:, 1:][answers])
                                               .float().mean()]))
-                total = loss + args.drill_weight * drill
+                if n:
+                    loss = F.cross_entropy(logits[:n].reshape(-1, logits.shape[-1]).float(), xy[:n, 1:].reshape(-1))
+                    total = loss + args.drill_weight * drill
+                else:  # a drills-only step of the curriculum: no story rows, the drills' loss is the step's (logged)
+                    loss = total = drill
             opt.zero_grad(set_to_none=True)
             total.backward()
             return loss, state_out
@@ -603,6 +616,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
         "repeat_frac": args.repeat_frac, "carry_state": args.carry_state, "swa_windows": args.swa_windows,
         "lesson_frac": args.lesson_frac, "drill_frac": args.drill_frac, "drill_weight": args.drill_weight,
         "drill_pairs": args.drill_pairs, "drill_pack": args.drill_pack,
+        "drill_only_steps": args.drill_only_steps,
         "train_data": {k: meta["files"]["train"].get(k) for k in ("tokens", "stories", "sources", "dropped")},
         "state_bytes": {f"{m}T": decode_state_bytes(model.config, m * args.context) for m in (1, 2, 4)},
         "hardware": hardware, "torch": torch.__version__, "python": platform.python_version(),
