@@ -73,6 +73,16 @@ test('drift and memory views: TTT and KV read 512 tokens; the export is the engi
   expect(kv.memory.at(-1)!.bytes['kv-cache']).toBe(2 * TINY.layers * 512 * TINY.d * 4);
   console.log(`total GPU bytes at 512 tokens: TTT ${ttt.memory.at(-1)!.total} B, KV ${kv.memory.at(-1)!.total} B (allocated)`);
   await expect(page.getByTestId('kv-formula')).toContainText(`in use ${(2 * TINY.layers * 512 * TINY.d * 4).toLocaleString('en-US')} B (measured)`);
+  // Block by block (the engine's per-layer report): tiny-ttt is ttt, swa (a ring of 8 slots), ttt; tiny-kv three
+  // attention blocks of 512 filled slots each, 512 · 2 · d · 4 B = 256 KiB.
+  const lastTtt = ttt.memory.at(-1)!.layers!;
+  expect(lastTtt.map((l) => l.mixer)).toEqual(['ttt', 'swa', 'ttt']);
+  expect(lastTtt[0].bytes['ttt-state'] + lastTtt[2].bytes['ttt-state']).toBe(tttAt(512));
+  const cells = page.getByTestId('memory-blocks').getByRole('row');
+  await expect(cells).toHaveCount(1 + 3);
+  await expect(cells.nth(1)).toContainText(`TTT state ${(lastTtt[0].bytes['ttt-state'] / 1024).toFixed(1)} KiB`);
+  await expect(cells.nth(2)).toContainText(`SWA ring ${(8 * 2 * TINY.d * 4 / 1024).toFixed(1)} KiB`);
+  for (let i = 1; i <= 3; i++) await expect(cells.nth(i)).toContainText(`KV cache ${(512 * 2 * TINY.d * 4 / 1024).toFixed(1)} KiB`);
 
   // Drift: 0 before the first token, non-zero after it, for every head.
   expect(ttt.initialNorms!.length).toBe(ttt.heads.length);

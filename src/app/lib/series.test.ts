@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { FeedToken } from '../../engine/feed';
-import { appendFeed, buildExport, decimate, emptyReading, exportJson, kvCacheBytes, learningSummary, memoryCsv, projectTotals, tokensCsv } from './series';
+import { appendFeed, blockState, buildExport, decimate, emptyReading, exportJson, kvCacheBytes, learningSummary, memoryCsv, projectTotals, tokensCsv } from './series';
 
 const head = (norm: number, w0Norm = 0) => ({ norm, cos: 1 - norm, lossBefore: 2, lossAfter: 1.5, w0Norm });
 const token = (position: number, loss: number | null, norms?: number[]): FeedToken => ({
@@ -70,3 +70,13 @@ describe('series', () => {
     expect(d[10]).toBe(999);
   });
 });
+
+describe('blockState', () => {
+  const bytes = (ttt: number, kv: number) => ({ weights: 100, 'ttt-state': ttt, 'kv-cache': kv, activations: 0, scratch: 0 });
+  it('names the state of each mixer and gives what holds something of what is allocated', () => {
+    expect(blockState({ mixer: 'ttt', bytes: bytes(4096, 0), stateInUse: 4096 })).toEqual({ kind: 'TTT state', inUse: 4096, allocated: 4096 });
+    expect(blockState({ mixer: 'swa', bytes: bytes(0, 4096), stateInUse: 1024 })).toEqual({ kind: 'SWA ring', inUse: 1024, allocated: 4096 });
+    expect(blockState({ mixer: 'attn', bytes: bytes(0, 8192), stateInUse: 6144 })).toEqual({ kind: 'KV cache', inUse: 6144, allocated: 8192 });
+  });
+});
+

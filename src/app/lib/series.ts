@@ -2,7 +2,7 @@
 // their export as JSON and CSV. Everything here is what the engine reported; the only computed values are the
 // projections, which carry `computed: true` in the export and are drawn dashed.
 import type { FeedMemorySample, FeedToken } from '../../engine/feed';
-import type { MemoryTag, ModelConfig } from '../../engine/types';
+import type { LayerMemory, MemoryTag, ModelConfig } from '../../engine/types';
 
 export const DRIFT_METRICS = ['norm', 'cos', 'lossBefore', 'lossAfter', 'w0Norm'] as const;
 export type DriftMetric = (typeof DRIFT_METRICS)[number];
@@ -22,6 +22,14 @@ export interface MemoryPoint {
   total: number;
   /** Bytes of the kv-cache that hold tokens (MemoryReport.kvCache.inUse). */
   kvInUse: number;
+  /** Each block's own bytes and state in use (MemoryReport.layers), where the engine gave them. */
+  layers?: LayerMemory[];
+}
+
+/** A block's state as the memory view's per-block table shows it: what holds something, of what is allocated. */
+export function blockState(l: LayerMemory): { kind: string; inUse: number; allocated: number } {
+  const kind = l.mixer === 'ttt' ? 'TTT state' : l.mixer === 'swa' ? 'SWA ring' : 'KV cache';
+  return { kind, inUse: l.stateInUse, allocated: l.bytes['ttt-state'] + l.bytes['kv-cache'] };
 }
 
 /** One reading of a text by one model. */
@@ -76,7 +84,7 @@ export function appendFeed(series: ReadingSeries, tokens: FeedToken[], memory: F
       }
     }
   }
-  for (const m of memory) series.memory.push({ tokens: m.tokens, bytes: { ...m.report.bytes }, total: m.report.total, kvInUse: m.report.kvCache.inUse });
+  for (const m of memory) series.memory.push({ tokens: m.tokens, bytes: { ...m.report.bytes }, total: m.report.total, kvInUse: m.report.kvCache.inUse, layers: m.report.layers?.map((l) => ({ ...l, bytes: { ...l.bytes } })) });
 }
 
 /** Mean of the non-null losses (null if there are none). */
