@@ -7,7 +7,7 @@ import { DEFAULT_SAMPLING, type SamplingParams } from '../src/engine/types';
 import type { ModelInfo } from '../src/worker/api';
 import { measureDecodeCost, measureKernels } from './kernels';
 import type {
-  BenchConfig, BenchModel, BenchPageApi, DecodeCost, BenchPageResult, ContextPoint, ContextResult, ModelFacts, SamplingResult, SamplingRun, SpeedResult, SpeedRun,
+  BenchConfig, BenchModel, BenchPageApi, BenchSpeedPageResult, DecodeCost, BenchPageResult, ContextPoint, ContextResult, ModelFacts, SamplingResult, SamplingRun, SpeedResult, SpeedRun,
 } from './types';
 
 declare global {
@@ -203,4 +203,19 @@ async function run(config: BenchConfig): Promise<BenchPageResult> {
   }
 }
 
-window.bitTttBench = { run };
+/**
+ * Table 1's measurement alone, in a worker of its own: `npm run bench -- --baseline REF` calls it in this page and in
+ * the same page served from REF's tree (bench/run.ts copies this file there), alternating, one repetition a call.
+ */
+async function speed(config: BenchConfig): Promise<BenchSpeedPageResult> {
+  const client = createEngineClient();
+  try {
+    const results: SpeedResult[] = [];
+    for (const model of config.speedModels) results.push(await measureSpeed(client, model, config));
+    return { adapter, speed: results };
+  } finally {
+    client.dispose();
+  }
+}
+
+window.bitTttBench = { run, speed };

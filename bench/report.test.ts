@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { bufferTag, decodeBytes, knownBandwidth, spread, spreadsOverlap, formatBytes, formatNumber, kvCacheBytes, kvCheck, markdownTable, median, msPerToken, summarizeKernels, summarizeSpeed } from './report';
-import type { ContextPoint, KernelResult, KernelTiming, ModelFacts } from './types';
+import {
+  baselineRows, bufferTag, decodeBytes, knownBandwidth, renderBaselineSection, renderReport, spread, spreadsOverlap, formatBytes, formatNumber, kvCacheBytes, kvCheck,
+  markdownTable, median, msPerToken, summarizeKernels, summarizeSpeed, type BaselineComparison, type ReportInput,
+} from './report';
+import type { ContextPoint, KernelResult, KernelTiming, ModelFacts, SpeedRun } from './types';
 
 describe('median', () => {
   it('takes the middle value, or the mean of the two middle ones, without sorting the input in place', () => {
@@ -120,5 +123,76 @@ describe('summarizeSpeed', () => {
     expect(s.reading).toBe(35);
     expect(s.readingViews).toBe(17.5);
     expect(s.longPromptTokens).toBe(300);
+  });
+});
+
+describe('the section against a baseline commit', () => {
+  const facts = (id: string): ModelFacts => ({ id, arch: 'ttt', mixers: ['ttt', 'swa', 'ttt'], params: 181_544, dModel: 64, nLayers: 3, vocabSize: 4096, window: 64, maxContext: 512, fileBytes: 92_894 });
+  const run = (decode: number, longPrefill: number, reading: number, views: number): SpeedRun => ({
+    promptTokens: 101, generatedTokens: 16, prefillTokensPerSecond: 1000, decodeTokensPerSecond: decode,
+    longPromptTokens: 320, longPrefillTokensPerSecond: longPrefill, readTokensPerSecond: reading, readViewsTokensPerSecond: views,
+  });
+  const comparison: BaselineComparison = {
+    ref: 'a0acb9a', commit: 'a0acb9a2d9f6b6297d11a53550524d2d8bd35733', date: '2026-12-02T15:32:32+00:00', subject: 'ARCHITECTURE: a figure',
+    note: 'the commit issue 19 was filed at', currentCommit: 'c69133a0000000000000000000000000000000000', currentDirty: false,
+    repetitions: 2, order: ['baseline', 'now', 'now', 'baseline'], baselineAdapter: 'google / swiftshader',
+    models: [{
+      baseline: { model: facts('tiny-ttt'), runs: [run(100, 1000, 500, 100), run(120, 1200, 700, 140)] },
+      current: { model: facts('tiny-ttt'), runs: [run(110, 2000, 1500, 900), run(130, 2400, 1700, 1100)] },
+    }],
+  };
+  const input = (baseline?: BaselineComparison): ReportInput => ({
+    date: '2026-12-07T08:00:00.000Z', command: 'npm run bench -- --quick --baseline a0acb9a',
+    machine: { cpu: 'cpu', cores: 2, memoryBytes: 2 ** 30, os: 'Linux', node: 'v20', chromium: '156', loadAverageStart: [1, 1, 1], loadAverageEnd: [1, 1, 1] },
+    pairs: [], prompt: 'p', decodeTokens: 16, repetitions: 2, contextDecodeTokens: 16, wallSeconds: 1, rawPath: 'bench/results/quick.json',
+    page: {
+      adapter: 'google / swiftshader', userAgent: 'ua', speed: [comparison.models[0]!.current], context: [], sampling: [], decodeCost: [],
+      kernels: { kernels: 'k', timings: [] }, defaultSampling: {}, pageSeconds: 1,
+    },
+    ...(baseline ? { baseline } : {}),
+  });
+
+  it('gives medians, now ÷ baseline and whether the runs\' ranges overlap', () => {
+    const [row] = baselineRows(comparison);
+    expect(row!.baseline.decode).toBe(110);
+    expect(row!.current.decode).toBe(120);
+    expect(row!.ratios[0]).toBeCloseTo(120 / 110, 12);
+    expect(row!.ratios[1]).toBeCloseTo(2200 / 1100, 12);
+    expect(row!.ratios[3]).toBeCloseTo(1000 / 120, 12);
+    expect(row!.overlap).toEqual([true, false, false, false]);
+  });
+
+  it('renders the commit, its date, the method and the table before table 1', () => {
+    const md = renderReport(input(comparison));
+    expect(md).toContain('## Against a0acb9a (the commit issue 19 was filed at), same run, interleaved');
+    expect(md).toContain('commit a0acb9a2d9f6b6297d11a53550524d2d8bd35733 of 2026-12-02T15:32:32+00:00');
+    expect(md).toContain('in the order a0acb9a, now, now, a0acb9a');
+    expect(md.indexOf('## Against a0acb9a')).toBeLessThan(md.indexOf('## 1. Decode'));
+    expect(md.indexOf('## Method')).toBeLessThan(md.indexOf('## Against a0acb9a'));
+    expect(md).toContain('| tiny-ttt | a0acb9a | 110.00 | 1,100.0 | 600.0 | 120.0 | 10.0× | 5.5× | 1.1× |');
+    expect(md).toContain('| tiny-ttt | now (c69133a) | 120.00 | 2,200.0 | 1,600.0 | 1,000.0 | 18.3× | 13.3× | 8.3× |');
+    expect(md).toContain('| tiny-ttt | now ÷ a0acb9a | **1.09×** (ranges overlap) | **2.00×** | **2.67×** | **8.33×** | 1.83× | 2.44× | 7.64× |');
+    expect(md).toContain('| tiny-ttt | a0acb9a | 100.00, 120.00 | 1,000.0, 1,200.0 | 500.0, 700.0 | 100.0, 140.0 |');
+    expect(md).not.toContain('The adapters differ');
+    expect(md).not.toContain('model files differ');
+  });
+
+  it('says when the adapters or the model files differ, and when now has uncommitted changes', () => {
+    const other: BaselineComparison = {
+      ...comparison, currentDirty: true, note: undefined, baselineAdapter: 'other adapter',
+      models: [{ ...comparison.models[0]!, baseline: { ...comparison.models[0]!.baseline, model: { ...facts('tiny-ttt'), fileBytes: 1 } } }],
+    };
+    const md = renderBaselineSection(other, 'google / swiftshader');
+    expect(md).toContain('## Against a0acb9a, same run, interleaved');
+    expect(md).toContain('now (c69133a + uncommitted changes)');
+    expect(md).toContain('**The adapters differ**');
+    expect(md).toContain('**The model files differ between the two trees** (tiny-ttt)');
+  });
+
+  it('is absent without --baseline; the method text still names the option', () => {
+    const md = renderReport(input());
+    expect(md).not.toContain('## Against');
+    expect(md).toContain('`npm run bench -- --baseline REF`');
+    expect(md).toContain('Raw data: `bench/results/quick.json`');
   });
 });

@@ -121,6 +121,30 @@ export interface ReportInput {
   /** Where the raw JSON of this run was written, relative to the project root. */
   rawPath: string;
   page: BenchPageResult;
+  /** `--baseline REF`: REF's engine measured in the same run, interleaved with this tree's; absent without it. */
+  baseline?: BaselineComparison;
+}
+
+/** Table 1's measurements of REF's engine and of this tree's, taken alternately in one run (bench/run.ts --baseline). */
+export interface BaselineComparison {
+  /** REF as given on the command line, e.g. "a0acb9a". */
+  ref: string;
+  /** REF's full commit hash, committer date (ISO 8601) and subject line. */
+  commit: string;
+  date: string;
+  subject: string;
+  /** Why this commit is the baseline, e.g. "the commit issue 19 was filed at"; absent for other commits. */
+  note?: string;
+  /** This tree's HEAD, and whether tracked files differ from it (then "now" is HEAD plus those changes). */
+  currentCommit: string;
+  currentDirty: boolean;
+  /** Measured runs per model and engine; each call loads the model in a fresh worker and discards one warm-up run. */
+  repetitions: number;
+  /** The order of the calls per model, e.g. ["baseline", "now", "now", "baseline"]. */
+  order: ('baseline' | 'now')[];
+  /** The GPU adapter REF's worker reported (this tree's is page.adapter). */
+  baselineAdapter: string;
+  models: { baseline: SpeedResult; current: SpeedResult }[];
 }
 
 function countMixers(model: ModelFacts, kind: string): number {
@@ -256,11 +280,112 @@ The same source: the per-dispatch cost dominates there (64 dispatches per token)
 reference to ≤ 2.2e-7 relative, and greedy argmax agreed on every token.
 `;
 
+/** The four rates of table 1, with the min–max of their runs. */
+const SPEED_METRICS = [
+  { key: 'decodeTokensPerSecond', decimals: 2 },
+  { key: 'longPrefillTokensPerSecond', decimals: 1 },
+  { key: 'readTokensPerSecond', decimals: 1 },
+  { key: 'readViewsTokensPerSecond', decimals: 1 },
+] as const;
+
+export interface BaselineRow {
+  model: string;
+  longPromptTokens: number;
+  baseline: SpeedSummary;
+  current: SpeedSummary;
+  /** now ÷ REF of decode, long prefill, reading, reading as the views read (medians). */
+  ratios: number[];
+  /** Whether the runs' min–max ranges of the two engines overlap, per rate: then the ratio is within the noise. */
+  overlap: boolean[];
+}
+
+export function baselineRows(comparison: BaselineComparison): BaselineRow[] {
+  return comparison.models.map(({ baseline, current }) => {
+    if (baseline.model.id !== current.model.id) throw new RangeError(`baseline ${baseline.model.id} paired with ${current.model.id}`);
+    const b = summarizeSpeed(baseline);
+    const c = summarizeSpeed(current);
+    const medians = (s: SpeedSummary) => [s.decode, s.longPrefill, s.reading, s.readingViews];
+    const cm = medians(c);
+    const bm = medians(b);
+    return {
+      model: c.model.id,
+      longPromptTokens: c.longPromptTokens,
+      baseline: b,
+      current: c,
+      ratios: cm.map((v, i) => v / bm[i]!),
+      overlap: SPEED_METRICS.map(({ key }) => spreadsOverlap(spread(baseline.runs.map((r) => r[key])), spread(current.runs.map((r) => r[key])))),
+    };
+  });
+}
+
+/** The section "Against REF, same run, interleaved" (only with `npm run bench -- --baseline REF`). */
+export function renderBaselineSection(comparison: BaselineComparison, currentAdapter: string): string {
+  const out: string[] = [];
+  const short = comparison.commit.slice(0, 7);
+  const now = `now (${comparison.currentCommit.slice(0, 7)}${comparison.currentDirty ? ' + uncommitted changes' : ''})`;
+  out.push(`## Against ${short}${comparison.note ? ` (${comparison.note})` : ''}, same run, interleaved`, '');
+  out.push(
+    `Baseline: commit ${comparison.commit} of ${comparison.date} ("${comparison.subject}"), given as \`--baseline ${comparison.ref}\`. ` +
+      `Now: ${comparison.currentDirty ? `${comparison.currentCommit} with uncommitted changes to tracked files` : `commit ${comparison.currentCommit}`}.`,
+    '',
+  );
+  out.push(
+    'Method: two Vite dev servers, one serving this tree and one a detached git worktree of the baseline commit (with this tree\'s ' +
+      '`node_modules`, and this tree\'s `bench/page.ts`, `bench/types.ts` and `bench/bench.html` copied over its own, so the same ' +
+      'measurement code drives both engines through the worker API, `load`, `generate`, `feed`, `reset`), and two pages of one Chromium. ' +
+      `Per model, ${comparison.repetitions} measured runs for each engine, one per call, in the order ${comparison.order.map((o) => (o === 'now' ? 'now' : short)).join(', ')}: ` +
+      'each call starts a fresh worker, loads the model, discards one warm-up run and measures one, as in table 1 (decode, ' +
+      `${comparison.models[0] ? `the ${summarizeSpeed(comparison.models[0].current).longPromptTokens}-token` : 'the'} long prefill, reading, reading as the views read). ` +
+      'Alternating the engines run by run makes the machine\'s load drift hit both alike; only the ratios within this run mean anything. ' +
+      'Medians; now ÷ baseline above 1: now is faster. "(ranges overlap)": the min–max ranges of the two engines\' runs overlap, ' +
+      'so that difference is not distinguishable from this machine\'s noise.',
+    '',
+  );
+  if (comparison.baselineAdapter !== currentAdapter) {
+    out.push(`**The adapters differ**: baseline ${comparison.baselineAdapter}, now ${currentAdapter}.`, '');
+  }
+  const rows = baselineRows(comparison);
+  const rate = (s: SpeedSummary) => [formatNumber(s.decode, 2), formatNumber(s.longPrefill, 1), formatNumber(s.reading, 1), formatNumber(s.readingViews, 1)];
+  const perDecode = (s: SpeedSummary) => [s.longPrefill, s.reading, s.readingViews].map((v) => `${formatNumber(v / s.decode, 1)}×`);
+  const tableRows: string[][] = [];
+  for (const r of rows) {
+    tableRows.push([r.model, short, ...rate(r.baseline), ...perDecode(r.baseline)]);
+    tableRows.push([r.model, now, ...rate(r.current), ...perDecode(r.current)]);
+    tableRows.push([
+      r.model, `now ÷ ${short}`, ...r.ratios.map((v, i) => `**${formatNumber(v, 2)}×**${r.overlap[i] ? ' (ranges overlap)' : ''}`),
+      ...[1, 2, 3].map((i) => `${formatNumber(r.ratios[i]! / r.ratios[0]!, 2)}×`),
+    ]);
+  }
+  out.push(markdownTable(
+    ['model', 'engine', 'decode tokens/s', 'long prefill tokens/s', 'reading tokens/s', 'reading as the views tokens/s', 'prefill ÷ decode', 'reading ÷ decode', 'views ÷ decode'],
+    tableRows,
+    ['left', 'left', 'right', 'right', 'right', 'right', 'right', 'right', 'right'],
+  ), '');
+  out.push(
+    'The "÷ decode" cells of the now ÷ baseline rows are the change of that ratio (now\'s ratio ÷ the baseline\'s). Runs (tokens/s, in the order measured):',
+    '',
+  );
+  out.push(markdownTable(
+    ['model', 'engine', 'decode', 'long prefill', 'reading', 'reading as the views'],
+    rows.flatMap((r) => {
+      const pair = comparison.models.find((m) => m.current.model.id === r.model)!;
+      const runs = (result: SpeedResult) => SPEED_METRICS.map(({ key, decimals }) => result.runs.map((run) => formatNumber(run[key], decimals)).join(', '));
+      return [[r.model, short, ...runs(pair.baseline)], [r.model, now, ...runs(pair.current)]];
+    }),
+    ['left', 'left', 'right', 'right', 'right', 'right'],
+  ), '');
+  const differing = comparison.models.filter((m) => m.baseline.model.fileBytes !== m.current.model.fileBytes || m.baseline.model.params !== m.current.model.params);
+  if (differing.length > 0) {
+    out.push(`**The model files differ between the two trees** (${differing.map((m) => m.current.model.id).join(', ')}): the comparison is not of engines alone.`, '');
+  }
+  return out.join('\n');
+}
+
 export function renderReport(input: ReportInput): string {
   const { page, machine } = input;
   const out: string[] = [];
   out.push('# Benchmarks', '');
-  out.push(`Generated by \`${input.command}\` on ${input.date} (wall time ${formatNumber(input.wallSeconds, 0)} s). Raw data: \`bench/results/latest.json\`.`, '');
+  out.push(`Generated by \`${input.command}\` on ${input.date} (wall time ${formatNumber(input.wallSeconds, 0)} s). Raw data: \`${input.rawPath}\`.`, '');
   out.push('## Machine', '');
   const load = (l: number[]) => l.map((v) => formatNumber(v, 2)).join(' / ');
   out.push(markdownTable(['item', 'value'], [
@@ -285,9 +410,13 @@ export function renderReport(input: ReportInput): string {
       'decode = (generated − 1) / the time after that (one command buffer and one id readback per token). ' +
       `Each model: one warm-up run, then ${input.repetitions} runs; tables show the median. ` +
       `Prompt: "${input.prompt}". Generated tokens per run: ${input.decodeTokens}, end-of-text ignored. ` +
-      'No timed assertions anywhere: these are measurements, not tests.',
+      'No timed assertions anywhere: these are measurements, not tests. ' +
+      '`npm run bench -- --baseline REF` (with or without `--quick`) also measures the engine of commit REF in the same run, ' +
+      'table 1\'s rates of the d256 pair (with `--quick`: the tiny pair) alternated run by run with this tree\'s, and adds a section ' +
+      '"Against REF" before table 1; the other tables are this tree\'s alone.',
     '',
   );
+  if (input.baseline) out.push(renderBaselineSection(input.baseline, page.adapter));
 
   // 1. Speed.
   const speed = page.speed.map(summarizeSpeed);

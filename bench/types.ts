@@ -158,7 +158,19 @@ export interface BenchPageResult {
   pageSeconds: number;
 }
 
+/** Table 1's measurement alone (BenchPageApi.speed): what `npm run bench -- --baseline REF` runs in both engines' pages. */
+export interface BenchSpeedPageResult {
+  /** The engine's GPU adapter string (GpuContext.adapterInfo, from the worker). */
+  adapter: string;
+  speed: SpeedResult[];
+}
+
 /** Installed on window by bench/page.ts. */
 export interface BenchPageApi {
   run(config: BenchConfig): Promise<BenchPageResult>;
+  /**
+   * Only the speed measurement (table 1) of config.speedModels, with config.repetitions runs after one warm-up, in a
+   * worker of its own: no sampling, context or kernel measurements.
+   */
+  speed(config: BenchConfig): Promise<BenchSpeedPageResult>;
 }
