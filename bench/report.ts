@@ -426,7 +426,8 @@ export function renderReport(input: ReportInput): string {
       'generate() with maxTokens 1 (prompt tokens ÷ time to the first sampled token, read in chunks by ' +
       '`GpuModel.encodeChunk`). Reading: the same text through `feed()` with the per-token loss. Reading as the views ' +
       'read: the same with the drift stats of every token (TTT models) and the exact memory report every 16 tokens, ' +
-      'as the "See inside" views ask (chunks of at most 16 tokens). Ratios are to decode of the same model in the same run.',
+      'as the "See inside" views ask (since issue 19 a report ends a chunk only where a KV cache grows, i.e. on models with ' +
+      '"attn" layers; TTT/SWA models read whole chunks; at a0acb9a every report ended a chunk). Ratios are to decode of the same model in the same run.',
     '',
   );
   out.push(markdownTable(

@@ -101,7 +101,7 @@ export interface SpeedRun {
   readTokensPerSecond: number;
   /**
    * The same text read as the "See inside" views read it: loss, drift stats per token (TTT models) and the exact
-   * memory report every 16 tokens (so chunks of at most 16 tokens).
+   * memory report every 16 tokens (a report ends a chunk only on models whose KV cache grows: "attn" layers).
    */
   readViewsTokensPerSecond: number;
 }
