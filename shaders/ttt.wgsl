@@ -123,30 +123,27 @@ fn ttt_step(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_ind
       step_qk[D + c] = step_convolve(c, uk, OFF_CONV_K, OFF_HIST_K);
     }
   }
-  ttt_token(wid.x, t, step_position[0], 0u);
+  ttt_token(wid.x, t, step_position[0]);
 }
 
-// The token at `position`, reading row `row` of xn/uvg/qk and writing row `row` of z and the stats.
-fn ttt_token(h: u32, t: u32, position: u32, row: u32) {
+// The token at `position` (the one row of xn/uvg/qk), writing z and the stats.
+fn ttt_token(h: u32, t: u32, position: u32) {
   let f = D / H;
   let ff = f32(f);
   let off = h * f;
   let mat = h * f * f;
-  let xn_at = row * D;
-  let uvg_at = row * UVG_STRIDE;
-  let qk_at = row * QK_STRIDE;
   let i = position % B;
   let first = i == 0u;
   let last = i == B - 1u;
   let tok = max(1.0 / f32(i + 1u) + step_params[OFF_TOK + i], 0.0);
 
   var lr_dot = 0.0;
-  for (var c = t; c < D; c += WG) { lr_dot += step_params[OFF_LR_W + h * D + c] * step_xn[xn_at + c]; }
+  for (var c = t; c < D; c += WG) { lr_dot += step_params[OFF_LR_W + h * D + c] * step_xn[c]; }
   for (var j = t; j < f; j += WG) {
-    let k = step_qk[qk_at + D + off + j];
-    sh_q[j] = step_qk[qk_at + off + j];
+    let k = step_qk[D + off + j];
+    sh_q[j] = step_qk[off + j];
     sh_k[j] = k;
-    sh_target[j] = step_uvg[uvg_at + OFF_V + off + j] - k;
+    sh_target[j] = step_uvg[OFF_V + off + j] - k;
   }
   let lr_sum = wg_sum4(t, vec4<f32>(lr_dot, 0.0, 0.0, 0.0)).x; // its barriers also publish sh_*
   let lr = BASE_LR / (1.0 + exp(-(step_params[OFF_LR_B + h] + lr_sum))) / ff * step_memory.x;
@@ -254,7 +251,7 @@ fn ttt_token(h: u32, t: u32, position: u32, row: u32) {
     if (j < f) {
       let gamma = step_params[OFF_LN_W + off + j];
       let beta = step_params[OFF_LN_B + off + j];
-      step_z[xn_at + off + j] = sh_q[j] + ((zq[r] - means.x) * inv_q * gamma + beta);
+      step_z[off + j] = sh_q[j] + ((zq[r] - means.x) * inv_q * gamma + beta);
       let e = (zk[r] - means.y) * inv_k * gamma + beta - sh_target[j];
       loss_after_part += e * e;
     }
@@ -263,7 +260,7 @@ fn ttt_token(h: u32, t: u32, position: u32, row: u32) {
   if (DRIFT) { loss_after = wg_sum4(t, vec4<f32>(loss_after_part, 0.0, 0.0, 0.0)).x / ff; }
   if (DRIFT && t == 0u) {
     // The layer's first stats float lives in its params (not an override), so TTT layers share their pipelines.
-    let s = row * STATS_STRIDE + u32(step_params[OFF_STATS_BASE]) + h * 5u;
+    let s = u32(step_params[OFF_STATS_BASE]) + h * 5u;
     step_stats[s] = sqrt(drift_sums.x);
     step_stats[s + 1u] = drift_sums.y / (sqrt(drift_sums.z) * sqrt(drift_sums.w));
     step_stats[s + 2u] = loss_before;
