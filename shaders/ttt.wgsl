@@ -123,30 +123,27 @@ fn ttt_step(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_ind
       step_qk[D + c] = step_convolve(c, uk, OFF_CONV_K, OFF_HIST_K);
     }
   }
-  ttt_token(wid.x, t, step_position[0], 0u);
+  ttt_token(wid.x, t, step_position[0]);
 }
 
-// The token at `position`, reading row `row` of xn/uvg/qk and writing row `row` of z and the stats.
-fn ttt_token(h: u32, t: u32, position: u32, row: u32) {
+// The token at `position` (the one row of xn/uvg/qk), writing z and the stats.
+fn ttt_token(h: u32, t: u32, position: u32) {
   let f = D / H;
   let ff = f32(f);
   let off = h * f;
   let mat = h * f * f;
-  let xn_at = row * D;
-  let uvg_at = row * UVG_STRIDE;
-  let qk_at = row * QK_STRIDE;
   let i = position % B;
   let first = i == 0u;
   let last = i == B - 1u;
   let tok = max(1.0 / f32(i + 1u) + step_params[OFF_TOK + i], 0.0);
 
   var lr_dot = 0.0;
-  for (var c = t; c < D; c += WG) { lr_dot += step_params[OFF_LR_W + h * D + c] * step_xn[xn_at + c]; }
+  for (var c = t; c < D; c += WG) { lr_dot += step_params[OFF_LR_W + h * D + c] * step_xn[c]; }
   for (var j = t; j < f; j += WG) {
-    let k = step_qk[qk_at + D + off + j];
-    sh_q[j] = step_qk[qk_at + off + j];
+    let k = step_qk[D + off + j];
+    sh_q[j] = step_qk[off + j];
     sh_k[j] = k;
-    sh_target[j] = step_uvg[uvg_at + OFF_V + off + j] - k;
+    sh_target[j] = step_uvg[OFF_V + off + j] - k;
   }
   let lr_sum = wg_sum4(t, vec4<f32>(lr_dot, 0.0, 0.0, 0.0)).x; // its barriers also publish sh_*
   let lr = BASE_LR / (1.0 + exp(-(step_params[OFF_LR_B + h] + lr_sum))) / ff * step_memory.x;
@@ -254,7 +251,7 @@ fn ttt_token(h: u32, t: u32, position: u32, row: u32) {
     if (j < f) {
       let gamma = step_params[OFF_LN_W + off + j];
       let beta = step_params[OFF_LN_B + off + j];
-      step_z[xn_at + off + j] = sh_q[j] + ((zq[r] - means.x) * inv_q * gamma + beta);
+      step_z[off + j] = sh_q[j] + ((zq[r] - means.x) * inv_q * gamma + beta);
       let e = (zk[r] - means.y) * inv_k * gamma + beta - sh_target[j];
       loss_after_part += e * e;
     }
@@ -263,7 +260,7 @@ fn ttt_token(h: u32, t: u32, position: u32, row: u32) {
   if (DRIFT) { loss_after = wg_sum4(t, vec4<f32>(loss_after_part, 0.0, 0.0, 0.0)).x / ff; }
   if (DRIFT && t == 0u) {
     // The layer's first stats float lives in its params (not an override), so TTT layers share their pipelines.
-    let s = row * STATS_STRIDE + u32(step_params[OFF_STATS_BASE]) + h * 5u;
+    let s = u32(step_params[OFF_STATS_BASE]) + h * 5u;
     step_stats[s] = sqrt(drift_sums.x);
     step_stats[s + 1u] = drift_sums.y / (sqrt(drift_sums.z) * sqrt(drift_sums.w));
     step_stats[s + 2u] = loss_before;
@@ -301,36 +298,152 @@ var<workgroup> seg_a: array<f32, SEG_MAX * SEG_MAX>;   // [n, n]: q_s·k_s' + 1 
 var<workgroup> seg_lr: array<f32, SEG_MAX>;
 var<workgroup> seg_tok: array<f32, SEG_MAX>;
 
+// What ttt_batch_rows and ttt_batch_rows_drift share, one function each, so that the dual form cannot differ between
+// the two kernels (their outputs and state are the same bits): the segments, and phases 1, 3 and 5 below. A segment:
+// rows row0 … row0 + n − 1 of the chunk, tokens i0 … i0 + n − 1 of their mini-batch; h: the head, t: the thread.
+// The barriers between the phases are the kernels' own.
+
+struct Segment {
+  row0: u32,        // its first row in the chunk
+  i0: u32,          // index in the mini-batch of its first token
+  n: u32,           // its tokens
+  carried: bool,    // GW, Gb hold the batch's earlier tokens
+  ends_batch: bool, // its last token ends the mini-batch (W0, b0 take the batch's update)
+}
+
+// The segment that starts at row row0 of the chunk: the tokens from there to the end of their mini-batch or of the
+// chunk, at most SEG.
+fn segment_at(row0: u32) -> Segment {
+  let i0 = (batch_position[0] + row0) % B;
+  let n = min(min(B - i0, SEG), batch_chunk.x - row0);
+  return Segment(row0, i0, n, i0 > 0u, i0 + n == B);
+}
+
+// Phase 1: the q and k rows to workgroup memory; each token's lr and tok.
+fn segment_load(h: u32, t: u32, sg: Segment) {
+  let row0 = sg.row0;
+  let n = sg.n;
+  let f = D / H;
+  let ff = f32(f);
+  let off = h * f;
+  for (var e = t; e < n * f; e += WG) {
+    let at = (row0 + e / f) * QK_STRIDE + off + e % f;
+    seg_q[e] = batch_qk[at];
+    seg_k[e] = batch_qk[at + D];
+  }
+  if (t < n) {
+    let xn_at = (row0 + t) * D;
+    var lr_dot = 0.0;
+    for (var c = 0u; c < D; c++) { lr_dot += batch_params[OFF_LR_W + h * D + c] * batch_xn[xn_at + c]; }
+    seg_lr[t] = BASE_LR / (1.0 + exp(-(batch_params[OFF_LR_B + h] + lr_dot))) / ff * batch_memory.x;
+    let i = sg.i0 + t;
+    seg_tok[t] = max(1.0 / f32(i + 1u) + batch_params[OFF_TOK + i], 0.0);
+  }
+}
+
+// Phase 3: token s's G_s = lr_s · ∂ℓ/∂Z_s, the LayerNorm backward of its inner loss, in place of its Z_s in seg_g
+// (one thread per token: no tree reductions). Returns Σ residual² (f · lossBefore; ttt_batch_rows ignores it).
+fn segment_inner_grad(h: u32, s: u32, row0: u32) -> f32 {
+  let f = D / H;
+  let ff = f32(f);
+  let off = h * f;
+  let z_at = s * f;
+  let v_at = (row0 + s) * UVG_STRIDE + OFF_V + off;
+  var mean = 0.0;
+  for (var j = 0u; j < f; j++) { mean += seg_g[z_at + j]; }
+  mean /= ff;
+  var v = 0.0;
+  for (var j = 0u; j < f; j++) { let dz = seg_g[z_at + j] - mean; v += dz * dz; }
+  let sigma = sqrt(v / ff + EPS);
+  var sum_gy = 0.0;
+  var sum_gy_xhat = 0.0;
+  var sum_r2 = 0.0;
+  for (var j = 0u; j < f; j++) {
+    let xhat = (seg_g[z_at + j] - mean) / sigma;
+    let gamma = batch_params[OFF_LN_W + off + j];
+    let residual = gamma * xhat + batch_params[OFF_LN_B + off + j] - (batch_uvg[v_at + j] - seg_k[z_at + j]);
+    let gy = gamma * residual;
+    sum_gy += gy;
+    sum_gy_xhat += gy * xhat;
+    sum_r2 += residual * residual;
+  }
+  let lr = seg_lr[s];
+  for (var j = 0u; j < f; j++) {
+    let xhat = (seg_g[z_at + j] - mean) / sigma;
+    let gamma = batch_params[OFF_LN_W + off + j];
+    let residual = gamma * xhat + batch_params[OFF_LN_B + off + j] - (batch_uvg[v_at + j] - seg_k[z_at + j]);
+    seg_g[z_at + j] = lr * ((ff * gamma * residual - sum_gy - xhat * sum_gy_xhat) / (ff * sigma));
+  }
+  return sum_r2;
+}
+
+// Phase 5, token s's output: z = q + LN(q W̄ + b̄) in place in batch_z (where phase 4 left q W̄ + b̄), one thread per
+// token.
+fn segment_output(h: u32, s: u32, row0: u32) {
+  let f = D / H;
+  let ff = f32(f);
+  let off = h * f;
+  let z_at = (row0 + s) * D + off;
+  var mean = 0.0;
+  for (var j = 0u; j < f; j++) { mean += batch_z[z_at + j]; }
+  mean /= ff;
+  var v = 0.0;
+  for (var j = 0u; j < f; j++) { let dz = batch_z[z_at + j] - mean; v += dz * dz; }
+  let inv = 1.0 / sqrt(v / ff + EPS);
+  for (var j = 0u; j < f; j++) {
+    let y = (batch_z[z_at + j] - mean) * inv * batch_params[OFF_LN_W + off + j] + batch_params[OFF_LN_B + off + j];
+    batch_z[z_at + j] = seg_q[s * f + j] + y;
+  }
+}
+
+// Phase 5, the state after the segment: GW += Σ kᵀG, Gb += Σ G (in token order, as the primal loop adds them); at
+// the batch end W0 −= tok GW, b0 −= tok Gb and GW, Gb = 0. Each thread rewrites the elements e ≡ t (mod WG) of W0
+// and GW, and j ≡ t of b0 and Gb.
+fn segment_commit_state(h: u32, t: u32, sg: Segment) {
+  let n = sg.n;
+  let f = D / H;
+  let off = h * f;
+  let mat = h * f * f;
+  let tok_end = seg_tok[n - 1u];
+  for (var e = t; e < f * f; e += WG) {
+    let ii = e / f;
+    let j = e % f;
+    var gw = 0.0;
+    if (sg.carried) { gw = batch_state[OFF_GW + mat + e]; }
+    for (var s = 0u; s < n; s++) { gw += seg_k[s * f + ii] * seg_g[s * f + j]; }
+    if (sg.ends_batch) {
+      batch_state[mat + e] = batch_state[mat + e] - tok_end * gw;
+      batch_state[OFF_GW + mat + e] = 0.0;
+    } else {
+      batch_state[OFF_GW + mat + e] = gw;
+    }
+  }
+  for (var j = t; j < f; j += WG) {
+    var gb = 0.0;
+    if (sg.carried) { gb = batch_state[OFF_GB + off + j]; }
+    for (var s = 0u; s < n; s++) { gb += seg_g[s * f + j]; }
+    if (sg.ends_batch) {
+      batch_state[OFF_B0 + off + j] = batch_state[OFF_B0 + off + j] - tok_end * gb;
+      batch_state[OFF_GB + off + j] = 0.0;
+    } else {
+      batch_state[OFF_GB + off + j] = gb;
+    }
+  }
+}
+
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn ttt_batch_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32) {
   let h = wid.x;
   let f = D / H;
-  let ff = f32(f);
   let off = h * f;
   let mat = h * f * f;
-  let first = batch_position[0];
-  let count = batch_chunk.x;
   var row0 = 0u;
-  while (row0 < count) {
-    let i0 = (first + row0) % B; // index in the mini-batch of the segment's first token
-    let n = min(min(B - i0, SEG), count - row0);
-    let carried = i0 > 0u;       // GW, Gb hold the batch's earlier tokens
-    let ends_batch = i0 + n == B;
+  while (row0 < batch_chunk.x) {
+    let sg = segment_at(row0);
+    let n = sg.n;
 
     // 1. The q and k rows to workgroup memory; each token's lr and tok.
-    for (var e = t; e < n * f; e += WG) {
-      let at = (row0 + e / f) * QK_STRIDE + off + e % f;
-      seg_q[e] = batch_qk[at];
-      seg_k[e] = batch_qk[at + D];
-    }
-    if (t < n) {
-      let xn_at = (row0 + t) * D;
-      var lr_dot = 0.0;
-      for (var c = 0u; c < D; c++) { lr_dot += batch_params[OFF_LR_W + h * D + c] * batch_xn[xn_at + c]; }
-      seg_lr[t] = BASE_LR / (1.0 + exp(-(batch_params[OFF_LR_B + h] + lr_dot))) / ff * batch_memory.x;
-      let i = i0 + t;
-      seg_tok[t] = max(1.0 / f32(i + 1u) + batch_params[OFF_TOK + i], 0.0);
-    }
+    segment_load(h, t, sg);
     workgroupBarrier();
 
     // 2. Z = k W0 + b0 of every token, and the scores q_s·k_s' + 1. (Per element, no per-thread tiles: on
@@ -354,33 +467,7 @@ fn ttt_batch_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
     workgroupBarrier();
 
     // 3. G = lr · ∂ℓ/∂Z, the LayerNorm backward of each token's inner loss, one thread per token (in place).
-    if (t < n) {
-      let z_at = t * f;
-      let v_at = (row0 + t) * UVG_STRIDE + OFF_V + off;
-      var mean = 0.0;
-      for (var j = 0u; j < f; j++) { mean += seg_g[z_at + j]; }
-      mean /= ff;
-      var v = 0.0;
-      for (var j = 0u; j < f; j++) { let dz = seg_g[z_at + j] - mean; v += dz * dz; }
-      let sigma = sqrt(v / ff + EPS);
-      var sum_gy = 0.0;
-      var sum_gy_xhat = 0.0;
-      for (var j = 0u; j < f; j++) {
-        let xhat = (seg_g[z_at + j] - mean) / sigma;
-        let gamma = batch_params[OFF_LN_W + off + j];
-        let residual = gamma * xhat + batch_params[OFF_LN_B + off + j] - (batch_uvg[v_at + j] - seg_k[z_at + j]);
-        let gy = gamma * residual;
-        sum_gy += gy;
-        sum_gy_xhat += gy * xhat;
-      }
-      let lr = seg_lr[t];
-      for (var j = 0u; j < f; j++) {
-        let xhat = (seg_g[z_at + j] - mean) / sigma;
-        let gamma = batch_params[OFF_LN_W + off + j];
-        let residual = gamma * xhat + batch_params[OFF_LN_B + off + j] - (batch_uvg[v_at + j] - seg_k[z_at + j]);
-        seg_g[z_at + j] = lr * ((ff * gamma * residual - sum_gy - xhat * sum_gy_xhat) / (ff * sigma));
-      }
-    }
+    if (t < n) { _ = segment_inner_grad(h, t, row0); }
     workgroupBarrier();
 
     // 4. Every token's output before its LayerNorm (the formula above), to batch_z.
@@ -390,7 +477,7 @@ fn ttt_batch_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
       var qw = 0.0;
       var delta = 0.0;
       for (var ii = 0u; ii < f; ii++) { qw += seg_q[s * f + ii] * batch_state[mat + ii * f + j]; }
-      if (carried) {
+      if (sg.carried) {
         for (var ii = 0u; ii < f; ii++) { delta += seg_q[s * f + ii] * batch_state[OFF_GW + mat + ii * f + j]; }
         delta += batch_state[OFF_GB + off + j];
       }
@@ -400,45 +487,8 @@ fn ttt_batch_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
     storageBarrier(); // the outputs are read back below, W0/GW are rewritten below
 
     // 5. z = q + LN(q W̄ + b̄), one thread per token; the state after the segment.
-    if (t < n) {
-      let z_at = (row0 + t) * D + off;
-      var mean = 0.0;
-      for (var j = 0u; j < f; j++) { mean += batch_z[z_at + j]; }
-      mean /= ff;
-      var v = 0.0;
-      for (var j = 0u; j < f; j++) { let dz = batch_z[z_at + j] - mean; v += dz * dz; }
-      let inv = 1.0 / sqrt(v / ff + EPS);
-      for (var j = 0u; j < f; j++) {
-        let y = (batch_z[z_at + j] - mean) * inv * batch_params[OFF_LN_W + off + j] + batch_params[OFF_LN_B + off + j];
-        batch_z[z_at + j] = seg_q[t * f + j] + y;
-      }
-    }
-    // GW += Σ kᵀG, Gb += Σ G (in token order, as the primal loop adds them); at the batch end W0 −= tok GW, b0 −= tok Gb.
-    let tok_end = seg_tok[n - 1u];
-    for (var e = t; e < f * f; e += WG) {
-      let ii = e / f;
-      let j = e % f;
-      var gw = 0.0;
-      if (carried) { gw = batch_state[OFF_GW + mat + e]; }
-      for (var s = 0u; s < n; s++) { gw += seg_k[s * f + ii] * seg_g[s * f + j]; }
-      if (ends_batch) {
-        batch_state[mat + e] = batch_state[mat + e] - tok_end * gw;
-        batch_state[OFF_GW + mat + e] = 0.0;
-      } else {
-        batch_state[OFF_GW + mat + e] = gw;
-      }
-    }
-    for (var j = t; j < f; j += WG) {
-      var gb = 0.0;
-      if (carried) { gb = batch_state[OFF_GB + off + j]; }
-      for (var s = 0u; s < n; s++) { gb += seg_g[s * f + j]; }
-      if (ends_batch) {
-        batch_state[OFF_B0 + off + j] = batch_state[OFF_B0 + off + j] - tok_end * gb;
-        batch_state[OFF_GB + off + j] = 0.0;
-      } else {
-        batch_state[OFF_GB + off + j] = gb;
-      }
-    }
+    if (t < n) { segment_output(h, t, row0); }
+    segment_commit_state(h, t, sg);
     storageBarrier();   // the next segment reads the new state
     workgroupBarrier(); // and rewrites seg_*
     row0 += n;
@@ -455,8 +505,9 @@ fn ttt_batch_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
 //   ‖GW_s‖²       = ‖GWc‖² + 2 Σ_{s'≤s} (k_s' GWc)·G_s' + Σ_{s',s''≤s} (k_s'·k_s'')(G_s'·G_s'')
 // D0 is formed element by element (w0 − w_init), never as a difference of two large dot products: early in a text
 // it is small against W0, and ⟨D0, GW_s⟩ carries the norm. At a reset D0 is exactly 0 and so are its terms.
-// The segment scalars (‖D0‖², ⟨W_init, D0⟩, ‖W_init‖², ⟨·, GWc⟩, ‖GWc‖²) ride in phase 5's pass over the state;
-// lossBefore comes from phase 3's residuals; lossAfter from k W̄_s + b̄_s by the formula of q's in phase 4.
+// The segment scalars (‖D0‖², ⟨W_init, D0⟩, ‖W_init‖², ⟨·, GWc⟩, ‖GWc‖²) are summed in phase 5, in a pass over the
+// state before segment_commit_state rewrites it; lossBefore is segment_inner_grad's Σ residual² (phase 3); lossAfter
+// comes from k W̄_s + b̄_s by the formula of q's in phase 4. Phases 1, 3 and 5 call ttt_batch_rows' functions.
 // Phases 2 and 4 run tp = ⌊64/n⌋ threads per token (each with every tp-th column), so that a token's dot products
 // are partial sums of its own threads, combined through drift_scratch; phase 2's pass over W0 also forms k_s D0.
 // Extra workgroup memory: ~2.5 KiB (with seg_* ~15.6 KiB of the 16 KiB every WebGPU device has); one more storage
@@ -477,29 +528,13 @@ fn ttt_batch_rows_drift(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_in
   let ff = f32(f);
   let off = h * f;
   let mat = h * f * f;
-  let first = batch_position[0];
-  let count = batch_chunk.x;
   var row0 = 0u;
-  while (row0 < count) {
-    let i0 = (first + row0) % B;
-    let n = min(min(B - i0, SEG), count - row0);
-    let carried = i0 > 0u;
-    let ends_batch = i0 + n == B;
+  while (row0 < batch_chunk.x) {
+    let sg = segment_at(row0);
+    let n = sg.n;
 
     // 1. As ttt_batch_rows.
-    for (var e = t; e < n * f; e += WG) {
-      let at = (row0 + e / f) * QK_STRIDE + off + e % f;
-      seg_q[e] = batch_qk[at];
-      seg_k[e] = batch_qk[at + D];
-    }
-    if (t < n) {
-      let xn_at = (row0 + t) * D;
-      var lr_dot = 0.0;
-      for (var c = 0u; c < D; c++) { lr_dot += batch_params[OFF_LR_W + h * D + c] * batch_xn[xn_at + c]; }
-      seg_lr[t] = BASE_LR / (1.0 + exp(-(batch_params[OFF_LR_B + h] + lr_dot))) / ff * batch_memory.x;
-      let i = i0 + t;
-      seg_tok[t] = max(1.0 / f32(i + 1u) + batch_params[OFF_TOK + i], 0.0);
-    }
+    segment_load(h, t, sg);
     workgroupBarrier();
 
     // 2. As ttt_batch_rows (each Z the same sum), but tp = ⌊64/n⌋ threads per token, each with every tp-th column
@@ -545,36 +580,7 @@ fn ttt_batch_rows_drift(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_in
     workgroupBarrier();
 
     // 3. As ttt_batch_rows; lossBefore from the residuals.
-    if (t < n) {
-      let z_at = t * f;
-      let v_at = (row0 + t) * UVG_STRIDE + OFF_V + off;
-      var mean = 0.0;
-      for (var j = 0u; j < f; j++) { mean += seg_g[z_at + j]; }
-      mean /= ff;
-      var v = 0.0;
-      for (var j = 0u; j < f; j++) { let dz = seg_g[z_at + j] - mean; v += dz * dz; }
-      let sigma = sqrt(v / ff + EPS);
-      var sum_gy = 0.0;
-      var sum_gy_xhat = 0.0;
-      var sum_r2 = 0.0;
-      for (var j = 0u; j < f; j++) {
-        let xhat = (seg_g[z_at + j] - mean) / sigma;
-        let gamma = batch_params[OFF_LN_W + off + j];
-        let residual = gamma * xhat + batch_params[OFF_LN_B + off + j] - (batch_uvg[v_at + j] - seg_k[z_at + j]);
-        let gy = gamma * residual;
-        sum_gy += gy;
-        sum_gy_xhat += gy * xhat;
-        sum_r2 += residual * residual;
-      }
-      drift_loss[t] = sum_r2 / ff;
-      let lr = seg_lr[t];
-      for (var j = 0u; j < f; j++) {
-        let xhat = (seg_g[z_at + j] - mean) / sigma;
-        let gamma = batch_params[OFF_LN_W + off + j];
-        let residual = gamma * xhat + batch_params[OFF_LN_B + off + j] - (batch_uvg[v_at + j] - seg_k[z_at + j]);
-        seg_g[z_at + j] = lr * ((ff * gamma * residual - sum_gy - xhat * sum_gy_xhat) / (ff * sigma));
-      }
-    }
+    if (t < n) { drift_loss[t] = segment_inner_grad(h, t, row0) / ff; }
     workgroupBarrier();
 
     // 4. The outputs (each element exactly as ttt_batch_rows computes it), in phase 2's layout; beside them the
@@ -589,7 +595,7 @@ fn ttt_batch_rows_drift(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_in
         var kc = 0.0;
         for (var ii = 0u; ii < f; ii++) { qw += seg_q[s * f + ii] * batch_state[mat + ii * f + j]; }
         var kdelta = 0.0;
-        if (carried) {
+        if (sg.carried) {
           for (var ii = 0u; ii < f; ii++) {
             let gw = batch_state[OFF_GW + mat + ii * f + j];
             delta += seg_q[s * f + ii] * gw;
@@ -662,52 +668,20 @@ fn ttt_batch_rows_drift(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_in
       }
     }
 
-    // 5. As ttt_batch_rows; the pass over the state also sums the segment scalars.
-    if (t < n) {
-      let z_at = (row0 + t) * D + off;
-      var mean = 0.0;
-      for (var j = 0u; j < f; j++) { mean += batch_z[z_at + j]; }
-      mean /= ff;
-      var v = 0.0;
-      for (var j = 0u; j < f; j++) { let dz = batch_z[z_at + j] - mean; v += dz * dz; }
-      let inv = 1.0 / sqrt(v / ff + EPS);
-      for (var j = 0u; j < f; j++) {
-        let y = (batch_z[z_at + j] - mean) * inv * batch_params[OFF_LN_W + off + j] + batch_params[OFF_LN_B + off + j];
-        batch_z[z_at + j] = seg_q[t * f + j] + y;
-      }
-    }
-    let tok_end = seg_tok[n - 1u];
+    // 5. As ttt_batch_rows, after a pass over the state (each thread the elements it then commits) that sums the
+    // segment scalars of the state before the segment.
+    if (t < n) { segment_output(h, t, row0); }
     var seg1 = vec4<f32>(0.0); // ‖D0‖², ⟨W_init, D0⟩, ‖W_init‖², ⟨D0, GWc⟩
     var seg2 = vec4<f32>(0.0); // ⟨W_init, GWc⟩, ‖GWc‖²
     for (var e = t; e < f * f; e += WG) {
-      let ii = e / f;
-      let j = e % f;
-      let w0 = batch_state[mat + e];
       let w_init = batch_params[OFF_W_INIT + mat + e];
-      let d0 = w0 - w_init;
+      let d0 = batch_state[mat + e] - w_init;
       var gw = 0.0;
-      if (carried) { gw = batch_state[OFF_GW + mat + e]; }
+      if (sg.carried) { gw = batch_state[OFF_GW + mat + e]; }
       seg1 += vec4<f32>(d0 * d0, w_init * d0, w_init * w_init, d0 * gw);
       seg2 += vec4<f32>(w_init * gw, gw * gw, 0.0, 0.0);
-      for (var s1 = 0u; s1 < n; s1++) { gw += seg_k[s1 * f + ii] * seg_g[s1 * f + j]; }
-      if (ends_batch) {
-        batch_state[mat + e] = w0 - tok_end * gw;
-        batch_state[OFF_GW + mat + e] = 0.0;
-      } else {
-        batch_state[OFF_GW + mat + e] = gw;
-      }
     }
-    for (var j = t; j < f; j += WG) {
-      var gb = 0.0;
-      if (carried) { gb = batch_state[OFF_GB + off + j]; }
-      for (var s1 = 0u; s1 < n; s1++) { gb += seg_g[s1 * f + j]; }
-      if (ends_batch) {
-        batch_state[OFF_B0 + off + j] = batch_state[OFF_B0 + off + j] - tok_end * gb;
-        batch_state[OFF_GB + off + j] = 0.0;
-      } else {
-        batch_state[OFF_GB + off + j] = gb;
-      }
-    }
+    segment_commit_state(h, t, sg);
     drift_scratch[t] = seg1;
     workgroupBarrier();
     var scalars1 = vec4<f32>(0.0);
