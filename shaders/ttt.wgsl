@@ -93,6 +93,28 @@ const R: u32 = MAX_HEAD / WORKGROUP_SIZE; // columns per thread (MAX_HEAD, WORKG
 var<workgroup> sh_q: array<f32, MAX_HEAD>;
 var<workgroup> sh_k: array<f32, MAX_HEAD>;
 var<workgroup> sh_target: array<f32, MAX_HEAD>; // v − k
+var<workgroup> sh_partials: array<vec4<f32>, 8>;
+
+// The decode token's reductions: two barriers where common.wgsl's tree takes log2(WG) + 2 (barriers are what a
+// decode step's TTT kernel costs on CPU adapters). Eight threads each add WG/8 values in order, then every thread
+// adds the eight partials in order: a fixed order, so the result is the same on every run and for every thread, and
+// a lane's sum does not depend on the other lanes. No barrier at the end: the next call writes reduce_f32 only after
+// the eight threads read it (before the second barrier) and sh_partials only after the next first barrier, which no
+// thread passes before it has read this call's partials.
+fn token_sum4(t: u32, v: vec4<f32>) -> vec4<f32> {
+  let per = WG / 8u;
+  reduce_f32[t] = v;
+  workgroupBarrier();
+  if (t < 8u) {
+    var s = reduce_f32[t * per];
+    for (var i = 1u; i < per; i++) { s += reduce_f32[t * per + i]; }
+    sh_partials[t] = s;
+  }
+  workgroupBarrier();
+  var r = sh_partials[0];
+  for (var g = 1u; g < 8u; g++) { r += sh_partials[g]; }
+  return r;
+}
 
 // The decode step: the causal conv of the head's q and k channels first (conv into the step: one dispatch, not
 // two), then the token. Each thread convolves the channels j it then reads in ttt_token (j = t, t + 64, …), so
@@ -145,10 +167,9 @@ fn ttt_token(h: u32, t: u32, position: u32) {
     sh_k[j] = k;
     sh_target[j] = step_uvg[OFF_V + off + j] - k;
   }
-  let lr_sum = wg_sum4(t, vec4<f32>(lr_dot, 0.0, 0.0, 0.0)).x; // its barriers also publish sh_*
-  let lr = BASE_LR / (1.0 + exp(-(step_params[OFF_LR_B + h] + lr_sum))) / ff * step_memory.x;
+  workgroupBarrier(); // sh_*
 
-  // Z = k W0 + b0 at the mini-batch start state.
+  // Z = k W0 + b0 at the mini-batch start state; its sum rides in the learning rate's reduction.
   var z: array<f32, R>;
   var z_sum = 0.0;
   for (var r = 0u; r < R; r++) {
@@ -160,12 +181,14 @@ fn ttt_token(h: u32, t: u32, position: u32) {
       z_sum += z[r];
     }
   }
-  let z_mean = wg_sum4(t, vec4<f32>(z_sum, 0.0, 0.0, 0.0)).x / ff;
+  let lr_z = token_sum4(t, vec4<f32>(lr_dot, z_sum, 0.0, 0.0));
+  let lr = BASE_LR / (1.0 + exp(-(step_params[OFF_LR_B + h] + lr_z.x))) / ff * step_memory.x;
+  let z_mean = lr_z.y / ff;
   var z_var = 0.0;
   for (var r = 0u; r < R; r++) {
     if (t + r * WG < f) { let dz = z[r] - z_mean; z_var += dz * dz; }
   }
-  let sigma = sqrt(wg_sum4(t, vec4<f32>(z_var, 0.0, 0.0, 0.0)).x / ff + EPS);
+  let sigma = sqrt(token_sum4(t, vec4<f32>(z_var, 0.0, 0.0, 0.0)).x / ff + EPS);
 
   // LayerNorm backward of the inner loss.
   var xhat: array<f32, R>;
@@ -181,7 +204,7 @@ fn ttt_token(h: u32, t: u32, position: u32) {
       partial += vec4<f32>(gy[r], gy[r] * xhat[r], residual * residual, 0.0);
     }
   }
-  let sums = wg_sum4(t, partial); // Σgy, Σgy·xhat, Σ residual²
+  let sums = token_sum4(t, partial); // Σgy, Σgy·xhat, Σ residual²
   let loss_before = sums.z / ff;
 
   // GW += lr kᵀG, Gb += lr G; W̄ = W0 − tok GW, b̄ = b0 − tok Gb; q W̄ + b̄ and k W̄ + b̄ for the output and lossAfter.
@@ -232,8 +255,8 @@ fn ttt_token(h: u32, t: u32, position: u32) {
     }
   }
   var drift_sums = vec4<f32>(0.0);
-  if (DRIFT) { drift_sums = wg_sum4(t, drift); } // an override: uniform control flow for the barriers
-  let means = wg_sum4(t, zsums) / ff;
+  if (DRIFT) { drift_sums = token_sum4(t, drift); } // an override: uniform control flow for the barriers
+  let means = token_sum4(t, zsums) / ff;
   var vars = vec4<f32>(0.0);
   for (var r = 0u; r < R; r++) {
     if (t + r * WG < f) {
@@ -242,7 +265,7 @@ fn ttt_token(h: u32, t: u32, position: u32) {
       vars += vec4<f32>(dq * dq, dk * dk, 0.0, 0.0);
     }
   }
-  let var_sums = wg_sum4(t, vars);
+  let var_sums = token_sum4(t, vars);
   let inv_q = 1.0 / sqrt(var_sums.x / ff + EPS);
   let inv_k = 1.0 / sqrt(var_sums.y / ff + EPS);
   var loss_after_part = 0.0;
@@ -257,7 +280,7 @@ fn ttt_token(h: u32, t: u32, position: u32) {
     }
   }
   var loss_after = 0.0;
-  if (DRIFT) { loss_after = wg_sum4(t, vec4<f32>(loss_after_part, 0.0, 0.0, 0.0)).x / ff; }
+  if (DRIFT) { loss_after = token_sum4(t, vec4<f32>(loss_after_part, 0.0, 0.0, 0.0)).x / ff; }
   if (DRIFT && t == 0u) {
     // The layer's first stats float lives in its params (not an override), so TTT layers share their pipelines.
     let s = u32(step_params[OFF_STATS_BASE]) + h * 5u;
