@@ -257,36 +257,41 @@ class Batches:
         rest = np.asarray(self.tokens[s0 + gap : s0 + gap + self.T + 1 - head.size], dtype=np.int64)
         return np.concatenate((head, rest))
 
+    def one_drill(self, rng: np.random.Generator, n: int, gap: int) -> Tuple[np.ndarray, int]:
+        """A recall drill (MQAR, Zoology arXiv 2312.04927, in the stories' tokens): eot, n pairs `k v` (distinct keys
+        and values from the common-token pool), `gap` tokens of real story text (at least drill_min_gap, so the
+        sliding window cannot see the pairs from the questions), the n keys again in a random order each followed by
+        its value. Returns the tokens and where its story text starts in train.bin. Its first question's key is at
+        1 + 2n + gap."""
+        kv = rng.choice(self.drill_pool, size=2 * n, replace=False).astype(np.int64)
+        keys, values = kv[:n], kv[n:]
+        order = rng.permutation(n)
+        s0 = int(self.story_starts[int(rng.integers(self.story_starts.size))])
+        filler = np.asarray(self.tokens[s0 : s0 + gap], dtype=np.int64)
+        drill = np.concatenate(([self.eot], np.stack([keys, values], 1).reshape(-1), filler,
+                                np.stack([keys[order], values[order]], 1).reshape(-1)))
+        return drill, s0
+
     def drill_window(self, rng: np.random.Generator) -> Tuple[np.ndarray, np.ndarray]:
-        """A recall drill (MQAR, Zoology arXiv 2312.04927, in the stories' tokens): eot, N pairs `k v` (distinct keys
-        and values from the common-token pool), a gap of real story text (drill_min_gap tokens or more, so the
-        sliding window cannot see the pairs from the questions), the N keys again in a random order each followed by
-        its value, eot, the stream after the gap's text: T+1 tokens. Returns the row and its answer mask over the T
-        targets (True where the target is a question's value)."""
+        """A drill row: one drill (one_drill), eot, then the stream after the drill's story text: T+1 tokens; with
+        --drill-pack, packed_drills. Returns the row and its answer mask over the T targets (True where the target is
+        a question's value)."""
         if self.drill_pack:
             return self.packed_drills(rng)
         n = int(self.drill_pairs[int(rng.integers(len(self.drill_pairs)))])
-        kv = rng.choice(self.drill_pool, size=2 * n, replace=False).astype(np.int64)
-        keys, values = kv[:n], kv[n:]
-        pairs = np.stack([keys, values], axis=1).reshape(-1)
-        order = rng.permutation(n)
-        questions = np.stack([keys[order], values[order]], axis=1).reshape(-1)
-        most = self.T + 1 - 2 - 4 * n
-        gap = int(rng.integers(self.drill_min_gap, most + 1))
-        s0 = int(self.story_starts[int(rng.integers(self.story_starts.size))])
-        filler = np.asarray(self.tokens[s0 : s0 + gap], dtype=np.int64)
-        head = np.concatenate(([self.eot], pairs, filler, questions, [self.eot]))
+        gap = int(rng.integers(self.drill_min_gap, self.T + 1 - 2 - 4 * n + 1))
+        drill, s0 = self.one_drill(rng, n, gap)
+        head = np.concatenate((drill, [self.eot]))
         rest = np.asarray(self.tokens[s0 + gap : s0 + gap + self.T + 1 - head.size], dtype=np.int64)
-        row = np.concatenate((head, rest))
         mask = np.zeros(self.T, dtype=bool)
         q0 = 1 + 2 * n + gap  # the first question's key; target index t predicts row[t + 1]
         mask[q0 : q0 + 2 * n : 2] = True
-        return row, mask
+        return np.concatenate((head, rest)), mask
 
     def packed_drills(self, rng: np.random.Generator) -> Tuple[np.ndarray, np.ndarray]:
-        """--drill-pack: drills one after another (each: eot, N pairs, a gap of min_gap..2 min_gap story tokens, the
-        N questions; fresh pairs each), then story text to fill the T+1 tokens. Each drill's pairs are farther than
-        min_gap from its questions and from the next drill's questions too, so only a memory reaches them."""
+        """--drill-pack: drills one after another (one_drill, fresh pairs each, gaps of min_gap..2 min_gap), an eot,
+        then story text to fill the T+1 tokens. Each drill's pairs are farther than min_gap from its questions and
+        from the next drill's questions too, so only a memory reaches them."""
         parts: List[np.ndarray] = []
         mask = np.zeros(self.T, dtype=bool)
         used = 0
@@ -298,13 +303,7 @@ class Batches:
                     n, gap = min(self.drill_pairs), self.drill_min_gap
                 else:
                     break
-            kv = rng.choice(self.drill_pool, size=2 * n, replace=False).astype(np.int64)
-            keys, values = kv[:n], kv[n:]
-            order = rng.permutation(n)
-            s0 = int(self.story_starts[int(rng.integers(self.story_starts.size))])
-            filler = np.asarray(self.tokens[s0 : s0 + gap], dtype=np.int64)
-            drill = np.concatenate(([self.eot], np.stack([keys, values], 1).reshape(-1), filler,
-                                    np.stack([keys[order], values[order]], 1).reshape(-1)))
+            drill, _ = self.one_drill(rng, n, gap)
             q0 = used + 1 + 2 * n + gap
             mask[q0 : q0 + 2 * n : 2] = True
             parts.append(drill)
