@@ -260,6 +260,9 @@ class DrillWindows(unittest.TestCase):
         self.assertTrue(np.all(counts[b.drill_pool] > 0))
         ranked = [int(i) for i in np.argsort(-np.where(np.arange(100) == self.EOT, 0, counts), kind="stable")]
         self.assertEqual(b.drill_pool.tolist()[:5], ranked[16:21])  # the 16 commonest are left out
+        small = Batches(tokens, 4, 96, seed=0, rank=0, world=1, carry=False, carry_segments=8, eot_id=self.EOT,
+                        drill_frac=0.25, drill_pairs=(4,), drill_min_gap=20, drill_pool=10)
+        self.assertEqual(small.drill_pool.tolist(), ranked[16:26])
 
 
 class WarmStart(unittest.TestCase):

@@ -101,6 +101,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     ap.add_argument("--drill-only-steps", type=int, default=0,
                     help="a curriculum: the first K steps every row is a drill (the loss is the drills' alone), "
                          "then --drill-frac of the rows")
+    ap.add_argument("--drill-pool", type=int, default=1024,
+                    help="keys and values are drawn from this many of the stories' common tokens (frequency ranks 16 "
+                         "on); the recall study's MQAR drew values from 128")
     ap.add_argument("--drill-min-gap", type=int, default=64,
                     help="fewest story tokens between a drill's pairs and its questions (the SWA window: 64)")
     ap.add_argument("--seed", type=int, default=1)
@@ -174,7 +177,8 @@ class Batches:
                  carry: bool, carry_segments: int, repeat_frac: float = 0.0, eot_id: Optional[int] = None,
                  lessons: Optional[List[Any]] = None, lesson_frac: float = 0.0, lesson_min_gap: int = 64,
                  lesson_sep: Sequence[int] = (), drill_frac: float = 0.0, drill_pairs: Sequence[int] = (4, 8, 16),
-                 drill_min_gap: int = 64, drill_pack: bool = False, drill_only_steps: int = 0):
+                 drill_min_gap: int = 64, drill_pack: bool = False, drill_only_steps: int = 0,
+                 drill_pool: int = 1024):
         self.tokens, self.B, self.T, self.seed, self.rank = tokens, batch, context, seed, rank
         self.carry, self.cs = carry, carry_segments
         n = tokens.size
@@ -210,7 +214,7 @@ class Batches:
             if eot_id is not None:
                 counts[int(eot_id)] = 0
             order = np.argsort(-counts, kind="stable")
-            self.drill_pool = order[16 : 16 + 1024][counts[order[16 : 16 + 1024]] > 0]
+            self.drill_pool = order[16 : 16 + drill_pool][counts[order[16 : 16 + drill_pool]] > 0]
             if self.drill_pool.size < 2 * max(self.drill_pairs):
                 raise DataError("train.bin has too few distinct tokens for the drills")
         if self.n_repeat or self.n_lesson or self.n_drill:
@@ -451,7 +455,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
     batches = Batches(train_tokens, args.batch, args.context, args.seed, rank, world, args.carry_state,
                       args.carry_segments, args.repeat_frac, meta["eotId"], lessons, args.lesson_frac,
                       args.lesson_min_gap, lesson_sep, args.drill_frac, args.drill_pairs, args.drill_min_gap,
-                      args.drill_pack, args.drill_only_steps)
+                      args.drill_pack, args.drill_only_steps, args.drill_pool)
     warmup = args.warmup if args.warmup >= 0 else max(1, round(0.02 * args.steps))
     hardware = hardware_name(device) + (f" × {world}" if distributed else "")
     log_fh = open(log_path, "a") if is_main else None
@@ -615,7 +619,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
         "repeat_frac": args.repeat_frac, "carry_state": args.carry_state, "swa_windows": args.swa_windows,
         "lesson_frac": args.lesson_frac, "drill_frac": args.drill_frac, "drill_weight": args.drill_weight,
         "drill_pairs": args.drill_pairs, "drill_pack": args.drill_pack,
-        "drill_only_steps": args.drill_only_steps,
+        "drill_only_steps": args.drill_only_steps, "drill_pool": args.drill_pool,
         "train_data": {k: meta["files"]["train"].get(k) for k in ("tokens", "stories", "sources", "dropped")},
         "state_bytes": {f"{m}T": decode_state_bytes(model.config, m * args.context) for m in (1, 2, 4)},
         "hardware": hardware, "torch": torch.__version__, "python": platform.python_version(),
