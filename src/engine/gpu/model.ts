@@ -333,8 +333,9 @@ export class GpuModel {
 
   /**
    * Exact bytes of the context's live GPU buffers per tag, the position, and the KV cache allocated vs in use.
-   * `position` (at most the current one) reports as at an earlier token of the chunk just read: the live buffers
-   * are the same while a chunk is read, the KV slots in use are those of that position.
+   * `position` (at most the current one) reports as at an earlier token of the chunk just read: the KV slots in use
+   * are those of that position, the buffers the live ones — which is exact where nothing grew for the chunk (TTT
+   * states, SWA rings); an "attn" cache grows before a chunk, so TextReader ends chunks at reports for those.
    */
   memoryReport(position = this.pos): MemoryReport {
     if (!Number.isInteger(position) || position < 0 || position > this.pos) throw new GpuModelError(`a memory report is for a position read so far (0 to ${this.pos}), got ${position}`);
