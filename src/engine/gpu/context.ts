@@ -147,12 +147,8 @@ export class GpuContext {
   }
 
   memoryReport(): GpuMemoryReport {
-    const bytes = Object.fromEntries(MEMORY_TAGS.map((t) => [t, 0])) as Record<MemoryTag, number>;
-    let total = 0;
-    for (const { tag, size } of this.live.values()) {
-      bytes[tag] += size;
-      total += size;
-    }
+    const bytes = this.bytesOf(this.live.keys());
+    const total = MEMORY_TAGS.reduce((sum, tag) => sum + bytes[tag], 0);
     return { bytes, total, buffers: this.live.size };
   }
 
