@@ -236,15 +236,27 @@ def to_float(module: nn.Module) -> None:
             to_float(child)
 
 
-def build_model(variant: str, weights: str) -> BitTTTModel:
+def variant_mixers(variant: str, mixers: Optional[List[str]] = None) -> List[str]:
+    """The per-layer mixers: `--mixers` when given (any depth, e.g. the product's ttt,ttt,swa,ttt,ttt,swa), else the
+    variant's own."""
+    if mixers:
+        bad = [k for k in mixers if k not in ("ttt", "swa", "attn", "delta", "attnconv")]
+        if bad:
+            raise SystemExit(f"unknown mixer(s) {bad}; --mixers takes ttt, swa, attn, delta, attnconv")
+        return list(mixers)
     if variant not in VARIANTS:
         raise SystemExit(f"unknown variant {variant!r}; choose one of {', '.join(VARIANTS)}")
+    return VARIANTS[variant]
+
+
+def build_model(variant: str, weights: str, mixers: Optional[List[str]] = None, window: int = WINDOW,
+                ffn: int = FFN) -> BitTTTModel:
     if weights not in ("float", "ternary"):
         raise SystemExit('--weights must be "float" or "ternary"')
-    kinds = VARIANTS[variant]
+    kinds = variant_mixers(variant, mixers)
     config = {
-        "arch": "ttt", "vocabSize": VOCAB, "dModel": D_MODEL, "nLayers": len(kinds), "nHeads": 1, "ffnHidden": FFN,
-        "mixers": [k if k in ("ttt", "swa", "attn") else "attn" for k in kinds], "window": WINDOW,
+        "arch": "ttt", "vocabSize": VOCAB, "dModel": D_MODEL, "nLayers": len(kinds), "nHeads": 1, "ffnHidden": ffn,
+        "mixers": [k if k in ("ttt", "swa", "attn") else "attn" for k in kinds], "window": window,
         "contextLength": SEQ, "maxContext": SEQ,
         "ttt": {"miniBatch": 16, "baseLr": 1.0, "convKernel": 4, "shareQK": True, "gate": True},  # the product's
     }
@@ -300,7 +312,7 @@ def lr_at(step: int, steps: int, peak: float, warmup: int) -> float:
 
 def train(args) -> Dict:
     torch.manual_seed(args.seed)
-    model = build_model(args.variant, args.weights).to(args.device)
+    model = build_model(args.variant, args.weights, args.mixers, args.window, args.ffn).to(args.device)
     decay = [p for p in model.parameters() if p.dim() >= 2 and p.shape[-1] > 4]  # matrices, not conv kernels
     rest = [p for p in model.parameters() if not (p.dim() >= 2 and p.shape[-1] > 4)]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": rest, "weight_decay": 0.0}],
@@ -335,13 +347,14 @@ def train(args) -> Dict:
                   flush=True)
     result = evaluate(model, args.eval_n, args.gap, args.eval_per_n, device=args.device)
     return {
-        "variant": args.variant, "mixers": VARIANTS[args.variant], "weights": args.weights, "gap": args.gap,
+        "variant": args.variant if not args.mixers else "+".join(args.mixers),
+        "mixers": variant_mixers(args.variant, args.mixers), "weights": args.weights, "gap": args.gap,
         "steps": args.steps, "stepsDone": len(step_times), "batch": args.batch, "tokensPerStep": args.batch * SEQ,
         "lr": args.lr, "warmup": warmup, "seed": args.seed, "trainN": args.train_n, "threads": torch.get_num_threads(), "device": args.device,
         "msPerStepMedian": round(1000 * statistics.median(step_times), 1),
         "cpuMsPerStepMedian": round(1000 * statistics.median(cpu_times), 1), "wallSeconds": round(time.time() - t_start, 1),
         "params": sum(p.numel() for p in model.parameters()),
-        "model": {"vocab": VOCAB, "T": SEQ, "dModel": D_MODEL, "ffn": FFN, "heads": 1, "window": WINDOW},
+        "model": {"vocab": VOCAB, "T": SEQ, "dModel": D_MODEL, "ffn": args.ffn, "heads": 1, "window": args.window},
         "eval": result, "evalPerN": args.eval_per_n, "log": log,
     }
 
@@ -388,7 +401,8 @@ def table(directory: str) -> str:
         lines.append("| variant | lr | steps × tokens | CPU ms/step | " + " | ".join(f"N={n}" for n in ns)
                      + " | " + " | ".join(f"d {lo}–{hi}" for lo, hi in DIST_BUCKETS) + " |")
         lines.append("|---" * (4 + len(ns) + len(DIST_BUCKETS)) + "|")
-        for r in sorted(rs, key=lambda r: (list(VARIANTS).index(r["variant"]), r["lr"])):
+        for r in sorted(rs, key=lambda r: (list(VARIANTS).index(r["variant"]) if r["variant"] in VARIANTS
+                                              else len(VARIANTS), r["variant"], r["lr"])):
             accs = [f"{100 * r['eval'][str(n)]['acc']:.1f}" if str(n) in r["eval"] else "" for n in ns]
             # by distance: pooled over every evaluated N
             dist = []
@@ -399,7 +413,8 @@ def table(directory: str) -> str:
                 c = sum(e["byDistance"][b]["queries"] for e in r["eval"].values())
                 dist.append(f"{100 * h / c:.1f}" if c else "–")
             done = "" if r["stepsDone"] == r["steps"] else f" (stopped at {r['stepsDone']})"
-            lines.append(f"| {r['variant']} | {r['lr']:g} | {r['steps']} × {r['tokensPerStep']}{done} | "
+            shape = "" if r["variant"] in VARIANTS else f" (w {r['model']['window']}, ffn {r['model']['ffn']})"
+            lines.append(f"| {r['variant']}{shape} | {r['lr']:g} | {r['steps']} × {r['tokensPerStep']}{done} | "
                          f"{r.get('cpuMsPerStepMedian', r['msPerStepMedian']):.0f} | " + " | ".join(accs) + " | " + " | ".join(dist) + " |")
         lines.append("")
     return "\n".join(lines)
@@ -409,6 +424,10 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--variant", default="ttt", help=", ".join(VARIANTS))
     ap.add_argument("--weights", default="float", choices=("float", "ternary"))
+    ap.add_argument("--mixers", type=lambda s: s.split(","), default=None,
+                    help="per-layer mixers overriding --variant, e.g. ttt,ttt,swa,ttt,ttt,swa (the product's pattern)")
+    ap.add_argument("--window", type=int, default=WINDOW, help="SWA window")
+    ap.add_argument("--ffn", type=int, default=FFN, help="FFN hidden width (the product's d64 proxy: 192)")
     ap.add_argument("--gap", type=int, default=0, help="filler tokens between the pairs and the first query")
     ap.add_argument("--steps", type=int, default=1000)
     ap.add_argument("--batch", type=int, default=16, help="sequences of 256 tokens per step")
