@@ -139,6 +139,49 @@ fn attend_step_conv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoca
   attend_after_append(h, t, pos);
 }
 
+// --- attend_step_serial / attend_step_conv_serial: the decode step as one invocation per head, for CPU adapters ---
+// attend_step's three barriers cost more on SwiftShader than the head's keys (at most a window, or a prompt's
+// worth): one invocation does the head's conv, RoPE and append, then attend_rows' spans and merge order (those of
+// attend_after_append): the same outputs, bitwise. Dispatched (H).
+@compute @workgroup_size(1)
+fn attend_step_serial(@builtin(workgroup_id) wid: vec3<u32>) {
+  let h = wid.x;
+  let f = D / H;
+  let pos = att_position[0];
+  for (var i = 0u; i < f / 2u; i++) {
+    let c = h * f + 2u * i;
+    let q = vec2<f32>(att_qkv[c], att_qkv[c + 1u]);
+    let k = vec2<f32>(att_qkv[D + c], att_qkv[D + c + 1u]);
+    let v = vec2<f32>(att_qkv[2u * D + c], att_qkv[2u * D + c + 1u]);
+    rope_append_pair(h, i, pos, q, k, v);
+  }
+  attend_serial(h, pos);
+}
+
+@compute @workgroup_size(1)
+fn attend_step_conv_serial(@builtin(workgroup_id) wid: vec3<u32>) {
+  let h = wid.x;
+  let f = D / H;
+  let pos = att_position[0];
+  for (var i = 0u; i < f / 2u; i++) {
+    let c = h * f + 2u * i;
+    let q = vec2<f32>(step_convolve(0u, c, att_qkv[c]), step_convolve(0u, c + 1u, att_qkv[c + 1u]));
+    let k = vec2<f32>(step_convolve(1u, c, att_qkv[D + c]), step_convolve(1u, c + 1u, att_qkv[D + c + 1u]));
+    let v = vec2<f32>(step_convolve(2u, c, att_qkv[2u * D + c]), step_convolve(2u, c + 1u, att_qkv[2u * D + c + 1u]));
+    rope_append_pair(h, i, pos, q, k, v);
+  }
+  attend_serial(h, pos);
+}
+
+// The head's rotated q (step_q, written by this invocation) over its keys, the token's own included: the spans of
+// key_spans folded in order, as attend_rows does.
+fn attend_serial(h: u32, pos: u32) {
+  let f = D / H;
+  var q: array<f32, MAX_HEAD>;
+  for (var j = 0u; j < f; j++) { q[j] = step_q[j]; }
+  attend_query(&q, h * f, 0u, pos, 0u);
+}
+
 // Causal depthwise conv of channel c of stream s (0 q, 1 k, 2 v): common.wgsl's causal_conv over the channel's
 // taps and history, which then shifts by one token.
 fn step_convolve(s: u32, c: u32, current: f32) -> f32 {
@@ -262,7 +305,13 @@ fn attend_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
   let pos = first + row;
   var q: array<f32, MAX_HEAD>;
   for (var j = 0u; j < f; j++) { q[j] = att_qkv[row * QKV_STRIDE + off + j]; }
-  // The decode step's spans (attend_after_append), folded in the same order.
+  attend_query(&q, off, window_base(first), pos, row * D);
+}
+
+// One query (head offset `off`) of the token at `pos` over its keys: the decode step's spans (attend_after_append),
+// folded in the same order, o / l into att_out at `out` + off (`out`: the token's row, row · D). `base`: the first position of a GATHERED window.
+fn attend_query(q: ptr<function, array<f32, MAX_HEAD>>, off: u32, base: u32, pos: u32, out: u32) {
+  let f = D / H;
   let lo = first_key(pos);
   let split = key_spans(pos + 1u - lo);
   var o: array<f32, MAX_HEAD>;
@@ -270,11 +319,11 @@ fn attend_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
   var ml = vec2<f32>(-3.0e38, 0.0);
   for (var s = 0u; s < split.x; s++) {
     let a = lo + s * split.y;
-    let merged = merge_span(ml, attend_span(&q, &acc, off, window_base(first), a, min(a + split.y, pos + 1u)));
+    let merged = merge_span(ml, attend_span(q, &acc, off, base, a, min(a + split.y, pos + 1u)));
     for (var j = 0u; j < f; j++) { o[j] = o[j] * merged.z + acc[j] * merged.w; }
     ml = merged.xy;
   }
-  for (var j = 0u; j < f; j++) { att_out[row * D + off + j] = o[j] / ml.y; }
+  for (var j = 0u; j < f; j++) { att_out[out + off + j] = o[j] / ml.y; }
 }
 
 // The first position of an "swa" chunk's gathered window: WINDOW positions before the chunk (fewer at the start).

@@ -130,22 +130,141 @@ fn step_convolve(c: u32, current: f32, kernel_off: u32, hist_off: u32) -> f32 {
   return causal_conv(taps, history, current, K);
 }
 
+// Channel c of the decode token: q and k through their causal convs (or as they are, K = 0) into step_qk.
+fn step_conv_channel(c: u32) {
+  let uq = step_uvg[OFF_UQ + c];
+  let uk = step_uvg[OFF_UK + c];
+  if (K == 0u) {
+    step_qk[c] = uq;
+    step_qk[D + c] = uk;
+  } else {
+    step_qk[c] = step_convolve(c, uq, OFF_CONV_Q, OFF_HIST_Q);
+    step_qk[D + c] = step_convolve(c, uk, OFF_CONV_K, OFF_HIST_K);
+  }
+}
+
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn ttt_step(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32) {
   let f = D / H;
-  for (var j = t; j < f; j += WG) {
-    let c = wid.x * f + j;
-    let uq = step_uvg[OFF_UQ + c];
-    let uk = step_uvg[OFF_UK + c];
-    if (K == 0u) {
-      step_qk[c] = uq;
-      step_qk[D + c] = uk;
+  for (var j = t; j < f; j += WG) { step_conv_channel(wid.x * f + j); }
+  ttt_token(wid.x, t, step_position[0]);
+}
+
+// --- The decode token's arithmetic, shared by ttt_token (a workgroup per head) and ttt_token_serial (one
+// invocation per head): thread t owns the columns j = t + r·WG, and each function below is one column's (or one
+// thread's) part of a phase, so both kernels compute every value with the same operations in the same order.
+
+// tok_i of the token's index i in its mini-batch (MATH.md).
+fn token_tok(i: u32) -> f32 {
+  return max(1.0 / f32(i + 1u) + step_params[OFF_TOK + i], 0.0);
+}
+
+// Thread t's part of the learning-rate gate's dot product lr_w · xn.
+fn lr_dot_part(h: u32, t: u32) -> f32 {
+  var lr_dot = 0.0;
+  for (var c = t; c < D; c += WG) { lr_dot += step_params[OFF_LR_W + h * D + c] * step_xn[c]; }
+  return lr_dot;
+}
+
+// Column j's q, k and target v − k into workgroup memory.
+fn load_token_column(off: u32, j: u32) {
+  let k = step_qk[D + off + j];
+  sh_q[j] = step_qk[off + j];
+  sh_k[j] = k;
+  sh_target[j] = step_uvg[OFF_V + off + j] - k;
+}
+
+// Z_j = k W0[:, j] + b0_j at the mini-batch start state.
+fn column_z(mat: u32, off: u32, j: u32) -> f32 {
+  let f = D / H;
+  var a = 0.0;
+  for (var ii = 0u; ii < f; ii++) { a += sh_k[ii] * step_state[mat + ii * f + j]; }
+  return a + step_state[OFF_B0 + off + j];
+}
+
+// LayerNorm backward of the inner loss at column j: (x̂_j, gy_j, residual_j).
+fn column_grad(off: u32, j: u32, z: f32, z_mean: f32, sigma: f32) -> vec3<f32> {
+  let xhat = (z - z_mean) / sigma;
+  let gamma = step_params[OFF_LN_W + off + j];
+  let residual = gamma * xhat + step_params[OFF_LN_B + off + j] - sh_target[j];
+  return vec3<f32>(xhat, gamma * residual, residual);
+}
+
+// What column j's update needs of the token: lr, tok, σ, Σgy, Σgy·x̂, and where it sits in its mini-batch.
+struct TokenStep {
+  lr: f32,
+  tok: f32,
+  sigma: f32,
+  sum_gy: f32,
+  sum_gy_xhat: f32,
+  first: bool,
+  last: bool,
+}
+
+// Column j: G_j = lr · ∂loss/∂z_j; GW[:, j] += kᵀG_j, Gb_j += G_j; W̄ = W0 − tok GW, b̄ = b0 − tok Gb (stored as the
+// new W0, b0 at the mini-batch end); returns (q W̄ + b̄, k W̄ + b̄) at j. Adds into the thread's running sums `drift`
+// (Σ(W̄−W_init)², Σ W̄·W_init, Σ W̄², Σ W_init², with DRIFT) and `zsums` (Σ zq, Σ zk, Σ(W0−W_init)²).
+fn column_update(mat: u32, off: u32, j: u32, gy: f32, xhat: f32, s: TokenStep, drift: ptr<function, vec4<f32>>, zsums: ptr<function, vec4<f32>>) -> vec2<f32> {
+  let f = D / H;
+  let ff = f32(f);
+  let g = s.lr * ((ff * gy - s.sum_gy - xhat * s.sum_gy_xhat) / (ff * s.sigma));
+  var aq = 0.0;
+  var ak = 0.0;
+  for (var ii = 0u; ii < f; ii++) {
+    let idx = mat + ii * f + j;
+    var gw = sh_k[ii] * g;
+    if (!s.first) { gw += step_state[OFF_GW + idx]; }
+    let w0 = step_state[idx];
+    let w_bar = w0 - s.tok * gw;
+    aq += sh_q[ii] * w_bar;
+    ak += sh_k[ii] * w_bar;
+    if (DRIFT) {
+      let w_init = step_params[OFF_W_INIT + idx];
+      let dw = w_bar - w_init;
+      *drift += vec4<f32>(dw * dw, w_bar * w_init, w_bar * w_bar, w_init * w_init);
+      let dw0 = w0 - w_init;
+      (*zsums).z += dw0 * dw0;
+    }
+    if (s.last) {
+      step_state[idx] = w_bar;
+      step_state[OFF_GW + idx] = 0.0;
     } else {
-      step_qk[c] = step_convolve(c, uq, OFF_CONV_Q, OFF_HIST_Q);
-      step_qk[D + c] = step_convolve(c, uk, OFF_CONV_K, OFF_HIST_K);
+      step_state[OFF_GW + idx] = gw;
     }
   }
-  ttt_token(wid.x, t, step_position[0]);
+  var gb = g;
+  if (!s.first) { gb += step_state[OFF_GB + off + j]; }
+  let b_bar = step_state[OFF_B0 + off + j] - s.tok * gb;
+  if (s.last) {
+    step_state[OFF_B0 + off + j] = b_bar;
+    step_state[OFF_GB + off + j] = 0.0;
+  } else {
+    step_state[OFF_GB + off + j] = gb;
+  }
+  let zq = aq + b_bar;
+  let zk = ak + b_bar;
+  *zsums += vec4<f32>(zq, zk, 0.0, 0.0);
+  return vec2<f32>(zq, zk);
+}
+
+// Column j's output z_j = q_j + LN(zq)_j into step_z; returns its lossAfter term (LN(zk)_j − target_j)².
+fn column_out(off: u32, j: u32, zq: f32, zk: f32, means: vec4<f32>, inv_q: f32, inv_k: f32) -> f32 {
+  let gamma = step_params[OFF_LN_W + off + j];
+  let beta = step_params[OFF_LN_B + off + j];
+  step_z[off + j] = sh_q[j] + ((zq - means.x) * inv_q * gamma + beta);
+  let e = (zk - means.y) * inv_k * gamma + beta - sh_target[j];
+  return e * e;
+}
+
+// The head's drift stats (DRIFT): norm, cos, lossBefore, lossAfter, ‖W0 − W_init‖_F of the mini-batch start state.
+fn write_stats(h: u32, drift_sums: vec4<f32>, loss_before: f32, loss_after: f32, w0_sq: f32) {
+  // The layer's first stats float lives in its params (not an override), so TTT layers share their pipelines.
+  let s = u32(step_params[OFF_STATS_BASE]) + h * 5u;
+  step_stats[s] = sqrt(drift_sums.x);
+  step_stats[s + 1u] = drift_sums.y / (sqrt(drift_sums.z) * sqrt(drift_sums.w));
+  step_stats[s + 2u] = loss_before;
+  step_stats[s + 3u] = loss_after;
+  step_stats[s + 4u] = sqrt(w0_sq);
 }
 
 // The token at `position` (the one row of xn/uvg/qk), writing z and the stats.
@@ -155,18 +274,9 @@ fn ttt_token(h: u32, t: u32, position: u32) {
   let off = h * f;
   let mat = h * f * f;
   let i = position % B;
-  let first = i == 0u;
-  let last = i == B - 1u;
-  let tok = max(1.0 / f32(i + 1u) + step_params[OFF_TOK + i], 0.0);
 
-  var lr_dot = 0.0;
-  for (var c = t; c < D; c += WG) { lr_dot += step_params[OFF_LR_W + h * D + c] * step_xn[c]; }
-  for (var j = t; j < f; j += WG) {
-    let k = step_qk[D + off + j];
-    sh_q[j] = step_qk[off + j];
-    sh_k[j] = k;
-    sh_target[j] = step_uvg[OFF_V + off + j] - k;
-  }
+  let lr_dot = lr_dot_part(h, t);
+  for (var j = t; j < f; j += WG) { load_token_column(off, j); }
   workgroupBarrier(); // sh_*
 
   // Z = k W0 + b0 at the mini-batch start state; its sum rides in the learning rate's reduction.
@@ -175,9 +285,7 @@ fn ttt_token(h: u32, t: u32, position: u32) {
   for (var r = 0u; r < R; r++) {
     let j = t + r * WG;
     if (j < f) {
-      var a = 0.0;
-      for (var ii = 0u; ii < f; ii++) { a += sh_k[ii] * step_state[mat + ii * f + j]; }
-      z[r] = a + step_state[OFF_B0 + off + j];
+      z[r] = column_z(mat, off, j);
       z_sum += z[r];
     }
   }
@@ -197,17 +305,17 @@ fn ttt_token(h: u32, t: u32, position: u32) {
   for (var r = 0u; r < R; r++) {
     let j = t + r * WG;
     if (j < f) {
-      xhat[r] = (z[r] - z_mean) / sigma;
-      let gamma = step_params[OFF_LN_W + off + j];
-      let residual = gamma * xhat[r] + step_params[OFF_LN_B + off + j] - sh_target[j];
-      gy[r] = gamma * residual;
-      partial += vec4<f32>(gy[r], gy[r] * xhat[r], residual * residual, 0.0);
+      let grad = column_grad(off, j, z[r], z_mean, sigma);
+      xhat[r] = grad.x;
+      gy[r] = grad.y;
+      partial += vec4<f32>(grad.y, grad.y * grad.x, grad.z * grad.z, 0.0);
     }
   }
   let sums = token_sum4(t, partial); // Σgy, Σgy·xhat, Σ residual²
   let loss_before = sums.z / ff;
 
   // GW += lr kᵀG, Gb += lr G; W̄ = W0 − tok GW, b̄ = b0 − tok Gb; q W̄ + b̄ and k W̄ + b̄ for the output and lossAfter.
+  let token = TokenStep(lr, token_tok(i), sigma, sums.x, sums.y, i == 0u, i == B - 1u);
   var zq: array<f32, R>;
   var zk: array<f32, R>;
   var drift = vec4<f32>(0.0); // Σ(W̄−W_init)², Σ W̄·W_init, Σ W̄², Σ W_init²
@@ -215,43 +323,9 @@ fn ttt_token(h: u32, t: u32, position: u32) {
   for (var r = 0u; r < R; r++) {
     let j = t + r * WG;
     if (j < f) {
-      let g = lr * ((ff * gy[r] - sums.x - xhat[r] * sums.y) / (ff * sigma));
-      var aq = 0.0;
-      var ak = 0.0;
-      for (var ii = 0u; ii < f; ii++) {
-        let idx = mat + ii * f + j;
-        var gw = sh_k[ii] * g;
-        if (!first) { gw += step_state[OFF_GW + idx]; }
-        let w0 = step_state[idx];
-        let w_bar = w0 - tok * gw;
-        aq += sh_q[ii] * w_bar;
-        ak += sh_k[ii] * w_bar;
-        if (DRIFT) {
-          let w_init = step_params[OFF_W_INIT + idx];
-          let dw = w_bar - w_init;
-          drift += vec4<f32>(dw * dw, w_bar * w_init, w_bar * w_bar, w_init * w_init);
-          let dw0 = w0 - w_init;
-          zsums.z += dw0 * dw0;
-        }
-        if (last) {
-          step_state[idx] = w_bar;
-          step_state[OFF_GW + idx] = 0.0;
-        } else {
-          step_state[OFF_GW + idx] = gw;
-        }
-      }
-      var gb = g;
-      if (!first) { gb += step_state[OFF_GB + off + j]; }
-      let b_bar = step_state[OFF_B0 + off + j] - tok * gb;
-      if (last) {
-        step_state[OFF_B0 + off + j] = b_bar;
-        step_state[OFF_GB + off + j] = 0.0;
-      } else {
-        step_state[OFF_GB + off + j] = gb;
-      }
-      zq[r] = aq + b_bar;
-      zk[r] = ak + b_bar;
-      zsums += vec4<f32>(zq[r], zk[r], 0.0, 0.0);
+      let out = column_update(mat, off, j, gy[r], xhat[r], token, &drift, &zsums);
+      zq[r] = out.x;
+      zk[r] = out.y;
     }
   }
   var drift_sums = vec4<f32>(0.0);
@@ -271,25 +345,127 @@ fn ttt_token(h: u32, t: u32, position: u32) {
   var loss_after_part = 0.0;
   for (var r = 0u; r < R; r++) {
     let j = t + r * WG;
-    if (j < f) {
-      let gamma = step_params[OFF_LN_W + off + j];
-      let beta = step_params[OFF_LN_B + off + j];
-      step_z[off + j] = sh_q[j] + ((zq[r] - means.x) * inv_q * gamma + beta);
-      let e = (zk[r] - means.y) * inv_k * gamma + beta - sh_target[j];
-      loss_after_part += e * e;
-    }
+    if (j < f) { loss_after_part += column_out(off, j, zq[r], zk[r], means, inv_q, inv_k); }
   }
   var loss_after = 0.0;
   if (DRIFT) { loss_after = token_sum4(t, vec4<f32>(loss_after_part, 0.0, 0.0, 0.0)).x / ff; }
-  if (DRIFT && t == 0u) {
-    // The layer's first stats float lives in its params (not an override), so TTT layers share their pipelines.
-    let s = u32(step_params[OFF_STATS_BASE]) + h * 5u;
-    step_stats[s] = sqrt(drift_sums.x);
-    step_stats[s + 1u] = drift_sums.y / (sqrt(drift_sums.z) * sqrt(drift_sums.w));
-    step_stats[s + 2u] = loss_before;
-    step_stats[s + 3u] = loss_after;
-    step_stats[s + 4u] = sqrt(means.z * ff); // ‖W0 − W_init‖_F of the mini-batch start state
+  if (DRIFT && t == 0u) { write_stats(h, drift_sums, loss_before, loss_after, means.z * ff); }
+}
+
+// --- ttt_step_few: the decode step with few threads per head, for CPU adapters --------------------------------
+// On SwiftShader a barrier switches between every SIMD group of the workgroup, so ttt_step's eleven barriers over 64
+// invocations cost more than its arithmetic. Here HEAD_THREADS invocations run ttt_step's 64 threads (WG) between
+// them, thread v as iteration v of a loop (v = t, t + HEAD_THREADS, …), and each reduction takes token_sum4's
+// two-level order over those 64 values: the same operations in the same order, so the same bits as ttt_step.
+// Dispatched (H). HEAD_THREADS: gpu/shaders.ts KERNEL_CONSTANTS.
+
+// token_sum4 over the WG values this workgroup's threads wrote to reduce_f32[v]: the groups of WG/8 in order, then
+// the eight partials in order. Two barriers; the same reuse argument as token_sum4.
+fn virtual_sum4(t: u32) -> vec4<f32> {
+  let per = WG / 8u;
+  workgroupBarrier();
+  for (var g = t; g < 8u; g += HEAD_THREADS) {
+    var s = reduce_f32[g * per];
+    for (var i = 1u; i < per; i++) { s += reduce_f32[g * per + i]; }
+    sh_partials[g] = s;
   }
+  workgroupBarrier();
+  var r = sh_partials[0];
+  for (var g = 1u; g < 8u; g++) { r += sh_partials[g]; }
+  return r;
+}
+
+@compute @workgroup_size(HEAD_THREADS)
+fn ttt_step_few(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+  let f = D / H;
+  for (var j = t; j < f; j += HEAD_THREADS) { step_conv_channel(wid.x * f + j); }
+  ttt_token_few(wid.x, t, step_position[0]);
+}
+
+fn ttt_token_few(h: u32, t: u32, position: u32) {
+  let f = D / H;
+  let ff = f32(f);
+  let off = h * f;
+  let mat = h * f * f;
+  let i = position % B;
+  for (var j = t; j < f; j += HEAD_THREADS) { load_token_column(off, j); }
+  workgroupBarrier(); // sh_*
+
+  // Per column j, what ttt_step's thread j % WG kept in its z[j / WG]; likewise below. Thread v's columns are
+  // j = v + r·WG; this invocation's virtual threads are v = t + k·HEAD_THREADS.
+  var z: array<f32, MAX_HEAD>;
+  for (var v = t; v < WG; v += HEAD_THREADS) {
+    var z_sum = 0.0;
+    for (var j = v; j < f; j += WG) {
+      z[j] = column_z(mat, off, j);
+      z_sum += z[j];
+    }
+    reduce_f32[v] = vec4<f32>(lr_dot_part(h, v), z_sum, 0.0, 0.0);
+  }
+  let lr_z = virtual_sum4(t);
+  let lr = BASE_LR / (1.0 + exp(-(step_params[OFF_LR_B + h] + lr_z.x))) / ff * step_memory.x;
+  let z_mean = lr_z.y / ff;
+  for (var v = t; v < WG; v += HEAD_THREADS) {
+    var part = 0.0;
+    for (var j = v; j < f; j += WG) { let dz = z[j] - z_mean; part += dz * dz; }
+    reduce_f32[v] = vec4<f32>(part, 0.0, 0.0, 0.0);
+  }
+  let sigma = sqrt(virtual_sum4(t).x / ff + EPS);
+
+  var xhat: array<f32, MAX_HEAD>;
+  var gy: array<f32, MAX_HEAD>;
+  for (var v = t; v < WG; v += HEAD_THREADS) {
+    var partial = vec4<f32>(0.0);
+    for (var j = v; j < f; j += WG) {
+      let grad = column_grad(off, j, z[j], z_mean, sigma);
+      xhat[j] = grad.x;
+      gy[j] = grad.y;
+      partial += vec4<f32>(grad.y, grad.y * grad.x, grad.z * grad.z, 0.0);
+    }
+    reduce_f32[v] = partial;
+  }
+  let sums = virtual_sum4(t); // Σgy, Σgy·xhat, Σ residual²
+  let loss_before = sums.z / ff;
+
+  let token = TokenStep(lr, token_tok(i), sigma, sums.x, sums.y, i == 0u, i == B - 1u);
+  var zq: array<f32, MAX_HEAD>;
+  var zk: array<f32, MAX_HEAD>;
+  var zsums: array<vec4<f32>, WORKGROUP_SIZE>; // thread v's, at v / HEAD_THREADS
+  for (var v = t; v < WG; v += HEAD_THREADS) {
+    var drift = vec4<f32>(0.0);
+    var zs = vec4<f32>(0.0);
+    for (var j = v; j < f; j += WG) {
+      let out = column_update(mat, off, j, gy[j], xhat[j], token, &drift, &zs);
+      zq[j] = out.x;
+      zk[j] = out.y;
+    }
+    zsums[v / HEAD_THREADS] = zs;
+    reduce_f32[v] = drift;
+  }
+  var drift_sums = vec4<f32>(0.0);
+  if (DRIFT) { drift_sums = virtual_sum4(t); } // an override: uniform control flow for the barriers
+  for (var v = t; v < WG; v += HEAD_THREADS) { reduce_f32[v] = zsums[v / HEAD_THREADS]; }
+  let means = virtual_sum4(t) / ff;
+  for (var v = t; v < WG; v += HEAD_THREADS) {
+    var vars = vec4<f32>(0.0);
+    for (var j = v; j < f; j += WG) {
+      let dq = zq[j] - means.x;
+      let dk = zk[j] - means.y;
+      vars += vec4<f32>(dq * dq, dk * dk, 0.0, 0.0);
+    }
+    reduce_f32[v] = vars;
+  }
+  let var_sums = virtual_sum4(t);
+  let inv_q = 1.0 / sqrt(var_sums.x / ff + EPS);
+  let inv_k = 1.0 / sqrt(var_sums.y / ff + EPS);
+  for (var v = t; v < WG; v += HEAD_THREADS) {
+    var part = 0.0;
+    for (var j = v; j < f; j += WG) { part += column_out(off, j, zq[j], zk[j], means, inv_q, inv_k); }
+    reduce_f32[v] = vec4<f32>(part, 0.0, 0.0, 0.0);
+  }
+  var loss_after = 0.0;
+  if (DRIFT) { loss_after = virtual_sum4(t).x / ff; }
+  if (DRIFT && t == 0u) { write_stats(h, drift_sums, loss_before, loss_after, means.z * ff); }
 }
 
 // --- ttt_batch_rows: a prefill chunk in the mini-batch dual form (the chunk without drift statistics) ------------

@@ -5,7 +5,7 @@
 // TTT and attention kernels are checked through whole-model parity with the reference (model.spec.ts).
 import { test, expect } from '@playwright/test';
 import { inHarness } from './in-harness';
-import type { checkMatvec, checkModelMatvecVariants } from './kernels';
+import type { checkMatvec, checkModelMatvecVariants, checkSerialHeads } from './kernels';
 
 test('kernels agree with CPU computations on random inputs', async ({ page }) => {
   const results = await inHarness<{ name: string; maxRelDiff: number; intMismatches: number }[]>(page, 'kernels.ts', 'checkKernels');
@@ -47,7 +47,30 @@ test('ternary matvec: every variant equals the integer sum exactly, the legacy k
 test('GpuModel gives the same logits, bit for bit, with the tiled matvec (device features and portable) and one row per thread (norms apart and fused)', async ({ page }) => {
   const r = await inHarness<Awaited<ReturnType<typeof checkModelMatvecVariants>>>(page, 'kernels.ts', 'checkModelMatvecVariants', [3, 1, 4, 1, 5, 9]);
   console.log(`device variant: ${r.fast}; portable: ${r.portable}`);
-  expect(r.portable).toMatch(/^no subgroups.*no dot4I8Packed.*; one invocation per matvec row.*dispatches of one invocation; one invocation per matvec row.*fused into the matvecs$/);
+  expect(r.portable).toMatch(/^no subgroups.*no dot4I8Packed.*; one invocation per matvec row.*dispatches of one invocation.*; one invocation per matvec row.*fused into the matvecs.*$/);
   expect(r.compared).toBeGreaterThan(0);
   expect(r.differingLogits).toBe(0);
 });
+
+// The decode step's per-head kernels on few threads per head (ttt_step_few, attend_step[_conv]_serial: CPU adapters)
+// and as a workgroup per head: 40 tokens
+// cross two TTT mini-batch ends (B 16) and wrap the SWA rings; drift on every other step. Models: tiny-ttt (ttt, swa),
+// tiny-kv-conv (attention with its conv), and the variants: f 128 with ttt/swa/attn and no conv, shareQK or gates; an
+// attention conv of kernel 2 on swa and attn.
+const SERIAL_CASES: [string, string | null, Record<string, unknown>][] = [
+  ['tiny-ttt', 'tiny-ttt', {}],
+  ['tiny-kv-conv', 'tiny-kv-conv', {}],
+  ['f=128, no conv/shareQK/gate, ttt/swa/attn', null, { dModel: 128, nHeads: 1, ffnHidden: 128, mixers: ['ttt', 'swa', 'attn'], window: 4, ttt: { miniBatch: 4, baseLr: 1.0, convKernel: 0, shareQK: false, gate: false } }],
+  ['swa/ttt/attn with an attention conv of kernel 2', null, { mixers: ['swa', 'ttt', 'attn'], window: 4, attn: { convKernel: 2, gate: false } }],
+];
+for (const [label, name, overrides] of SERIAL_CASES) {
+  test(`${label}: few threads per head (CPU adapters) give the workgroup kernels' logits, drift and state, bit for bit`, async ({ page }) => {
+    const r = await inHarness<Awaited<ReturnType<typeof checkSerialHeads>>>(page, 'kernels.ts', 'checkSerialHeads', name, overrides, 40);
+    console.log(`${label} (${r.adapter}): ${r.compared} logits, ${r.differingLogits} differ; drift ${r.differingDrift} of ${r.driftCompared}; state ${r.differingState}`);
+    expect(r.compared).toBeGreaterThan(0);
+    expect(r.differingLogits).toBe(0);
+    if (name !== 'tiny-kv-conv') expect(r.driftCompared).toBeGreaterThan(0);
+    expect(r.differingDrift).toBe(0);
+    expect(r.differingState).toBe(0);
+  });
+}

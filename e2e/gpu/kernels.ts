@@ -357,3 +357,54 @@ export async function checkModelMatvecVariants(tokens: number[]): Promise<{ fast
     rowFusedCtx.destroy();
   }
 }
+
+export interface SerialHeadsCheck {
+  adapter: string;
+  tokens: number;
+  /** Logits, drift stats (steps with drift) and the saved state that differ in any bit between the two paths. */
+  differingLogits: number;
+  differingDrift: number;
+  differingState: number;
+  compared: number;
+  /** Drift floats compared (0 for a model without TTT layers). */
+  driftCompared: number;
+}
+
+/**
+ * The decode step's per-head kernels on few threads per head (ttt_step_few, attend_step[_conv]_serial) against
+ * the workgroup kernels (ttt_step, attend_step[_conv]), on `file` or on the tiny config with `overrides`: `tokens`
+ * steps, drift on every other step, must give the same logits, drift stats and saved state, bit for bit.
+ */
+export async function checkSerialHeads(name: string | null, overrides: Record<string, unknown>, tokens: number): Promise<SerialHeadsCheck> {
+  const { GpuModel } = await import('../../src/engine/gpu/model');
+  const { loadTiny, tokenSequence } = await import('./parity');
+  const { randomModel } = await import('../../src/engine/model/random');
+  const { TINY_MODELS, TINY_TOKENIZER } = await import('../../src/engine/format/tiny');
+  const file = name ? await loadTiny(name) : randomModel({ ...TINY_MODELS[0].config, ...overrides } as typeof TINY_MODELS[0]['config'], TINY_TOKENIZER, 77);
+  const run = async (fewHeadThreads: boolean) => {
+    const ctx = await GpuContext.create({ kernelFeatures: { fewHeadThreads } });
+    try {
+      const model = await GpuModel.create(ctx, file, { kvInitialTokens: 8 });
+      const logits: Uint32Array[] = [];
+      const drift: number[] = [];
+      for (const [i, t] of tokenSequence(tokens, file.config.vocabSize).entries()) {
+        const drifted = i % 2 === 1;
+        logits.push(new Uint32Array((await model.step(t, { drift: drifted })).buffer));
+        if (drifted) for (const layer of await model.readDrift()) for (const h of layer.heads) drift.push(h.norm, h.cos, h.lossBefore, h.lossAfter, h.w0Norm);
+      }
+      const state = new Uint8Array(await model.saveState());
+      model.destroy();
+      return { logits, drift: new Uint32Array(Float32Array.from(drift).buffer), state, adapter: ctx.adapterInfo };
+    } finally {
+      ctx.destroy();
+    }
+  };
+  const a = await run(false);
+  const b = await run(true);
+  let differingLogits = 0;
+  let compared = 0;
+  a.logits.forEach((l, i) => l.forEach((x, k) => { compared++; if (x !== b.logits[i][k]) differingLogits++; }));
+  const differingDrift = a.drift.length !== b.drift.length ? -1 : a.drift.filter((x, i) => x !== b.drift[i]).length;
+  const differingState = a.state.length !== b.state.length ? -1 : a.state.filter((x, i) => x !== b.state[i]).length;
+  return { adapter: a.adapter, tokens, differingLogits, differingDrift, differingState, compared, driftCompared: a.drift.length };
+}

@@ -78,6 +78,7 @@ export class GpuContext {
       dot4: wanted.dot4 !== false && wgslFeatures.has(DOT4_LANGUAGE_FEATURE),
       rowPerThread: wanted.rowPerThread ?? isCpuAdapter(adapterInfo),
       fusedNorms: wanted.fusedNorms ?? !(wanted.rowPerThread ?? isCpuAdapter(adapterInfo)),
+      fewHeadThreads: wanted.fewHeadThreads ?? isCpuAdapter(adapterInfo),
     });
     void device.lost.then((info) => {
       this.lostReason = `${info.reason}: ${info.message}`;
@@ -181,7 +182,7 @@ export class GpuContext {
   /** One line for diagnostics: the kernel variant in use and why, e.g. "subgroups (sizes 4–4), dot4I8Packed". */
   describeKernels(): string {
     const k = this.kernelFeatures;
-    if (k.rowPerThread) return `one invocation per matvec row (a CPU adapter: barriers cost more than they save), norms ${k.fusedNorms ? 'fused into the matvecs' : 'as dispatches of one invocation'}`;
+    if (k.rowPerThread) return `one invocation per matvec row (a CPU adapter: barriers cost more than they save), norms ${k.fusedNorms ? 'fused into the matvecs' : 'as dispatches of one invocation'}, ${k.fewHeadThreads ? 'few invocations per head in the decode step' : 'a workgroup per head in the decode step'}`;
     const sg = k.subgroups ? `subgroups${this.subgroupSizes ? ` (sizes ${this.subgroupSizes.min}–${this.subgroupSizes.max})` : ''}` : 'no subgroups (workgroup-memory reductions)';
     return `${sg}, ${k.dot4 ? 'dot4I8Packed' : 'no dot4I8Packed (vector integer dot)'}`;
   }

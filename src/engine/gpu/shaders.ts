@@ -45,6 +45,11 @@ export const KERNEL_CONSTANTS = {
   BITLINEAR_ROWS_PER_THREAD: 8,
   /** Tokens per thread of bitlinear_rows (one vec4<i32> per row). */
   BITLINEAR_TOKENS_PER_THREAD: 4,
+  /**
+   * Invocations per head of ttt_step_few (the decode TTT step on CPU adapters): one SIMD group of SwiftShader;
+   * 4, 8 and 16 measured alike there, each ~2× faster than ttt_step's 64.
+   */
+  HEAD_THREADS: 4,
   /** Vocabulary rows per thread of lm_head_rows (unrolled for 4: one mat4x4 each). */
   HEAD_ROWS_PER_THREAD: 4,
   /** Tokens per thread of lm_head_rows (a mat4x4: four vec4 columns of 4 tokens). */
@@ -107,6 +112,13 @@ export interface KernelFeatures {
    * recomputes the row's statistics. Not a capability: a choice per adapter kind.
    */
   fusedNorms?: boolean;
+  /**
+   * The decode step's per-head kernels with few invocations per head: the TTT step on HEAD_THREADS (4) instead of 64
+   * (ttt_step_few), attention on one, without barriers (attend_step[_conv]_serial); the same bits as the workgroup
+   * kernels. Default: on CPU adapters, where a barrier costs more than a head's arithmetic. Not a capability: a
+   * choice per adapter kind.
+   */
+  fewHeadThreads?: boolean;
 }
 
 /**

@@ -59,10 +59,12 @@ export class AttentionMixer extends DispatchLayer {
       convParams = b.weight(p + 'attn.conv', kernelsQkv);
     }
 
-    // Decode: one dispatch per layer (a workgroup per head): [conv,] RoPE, append k/v, attend.
+    // Decode: one dispatch per layer (a workgroup per head, or one invocation per head on CPU adapters): [conv,]
+    // RoPE, append k/v, attend.
+    const serial = b.fewHeadThreads ? '_serial' : '';
     const attend = convHistory && convParams
-      ? kernels.step(p + 'attn.attend', kernels.pipeline('attention', 'attend_step_conv', { ...constants, CONV_K: K }), H, () => [step.position, step.mixIn, this.cache, null, step.heads, ropeSteps, convParams, convHistory], { usesKvCache: true })
-      : kernels.step(p + 'attn.attend', kernels.pipeline('attention', 'attend_step', constants), H, () => [step.position, step.mixIn, this.cache, null, step.heads, ropeSteps], { usesKvCache: true });
+      ? kernels.step(p + 'attn.attend', kernels.pipeline('attention', 'attend_step_conv' + serial, { ...constants, CONV_K: K }), H, () => [step.position, step.mixIn, this.cache, null, step.heads, ropeSteps, convParams, convHistory], { usesKvCache: true })
+      : kernels.step(p + 'attn.attend', kernels.pipeline('attention', 'attend_step' + serial, constants), H, () => [step.position, step.mixIn, this.cache, null, step.heads, ropeSteps], { usesKvCache: true });
     this.stepDispatches.push(
       ...b.stepNormBitlinear(p + 'attn.in', wIn, step.mixIn, false, norm.step, p + 'mixer_norm'),
       attend,

@@ -49,6 +49,8 @@ export class LayerBuilder {
   readonly config: ModelConfig;
   /** norm.wgsl over rows: one invocation per row on CPU adapters, one workgroup per row elsewhere (same bits). */
   readonly normEntry: string;
+  /** The decode step's per-head kernels run on few invocations per head (KernelFeatures.fewHeadThreads). */
+  readonly fewHeadThreads: boolean;
   private readonly rowPerThread: boolean;
   private readonly fuseNorms: boolean;
   private readonly shared = new Map<string, GPUBuffer>();
@@ -70,6 +72,7 @@ export class LayerBuilder {
     this.rowPerThread = ctx.kernelFeatures.rowPerThread === true;
     this.fuseNorms = ctx.kernelFeatures.fusedNorms !== false;
     this.normEntry = this.rowPerThread ? 'norm_quant_rows_serial' : 'norm_quant_rows';
+    this.fewHeadThreads = ctx.kernelFeatures.fewHeadThreads === true;
   }
 
   /** From here until the next call, the buffers made through this builder belong to a new layer: its set. */
