@@ -1,0 +1,269 @@
+// A lab for the decode matvec on CPU adapters (bitlinear_row): candidate kernels timed against the engine's, interleaved
+// (engine, A, B, … per trial), each checked bit for bit against the engine's y. A measurement, not a test: run by
+// matvec-lab.spec.ts (MATVEC_LAB=1).
+import { GpuContext } from '../../src/engine/gpu/context';
+import { matvecInputWords, matvecPlan } from '../../src/engine/gpu/bitlinear';
+import { packTernaryMatvec } from '../../src/engine/gpu/pack';
+import { Rng } from '../../src/engine/util/rng';
+import type { TernaryTensor } from '../../src/engine/types';
+
+export interface LabRow {
+  shape: string;
+  candidate: string;
+  /** µs per call, one per trial. */
+  us: number[];
+  /** Whether y equals the engine's bit for bit (on every check input). */
+  exact: boolean;
+}
+
+interface Candidate {
+  name: string;
+  /** WGSL for the shape (bindings 0..4 as bitlinear_row), entry point `main`. */
+  shader: (rows: number, cols: number) => string;
+  workgroups: (rows: number) => number;
+  /** Weights in this candidate's layout, from the engine's matvec words. */
+  weights?: (words: Uint32Array, rows: number, chunks: number) => Uint32Array;
+}
+
+const HEAD = (wg: number) => `
+override IN: u32;
+override OUT: u32;
+override ACCUMULATE: bool = false;
+override CHUNKS: u32 = (IN + 63u) / 64u;
+@group(0) @binding(0) var<storage, read> w: array<vec4<u32>>;
+@group(0) @binding(1) var<storage, read> row_scale: array<f32>;
+@group(0) @binding(2) var<storage, read> xq: array<vec4<i32>>;
+@group(0) @binding(3) var<storage, read> xscale: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+fn store_row(row: u32, sum: i32) {
+  let value = f32(sum) * (row_scale[row] / xscale[0]);
+  if (ACCUMULATE) { y[row] = y[row] + value; } else { y[row] = value; }
+}
+const WG: u32 = ${wg}u;
+`;
+
+/**
+ * Two columns per i32 multiply: with codes c = w + 1 at bits 0..1 and 16..17 of C (c_p, c_q) and X = x_q + 65536·x_p,
+ * C·X = c_p·x_q + 65536·(c_p·x_p + c_q·x_q) (mod 2^32). Over the 32 products of a 64-column chunk the low field L
+ * stays within ±2^15 and the high one H within ±2^14, so H = (Σ C·X + 0x8000) >> 16 exactly; Σ w·x = Σ H − Σ x.
+ * `rows` rows per invocation; layout 'row': w[row·CHUNKS + c] (the engine's); 'inter': w[c·OUT + row] and an
+ * invocation's rows are gid, gid + N, … (neighbouring lanes read neighbouring vec4s).
+ */
+function pairKernel(rows: number, wg: number, layout: 'row' | 'inter'): Candidate {
+  const shader = () => {
+    const lines: string[] = [HEAD(wg)];
+    lines.push(`override INVOCATIONS: u32 = (OUT + ${rows - 1}u) / ${rows}u;`);
+    lines.push('@compute @workgroup_size(WG)');
+    lines.push('fn main(@builtin(global_invocation_id) gid: vec3<u32>) {');
+    lines.push('  if (gid.x >= INVOCATIONS) { return; }');
+    for (let q = 0; q < rows; q++) {
+      const row = layout === 'row' ? `gid.x * ${rows}u + ${q}u` : `gid.x + ${q}u * INVOCATIONS`;
+      lines.push(`  let row${q} = min(${row}, OUT - 1u);`);
+      lines.push(`  var acc${q} = 0;`);
+    }
+    lines.push('  var xs = vec4<i32>(0);');
+    lines.push('  for (var c = 0u; c < CHUNKS; c++) {');
+    for (let i = 0; i < 16; i++) {
+      lines.push(`    let x${i} = xq[16u * c + ${i}u];`);
+      lines.push(`    let p${i} = x${i}.z + 65536 * x${i}.x;`);
+      lines.push(`    let q${i} = x${i}.w + 65536 * x${i}.y;`);
+      lines.push(`    xs += x${i};`);
+    }
+    const M = '0x00030003';
+    for (let q = 0; q < rows; q++) {
+      const at = layout === 'row' ? `row${q} * CHUNKS + c` : `c * OUT + row${q}`;
+      lines.push(`    let w${q} = bitcast<vec4<i32>>(w[${at}]);`);
+      const terms: string[] = [];
+      ['x', 'y', 'z', 'w'].forEach((k, ki) => {
+        for (let j = 0; j < 4; j++) {
+          const i = 4 * ki + j;
+          const s0 = 2 * j;
+          const s1 = 2 * j + 8;
+          terms.push(`((w${q}.${k}${s0 ? ` >> ${s0}u` : ''}) & ${M}) * p${i}`);
+          terms.push(`((w${q}.${k} >> ${s1}u) & ${M}) * q${i}`);
+        }
+      });
+      lines.push(`    var a${q} = ${terms[0]};`);
+      for (const t of terms.slice(1)) lines.push(`    a${q} += ${t};`);
+      lines.push(`    acc${q} += (a${q} + 0x8000) >> 16u;`);
+    }
+    lines.push('  }');
+    lines.push('  let xsum = xs.x + xs.y + xs.z + xs.w;');
+    for (let q = 0; q < rows; q++) {
+      const row = layout === 'row' ? `gid.x * ${rows}u + ${q}u` : `gid.x + ${q}u * INVOCATIONS`;
+      lines.push(`  if (${row} < OUT) { store_row(row${q}, acc${q} - xsum); }`);
+    }
+    lines.push('}');
+    return lines.join('\n');
+  };
+  return {
+    name: `pair r${rows} wg${wg} ${layout}`,
+    shader,
+    workgroups: (r) => Math.ceil(Math.ceil(r / rows) / wg),
+    weights: layout === 'row' ? undefined : interleave,
+  };
+}
+
+/** [row][chunk] vec4s → [chunk][row]. */
+function interleave(words: Uint32Array, rows: number, chunks: number): Uint32Array {
+  const out = new Uint32Array(words.length);
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < chunks; c++) {
+      for (let k = 0; k < 4; k++) out[(c * rows + r) * 4 + k] = words[(r * chunks + c) * 4 + k];
+    }
+  }
+  return out;
+}
+
+/**
+ * The engine kernel's arithmetic (vec4 codes × vec4 x) with `rows` rows per invocation and the loops fully unrolled
+ * (every shift and x index a constant): separates the unrolling from the pair trick.
+ */
+function unrolledKernel(rows: number, wg: number): Candidate {
+  const shader = () => {
+    const lines: string[] = [HEAD(wg)];
+    lines.push(`override INVOCATIONS: u32 = (OUT + ${rows - 1}u) / ${rows}u;`);
+    lines.push('@compute @workgroup_size(WG)');
+    lines.push('fn main(@builtin(global_invocation_id) gid: vec3<u32>) {');
+    lines.push('  if (gid.x >= INVOCATIONS) { return; }');
+    for (let q = 0; q < rows; q++) {
+      lines.push(`  let row${q} = min(gid.x * ${rows}u + ${q}u, OUT - 1u);`);
+      lines.push(`  var acc${q} = vec4<i32>(0);`);
+    }
+    lines.push('  for (var c = 0u; c < CHUNKS; c++) {');
+    for (let i = 0; i < 16; i++) lines.push(`    let x${i} = xq[16u * c + ${i}u];`);
+    for (let q = 0; q < rows; q++) {
+      lines.push(`    let w${q} = w[row${q} * CHUNKS + c];`);
+      ['x', 'y', 'z', 'w'].forEach((k, ki) => {
+        for (let j = 0; j < 4; j++) {
+          lines.push(`    acc${q} += (vec4<i32>((vec4<u32>(w${q}.${k}) >> vec4<u32>(${2 * j}u, ${2 * j + 8}u, ${2 * j + 16}u, ${2 * j + 24}u)) & vec4<u32>(3u)) - vec4<i32>(1)) * x${4 * ki + j};`);
+        }
+      });
+    }
+    lines.push('  }');
+    for (let q = 0; q < rows; q++) {
+      lines.push(`  if (gid.x * ${rows}u + ${q}u < OUT) { store_row(row${q}, acc${q}.x + acc${q}.y + acc${q}.z + acc${q}.w); }`);
+    }
+    lines.push('}');
+    return lines.join('\n');
+  };
+  return { name: `unrolled r${rows} wg${wg}`, shader, workgroups: (r) => Math.ceil(Math.ceil(r / rows) / wg) };
+}
+
+export const CANDIDATES: Record<string, Candidate> = Object.fromEntries(
+  [
+    unrolledKernel(2, 64),
+    unrolledKernel(4, 16),
+    pairKernel(2, 64, 'row'),
+    pairKernel(4, 16, 'row'),
+    pairKernel(8, 16, 'row'),
+    pairKernel(4, 16, 'inter'),
+    pairKernel(8, 8, 'row'),
+    pairKernel(4, 64, 'row'),
+  ].map((c) => [c.name, c]),
+);
+
+async function timePass(ctx: GpuContext, pipeline: GPUComputePipeline, bindGroup: GPUBindGroup, workgroups: number, reps: number): Promise<number> {
+  const device = ctx.device;
+  const querySet = device.createQuerySet({ type: 'timestamp', count: 2 });
+  const resolve = device.createBuffer({ size: 16, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
+  try {
+    const encoder = device.createCommandEncoder();
+    const pass = encoder.beginComputePass({ timestampWrites: { querySet, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 } });
+    pass.setPipeline(pipeline);
+    pass.setBindGroup(0, bindGroup);
+    for (let i = 0; i < reps; i++) pass.dispatchWorkgroups(workgroups);
+    pass.end();
+    encoder.resolveQuerySet(querySet, 0, 2, resolve, 0);
+    device.queue.submit([encoder.finish()]);
+    const [begin, end] = new BigInt64Array(await ctx.readBuffer(resolve));
+    return Number(end - begin) / 1000 / reps;
+  } finally {
+    querySet.destroy();
+    resolve.destroy();
+  }
+}
+
+/**
+ * For each shape: the engine's bitlinear_row and the named candidates, `trials` interleaved trials of about
+ * `targetMs` each; y compared bit for bit with the engine's on `checks` random inputs (the first with extreme x).
+ */
+export async function runLab(shapes: [number, number][], names: string[], trials = 5, targetMs = 60, checks = 3): Promise<{ adapter: string; rows: LabRow[] }> {
+  const ctx = await GpuContext.create({ timestamps: true });
+  if (!ctx.features.has('timestamp-query')) throw new Error('no timestamp queries');
+  const rng = new Rng(11);
+  const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
+  const out: LabRow[] = [];
+  try {
+    for (const [rows, cols] of shapes) {
+      const shape = `${rows}×${cols}`;
+      const buffers: GPUBuffer[] = [];
+      const buf = (data: ArrayBufferView) => {
+        const b = ctx.createBufferWithData('scratch', 'lab', data, usage);
+        buffers.push(b);
+        return b;
+      };
+      const tensor: TernaryTensor = { kind: 'ternary', shape: [rows, cols], scale: 0.02, values: Int8Array.from({ length: rows * cols }, () => rng.int(3) - 1) };
+      const m = packTernaryMatvec([tensor]);
+      const scales = buf(Float32Array.from({ length: rows }, () => 0.01 + rng.int(1000) / 1000));
+      const xq = buf(new Int32Array(matvecInputWords(cols)));
+      const xscale = buf(new Float32Array([2.5, 0, 0, 0]));
+      const plan = matvecPlan(rows, cols, false, { subgroups: false, dot4: false, rowPerThread: true }, ctx.maxWorkgroupBytes);
+      const runs: { name: string; pipeline: GPUComputePipeline; workgroups: number; bind: GPUBindGroup; y: GPUBuffer }[] = [];
+      const add = (name: string, pipeline: GPUComputePipeline, workgroups: number, words: Uint32Array) => {
+        const y = buf(new Float32Array(rows));
+        const bind = ctx.device.createBindGroup({
+          layout: pipeline.getBindGroupLayout(0),
+          entries: [buf(words), scales, xq, xscale, y].map((buffer, binding) => ({ binding, resource: { buffer } })),
+        });
+        runs.push({ name, pipeline, workgroups, bind, y });
+      };
+      add('engine bitlinear_row', ctx.pipeline(plan.shader, plan.entryPoint, plan.constants), plan.workgroups, m.words);
+      for (const n of names) {
+        const c = CANDIDATES[n];
+        if (!c) throw new Error(`no candidate ${n}`);
+        add(n, ctx.pipeline(c.shader(rows, cols), 'main', { IN: cols, OUT: rows, ACCUMULATE: 0 }), c.workgroups(rows), c.weights ? c.weights(m.words, rows, m.chunks) : m.words);
+      }
+      // Bit-exactness.
+      const exact = runs.map(() => true);
+      for (let check = 0; check < checks; check++) {
+        const x = Int32Array.from({ length: matvecInputWords(cols) }, (_, i) => (i >= cols ? rng.int(256) - 128 : check === 0 ? (i % 3 === 0 ? 127 : -128) : rng.int(256) - 128));
+        ctx.device.queue.writeBuffer(xq, 0, x);
+        const encoder = ctx.device.createCommandEncoder();
+        for (const r of runs) {
+          const pass = encoder.beginComputePass();
+          pass.setPipeline(r.pipeline);
+          pass.setBindGroup(0, r.bind);
+          pass.dispatchWorkgroups(r.workgroups);
+          pass.end();
+        }
+        ctx.device.queue.submit([encoder.finish()]);
+        const ys = await Promise.all(runs.map(async (r) => new Uint32Array(await ctx.readBuffer(r.y))));
+        runs.forEach((_, i) => {
+          if (!ys[i].every((v, k) => v === ys[0][k])) exact[i] = false;
+        });
+      }
+      // Timing: calibrate, then interleaved trials.
+      const reps = await Promise.all(
+        runs.map(async (r) => {
+          await timePass(ctx, r.pipeline, r.bind, r.workgroups, 2);
+          const probe = await timePass(ctx, r.pipeline, r.bind, r.workgroups, 4);
+          return Math.max(4, Math.min(2000, Math.round((targetMs * 1000) / Math.max(probe, 0.01))));
+        }),
+      );
+      const us = runs.map(() => [] as number[]);
+      for (let t = 0; t < trials; t++) {
+        for (let i = 0; i < runs.length; i++) us[i].push(await timePass(ctx, runs[i].pipeline, runs[i].bind, runs[i].workgroups, reps[i]));
+      }
+      runs.forEach((r, i) => out.push({ shape, candidate: r.name, us: us[i], exact: exact[i] }));
+      for (const b of buffers) ctx.destroyBuffer(b);
+    }
+    return { adapter: ctx.adapterInfo, rows: out };
+  } finally {
+    ctx.destroy();
+  }
+}
+
+export function candidateNames(): string[] {
+  return Object.keys(CANDIDATES);
+}
