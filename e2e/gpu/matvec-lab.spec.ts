@@ -12,13 +12,13 @@ test('matvec lab: candidates vs bitlinear_row', async ({ page }) => {
   const names = (process.env.MATVEC_LAB_CANDIDATES ?? '').split(',').filter(Boolean);
   const trials = Number(process.env.MATVEC_LAB_TRIALS ?? 5);
   const targetMs = Number(process.env.MATVEC_LAB_MS ?? 60);
-  const all = names.length ? names : await inHarness<string[]>(page, 'matvec-lab.ts', 'candidateNames');
+  const all = names.length ? ['former bitlinear_row', ...names.filter((n) => n !== 'former bitlinear_row')] : await inHarness<string[]>(page, 'matvec-lab.ts', 'candidateNames');
   const r = await inHarness<{ adapter: string; rows: LabRow[] }>(page, 'matvec-lab.ts', 'runLab', shapes, all, trials, targetMs);
   const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-  const lines = [`${r.adapter}; ${trials} interleaved trials, median µs/call [min–max], ratio = engine median / candidate median`];
+  const lines = [`${r.adapter}; ${trials} interleaved trials, median µs/call [min–max], ratio = former bitlinear_row median / this median`];
   let engine = 0;
   for (const row of r.rows) {
-    if (row.candidate.startsWith('engine')) engine = med(row.us);
+    if (row.candidate.startsWith('engine')) engine = med(r.rows.find((x) => x.shape === row.shape && x.candidate === 'former bitlinear_row')?.us ?? row.us);
     const m = med(row.us);
     lines.push(`${row.shape.padEnd(9)} ${row.candidate.padEnd(26)} ${m.toFixed(1).padStart(8)} [${Math.min(...row.us).toFixed(1)}–${Math.max(...row.us).toFixed(1)}] ×${(engine / m).toFixed(2)} ${row.exact ? 'exact' : 'DIFFERS'}`);
   }

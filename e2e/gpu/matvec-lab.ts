@@ -104,6 +104,92 @@ function pairKernel(rows: number, wg: number, layout: 'row' | 'inter'): Candidat
   };
 }
 
+/**
+ * The pair kernel as it would be written by hand in shaders/bitlinear.wgsl: helper functions for a word and a chunk,
+ * a dynamic loop over the invocation's rows with the sums in a private array.
+ */
+function loopedPair(rows: number, wg: number): Candidate {
+  const shader = () => `${HEAD(wg)}
+const R: u32 = ${rows}u;
+override INVOCATIONS: u32 = (OUT + R - 1u) / R;
+const PAIR_MASK: i32 = 0x00030003;
+// Σ over the 16 columns of a word of code·x, 65536 times over (plus a low field): p, q hold the operands of its j = 0..3.
+fn word_pairs(w: i32, p: vec4<i32>, q: vec4<i32>) -> i32 {
+  return (w & PAIR_MASK) * p.x + ((w >> 8u) & PAIR_MASK) * q.x
+       + ((w >> 2u) & PAIR_MASK) * p.y + ((w >> 10u) & PAIR_MASK) * q.y
+       + ((w >> 4u) & PAIR_MASK) * p.z + ((w >> 12u) & PAIR_MASK) * q.z
+       + ((w >> 6u) & PAIR_MASK) * p.w + ((w >> 14u) & PAIR_MASK) * q.w;
+}
+fn pair_operands(a: vec4<i32>, b: vec4<i32>, c: vec4<i32>, d: vec4<i32>, hi: u32, lo: u32) -> vec4<i32> {
+  return vec4<i32>(a[lo], b[lo], c[lo], d[lo]) + 65536 * vec4<i32>(a[hi], b[hi], c[hi], d[hi]);
+}
+@compute @workgroup_size(WG)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  if (gid.x >= INVOCATIONS) { return; }
+  let row0 = gid.x * R;
+  var acc = array<i32, R>();
+  var xs = vec4<i32>(0);
+  for (var c = 0u; c < CHUNKS; c++) {
+    var p: array<vec4<i32>, 4>;
+    var q: array<vec4<i32>, 4>;
+    for (var k = 0u; k < 4u; k++) {
+      let x0 = xq[16u * c + 4u * k];
+      let x1 = xq[16u * c + 4u * k + 1u];
+      let x2 = xq[16u * c + 4u * k + 2u];
+      let x3 = xq[16u * c + 4u * k + 3u];
+      xs += x0 + x1 + x2 + x3;
+      p[k] = vec4<i32>(x0.z, x1.z, x2.z, x3.z) + 65536 * vec4<i32>(x0.x, x1.x, x2.x, x3.x);
+      q[k] = vec4<i32>(x0.w, x1.w, x2.w, x3.w) + 65536 * vec4<i32>(x0.y, x1.y, x2.y, x3.y);
+    }
+    let p0 = p[0]; let p1 = p[1]; let p2 = p[2]; let p3 = p[3];
+    let q0 = q[0]; let q1 = q[1]; let q2 = q[2]; let q3 = q[3];
+    for (var r = 0u; r < R; r++) {
+      let wv = bitcast<vec4<i32>>(w[min(row0 + r, OUT - 1u) * CHUNKS + c]);
+      let h = word_pairs(wv.x, p0, q0) + word_pairs(wv.y, p1, q1) + word_pairs(wv.z, p2, q2) + word_pairs(wv.w, p3, q3);
+      acc[r] += (h + 0x8000) >> 16u;
+    }
+  }
+  let xsum = xs.x + xs.y + xs.z + xs.w;
+  for (var r = 0u; r < R; r++) {
+    if (row0 + r < OUT) { store_row(row0 + r, acc[r] - xsum); }
+  }
+}
+`;
+  return { name: `looped r${rows} wg${wg}`, shader, workgroups: (r) => Math.ceil(Math.ceil(r / rows) / wg) };
+}
+
+/** The engine's bitlinear_row before this lab (2 rows per invocation, vec4 codes × vec4 x; commit bf64e30). */
+function formerRow(): Candidate {
+  const shader = () => `${HEAD(64)}
+fn row_codes(word: u32, j: u32) -> vec4<i32> {
+  return vec4<i32>((vec4<u32>(word) >> vec4<u32>(2u * j, 2u * j + 8u, 2u * j + 16u, 2u * j + 24u)) & vec4<u32>(3u)) - vec4<i32>(1);
+}
+override ROW_PAIRS: u32 = (OUT + 1u) / 2u;
+@compute @workgroup_size(WG)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  if (gid.x >= ROW_PAIRS) { return; }
+  let row0 = 2u * gid.x;
+  let row1 = min(row0 + 1u, OUT - 1u);
+  var acc0 = vec4<i32>(0);
+  var acc1 = vec4<i32>(0);
+  for (var c = 0u; c < CHUNKS; c++) {
+    let chunk0 = w[row0 * CHUNKS + c];
+    let chunk1 = w[row1 * CHUNKS + c];
+    for (var k = 0u; k < 4u; k++) {
+      for (var j = 0u; j < 4u; j++) {
+        let x = xq[16u * c + 4u * k + j];
+        acc0 += row_codes(chunk0[k], j) * x;
+        acc1 += row_codes(chunk1[k], j) * x;
+      }
+    }
+  }
+  store_row(row0, acc0.x + acc0.y + acc0.z + acc0.w);
+  if (row0 + 1u < OUT) { store_row(row1, acc1.x + acc1.y + acc1.z + acc1.w); }
+}
+`;
+  return { name: 'former bitlinear_row', shader, workgroups: (r) => Math.ceil(Math.ceil(r / 2) / 64) };
+}
+
 /** [row][chunk] vec4s → [chunk][row]. */
 function interleave(words: Uint32Array, rows: number, chunks: number): Uint32Array {
   const out = new Uint32Array(words.length);
@@ -152,6 +238,7 @@ function unrolledKernel(rows: number, wg: number): Candidate {
 
 export const CANDIDATES: Record<string, Candidate> = Object.fromEntries(
   [
+    formerRow(),
     unrolledKernel(2, 64),
     unrolledKernel(4, 16),
     pairKernel(2, 64, 'row'),
@@ -160,6 +247,19 @@ export const CANDIDATES: Record<string, Candidate> = Object.fromEntries(
     pairKernel(4, 16, 'inter'),
     pairKernel(8, 8, 'row'),
     pairKernel(4, 64, 'row'),
+    pairKernel(8, 4, 'row'),
+    pairKernel(16, 4, 'row'),
+    pairKernel(16, 8, 'row'),
+    pairKernel(8, 8, 'inter'),
+    pairKernel(32, 4, 'row'),
+    pairKernel(32, 8, 'row'),
+    pairKernel(16, 16, 'row'),
+    loopedPair(16, 8),
+    loopedPair(8, 8),
+    loopedPair(32, 4),
+    loopedPair(16, 4),
+    loopedPair(32, 8),
+    loopedPair(8, 4),
   ].map((c) => [c.name, c]),
 );
 

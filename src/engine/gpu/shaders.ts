@@ -27,8 +27,16 @@ export const KERNEL_CONSTANTS = {
   WORKGROUP_SIZE: 64,
   /** Columns per vec4<u32> chunk of the matvec weight layout (pack.ts packTernaryMatvec). */
   MATVEC_CHUNK_COLS,
-  /** Output rows per invocation of bitlinear_row (written for 2: row0, row1). */
-  ROW_ROWS_PER_THREAD: 2,
+  /**
+   * Output rows per invocation of bitlinear_row: each chunk's x operands are built once for all of them (32 with
+   * workgroups of 4 measured faster on SwiftShader than 8 or 16 rows, in workgroups of 4 or 8: e2e/gpu/matvec-lab.spec.ts).
+   */
+  ROW_ROWS_PER_THREAD: 32,
+  /**
+   * Workgroup size of bitlinear_row: one SIMD group of SwiftShader, so that 128 rows make a workgroup (as many
+   * workgroups to spread over the CPU's threads as the former kernel's 2 rows × 64 invocations).
+   */
+  ROW_WORKGROUP_SIZE: 4,
   /** Output rows per invocation of bitlinear_row_norm. */
   ROW_NORM_ROWS: 8,
   /** Workgroup size of bitlinear_row_norm: small, so that its workgroups spread over a CPU's threads. */
