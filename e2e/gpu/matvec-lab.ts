@@ -23,6 +23,11 @@ interface Candidate {
   workgroups: (rows: number) => number;
   /** Weights in this candidate's layout, from the engine's matvec words. */
   weights?: (words: Uint32Array, rows: number, chunks: number) => Uint32Array;
+  /**
+   * A table-building dispatch recorded before each call (binding 2 = xq, binding 5 = the i32 table, read_write;
+   * the main kernel reads the table at binding 5): its time counts.
+   */
+  prep?: { shader: string; workgroups: (cols: number) => number; tableWords: (cols: number) => number; untimed?: boolean };
 }
 
 const HEAD = (wg: number) => `
@@ -158,6 +163,72 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   return { name: `looped r${rows} wg${wg}`, shader, workgroups: (r) => Math.ceil(Math.ceil(r / rows) / wg) };
 }
 
+/**
+ * Lookup table (T-MAC / BitNet TL style): for each byte of a weight word (the codes of 4 columns 16k + 4j + b,
+ * j = 0..3, of chunk c; group g = 16c + 4k + b) the 256 sums Σ code·x, built by a dispatch of its own per input;
+ * then a row costs one table lookup per 4 columns. Σ w·x = Σ lookups − Σ x.
+ */
+function lutKernel(rows: number, wg: number): Candidate {
+  const prep = `
+override IN: u32;
+override CHUNKS: u32 = (IN + 63u) / 64u;
+@group(0) @binding(2) var<storage, read> xq: array<vec4<i32>>;
+@group(0) @binding(5) var<storage, read_write> lut: array<i32>;
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let e = gid.x;
+  if (e >= CHUNKS * 16u * 256u) { return; }
+  let g = e / 256u;
+  let v = e % 256u;
+  let c = g / 16u;
+  let k = (g / 4u) % 4u;
+  let b = g % 4u;
+  var sum = 0;
+  for (var j = 0u; j < 4u; j++) { sum += i32((v >> (2u * j)) & 3u) * xq[16u * c + 4u * k + j][b]; }
+  lut[e] = sum;
+}
+`;
+  const shader = () => `${HEAD(wg)}
+@group(0) @binding(5) var<storage, read> lut: array<i32>;
+const R: u32 = ${rows}u;
+override INVOCATIONS: u32 = (OUT + R - 1u) / R;
+@compute @workgroup_size(WG)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  if (gid.x >= INVOCATIONS) { return; }
+  let row0 = gid.x * R;
+  var xs = vec4<i32>(0);
+  for (var i = 0u; i < CHUNKS * 16u; i++) { xs += xq[i]; }
+  let xsum = xs.x + xs.y + xs.z + xs.w;
+  for (var r = 0u; r < R; r++) {
+    let row = min(row0 + r, OUT - 1u);
+    var acc = 0;
+    for (var c = 0u; c < CHUNKS; c++) {
+      let wv = w[row * CHUNKS + c];
+      let base = c * 4096u;
+      for (var k = 0u; k < 4u; k++) {
+        let word = wv[k];
+        let at = base + k * 1024u;
+        acc += lut[at + (word & 255u)] + lut[at + 256u + ((word >> 8u) & 255u)]
+             + lut[at + 512u + ((word >> 16u) & 255u)] + lut[at + 768u + (word >> 24u)];
+      }
+    }
+    if (row0 + r < OUT) { store_row(row0 + r, acc - xsum); }
+  }
+}
+`;
+  return {
+    name: `lut r${rows} wg${wg}`,
+    shader,
+    workgroups: (r) => Math.ceil(Math.ceil(r / rows) / wg),
+    prep: { shader: prep, workgroups: (cols) => Math.ceil((Math.ceil(cols / 64) * 16 * 256) / 64), tableWords: (cols) => Math.ceil(cols / 64) * 16 * 256 },
+  };
+}
+
+/** A table candidate timed without its table build (built once, before the timing): the lookups' own cost. */
+function lookupsOnly(c: Candidate): Candidate {
+  return { ...c, name: `${c.name} lookups only`, prep: c.prep && { ...c.prep, untimed: true } };
+}
+
 /** The engine's bitlinear_row before this lab (2 rows per invocation, vec4 codes × vec4 x; commit bf64e30). */
 function formerRow(): Candidate {
   const shader = () => `${HEAD(64)}
@@ -260,19 +331,33 @@ export const CANDIDATES: Record<string, Candidate> = Object.fromEntries(
     loopedPair(16, 4),
     loopedPair(32, 8),
     loopedPair(8, 4),
+    lutKernel(8, 4),
+    lutKernel(32, 4),
+    lookupsOnly(lutKernel(8, 4)),
   ].map((c) => [c.name, c]),
 );
 
-async function timePass(ctx: GpuContext, pipeline: GPUComputePipeline, bindGroup: GPUBindGroup, workgroups: number, reps: number): Promise<number> {
+interface Prep { pipeline: GPUComputePipeline; bind: GPUBindGroup; workgroups: number }
+
+async function timePass(ctx: GpuContext, pipeline: GPUComputePipeline, bindGroup: GPUBindGroup, workgroups: number, reps: number, prep?: Prep): Promise<number> {
   const device = ctx.device;
   const querySet = device.createQuerySet({ type: 'timestamp', count: 2 });
   const resolve = device.createBuffer({ size: 16, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
   try {
     const encoder = device.createCommandEncoder();
     const pass = encoder.beginComputePass({ timestampWrites: { querySet, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 } });
-    pass.setPipeline(pipeline);
-    pass.setBindGroup(0, bindGroup);
-    for (let i = 0; i < reps; i++) pass.dispatchWorkgroups(workgroups);
+    for (let i = 0; i < reps; i++) {
+      if (prep || i === 0) {
+        if (prep) {
+          pass.setPipeline(prep.pipeline);
+          pass.setBindGroup(0, prep.bind);
+          pass.dispatchWorkgroups(prep.workgroups);
+        }
+        pass.setPipeline(pipeline);
+        pass.setBindGroup(0, bindGroup);
+      }
+      pass.dispatchWorkgroups(workgroups);
+    }
     pass.end();
     encoder.resolveQuerySet(querySet, 0, 2, resolve, 0);
     device.queue.submit([encoder.finish()]);
@@ -309,20 +394,29 @@ export async function runLab(shapes: [number, number][], names: string[], trials
       const xq = buf(new Int32Array(matvecInputWords(cols)));
       const xscale = buf(new Float32Array([2.5, 0, 0, 0]));
       const plan = matvecPlan(rows, cols, false, { subgroups: false, dot4: false, rowPerThread: true }, ctx.maxWorkgroupBytes);
-      const runs: { name: string; pipeline: GPUComputePipeline; workgroups: number; bind: GPUBindGroup; y: GPUBuffer }[] = [];
-      const add = (name: string, pipeline: GPUComputePipeline, workgroups: number, words: Uint32Array) => {
+      const runs: { name: string; pipeline: GPUComputePipeline; workgroups: number; bind: GPUBindGroup; y: GPUBuffer; prep?: Prep; untimedPrep?: boolean }[] = [];
+      const add = (name: string, pipeline: GPUComputePipeline, workgroups: number, words: Uint32Array, c?: Candidate) => {
         const y = buf(new Float32Array(rows));
-        const bind = ctx.device.createBindGroup({
-          layout: pipeline.getBindGroupLayout(0),
-          entries: [buf(words), scales, xq, xscale, y].map((buffer, binding) => ({ binding, resource: { buffer } })),
-        });
-        runs.push({ name, pipeline, workgroups, bind, y });
+        const entries = [buf(words), scales, xq, xscale, y].map((buffer, binding) => ({ binding, resource: { buffer } }));
+        let prep: Prep | undefined;
+        if (c?.prep) {
+          const table = buf(new Int32Array(c.prep.tableWords(cols)));
+          entries.push({ binding: 5, resource: { buffer: table } });
+          const prepPipeline = ctx.pipeline(c.prep.shader, 'main', { IN: cols });
+          prep = {
+            pipeline: prepPipeline,
+            workgroups: c.prep.workgroups(cols),
+            bind: ctx.device.createBindGroup({ layout: prepPipeline.getBindGroupLayout(0), entries: [entries[2], { binding: 5, resource: { buffer: table } }] }),
+          };
+        }
+        const bind = ctx.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
+        runs.push({ name, pipeline, workgroups, bind, y, prep, untimedPrep: c?.prep?.untimed });
       };
       add('engine bitlinear_row', ctx.pipeline(plan.shader, plan.entryPoint, plan.constants), plan.workgroups, m.words);
       for (const n of names) {
         const c = CANDIDATES[n];
         if (!c) throw new Error(`no candidate ${n}`);
-        add(n, ctx.pipeline(c.shader(rows, cols), 'main', { IN: cols, OUT: rows, ACCUMULATE: 0 }), c.workgroups(rows), c.weights ? c.weights(m.words, rows, m.chunks) : m.words);
+        add(n, ctx.pipeline(c.shader(rows, cols), 'main', { IN: cols, OUT: rows, ACCUMULATE: 0 }), c.workgroups(rows), c.weights ? c.weights(m.words, rows, m.chunks) : m.words, c);
       }
       // Bit-exactness.
       const exact = runs.map(() => true);
@@ -332,6 +426,11 @@ export async function runLab(shapes: [number, number][], names: string[], trials
         const encoder = ctx.device.createCommandEncoder();
         for (const r of runs) {
           const pass = encoder.beginComputePass();
+          if (r.prep) {
+            pass.setPipeline(r.prep.pipeline);
+            pass.setBindGroup(0, r.prep.bind);
+            pass.dispatchWorkgroups(r.prep.workgroups);
+          }
           pass.setPipeline(r.pipeline);
           pass.setBindGroup(0, r.bind);
           pass.dispatchWorkgroups(r.workgroups);
@@ -346,14 +445,14 @@ export async function runLab(shapes: [number, number][], names: string[], trials
       // Timing: calibrate, then interleaved trials.
       const reps = await Promise.all(
         runs.map(async (r) => {
-          await timePass(ctx, r.pipeline, r.bind, r.workgroups, 2);
-          const probe = await timePass(ctx, r.pipeline, r.bind, r.workgroups, 4);
+          await timePass(ctx, r.pipeline, r.bind, r.workgroups, 2, r.untimedPrep ? undefined : r.prep);
+          const probe = await timePass(ctx, r.pipeline, r.bind, r.workgroups, 4, r.untimedPrep ? undefined : r.prep);
           return Math.max(4, Math.min(2000, Math.round((targetMs * 1000) / Math.max(probe, 0.01))));
         }),
       );
       const us = runs.map(() => [] as number[]);
       for (let t = 0; t < trials; t++) {
-        for (let i = 0; i < runs.length; i++) us[i].push(await timePass(ctx, runs[i].pipeline, runs[i].bind, runs[i].workgroups, reps[i]));
+        for (let i = 0; i < runs.length; i++) us[i].push(await timePass(ctx, runs[i].pipeline, runs[i].bind, runs[i].workgroups, reps[i], runs[i].untimedPrep ? undefined : runs[i].prep));
       }
       runs.forEach((r, i) => out.push({ shape, candidate: r.name, us: us[i], exact: exact[i] }));
       for (const b of buffers) ctx.destroyBuffer(b);
