@@ -104,7 +104,7 @@ export interface KernelFeatures {
   /** The `packed_4x8_integer_dot_product` WGSL language feature: dot4I8Packed. */
   dot4: boolean;
   /**
-   * One invocation per output row (`bitlinear_row`) instead of the tiled matvec: set for CPU adapters (SwiftShader),
+   * Rows per invocation (`bitlinear_row`, ROW_ROWS_PER_THREAD of them) instead of the tiled matvec: set for CPU adapters (SwiftShader),
    * where barriers and workgroup memory cost more than they save. Not a capability: a choice per adapter kind.
    */
   rowPerThread?: boolean;
