@@ -113,6 +113,8 @@ export async function measureKernels(config: BenchConfig): Promise<KernelResult>
       if ((!subgroups || ctx.kernelFeatures.subgroups) && (!dot4 || ctx.kernelFeatures.dot4)) variants.push({ subgroups, dot4, rowPerThread: false });
     }
   }
+  // bitlinear_row, the CPU adapters' decode matvec (32 rows per invocation, two columns per i32 multiply since the
+  // matvec lab, e2e/gpu/matvec-lab.spec.ts, which also times the former two-rows kernel against it).
   variants.push({ subgroups: false, dot4: false, rowPerThread: true });
   try {
     for (const shape of shapes) {

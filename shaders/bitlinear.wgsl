@@ -217,41 +217,73 @@ fn store_rows(first_row: u32, sums: vec4<i32>) {
   }
 }
 
-// bitlinear_row: two output rows per invocation over the same layout, no workgroup memory and no barrier. Chosen
-// on CPU adapters (SwiftShader; src/engine/gpu/bitlinear.ts), where a barrier costs more than the loads that
-// staging x saves (the bench's kernel table measures both). x is read as vec4<i32> (4 consecutive columns, the ones
-// whose codes `(word >> 2j) & 0x03030303` holds), once for both rows, with no per-column bounds test: padding
-// columns have weight 0, so whatever xq holds past IN adds nothing (xq is allocated to whole chunks of 64 columns).
-// Measured 2-3x faster on SwiftShader than one row and one scalar column at a time. Same i32 sum, same f32 multiply.
-// ROW_ROWS_PER_THREAD: gpu/shaders.ts KERNEL_CONSTANTS (the dispatch uses it).
-const_assert ROW_ROWS_PER_THREAD == 2u; // row0, row1 below
-override ROW_PAIRS: u32 = (OUT + 1u) / ROW_ROWS_PER_THREAD;
+// bitlinear_row: ROW_ROWS_PER_THREAD output rows per invocation over the same layout, no workgroup memory and no
+// barrier. Chosen on CPU adapters (SwiftShader; src/engine/gpu/bitlinear.ts), where a barrier costs more than the
+// loads that staging x saves (the bench's kernel table measures both). On SwiftShader this kernel is bound by
+// instructions per weight, not by loads, so it multiplies two columns at a time in one i32 multiply:
+// - codes c = w + 1 of two columns p, q sit at bits 0..1 and 16..17 of C = (word >> s) & 0x00030003 (in this layout
+//   the columns 4j + b and 4j + b + 2 of a word's 16, at s = 2j + 8b, b ∈ {0, 1}), and X = x_q + 65536·x_p, so
+//   C·X = c_p·x_q + 65536·(c_p·x_p + c_q·x_q) (mod 2³², the c_q·x_p·2³² term wraps away): the high field is the pair's
+//   Σ c·x. Over the 32 products of a 64-column chunk, with x int8, the low field L stays within ±2¹³ and the high one
+//   H within ±2¹⁴, so the chunk's sum S = L + 65536·H does not overflow and H = (S + 0x8000) >> 16 exactly;
+// - Σ w·x = Σ c·x − Σ x, Σ x once per invocation;
+// - X is built once per chunk (32 i32) and serves ROW_ROWS_PER_THREAD rows, in small workgroups
+//   (ROW_WORKGROUP_SIZE, one SIMD group of SwiftShader) so that small matrices still make a few workgroups.
+// About 8 ALU operations per 4 weights instead of 20 (vec4 shift, mask, −1, multiply, add): measured 4-7x faster
+// than the former kernel (2 rows per invocation, vec4<i32> codes × vec4<i32> x) on SwiftShader at the d256 shapes
+// (e2e/gpu/matvec-lab.spec.ts). x must hold int8 values in every column it reads, padding included (whole chunks:
+// see matvecInputWords; the padding columns have weight 0, code 1, and cancel against Σ x). The i32 sum is the
+// same as `bitlinear`'s, and so is the f32 multiply: the same y bit for bit.
+// ROW_ROWS_PER_THREAD, ROW_WORKGROUP_SIZE: gpu/shaders.ts KERNEL_CONSTANTS (the dispatch uses them).
+override ROW_INVOCATIONS: u32 = (OUT + ROW_ROWS_PER_THREAD - 1u) / ROW_ROWS_PER_THREAD;
+const PAIR_MASK: i32 = 0x00030003;
 
-fn store_row(row: u32, acc: vec4<i32>) {
-  let value = f32(acc.x + acc.y + acc.z + acc.w) * (row_scale[row] / xscale[0]);
+// Σ code·x of the 16 columns of a word, in the high field (plus a low field): p[j], q[j] are the X of its columns
+// 4j + {0, 2} and 4j + {1, 3}.
+fn word_pairs(w: i32, p: vec4<i32>, q: vec4<i32>) -> i32 {
+  return (w & PAIR_MASK) * p.x + ((w >> 8u) & PAIR_MASK) * q.x
+       + ((w >> 2u) & PAIR_MASK) * p.y + ((w >> 10u) & PAIR_MASK) * q.y
+       + ((w >> 4u) & PAIR_MASK) * p.z + ((w >> 12u) & PAIR_MASK) * q.z
+       + ((w >> 6u) & PAIR_MASK) * p.w + ((w >> 14u) & PAIR_MASK) * q.w;
+}
+
+fn store_row(row: u32, sum: i32) {
+  let value = f32(sum) * (row_scale[row] / xscale[0]);
   if (ACCUMULATE) { y[row] = y[row] + value; } else { y[row] = value; }
 }
 
-@compute @workgroup_size(WORKGROUP_SIZE)
+@compute @workgroup_size(ROW_WORKGROUP_SIZE)
 fn bitlinear_row(@builtin(global_invocation_id) gid: vec3<u32>) {
-  if (gid.x >= ROW_PAIRS) { return; }
-  let row0 = ROW_ROWS_PER_THREAD * gid.x;
-  let row1 = min(row0 + 1u, OUT - 1u); // an odd last row is computed twice and stored once
-  var acc0 = vec4<i32>(0);
-  var acc1 = vec4<i32>(0);
+  if (gid.x >= ROW_INVOCATIONS) { return; }
+  let row0 = gid.x * ROW_ROWS_PER_THREAD;
+  var acc = array<i32, ROW_ROWS_PER_THREAD>();
+  var x_sum = vec4<i32>(0);
   for (var c = 0u; c < CHUNKS; c++) {
-    let chunk0 = matvec_weights[row0 * CHUNKS + c];
-    let chunk1 = matvec_weights[row1 * CHUNKS + c];
+    // The X of word k of the chunk: columns 64c + 16k + 4j + b are xq_tile[16c + 4k + j][b].
+    var p: array<vec4<i32>, 4>;
+    var q: array<vec4<i32>, 4>;
     for (var k = 0u; k < 4u; k++) {
-      for (var j = 0u; j < 4u; j++) {
-        let x = xq_tile[16u * c + 4u * k + j]; // columns 64c + 16k + 4j .. + 3
-        acc0 += row_codes(chunk0[k], j) * x;
-        acc1 += row_codes(chunk1[k], j) * x;
-      }
+      let x0 = xq_tile[16u * c + 4u * k];
+      let x1 = xq_tile[16u * c + 4u * k + 1u];
+      let x2 = xq_tile[16u * c + 4u * k + 2u];
+      let x3 = xq_tile[16u * c + 4u * k + 3u];
+      x_sum += x0 + x1 + x2 + x3;
+      p[k] = vec4<i32>(x0.z, x1.z, x2.z, x3.z) + 65536 * vec4<i32>(x0.x, x1.x, x2.x, x3.x);
+      q[k] = vec4<i32>(x0.w, x1.w, x2.w, x3.w) + 65536 * vec4<i32>(x0.y, x1.y, x2.y, x3.y);
+    }
+    let p0 = p[0]; let p1 = p[1]; let p2 = p[2]; let p3 = p[3];
+    let q0 = q[0]; let q1 = q[1]; let q2 = q[2]; let q3 = q[3];
+    for (var r = 0u; r < ROW_ROWS_PER_THREAD; r++) {
+      // Rows past OUT (in the last invocation) repeat the last row; their sums are not stored.
+      let w = bitcast<vec4<i32>>(matvec_weights[min(row0 + r, OUT - 1u) * CHUNKS + c]);
+      let s = word_pairs(w.x, p0, q0) + word_pairs(w.y, p1, q1) + word_pairs(w.z, p2, q2) + word_pairs(w.w, p3, q3);
+      acc[r] += (s + 0x8000) >> 16u;
     }
   }
-  store_row(row0, acc0);
-  if (row0 + 1u < OUT) { store_row(row1, acc1); }
+  let total_x = x_sum.x + x_sum.y + x_sum.z + x_sum.w;
+  for (var r = 0u; r < ROW_ROWS_PER_THREAD; r++) {
+    if (row0 + r < OUT) { store_row(row0 + r, acc[r] - total_x); }
+  }
 }
 
 //#if subgroups

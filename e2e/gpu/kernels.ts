@@ -239,7 +239,7 @@ export async function checkMatvec(shapes: [rows: number, cols: number, accumulat
     const a = tensor(top, cols, 0.03);
     const b = tensor(rows - top, cols, 0.05);
     // Whole chunks of 64 columns as the engine allocates them (bitlinear_row reads them); the padding holds values
-    // that must not count (its weights are 0).
+    // that must not count (its weights are 0), int8 as the engine's always are (bitlinear_row's pair sums need it).
     const xq = Int32Array.from({ length: matvecInputWords(cols) }, (_, i) => (i < cols ? rng.int(256) - 128 : 99));
     // Extremes too: the packing of -128 and 127 into i8 lanes.
     xq[0] = -128;

@@ -86,11 +86,12 @@ describe('matvecPlan', () => {
 });
 
 describe('rows per thread (CPU adapters)', () => {
-  it('plans bitlinear_row with two rows per invocation and no workgroup memory, whatever the width', () => {
+  it('plans bitlinear_row with 32 rows per invocation in workgroups of 4 and no workgroup memory, whatever the width', () => {
     const plan = matvecPlan(100, 20000, true, { subgroups: true, dot4: true, rowPerThread: true });
     expect(plan.entryPoint).toBe('bitlinear_row');
-    expect(plan.workgroups).toBe(1); // 50 invocations of 64
+    expect(plan.workgroups).toBe(1); // 4 invocations of 32 rows
     expect(matvecPlan(129, 64, false, { subgroups: false, dot4: false, rowPerThread: true }).workgroups).toBe(2);
+    expect(matvecPlan(1536, 256, false, { subgroups: false, dot4: false, rowPerThread: true }).workgroups).toBe(12);
     expect(plan.workgroupBytes).toBe(0);
     expect(plan.constants).toEqual({ IN: 20000, OUT: 100, ACCUMULATE: 1 });
   });

@@ -4,7 +4,7 @@
 import { MATVEC_CHUNK_COLS } from './pack';
 import { bitlinearShader, KERNEL_CONSTANTS, type KernelFeatures } from './shaders';
 
-const { WORKGROUP_SIZE, ROW_ROWS_PER_THREAD, ROW_NORM_ROWS, ROW_NORM_WORKGROUP_SIZE, ROW_NORM_MAX_IN } = KERNEL_CONSTANTS;
+const { WORKGROUP_SIZE, ROW_ROWS_PER_THREAD, ROW_WORKGROUP_SIZE, ROW_NORM_ROWS, ROW_NORM_WORKGROUP_SIZE, ROW_NORM_MAX_IN } = KERNEL_CONSTANTS;
 
 /**
  * Rows per workgroup of the matvec (a multiple of 4: rows go in blocks of 4). x is staged once per workgroup, so
@@ -44,7 +44,8 @@ const REDUCE_BYTES = WORKGROUP_SIZE * 16;
  */
 /**
  * i32 words an int8 input buffer of the decode matvecs must hold for `cols` columns: whole chunks of 64 columns, as
- * bitlinear_row reads them (the padding columns have weight 0, so their values do not matter, but they must be there).
+ * bitlinear_row reads them (the padding columns have weight 0, so which values they hold does not matter, but they
+ * must be there and be int8, −128..127, as every column: zeros or another row's quantised values).
  */
 export function matvecInputWords(cols: number): number {
   return Math.ceil(cols / MATVEC_CHUNK_COLS) * MATVEC_CHUNK_COLS;
@@ -64,9 +65,9 @@ export function matvecPlan(
     return { shader: bitlinearShader(features, true), entryPoint: 'bitlinear_row_norm', constants, workgroups: Math.ceil(rows / ROW_NORM_ROWS_PER_WORKGROUP), workgroupBytes: 0, features };
   }
   if (features.rowPerThread && !norm) {
-    // Two rows per invocation, nothing in workgroup memory (the shader's x_packed is not used by this entry point).
-    // It reads xq in whole chunks of 64 columns: see matvecInputWords.
-    return { shader: bitlinearShader(features), entryPoint: 'bitlinear_row', constants, workgroups: Math.ceil(rows / (ROW_ROWS_PER_THREAD * WORKGROUP_SIZE)), workgroupBytes: 0, features };
+    // ROW_ROWS_PER_THREAD rows per invocation, nothing in workgroup memory (the shader's x_packed is not used by this
+    // entry point). It reads xq in whole chunks of 64 columns, int8 values in all of them: see matvecInputWords.
+    return { shader: bitlinearShader(features), entryPoint: 'bitlinear_row', constants, workgroups: Math.ceil(rows / (ROW_ROWS_PER_THREAD * ROW_WORKGROUP_SIZE)), workgroupBytes: 0, features };
   }
   let rowsPerWorkgroup = rowsPerWorkgroupAtLeast;
   const xBytes = chunks * 16 * 4; // x_packed

@@ -27,8 +27,16 @@ export const KERNEL_CONSTANTS = {
   WORKGROUP_SIZE: 64,
   /** Columns per vec4<u32> chunk of the matvec weight layout (pack.ts packTernaryMatvec). */
   MATVEC_CHUNK_COLS,
-  /** Output rows per invocation of bitlinear_row (written for 2: row0, row1). */
-  ROW_ROWS_PER_THREAD: 2,
+  /**
+   * Output rows per invocation of bitlinear_row: each chunk's x operands are built once for all of them (32 with
+   * workgroups of 4 measured faster on SwiftShader than 8 or 16 rows, in workgroups of 4 or 8: e2e/gpu/matvec-lab.spec.ts).
+   */
+  ROW_ROWS_PER_THREAD: 32,
+  /**
+   * Workgroup size of bitlinear_row: one SIMD group of SwiftShader, so that 128 rows make a workgroup (as many
+   * workgroups to spread over the CPU's threads as the former kernel's 2 rows × 64 invocations).
+   */
+  ROW_WORKGROUP_SIZE: 4,
   /** Output rows per invocation of bitlinear_row_norm. */
   ROW_NORM_ROWS: 8,
   /** Workgroup size of bitlinear_row_norm: small, so that its workgroups spread over a CPU's threads. */
@@ -101,7 +109,7 @@ export interface KernelFeatures {
   /** The `packed_4x8_integer_dot_product` WGSL language feature: dot4I8Packed. */
   dot4: boolean;
   /**
-   * One invocation per output row (`bitlinear_row`) instead of the tiled matvec: set for CPU adapters (SwiftShader),
+   * Rows per invocation (`bitlinear_row`, ROW_ROWS_PER_THREAD of them) instead of the tiled matvec: set for CPU adapters (SwiftShader),
    * where barriers and workgroup memory cost more than they save. Not a capability: a choice per adapter kind.
    */
   rowPerThread?: boolean;
