@@ -4,6 +4,7 @@
 import { GpuContext } from '../../src/engine/gpu/context';
 import { GpuModel, type DispatchTimer } from '../../src/engine/gpu/model';
 import { loadTiny, tokenSequence } from './parity';
+import type { KernelFeatures } from '../../src/engine/gpu/shaders';
 
 export interface ProfileRow {
   kind: string;
@@ -70,9 +71,9 @@ function rows(runs: Map<string, { count: number; us: number }>[]): ProfileRow[] 
  * `position`: tokens read (in chunks, untimed) before the timed chunk and decode step: the cost at a longer context.
  * `logits`: the timed chunk's ('all': as reading a text with its loss does, the LM head over every token).
  */
-export async function profileModel(name: string, chunkTokens: number, position = 0, logits: 'last' | 'all' = 'last', runs = 3): Promise<ProfileResult> {
+export async function profileModel(name: string, chunkTokens: number, position = 0, logits: 'last' | 'all' = 'last', runs = 3, kernelFeatures: Partial<KernelFeatures> = {}, drift = false): Promise<ProfileResult> {
   const file = await loadTiny(name);
-  const ctx = await GpuContext.create({ timestamps: true });
+  const ctx = await GpuContext.create({ timestamps: true, kernelFeatures });
   if (!ctx.features.has('timestamp-query')) throw new Error('this adapter has no timestamp queries');
   const model = await GpuModel.create(ctx, file);
   const token = ctx.createBuffer('scratch', 'profile token', 16, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST);
@@ -91,7 +92,7 @@ export async function profileModel(name: string, chunkTokens: number, position =
   for (let r = 0; r <= runs; r++) {
     model.reset();
     await readBefore();
-    const chunk = await timed(ctx, (encoder, timer) => model.encodeChunk(encoder, ids, { logits, timer }));
+    const chunk = await timed(ctx, (encoder, timer) => model.encodeChunk(encoder, ids, { logits, timer, drift }));
     ctx.device.queue.writeBuffer(token, 0, new Uint32Array([ids[0]]));
     const decode = await timed(ctx, (encoder, timer) => model.encodeStep(encoder, token, { timer }));
     if (r > 0) {
