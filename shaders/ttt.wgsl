@@ -604,17 +604,47 @@ fn segment_commit_state(h: u32, t: u32, sg: Segment) {
   let off = h * f;
   let mat = h * f * f;
   let tok_end = seg_tok[n - 1u];
-  for (var e = t; e < f * f; e += WG) {
-    let ii = e / f;
-    let j = e % f;
-    var gw = 0.0;
-    if (sg.carried) { gw = batch_state[OFF_GW + mat + e]; }
-    for (var s = 0u; s < n; s++) { gw += seg_k[s * f + ii] * seg_g[s * f + j]; }
-    if (sg.ends_batch) {
-      batch_state[mat + e] = batch_state[mat + e] - tok_end * gw;
-      batch_state[OFF_GW + mat + e] = 0.0;
-    } else {
-      batch_state[OFF_GW + mat + e] = gw;
+  // Tiles of 4 × 4 elements (rows ii0.., columns j0..; past f clamped and not stored): per token, 4 k and 4 G loads
+  // for 16 multiply-adds, where one element at a time took 2 loads for each (on SwiftShader the loads and their
+  // index arithmetic are what costs). Each element's sum still runs over the tokens in order from GWc (or 0).
+  let tiles = (f + 3u) / 4u;
+  for (var e = t; e < tiles * tiles; e += WG) {
+    let rows = min(vec4<u32>((e / tiles) * 4u) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(f - 1u));
+    let cols = min(vec4<u32>((e % tiles) * 4u) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(f - 1u));
+    var gw: array<vec4<f32>, 4>; // gw[r][c]: element (rows[r], cols[c])
+    if (sg.carried) {
+      for (var r = 0u; r < 4u; r++) {
+        let at = OFF_GW + mat + rows[r] * f;
+        gw[r] = vec4<f32>(batch_state[at + cols.x], batch_state[at + cols.y], batch_state[at + cols.z], batch_state[at + cols.w]);
+      }
+    }
+    var g0 = gw[0];
+    var g1 = gw[1];
+    var g2 = gw[2];
+    var g3 = gw[3];
+    for (var s = 0u; s < n; s++) {
+      let k = vec4<f32>(seg_k[s * f + rows.x], seg_k[s * f + rows.y], seg_k[s * f + rows.z], seg_k[s * f + rows.w]);
+      let g = vec4<f32>(seg_g[s * f + cols.x], seg_g[s * f + cols.y], seg_g[s * f + cols.z], seg_g[s * f + cols.w]);
+      g0 += k.x * g;
+      g1 += k.y * g;
+      g2 += k.z * g;
+      g3 += k.w * g;
+    }
+    let sums = array<vec4<f32>, 4>(g0, g1, g2, g3);
+    for (var r = 0u; r < 4u; r++) {
+      let ii = (e / tiles) * 4u + r;
+      for (var c = 0u; c < 4u; c++) {
+        let j = (e % tiles) * 4u + c;
+        if (ii < f && j < f) {
+          let at = mat + ii * f + j;
+          if (sg.ends_batch) {
+            batch_state[at] = batch_state[at] - tok_end * sums[r][c];
+            batch_state[OFF_GW + at] = 0.0;
+          } else {
+            batch_state[OFF_GW + at] = sums[r][c];
+          }
+        }
+      }
     }
   }
   for (var j = t; j < f; j += WG) {
@@ -626,6 +656,17 @@ fn segment_commit_state(h: u32, t: u32, sg: Segment) {
       batch_state[OFF_GB + off + j] = 0.0;
     } else {
       batch_state[OFF_GB + off + j] = gb;
+    }
+  }
+}
+
+// Phase 2's tile of Z (tokens s0.., columns j0..) into seg_g, the parts inside the segment and the head.
+fn store_tile(s0: u32, j0: u32, n: u32, z0: vec4<f32>, z1: vec4<f32>, z2: vec4<f32>, z3: vec4<f32>) {
+  let f = D / H;
+  for (var r = 0u; r < 4u; r++) {
+    let z = select(select(select(z3, z2, r == 2u), z1, r == 1u), z0, r == 0u);
+    for (var c = 0u; c < 4u; c++) {
+      if (s0 + r < n && j0 + c < f) { seg_g[(s0 + r) * f + j0 + c] = z[c]; }
     }
   }
 }
@@ -645,14 +686,29 @@ fn ttt_batch_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
     segment_load(h, t, sg);
     workgroupBarrier();
 
-    // 2. Z = k W0 + b0 of every token, and the scores q_s·k_s' + 1. (Per element, no per-thread tiles: on
-    // SwiftShader private arrays live in memory and a register tile measured 1.3× slower.)
-    for (var e = t; e < n * f; e += WG) {
-      let s = e / f;
-      let j = e % f;
-      var a = 0.0;
-      for (var ii = 0u; ii < f; ii++) { a += seg_k[s * f + ii] * batch_state[mat + ii * f + j]; }
-      seg_g[e] = a + batch_state[OFF_B0 + off + j];
+    // 2. Z = k W0 + b0 of every token, and the scores q_s·k_s' + 1. Z in tiles of 4 tokens × 4 columns held in
+    // four vec4 (registers, not a private array: those live in memory on SwiftShader): 8 loads per 16
+    // multiply-adds instead of 2 per one; each element's sum runs over ii in order, as one at a time.
+    let tiles_j = (f + 3u) / 4u;
+    for (var e = t; e < ((n + 3u) / 4u) * tiles_j; e += WG) {
+      let s0 = (e / tiles_j) * 4u;
+      let j0 = (e % tiles_j) * 4u;
+      let srow = min(vec4<u32>(s0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(n - 1u)) * f;
+      let cols = min(vec4<u32>(j0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(f - 1u));
+      var a0 = vec4<f32>(0.0); // token s0 + 0, columns cols
+      var a1 = vec4<f32>(0.0);
+      var a2 = vec4<f32>(0.0);
+      var a3 = vec4<f32>(0.0);
+      for (var ii = 0u; ii < f; ii++) {
+        let at = mat + ii * f;
+        let w = vec4<f32>(batch_state[at + cols.x], batch_state[at + cols.y], batch_state[at + cols.z], batch_state[at + cols.w]);
+        a0 += seg_k[srow.x + ii] * w;
+        a1 += seg_k[srow.y + ii] * w;
+        a2 += seg_k[srow.z + ii] * w;
+        a3 += seg_k[srow.w + ii] * w;
+      }
+      let b0 = vec4<f32>(batch_state[OFF_B0 + off + cols.x], batch_state[OFF_B0 + off + cols.y], batch_state[OFF_B0 + off + cols.z], batch_state[OFF_B0 + off + cols.w]);
+      store_tile(s0, j0, n, a0 + b0, a1 + b0, a2 + b0, a3 + b0);
     }
     for (var e = t; e < n * n; e += WG) {
       let s = e / n;
@@ -669,19 +725,65 @@ fn ttt_batch_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
     if (t < n) { _ = segment_inner_grad(h, t, row0); }
     workgroupBarrier();
 
-    // 4. Every token's output before its LayerNorm (the formula above), to batch_z.
-    for (var e = t; e < n * f; e += WG) {
-      let s = e / f;
-      let j = e % f;
-      var qw = 0.0;
-      var delta = 0.0;
-      for (var ii = 0u; ii < f; ii++) { qw += seg_q[s * f + ii] * batch_state[mat + ii * f + j]; }
-      if (sg.carried) {
-        for (var ii = 0u; ii < f; ii++) { delta += seg_q[s * f + ii] * batch_state[OFF_GW + mat + ii * f + j]; }
-        delta += batch_state[OFF_GB + off + j];
+    // 4. Every token's output before its LayerNorm (the formula above), to batch_z: tiles of 4 tokens × 4 columns
+    // as in phase 2, each element's sums in the order one at a time would take.
+    for (var e = t; e < ((n + 3u) / 4u) * tiles_j; e += WG) {
+      let s0 = (e / tiles_j) * 4u;
+      let j0 = (e % tiles_j) * 4u;
+      let sv = min(vec4<u32>(s0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(n - 1u));
+      let srow = sv * f;
+      let cols = min(vec4<u32>(j0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(f - 1u));
+      var q0 = vec4<f32>(0.0); // q W0 of token s0 + 0, columns cols
+      var q1 = vec4<f32>(0.0);
+      var q2 = vec4<f32>(0.0);
+      var q3 = vec4<f32>(0.0);
+      for (var ii = 0u; ii < f; ii++) {
+        let at = mat + ii * f;
+        let w = vec4<f32>(batch_state[at + cols.x], batch_state[at + cols.y], batch_state[at + cols.z], batch_state[at + cols.w]);
+        q0 += seg_q[srow.x + ii] * w;
+        q1 += seg_q[srow.y + ii] * w;
+        q2 += seg_q[srow.z + ii] * w;
+        q3 += seg_q[srow.w + ii] * w;
       }
-      for (var s2 = 0u; s2 <= s; s2++) { delta += seg_a[s * n + s2] * seg_g[s2 * f + j]; }
-      batch_z[(row0 + s) * D + off + j] = qw + batch_state[OFF_B0 + off + j] - seg_tok[s] * delta;
+      var d0 = vec4<f32>(0.0); // delta of token s0 + 0
+      var d1 = vec4<f32>(0.0);
+      var d2 = vec4<f32>(0.0);
+      var d3 = vec4<f32>(0.0);
+      if (sg.carried) {
+        for (var ii = 0u; ii < f; ii++) {
+          let at = OFF_GW + mat + ii * f;
+          let gw = vec4<f32>(batch_state[at + cols.x], batch_state[at + cols.y], batch_state[at + cols.z], batch_state[at + cols.w]);
+          d0 += seg_q[srow.x + ii] * gw;
+          d1 += seg_q[srow.y + ii] * gw;
+          d2 += seg_q[srow.z + ii] * gw;
+          d3 += seg_q[srow.w + ii] * gw;
+        }
+        let gb = vec4<f32>(batch_state[OFF_GB + off + cols.x], batch_state[OFF_GB + off + cols.y], batch_state[OFF_GB + off + cols.z], batch_state[OFF_GB + off + cols.w]);
+        d0 += gb;
+        d1 += gb;
+        d2 += gb;
+        d3 += gb;
+      }
+      // Σ_{s2 ≤ s} a[s, s2] G_s2: a token of the tile adds only its own terms (select, not + 0: the same bits).
+      for (var s2 = 0u; s2 <= sv.w; s2++) {
+        let g = vec4<f32>(seg_g[s2 * f + cols.x], seg_g[s2 * f + cols.y], seg_g[s2 * f + cols.z], seg_g[s2 * f + cols.w]);
+        d0 = select(d0, d0 + seg_a[sv.x * n + s2] * g, s2 <= sv.x);
+        d1 = select(d1, d1 + seg_a[sv.y * n + s2] * g, s2 <= sv.y);
+        d2 = select(d2, d2 + seg_a[sv.z * n + s2] * g, s2 <= sv.z);
+        d3 = select(d3, d3 + seg_a[sv.w * n + s2] * g, s2 <= sv.w);
+      }
+      let b0 = vec4<f32>(batch_state[OFF_B0 + off + cols.x], batch_state[OFF_B0 + off + cols.y], batch_state[OFF_B0 + off + cols.z], batch_state[OFF_B0 + off + cols.w]);
+      let z0 = q0 + b0 - seg_tok[sv.x] * d0;
+      let z1 = q1 + b0 - seg_tok[sv.y] * d1;
+      let z2 = q2 + b0 - seg_tok[sv.z] * d2;
+      let z3 = q3 + b0 - seg_tok[sv.w] * d3;
+      for (var r = 0u; r < 4u; r++) {
+        let s = s0 + r;
+        let z = select(select(select(z3, z2, r == 2u), z1, r == 1u), z0, r == 0u);
+        for (var c = 0u; c < 4u; c++) {
+          if (s < n && j0 + c < f) { batch_z[(row0 + s) * D + off + j0 + c] = z[c]; }
+        }
+      }
     }
     storageBarrier(); // the outputs are read back below, W0/GW are rewritten below
 
@@ -867,8 +969,8 @@ fn ttt_batch_rows_drift(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_in
       }
     }
 
-    // 5. As ttt_batch_rows, after a pass over the state (each thread the elements it then commits) that sums the
-    // segment scalars of the state before the segment.
+    // 5. As ttt_batch_rows, after a pass over the state that sums the segment scalars of the state before the
+    // segment (a barrier between: segment_commit_state's tiles are not the elements e ≡ t of this pass).
     if (t < n) { segment_output(h, t, row0); }
     var seg1 = vec4<f32>(0.0); // ‖D0‖², ⟨W_init, D0⟩, ‖W_init‖², ⟨D0, GWc⟩
     var seg2 = vec4<f32>(0.0); // ⟨W_init, GWc⟩, ‖GWc‖²
@@ -880,6 +982,7 @@ fn ttt_batch_rows_drift(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_in
       seg1 += vec4<f32>(d0 * d0, w_init * d0, w_init * w_init, d0 * gw);
       seg2 += vec4<f32>(w_init * gw, gw * gw, 0.0, 0.0);
     }
+    storageBarrier();
     segment_commit_state(h, t, sg);
     drift_scratch[t] = seg1;
     workgroupBarrier();
