@@ -413,7 +413,8 @@ def table(directory: str) -> str:
                 c = sum(e["byDistance"][b]["queries"] for e in r["eval"].values())
                 dist.append(f"{100 * h / c:.1f}" if c else "–")
             done = "" if r["stepsDone"] == r["steps"] else f" (stopped at {r['stepsDone']})"
-            shape = "" if r["variant"] in VARIANTS else f" (w {r['model']['window']}, ffn {r['model']['ffn']})"
+            custom = r["variant"] not in VARIANTS or (r["model"]["window"], r["model"]["ffn"]) != (WINDOW, FFN)
+            shape = f" (w {r['model']['window']}, ffn {r['model']['ffn']})" if custom else ""
             lines.append(f"| {r['variant']}{shape} | {r['lr']:g} | {r['steps']} × {r['tokensPerStep']}{done} | "
                          f"{r.get('cpuMsPerStepMedian', r['msPerStepMedian']):.0f} | " + " | ".join(accs) + " | " + " | ".join(dist) + " |")
         lines.append("")
