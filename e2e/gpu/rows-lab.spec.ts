@@ -19,7 +19,7 @@ test('rows lab: candidates vs bitlinear_rows', async ({ page }) => {
   const lines = [`${r.adapter}; ${tokens} tokens, ${trials} interleaved trials, median µs/call [min–max], ratio = engine median / this median`];
   let engine = 0;
   for (const row of r.rows) {
-    if (row.candidate.startsWith('engine')) engine = med(row.us);
+    if (row.candidate === 'engine bitlinear_rows') engine = med(row.us);
     const m = med(row.us);
     lines.push(`${row.shape.padEnd(9)} ${row.candidate.padEnd(26)} ${m.toFixed(1).padStart(8)} [${Math.min(...row.us).toFixed(1)}–${Math.max(...row.us).toFixed(1)}] ×${(engine / m).toFixed(2)} ${row.exact ? 'exact' : 'DIFFERS'}`);
   }

@@ -1,8 +1,8 @@
-// A lab for the prefill chunk's matrix product on CPU adapters (bitlinear_rows): candidate kernels timed against the
-// engine's, interleaved (engine, A, B, … per trial), each checked bit for bit against the engine's y. A measurement,
+// A lab for the prefill chunk's matrix product on CPU adapters: bitlinear_rows_pairs and candidate kernels timed against
+// bitlinear_rows, interleaved (engine, A, B, … per trial), each checked bit for bit against bitlinear_rows' y. A measurement,
 // not a test: run by rows-lab.spec.ts (ROWS_LAB=1). Sibling of matvec-lab.ts (the decode matvec).
 import { GpuContext } from '../../src/engine/gpu/context';
-import { bitlinearShader } from '../../src/engine/gpu/shaders';
+import { bitlinearShader, KERNEL_CONSTANTS } from '../../src/engine/gpu/shaders';
 import { packTernaryMatvec } from '../../src/engine/gpu/pack';
 import { Rng } from '../../src/engine/util/rng';
 import type { TernaryTensor } from '../../src/engine/types';
@@ -205,6 +205,8 @@ export async function runLab(shapes: [number, number][], names: string[], tokens
         runs.push({ name, pipeline, workgroups, y, bind: ctx.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries }) });
       };
       add('engine bitlinear_rows', ctx.pipeline(bitlinearShader({ subgroups: false, dot4: false, rowPerThread: true }), 'bitlinear_rows', constants), [Math.ceil(Math.ceil(rows / 8) / 64), Math.ceil(tokens / 4)]);
+      const { BITLINEAR_PAIRS_ROWS_PER_THREAD: pr, BITLINEAR_PAIRS_WORKGROUP_SIZE: pw } = KERNEL_CONSTANTS;
+      add('engine bitlinear_rows_pairs', ctx.pipeline(bitlinearShader({ subgroups: false, dot4: false, rowPerThread: true }), 'bitlinear_rows_pairs', constants), [Math.ceil(Math.ceil(rows / pr) / pw), Math.ceil(tokens / 4)]);
       for (const n of names) {
         const c = CANDIDATES[n];
         if (!c) throw new Error(`no candidate ${n}`);

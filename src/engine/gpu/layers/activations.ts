@@ -110,7 +110,9 @@ export function createActivations(c: ModelConfig, maxChunk: number, allocate: Al
     info: allocate('chunk.info', 16, 'uniform'),
     x: rows('x', d),
     xn: rows('xn', d),
-    xq: allocate('chunk.xq', paddedRows * Math.max(d, F) * 4),
+    // Whole chunks of 64 columns (bitlinear_rows_pairs reads them all, and needs int8 in every one: zeros, or the
+    // quantize() values of a wider norm's rows).
+    xq: allocate('chunk.xq', paddedRows * matvecInputWords(Math.max(d, F)) * 4),
     xscale: rows('xscale', 1),
     finalXn: allocate('chunk.final_xn', paddedRows * d * 4),
     mixIn: rows('mixer_in', mixerRows),
