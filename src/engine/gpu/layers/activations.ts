@@ -48,7 +48,10 @@ export interface ChunkActivations {
   info: GPUBuffer;
   x: GPUBuffer;
   xn: GPUBuffer;
-  /** Column-major int8 rows ([columns, paddedRows]): the matrix products load 4 tokens of a column as one vec4. */
+  /**
+   * Column-major int8 rows ([columns, paddedRows], columns in whole chunks of 64): the matrix products load 4 tokens of
+   * a column as one vec4. Only the norms' quantize() writes it: int8 everywhere (bitlinear_rows_pairs relies on it).
+   */
   xq: GPUBuffer;
   xscale: GPUBuffer;
   /** The final norm's rows, column-major like xq (lm_head_rows' input). */
