@@ -350,9 +350,10 @@ fn bitlinear_matvec(@builtin(local_invocation_index) t: u32, @builtin(workgroup_
 // Weights in the matvec layout above (rows of CHUNKS vec4<u32>; word w holds columns 16w + 4j + b at bits 8b + 2j,
 // padding columns weight 0), read here as plain u32 words. xq is column-major ([IN, XQ_ROWS]: column c of tokens 4g..4g+3 is one vec4), y row-major ([tokens, OUT]), xscale
 // one scale per token. A thread owns 8 output rows for 4 tokens: each vec4 of activations is loaded once for 8
-// rows (on SwiftShader the loads, not the integer arithmetic, bound this kernel: 8 rows × 4 tokens measured 2.3×
-// faster than 1 row × 16 tokens). The integer sums are exact and each value is f32(acc) · (row_scale / xscale) as
-// in `bitlinear`, so every output equals the one-token path's bit for bit. Dispatched (⌈OUT/512⌉, ⌈tokens/4⌉).
+// rows (on SwiftShader 8 rows × 4 tokens measured 2.3× faster than 1 row × 16 tokens). The integer sums are exact
+// and each value is f32(acc) · (row_scale / xscale) as in `bitlinear`, so every output equals the one-token path's
+// bit for bit. Dispatched (⌈OUT/512⌉, ⌈tokens/4⌉). This is the GPUs' kernel: CPU adapters run
+// bitlinear_rows_pairs (below), 2.7–4× faster on SwiftShader, same outputs.
 override XQ_ROWS: u32 = 4u; // a multiple of 4, ≥ 4 · ⌈tokens/4⌉
 
 @group(0) @binding(2) var<storage, read> xq_tile: array<vec4<i32>>; // [IN, XQ_ROWS / 4]
@@ -397,6 +398,83 @@ fn bitlinear_rows(@builtin(global_invocation_id) gid: vec3<u32>) {
       for (var r = 0u; r < n; r++) {
         let token = first + r;
         let value = f32(acc[q][r]) * (row_scale[row] / xscale[token]);
+        let at = token * OUT + row;
+        if (ACCUMULATE) { y[at] = y[at] + value; } else { y[at] = value; }
+      }
+    }
+  }
+}
+
+// bitlinear_rows_pairs: the same product on CPU adapters (src/engine/gpu/layers/builder.ts chunkBitlinear), with
+// bitlinear_row's two columns per i32 multiply applied to 4 tokens at a time: for columns p, q of a word and the
+// invocation's 4 tokens, X = x_q + 65536·x_p is a vec4 (one lane per token) built once per chunk of 64 columns and
+// shared by all the invocation's rows, C = (word >> s) & 0x00030003 is one scalar per row, and C·X adds
+// c_p·x_p + c_q·x_q to each lane's high field. The lanes never mix (each is one token's i32), so each lane has
+// exactly bitlinear_row's bounds: over a chunk of 64 columns of int8 x the low field stays within ±2¹³ and the high
+// one within ±2¹⁴, so (S + 0x8000) >> 16 is the chunk's exact Σ c·x, and Σ w·x = Σ c·x − Σ x (Σ x per token, once
+// per invocation). Same i32 sums, same f32 multiply: the same y as bitlinear_rows and the decode path, bit for bit.
+// About 10 operations per 2 columns × 4 tokens (shift, mask, 4 multiplies, 4 adds) instead of 22; the operands of a
+// chunk (64 vec4 loads and their pairing) are amortised over BITLINEAR_PAIRS_ROWS_PER_THREAD rows, and more rows
+// per invocation kept paying off up to 64 (e2e/gpu/rows-lab.spec.ts: 64 rows in workgroups of 4 measured 2.7–4x
+// bitlinear_rows at the d256 shapes on SwiftShader; 8 rows in workgroups of 64, bitlinear_rows' shape, 1.2–1.6x).
+// It reads whole chunks of 64 columns, so xq must hold int8 values in every column up to CHUNKS · 64 for the
+// chunk's tokens: the chunk's xq is allocated to whole chunks of columns (layers/activations.ts), and is only ever
+// written by the norms' quantize() (clamped to −128..127) or left zero. Token rows past the chunk (padding) may
+// hold anything: they only reach their own lanes, whose sums are not stored.
+// Dispatched (⌈⌈OUT / BITLINEAR_PAIRS_ROWS_PER_THREAD⌉ / BITLINEAR_PAIRS_WORKGROUP_SIZE⌉, ⌈tokens / 4⌉).
+override PAIRS_INVOCATIONS: u32 = (OUT + BITLINEAR_PAIRS_ROWS_PER_THREAD - 1u) / BITLINEAR_PAIRS_ROWS_PER_THREAD;
+
+// word_pairs for 4 tokens: Σ code·x over the 16 columns of a word, per token, in the high fields; p[j], q[j] are the
+// X of columns 4j + {0, 2} and 4j + {1, 3}.
+fn word_pairs_tokens(w: i32, p0: vec4<i32>, q0: vec4<i32>, p1: vec4<i32>, q1: vec4<i32>, p2: vec4<i32>, q2: vec4<i32>, p3: vec4<i32>, q3: vec4<i32>) -> vec4<i32> {
+  return (w & PAIR_MASK) * p0 + ((w >> 8u) & PAIR_MASK) * q0
+       + ((w >> 2u) & PAIR_MASK) * p1 + ((w >> 10u) & PAIR_MASK) * q1
+       + ((w >> 4u) & PAIR_MASK) * p2 + ((w >> 12u) & PAIR_MASK) * q2
+       + ((w >> 6u) & PAIR_MASK) * p3 + ((w >> 14u) & PAIR_MASK) * q3;
+}
+
+@compute @workgroup_size(BITLINEAR_PAIRS_WORKGROUP_SIZE)
+fn bitlinear_rows_pairs(@builtin(global_invocation_id) gid: vec3<u32>) {
+  if (gid.x >= PAIRS_INVOCATIONS) { return; }
+  let row0 = gid.x * BITLINEAR_PAIRS_ROWS_PER_THREAD;
+  let groups = XQ_ROWS / 4u;
+  var acc = array<vec4<i32>, BITLINEAR_PAIRS_ROWS_PER_THREAD>();
+  var x_sum = vec4<i32>(0);
+  for (var c = 0u; c < CHUNKS; c++) {
+    // The X of the chunk: p[4k + j], q[4k + j] for word k's columns 16k + 4j + {0, 2}, {1, 3} (xq_tile[column · groups + gid.y]).
+    var p: array<vec4<i32>, 16>;
+    var q: array<vec4<i32>, 16>;
+    for (var i = 0u; i < 16u; i++) {
+      let at = (64u * c + 4u * i) * groups + gid.y;
+      let x0 = xq_tile[at];
+      let x1 = xq_tile[at + groups];
+      let x2 = xq_tile[at + 2u * groups];
+      let x3 = xq_tile[at + 3u * groups];
+      x_sum += x0 + x1 + x2 + x3;
+      p[i] = x2 + 65536 * x0;
+      q[i] = x3 + 65536 * x1;
+    }
+    let p0 = p[0]; let p1 = p[1]; let p2 = p[2]; let p3 = p[3]; let p4 = p[4]; let p5 = p[5]; let p6 = p[6]; let p7 = p[7];
+    let p8 = p[8]; let p9 = p[9]; let p10 = p[10]; let p11 = p[11]; let p12 = p[12]; let p13 = p[13]; let p14 = p[14]; let p15 = p[15];
+    let q0 = q[0]; let q1 = q[1]; let q2 = q[2]; let q3 = q[3]; let q4 = q[4]; let q5 = q[5]; let q6 = q[6]; let q7 = q[7];
+    let q8 = q[8]; let q9 = q[9]; let q10 = q[10]; let q11 = q[11]; let q12 = q[12]; let q13 = q[13]; let q14 = q[14]; let q15 = q[15];
+    for (var r = 0u; r < BITLINEAR_PAIRS_ROWS_PER_THREAD; r++) {
+      // Rows past OUT (in the last invocation) repeat the last row; their sums are not stored.
+      let w = bitcast<vec4<i32>>(matvec_weights[min(row0 + r, OUT - 1u) * CHUNKS + c]);
+      let s = word_pairs_tokens(w.x, p0, q0, p1, q1, p2, q2, p3, q3) + word_pairs_tokens(w.y, p4, q4, p5, q5, p6, q6, p7, q7)
+            + word_pairs_tokens(w.z, p8, q8, p9, q9, p10, q10, p11, q11) + word_pairs_tokens(w.w, p12, q12, p13, q13, p14, q14, p15, q15);
+      acc[r] += (s + vec4<i32>(0x8000)) >> vec4<u32>(16u);
+    }
+  }
+  let first = gid.y * BITLINEAR_TOKENS_PER_THREAD;
+  let n = min(BITLINEAR_TOKENS_PER_THREAD, chunk.x - first);
+  for (var q = 0u; q < BITLINEAR_PAIRS_ROWS_PER_THREAD; q++) {
+    let row = row0 + q;
+    if (row < OUT) {
+      let sums = acc[q] - x_sum;
+      for (var r = 0u; r < n; r++) {
+        let token = first + r;
+        let value = f32(sums[r]) * (row_scale[row] / xscale[token]);
         let at = token * OUT + row;
         if (ACCUMULATE) { y[at] = y[at] + value; } else { y[at] = value; }
       }

@@ -5,7 +5,8 @@
 // Row r reads its input at norm_src[r · NORM_SRC_STRIDE..], writes dst (the f32 normalised row), xq (int8) and
 // xscale[r] (s_x).
 // Chunk kernels: > 0 stores xq (and dst when DST_ROWS > 0) column-major with this many rows, xq[i·XQ_ROWS + row],
-// so that bitlinear_rows loads one column of 4 tokens as one vec4 (0: row-major).
+// so that bitlinear_rows[_pairs] loads one column of 4 tokens as one vec4 (0: row-major). Every value written is
+// quantize()'s, int8: bitlinear_rows_pairs needs int8 in every column it reads.
 override XQ_ROWS: u32 = 0u;
 override DST_ROWS: u32 = 0u;
 

@@ -51,8 +51,16 @@ export const KERNEL_CONSTANTS = {
   MAX_CONV_KERNEL,
   /** Output rows per thread of bitlinear_rows (its inner loop is unrolled for 8). */
   BITLINEAR_ROWS_PER_THREAD: 8,
-  /** Tokens per thread of bitlinear_rows (one vec4<i32> per row). */
+  /** Tokens per thread of bitlinear_rows and bitlinear_rows_pairs (one vec4<i32> per row). */
   BITLINEAR_TOKENS_PER_THREAD: 4,
+  /**
+   * Output rows per invocation of bitlinear_rows_pairs (the chunk's matrix product on CPU adapters): a chunk's paired
+   * x operands are built once for all of them; 64 measured faster on SwiftShader than 8, 16, 32 or 128 at the d256
+   * shapes (e2e/gpu/rows-lab.spec.ts).
+   */
+  BITLINEAR_PAIRS_ROWS_PER_THREAD: 64,
+  /** Workgroup size of bitlinear_rows_pairs: one SIMD group of SwiftShader (2 measured ~2x slower, 8 and 16 alike). */
+  BITLINEAR_PAIRS_WORKGROUP_SIZE: 4,
   /**
    * Invocations per head of ttt_step_few (the decode TTT step on CPU adapters): one SIMD group of SwiftShader;
    * 4, 8 and 16 measured alike there, each ~2× faster than ttt_step's 64.

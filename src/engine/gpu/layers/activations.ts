@@ -48,7 +48,10 @@ export interface ChunkActivations {
   info: GPUBuffer;
   x: GPUBuffer;
   xn: GPUBuffer;
-  /** Column-major int8 rows ([columns, paddedRows]): the matrix products load 4 tokens of a column as one vec4. */
+  /**
+   * Column-major int8 rows ([columns, paddedRows], columns in whole chunks of 64): the matrix products load 4 tokens of
+   * a column as one vec4. Only the norms' quantize() writes it: int8 everywhere (bitlinear_rows_pairs relies on it).
+   */
   xq: GPUBuffer;
   xscale: GPUBuffer;
   /** The final norm's rows, column-major like xq (lm_head_rows' input). */
@@ -110,7 +113,9 @@ export function createActivations(c: ModelConfig, maxChunk: number, allocate: Al
     info: allocate('chunk.info', 16, 'uniform'),
     x: rows('x', d),
     xn: rows('xn', d),
-    xq: allocate('chunk.xq', paddedRows * Math.max(d, F) * 4),
+    // Whole chunks of 64 columns (bitlinear_rows_pairs reads them all, and needs int8 in every one: zeros, or the
+    // quantize() values of a wider norm's rows).
+    xq: allocate('chunk.xq', paddedRows * matvecInputWords(Math.max(d, F)) * 4),
     xscale: rows('xscale', 1),
     finalXn: allocate('chunk.final_xn', paddedRows * d * 4),
     mixIn: rows('mixer_in', mixerRows),
