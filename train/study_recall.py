@@ -415,6 +415,7 @@ def table(directory: str) -> str:
             done = "" if r["stepsDone"] == r["steps"] else f" (stopped at {r['stepsDone']})"
             custom = r["variant"] not in VARIANTS or (r["model"]["window"], r["model"]["ffn"]) != (WINDOW, FFN)
             shape = f" (w {r['model']['window']}, ffn {r['model']['ffn']})" if custom else ""
+            shape += f", seed {r['seed']}" if r.get("seed", 0) else ""
             lines.append(f"| {r['variant']}{shape} | {r['lr']:g} | {r['steps']} × {r['tokensPerStep']}{done} | "
                          f"{r.get('cpuMsPerStepMedian', r['msPerStepMedian']):.0f} | " + " | ".join(accs) + " | " + " | ".join(dist) + " |")
         lines.append("")
