@@ -107,36 +107,44 @@ var<workgroup> step_q: array<f32, MAX_HEAD>;
 var<workgroup> split_acc: array<f32, SPLIT_FLOATS>;
 var<workgroup> split_ml: array<vec2<f32>, WORKGROUP_SIZE>;
 
-@compute @workgroup_size(WORKGROUP_SIZE)
-fn attend_step(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32) {
-  let h = wid.x;
+// Head h's channel pairs first, first + stride, … (a workgroup's threads, or one invocation's all): q, k, v of the
+// token, rotated, q into workgroup memory, k and v into the cache.
+fn append_pairs(h: u32, first: u32, stride: u32, pos: u32) {
   let f = D / H;
-  let pos = att_position[0];
-  for (var i = t; i < f / 2u; i += WORKGROUP_SIZE) {
+  for (var i = first; i < f / 2u; i += stride) {
     let c = h * f + 2u * i;
     let q = vec2<f32>(att_qkv[c], att_qkv[c + 1u]);
     let k = vec2<f32>(att_qkv[D + c], att_qkv[D + c + 1u]);
     let v = vec2<f32>(att_qkv[2u * D + c], att_qkv[2u * D + c + 1u]);
     rope_append_pair(h, i, pos, q, k, v);
   }
-  attend_after_append(h, t, pos);
 }
 
 // The same with the attention conv (config.attn.convKernel > 0) on q, k, v before RoPE (common.wgsl's
-// causal_conv, as ttt.wgsl's conv), each thread owning its channels' histories.
-@compute @workgroup_size(WORKGROUP_SIZE)
-fn attend_step_conv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32) {
-  let h = wid.x;
+// causal_conv, as ttt.wgsl's conv), each invocation owning its channels' histories.
+fn append_pairs_conv(h: u32, first: u32, stride: u32, pos: u32) {
   let f = D / H;
-  let pos = att_position[0];
-  for (var i = t; i < f / 2u; i += WORKGROUP_SIZE) {
+  for (var i = first; i < f / 2u; i += stride) {
     let c = h * f + 2u * i;
     let q = vec2<f32>(step_convolve(0u, c, att_qkv[c]), step_convolve(0u, c + 1u, att_qkv[c + 1u]));
     let k = vec2<f32>(step_convolve(1u, c, att_qkv[D + c]), step_convolve(1u, c + 1u, att_qkv[D + c + 1u]));
     let v = vec2<f32>(step_convolve(2u, c, att_qkv[2u * D + c]), step_convolve(2u, c + 1u, att_qkv[2u * D + c + 1u]));
     rope_append_pair(h, i, pos, q, k, v);
   }
-  attend_after_append(h, t, pos);
+}
+
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn attend_step(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+  let pos = att_position[0];
+  append_pairs(wid.x, t, WORKGROUP_SIZE, pos);
+  attend_after_append(wid.x, t, pos);
+}
+
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn attend_step_conv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+  let pos = att_position[0];
+  append_pairs_conv(wid.x, t, WORKGROUP_SIZE, pos);
+  attend_after_append(wid.x, t, pos);
 }
 
 // --- attend_step_serial / attend_step_conv_serial: the decode step as one invocation per head, for CPU adapters ---
@@ -145,32 +153,16 @@ fn attend_step_conv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoca
 // attend_after_append): the same outputs, bitwise. Dispatched (H).
 @compute @workgroup_size(1)
 fn attend_step_serial(@builtin(workgroup_id) wid: vec3<u32>) {
-  let h = wid.x;
-  let f = D / H;
   let pos = att_position[0];
-  for (var i = 0u; i < f / 2u; i++) {
-    let c = h * f + 2u * i;
-    let q = vec2<f32>(att_qkv[c], att_qkv[c + 1u]);
-    let k = vec2<f32>(att_qkv[D + c], att_qkv[D + c + 1u]);
-    let v = vec2<f32>(att_qkv[2u * D + c], att_qkv[2u * D + c + 1u]);
-    rope_append_pair(h, i, pos, q, k, v);
-  }
-  attend_serial(h, pos);
+  append_pairs(wid.x, 0u, 1u, pos);
+  attend_serial(wid.x, pos);
 }
 
 @compute @workgroup_size(1)
 fn attend_step_conv_serial(@builtin(workgroup_id) wid: vec3<u32>) {
-  let h = wid.x;
-  let f = D / H;
   let pos = att_position[0];
-  for (var i = 0u; i < f / 2u; i++) {
-    let c = h * f + 2u * i;
-    let q = vec2<f32>(step_convolve(0u, c, att_qkv[c]), step_convolve(0u, c + 1u, att_qkv[c + 1u]));
-    let k = vec2<f32>(step_convolve(1u, c, att_qkv[D + c]), step_convolve(1u, c + 1u, att_qkv[D + c + 1u]));
-    let v = vec2<f32>(step_convolve(2u, c, att_qkv[2u * D + c]), step_convolve(2u, c + 1u, att_qkv[2u * D + c + 1u]));
-    rope_append_pair(h, i, pos, q, k, v);
-  }
-  attend_serial(h, pos);
+  append_pairs_conv(wid.x, 0u, 1u, pos);
+  attend_serial(wid.x, pos);
 }
 
 // The head's rotated q (step_q, written by this invocation) over its keys, the token's own included: the spans of

@@ -13,9 +13,6 @@ override BASE_LR: f32;
 override GATE: bool;
 // OFF_*: float offsets into uvg, params and state, declared by gpu/ttt-layout.ts (prepended by gpu/shaders.ts), the
 // module that also packs those buffers. MAX_HEAD, MAX_CONV_KERNEL: gpu/shaders.ts KERNEL_CONSTANTS.
-// ttt_step computes and writes the drift stats only in its DRIFT variant (gpu/model.ts picks it per step): they
-// read all of w_init, as many bytes as the state itself, for numbers that only "See inside" shows.
-override DRIFT: bool = true;
 // The attention layers' conv (config.attn) runs ttt_conv too, on a third stream: v.
 override CONV_V: bool = false;
 override OFF_UV: u32 = 0u;
@@ -89,6 +86,12 @@ const R: u32 = MAX_HEAD / WORKGROUP_SIZE; // columns per thread (MAX_HEAD, WORKG
 // x: the inner learning rate's multiplier, 1 or 0 for "memory off" (GW, Gb stay 0: the state stays at w_init).
 // A uniform, not an override, so switching needs no recompile; not a storage buffer (this entry point has 8).
 @group(0) @binding(8) var<uniform> step_memory: vec4<f32>;
+// x ≠ 0: compute and write the drift stats (each step picks its bind group: layers/ttt-mixer.ts). They read all of
+// w_init, as many bytes as the state itself, for numbers that only "See inside" shows. A uniform, not an override:
+// one pipeline for both, and a uniform value keeps the barriers under `if (drift_on())` in uniform control flow.
+@group(0) @binding(9) var<uniform> step_drift: vec4<u32>;
+
+fn drift_on() -> bool { return step_drift.x != 0u; }
 
 var<workgroup> sh_q: array<f32, MAX_HEAD>;
 var<workgroup> sh_k: array<f32, MAX_HEAD>;
@@ -203,7 +206,7 @@ struct TokenStep {
 
 // Column j: G_j = lr · ∂loss/∂z_j; GW[:, j] += kᵀG_j, Gb_j += G_j; W̄ = W0 − tok GW, b̄ = b0 − tok Gb (stored as the
 // new W0, b0 at the mini-batch end); returns (q W̄ + b̄, k W̄ + b̄) at j. Adds into the thread's running sums `drift`
-// (Σ(W̄−W_init)², Σ W̄·W_init, Σ W̄², Σ W_init², with DRIFT) and `zsums` (Σ zq, Σ zk, Σ(W0−W_init)²).
+// (Σ(W̄−W_init)², Σ W̄·W_init, Σ W̄², Σ W_init², with the drift flag) and `zsums` (Σ zq, Σ zk, Σ(W0−W_init)²).
 fn column_update(mat: u32, off: u32, j: u32, gy: f32, xhat: f32, s: TokenStep, drift: ptr<function, vec4<f32>>, zsums: ptr<function, vec4<f32>>) -> vec2<f32> {
   let f = D / H;
   let ff = f32(f);
@@ -218,7 +221,7 @@ fn column_update(mat: u32, off: u32, j: u32, gy: f32, xhat: f32, s: TokenStep, d
     let w_bar = w0 - s.tok * gw;
     aq += sh_q[ii] * w_bar;
     ak += sh_k[ii] * w_bar;
-    if (DRIFT) {
+    if (drift_on()) {
       let w_init = step_params[OFF_W_INIT + idx];
       let dw = w_bar - w_init;
       *drift += vec4<f32>(dw * dw, w_bar * w_init, w_bar * w_bar, w_init * w_init);
@@ -256,7 +259,7 @@ fn column_out(off: u32, j: u32, zq: f32, zk: f32, means: vec4<f32>, inv_q: f32, 
   return e * e;
 }
 
-// The head's drift stats (DRIFT): norm, cos, lossBefore, lossAfter, ‖W0 − W_init‖_F of the mini-batch start state.
+// The head's drift stats (the drift flag): norm, cos, lossBefore, lossAfter, ‖W0 − W_init‖_F of the mini-batch start state.
 fn write_stats(h: u32, drift_sums: vec4<f32>, loss_before: f32, loss_after: f32, w0_sq: f32) {
   // The layer's first stats float lives in its params (not an override), so TTT layers share their pipelines.
   let s = u32(step_params[OFF_STATS_BASE]) + h * 5u;
@@ -329,7 +332,7 @@ fn ttt_token(h: u32, t: u32, position: u32) {
     }
   }
   var drift_sums = vec4<f32>(0.0);
-  if (DRIFT) { drift_sums = token_sum4(t, drift); } // an override: uniform control flow for the barriers
+  if (drift_on()) { drift_sums = token_sum4(t, drift); }
   let means = token_sum4(t, zsums) / ff;
   var vars = vec4<f32>(0.0);
   for (var r = 0u; r < R; r++) {
@@ -348,8 +351,8 @@ fn ttt_token(h: u32, t: u32, position: u32) {
     if (j < f) { loss_after_part += column_out(off, j, zq[r], zk[r], means, inv_q, inv_k); }
   }
   var loss_after = 0.0;
-  if (DRIFT) { loss_after = token_sum4(t, vec4<f32>(loss_after_part, 0.0, 0.0, 0.0)).x / ff; }
-  if (DRIFT && t == 0u) { write_stats(h, drift_sums, loss_before, loss_after, means.z * ff); }
+  if (drift_on()) { loss_after = token_sum4(t, vec4<f32>(loss_after_part, 0.0, 0.0, 0.0)).x / ff; }
+  if (drift_on() && t == 0u) { write_stats(h, drift_sums, loss_before, loss_after, means.z * ff); }
 }
 
 // --- ttt_step_few: the decode step with few threads per head, for CPU adapters --------------------------------
@@ -382,6 +385,11 @@ fn ttt_step_few(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
   ttt_token_few(wid.x, t, step_position[0]);
 }
 
+// Where thread v's column j lives in an invocation's private arrays: its virtual threads (v / HEAD_THREADS) times
+// their R columns (j / WG), so each array holds MAX_HEAD / HEAD_THREADS values, not a whole head.
+const FEW_SLOTS: u32 = MAX_HEAD / HEAD_THREADS;
+fn few_slot(v: u32, j: u32) -> u32 { return (v / HEAD_THREADS) * R + j / WG; }
+
 fn ttt_token_few(h: u32, t: u32, position: u32) {
   let f = D / H;
   let ff = f32(f);
@@ -393,12 +401,12 @@ fn ttt_token_few(h: u32, t: u32, position: u32) {
 
   // Per column j, what ttt_step's thread j % WG kept in its z[j / WG]; likewise below. Thread v's columns are
   // j = v + r·WG; this invocation's virtual threads are v = t + k·HEAD_THREADS.
-  var z: array<f32, MAX_HEAD>;
+  var z: array<f32, FEW_SLOTS>;
   for (var v = t; v < WG; v += HEAD_THREADS) {
     var z_sum = 0.0;
     for (var j = v; j < f; j += WG) {
-      z[j] = column_z(mat, off, j);
-      z_sum += z[j];
+      z[few_slot(v, j)] = column_z(mat, off, j);
+      z_sum += z[few_slot(v, j)];
     }
     reduce_f32[v] = vec4<f32>(lr_dot_part(h, v), z_sum, 0.0, 0.0);
   }
@@ -407,19 +415,19 @@ fn ttt_token_few(h: u32, t: u32, position: u32) {
   let z_mean = lr_z.y / ff;
   for (var v = t; v < WG; v += HEAD_THREADS) {
     var part = 0.0;
-    for (var j = v; j < f; j += WG) { let dz = z[j] - z_mean; part += dz * dz; }
+    for (var j = v; j < f; j += WG) { let dz = z[few_slot(v, j)] - z_mean; part += dz * dz; }
     reduce_f32[v] = vec4<f32>(part, 0.0, 0.0, 0.0);
   }
   let sigma = sqrt(virtual_sum4(t).x / ff + EPS);
 
-  var xhat: array<f32, MAX_HEAD>;
-  var gy: array<f32, MAX_HEAD>;
+  var xhat: array<f32, FEW_SLOTS>;
+  var gy: array<f32, FEW_SLOTS>;
   for (var v = t; v < WG; v += HEAD_THREADS) {
     var partial = vec4<f32>(0.0);
     for (var j = v; j < f; j += WG) {
-      let grad = column_grad(off, j, z[j], z_mean, sigma);
-      xhat[j] = grad.x;
-      gy[j] = grad.y;
+      let grad = column_grad(off, j, z[few_slot(v, j)], z_mean, sigma);
+      xhat[few_slot(v, j)] = grad.x;
+      gy[few_slot(v, j)] = grad.y;
       partial += vec4<f32>(grad.y, grad.y * grad.x, grad.z * grad.z, 0.0);
     }
     reduce_f32[v] = partial;
@@ -428,29 +436,29 @@ fn ttt_token_few(h: u32, t: u32, position: u32) {
   let loss_before = sums.z / ff;
 
   let token = TokenStep(lr, token_tok(i), sigma, sums.x, sums.y, i == 0u, i == B - 1u);
-  var zq: array<f32, MAX_HEAD>;
-  var zk: array<f32, MAX_HEAD>;
-  var zsums: array<vec4<f32>, WORKGROUP_SIZE>; // thread v's, at v / HEAD_THREADS
+  var zq: array<f32, FEW_SLOTS>;
+  var zk: array<f32, FEW_SLOTS>;
+  var zsums: array<vec4<f32>, WORKGROUP_SIZE / HEAD_THREADS>; // thread v's, at v / HEAD_THREADS
   for (var v = t; v < WG; v += HEAD_THREADS) {
     var drift = vec4<f32>(0.0);
     var zs = vec4<f32>(0.0);
     for (var j = v; j < f; j += WG) {
-      let out = column_update(mat, off, j, gy[j], xhat[j], token, &drift, &zs);
-      zq[j] = out.x;
-      zk[j] = out.y;
+      let out = column_update(mat, off, j, gy[few_slot(v, j)], xhat[few_slot(v, j)], token, &drift, &zs);
+      zq[few_slot(v, j)] = out.x;
+      zk[few_slot(v, j)] = out.y;
     }
     zsums[v / HEAD_THREADS] = zs;
     reduce_f32[v] = drift;
   }
   var drift_sums = vec4<f32>(0.0);
-  if (DRIFT) { drift_sums = virtual_sum4(t); } // an override: uniform control flow for the barriers
+  if (drift_on()) { drift_sums = virtual_sum4(t); }
   for (var v = t; v < WG; v += HEAD_THREADS) { reduce_f32[v] = zsums[v / HEAD_THREADS]; }
   let means = virtual_sum4(t) / ff;
   for (var v = t; v < WG; v += HEAD_THREADS) {
     var vars = vec4<f32>(0.0);
     for (var j = v; j < f; j += WG) {
-      let dq = zq[j] - means.x;
-      let dk = zk[j] - means.y;
+      let dq = zq[few_slot(v, j)] - means.x;
+      let dk = zk[few_slot(v, j)] - means.y;
       vars += vec4<f32>(dq * dq, dk * dk, 0.0, 0.0);
     }
     reduce_f32[v] = vars;
@@ -460,12 +468,12 @@ fn ttt_token_few(h: u32, t: u32, position: u32) {
   let inv_k = 1.0 / sqrt(var_sums.y / ff + EPS);
   for (var v = t; v < WG; v += HEAD_THREADS) {
     var part = 0.0;
-    for (var j = v; j < f; j += WG) { part += column_out(off, j, zq[j], zk[j], means, inv_q, inv_k); }
+    for (var j = v; j < f; j += WG) { part += column_out(off, j, zq[few_slot(v, j)], zk[few_slot(v, j)], means, inv_q, inv_k); }
     reduce_f32[v] = vec4<f32>(part, 0.0, 0.0, 0.0);
   }
   var loss_after = 0.0;
-  if (DRIFT) { loss_after = virtual_sum4(t).x / ff; }
-  if (DRIFT && t == 0u) { write_stats(h, drift_sums, loss_before, loss_after, means.z * ff); }
+  if (drift_on()) { loss_after = virtual_sum4(t).x / ff; }
+  if (drift_on() && t == 0u) { write_stats(h, drift_sums, loss_before, loss_after, means.z * ff); }
 }
 
 // --- ttt_batch_rows: a prefill chunk in the mini-batch dual form (the chunk without drift statistics) ------------
@@ -595,6 +603,33 @@ fn segment_output(h: u32, s: u32, row0: u32) {
   }
 }
 
+// Four elements of a state row (W0, GW: at = the row's first float; b0, Gb: the vector's) at columns `cols`.
+fn state_cols(at: u32, cols: vec4<u32>) -> vec4<f32> {
+  return vec4<f32>(batch_state[at + cols.x], batch_state[at + cols.y], batch_state[at + cols.z], batch_state[at + cols.w]);
+}
+
+// Four of a segment's rows (token s at seg_g[s·f…]) at columns `cols`.
+fn seg_g_cols(s: u32, cols: vec4<u32>) -> vec4<f32> {
+  let f = D / H;
+  return vec4<f32>(seg_g[s * f + cols.x], seg_g[s * f + cols.y], seg_g[s * f + cols.z], seg_g[s * f + cols.w]);
+}
+
+// A tile of q M for the tokens at seg_q rows `srow` and columns `cols` of the head's matrix M at `mat` (W0, or GW at
+// OFF_GW + mat): column r of the result is token r's four values. Each element's sum runs over ii in order, as one
+// element at a time would take it (the same bits), with 8 loads per 16 multiply-adds instead of 2 per one.
+fn q_tile(srow: vec4<u32>, cols: vec4<u32>, mat: u32) -> mat4x4<f32> {
+  let f = D / H;
+  var m = mat4x4<f32>();
+  for (var ii = 0u; ii < f; ii++) {
+    let w = state_cols(mat + ii * f, cols);
+    m[0] += seg_q[srow.x + ii] * w;
+    m[1] += seg_q[srow.y + ii] * w;
+    m[2] += seg_q[srow.z + ii] * w;
+    m[3] += seg_q[srow.w + ii] * w;
+  }
+  return m;
+}
+
 // Phase 5, the state after the segment: GW += Σ kᵀG, Gb += Σ G (in token order, as the primal loop adds them); at
 // the batch end W0 −= tok GW, b0 −= tok Gb and GW, Gb = 0. Each thread rewrites the elements e ≡ t (mod WG) of W0
 // and GW, and j ≡ t of b0 and Gb.
@@ -611,26 +646,19 @@ fn segment_commit_state(h: u32, t: u32, sg: Segment) {
   for (var e = t; e < tiles * tiles; e += WG) {
     let rows = min(vec4<u32>((e / tiles) * 4u) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(f - 1u));
     let cols = min(vec4<u32>((e % tiles) * 4u) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(f - 1u));
-    var gw: array<vec4<f32>, 4>; // gw[r][c]: element (rows[r], cols[c])
+    var gw = mat4x4<f32>(); // gw[r][c]: element (rows[r], cols[c])
     if (sg.carried) {
-      for (var r = 0u; r < 4u; r++) {
-        let at = OFF_GW + mat + rows[r] * f;
-        gw[r] = vec4<f32>(batch_state[at + cols.x], batch_state[at + cols.y], batch_state[at + cols.z], batch_state[at + cols.w]);
-      }
+      gw = mat4x4<f32>(state_cols(OFF_GW + mat + rows.x * f, cols), state_cols(OFF_GW + mat + rows.y * f, cols),
+                       state_cols(OFF_GW + mat + rows.z * f, cols), state_cols(OFF_GW + mat + rows.w * f, cols));
     }
-    var g0 = gw[0];
-    var g1 = gw[1];
-    var g2 = gw[2];
-    var g3 = gw[3];
     for (var s = 0u; s < n; s++) {
       let k = vec4<f32>(seg_k[s * f + rows.x], seg_k[s * f + rows.y], seg_k[s * f + rows.z], seg_k[s * f + rows.w]);
-      let g = vec4<f32>(seg_g[s * f + cols.x], seg_g[s * f + cols.y], seg_g[s * f + cols.z], seg_g[s * f + cols.w]);
-      g0 += k.x * g;
-      g1 += k.y * g;
-      g2 += k.z * g;
-      g3 += k.w * g;
+      let g = seg_g_cols(s, cols);
+      gw[0] += k.x * g;
+      gw[1] += k.y * g;
+      gw[2] += k.z * g;
+      gw[3] += k.w * g;
     }
-    let sums = array<vec4<f32>, 4>(g0, g1, g2, g3);
     for (var r = 0u; r < 4u; r++) {
       let ii = (e / tiles) * 4u + r;
       for (var c = 0u; c < 4u; c++) {
@@ -638,10 +666,10 @@ fn segment_commit_state(h: u32, t: u32, sg: Segment) {
         if (ii < f && j < f) {
           let at = mat + ii * f + j;
           if (sg.ends_batch) {
-            batch_state[at] = batch_state[at] - tok_end * sums[r][c];
+            batch_state[at] = batch_state[at] - tok_end * gw[r][c];
             batch_state[OFF_GW + at] = 0.0;
           } else {
-            batch_state[OFF_GW + at] = sums[r][c];
+            batch_state[OFF_GW + at] = gw[r][c];
           }
         }
       }
@@ -661,12 +689,11 @@ fn segment_commit_state(h: u32, t: u32, sg: Segment) {
 }
 
 // Phase 2's tile of Z (tokens s0.., columns j0..) into seg_g, the parts inside the segment and the head.
-fn store_tile(s0: u32, j0: u32, n: u32, z0: vec4<f32>, z1: vec4<f32>, z2: vec4<f32>, z3: vec4<f32>) {
+fn store_tile(s0: u32, j0: u32, n: u32, z: mat4x4<f32>) {
   let f = D / H;
   for (var r = 0u; r < 4u; r++) {
-    let z = select(select(select(z3, z2, r == 2u), z1, r == 1u), z0, r == 0u);
     for (var c = 0u; c < 4u; c++) {
-      if (s0 + r < n && j0 + c < f) { seg_g[(s0 + r) * f + j0 + c] = z[c]; }
+      if (s0 + r < n && j0 + c < f) { seg_g[(s0 + r) * f + j0 + c] = z[r][c]; }
     }
   }
 }
@@ -701,14 +728,14 @@ fn ttt_batch_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
       var a3 = vec4<f32>(0.0);
       for (var ii = 0u; ii < f; ii++) {
         let at = mat + ii * f;
-        let w = vec4<f32>(batch_state[at + cols.x], batch_state[at + cols.y], batch_state[at + cols.z], batch_state[at + cols.w]);
+        let w = state_cols(at, cols);
         a0 += seg_k[srow.x + ii] * w;
         a1 += seg_k[srow.y + ii] * w;
         a2 += seg_k[srow.z + ii] * w;
         a3 += seg_k[srow.w + ii] * w;
       }
-      let b0 = vec4<f32>(batch_state[OFF_B0 + off + cols.x], batch_state[OFF_B0 + off + cols.y], batch_state[OFF_B0 + off + cols.z], batch_state[OFF_B0 + off + cols.w]);
-      store_tile(s0, j0, n, a0 + b0, a1 + b0, a2 + b0, a3 + b0);
+      let b0 = state_cols(OFF_B0 + off, cols);
+      store_tile(s0, j0, n, mat4x4<f32>(a0 + b0, a1 + b0, a2 + b0, a3 + b0));
     }
     for (var e = t; e < n * n; e += WG) {
       let s = e / n;
@@ -733,53 +760,29 @@ fn ttt_batch_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
       let sv = min(vec4<u32>(s0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(n - 1u));
       let srow = sv * f;
       let cols = min(vec4<u32>(j0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(f - 1u));
-      var q0 = vec4<f32>(0.0); // q W0 of token s0 + 0, columns cols
-      var q1 = vec4<f32>(0.0);
-      var q2 = vec4<f32>(0.0);
-      var q3 = vec4<f32>(0.0);
-      for (var ii = 0u; ii < f; ii++) {
-        let at = mat + ii * f;
-        let w = vec4<f32>(batch_state[at + cols.x], batch_state[at + cols.y], batch_state[at + cols.z], batch_state[at + cols.w]);
-        q0 += seg_q[srow.x + ii] * w;
-        q1 += seg_q[srow.y + ii] * w;
-        q2 += seg_q[srow.z + ii] * w;
-        q3 += seg_q[srow.w + ii] * w;
-      }
-      var d0 = vec4<f32>(0.0); // delta of token s0 + 0
-      var d1 = vec4<f32>(0.0);
-      var d2 = vec4<f32>(0.0);
-      var d3 = vec4<f32>(0.0);
+      let qw = q_tile(srow, cols, mat); // q W0 of token s0 + r at qw[r]
+      var d = mat4x4<f32>(); // token s0 + r's delta at d[r]
       if (sg.carried) {
-        for (var ii = 0u; ii < f; ii++) {
-          let at = OFF_GW + mat + ii * f;
-          let gw = vec4<f32>(batch_state[at + cols.x], batch_state[at + cols.y], batch_state[at + cols.z], batch_state[at + cols.w]);
-          d0 += seg_q[srow.x + ii] * gw;
-          d1 += seg_q[srow.y + ii] * gw;
-          d2 += seg_q[srow.z + ii] * gw;
-          d3 += seg_q[srow.w + ii] * gw;
-        }
-        let gb = vec4<f32>(batch_state[OFF_GB + off + cols.x], batch_state[OFF_GB + off + cols.y], batch_state[OFF_GB + off + cols.z], batch_state[OFF_GB + off + cols.w]);
-        d0 += gb;
-        d1 += gb;
-        d2 += gb;
-        d3 += gb;
+        d = q_tile(srow, cols, OFF_GW + mat);
+        let gb = state_cols(OFF_GB + off, cols);
+        d[0] += gb;
+        d[1] += gb;
+        d[2] += gb;
+        d[3] += gb;
       }
       // Σ_{s2 ≤ s} a[s, s2] G_s2: a token of the tile adds only its own terms (select, not + 0: the same bits).
       for (var s2 = 0u; s2 <= sv.w; s2++) {
-        let g = vec4<f32>(seg_g[s2 * f + cols.x], seg_g[s2 * f + cols.y], seg_g[s2 * f + cols.z], seg_g[s2 * f + cols.w]);
-        d0 = select(d0, d0 + seg_a[sv.x * n + s2] * g, s2 <= sv.x);
-        d1 = select(d1, d1 + seg_a[sv.y * n + s2] * g, s2 <= sv.y);
-        d2 = select(d2, d2 + seg_a[sv.z * n + s2] * g, s2 <= sv.z);
-        d3 = select(d3, d3 + seg_a[sv.w * n + s2] * g, s2 <= sv.w);
+        let g = seg_g_cols(s2, cols);
+        d[0] = select(d[0], d[0] + seg_a[sv.x * n + s2] * g, s2 <= sv.x);
+        d[1] = select(d[1], d[1] + seg_a[sv.y * n + s2] * g, s2 <= sv.y);
+        d[2] = select(d[2], d[2] + seg_a[sv.z * n + s2] * g, s2 <= sv.z);
+        d[3] = select(d[3], d[3] + seg_a[sv.w * n + s2] * g, s2 <= sv.w);
       }
-      let b0 = vec4<f32>(batch_state[OFF_B0 + off + cols.x], batch_state[OFF_B0 + off + cols.y], batch_state[OFF_B0 + off + cols.z], batch_state[OFF_B0 + off + cols.w]);
-      let z0 = q0 + b0 - seg_tok[sv.x] * d0;
-      let z1 = q1 + b0 - seg_tok[sv.y] * d1;
-      let z2 = q2 + b0 - seg_tok[sv.z] * d2;
-      let z3 = q3 + b0 - seg_tok[sv.w] * d3;
+      let b0 = state_cols(OFF_B0 + off, cols);
+      let tok = vec4<f32>(seg_tok[sv.x], seg_tok[sv.y], seg_tok[sv.z], seg_tok[sv.w]);
       for (var r = 0u; r < 4u; r++) {
         let s = s0 + r;
-        let z = select(select(select(z3, z2, r == 2u), z1, r == 1u), z0, r == 0u);
+        let z = qw[r] + b0 - tok[r] * d[r];
         for (var c = 0u; c < 4u; c++) {
           if (s < n && j0 + c < f) { batch_z[(row0 + s) * D + off + j0 + c] = z[c]; }
         }

@@ -83,6 +83,7 @@ export class GpuModel {
     const { step, chunk } = createActivations(c, maxChunk, (label, bytes, usage) =>
       this.own(ctx.createBuffer('activations', label, bytes, usage === 'uniform' ? GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST : storageUsage())));
     ctx.device.queue.writeBuffer(step.memoryScale, 0, new Float32Array([1, 0, 0, 0]));
+    ctx.device.queue.writeBuffer(step.driftFlags[1], 0, new Uint32Array([1, 0, 0, 0]));
     this.stepBuffers = step;
     this.chunkBuffers = chunk;
     this.logits = step.logits;

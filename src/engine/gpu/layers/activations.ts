@@ -34,6 +34,11 @@ export interface StepActivations {
   memoryScale: GPUBuffer;
   /** f32[tttLayers, H, DRIFT_STATS_PER_HEAD]; null without TTT layers. */
   driftStats: GPUBuffer | null;
+  /**
+   * Uniform vec4<u32> each, x = 0 and x = 1: the TTT step's "write the drift stats" flag, bound per variant (two bind
+   * groups of one pipeline, where an override made two pipelines: ~2 s of compiling each on SwiftShader).
+   */
+  driftFlags: [off: GPUBuffer, on: GPUBuffer];
   /** Norm outputs nobody reads, and stubs for bindings a norm kind does not use. */
   normScratch: GPUBuffer;
   unusedGate: GPUBuffer;
@@ -102,6 +107,7 @@ export function createActivations(c: ModelConfig, maxChunk: number, allocate: Al
     position: allocate('step_position', 16),
     memoryScale: allocate('ttt_memory_scale', 16, 'uniform'),
     driftStats: tttLayers > 0 ? allocate('drift_stats', statsStride * 4) : null,
+    driftFlags: [allocate('drift_flag.off', 16, 'uniform'), allocate('drift_flag.on', 16, 'uniform')],
     normScratch: allocate('norm.scratch', Math.max(d, F) * 4),
     unusedGate: allocate('norm.no_gate', 16),
     unusedNormOut: allocate('norm.no_output', 16),

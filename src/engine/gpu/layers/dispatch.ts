@@ -46,8 +46,11 @@ export interface StepDispatch {
   workgroups: number;
   /** Rebound when the KV cache is reallocated. */
   usesKvCache: boolean;
-  /** ttt_step only: its variant that also writes the drift stats, run by steps encoded with { drift: true }. */
-  drift?: { pipeline: GPUComputePipeline; bindGroup: GPUBindGroup | null };
+  /**
+   * ttt_step only: the same pipeline bound to other buffers (its drift flag set), run by steps encoded with
+   * { drift: true } to also write the drift stats.
+   */
+  drift?: { buffers: Bindings; bindGroup: GPUBindGroup | null };
 }
 
 /** A pipeline named but not compiled yet (the chunk path's, compiled on its first use). */
@@ -74,7 +77,7 @@ export interface ChunkDispatch {
 export function recordStep(pass: PassRecorder, dispatches: readonly StepDispatch[], drift: boolean, labelPrefix = ''): void {
   for (const dispatch of dispatches) {
     const variant = drift && dispatch.drift ? dispatch.drift : dispatch;
-    pass.dispatch(labelPrefix + dispatch.label, variant.pipeline, variant.bindGroup!, dispatch.workgroups);
+    pass.dispatch(labelPrefix + dispatch.label, dispatch.pipeline, variant.bindGroup!, dispatch.workgroups);
   }
 }
 
@@ -96,10 +99,10 @@ export class DispatchCache {
     return this.ctx.pipeline(SHADERS[shader], entry, constants);
   }
 
-  step(label: string, pipeline: GPUComputePipeline, workgroups: number, buffers: Bindings, more: { usesKvCache?: boolean; driftPipeline?: GPUComputePipeline } = {}): StepDispatch {
+  step(label: string, pipeline: GPUComputePipeline, workgroups: number, buffers: Bindings, more: { usesKvCache?: boolean; driftBuffers?: Bindings } = {}): StepDispatch {
     const dispatch: StepDispatch = {
       label, pipeline, buffers, workgroups, bindGroup: null, usesKvCache: more.usesKvCache ?? false,
-      drift: more.driftPipeline && { pipeline: more.driftPipeline, bindGroup: null },
+      drift: more.driftBuffers && { buffers: more.driftBuffers, bindGroup: null },
     };
     this.steps.push(dispatch);
     return dispatch;
@@ -121,7 +124,7 @@ export class DispatchCache {
     for (const dispatch of this.steps) {
       if (onlyKvCache && !dispatch.usesKvCache) continue;
       dispatch.bindGroup = this.bindGroup(dispatch.pipeline, dispatch.buffers(), dispatch.label);
-      if (dispatch.drift) dispatch.drift.bindGroup = this.bindGroup(dispatch.drift.pipeline, dispatch.buffers(), `${dispatch.label} (drift)`);
+      if (dispatch.drift) dispatch.drift.bindGroup = this.bindGroup(dispatch.pipeline, dispatch.drift.buffers(), `${dispatch.label} (drift)`);
     }
     for (const dispatch of this.chunks) {
       if (dispatch.pipeline === null || (onlyKvCache && !dispatch.usesKvCache)) continue;

@@ -1,4 +1,4 @@
-// The TTT layers' drift statistics (shaders/ttt.wgsl, DRIFT): their layout in driftStats and its decoding.
+// The TTT layers' drift statistics (shaders/ttt.wgsl, its drift flag): their layout in driftStats and its decoding.
 import type { LayerDrift } from '../../types';
 
 /** Floats per TTT head in driftStats: norm, cos, lossBefore, lossAfter, w0Norm (shaders/ttt.wgsl ttt_step). */

@@ -70,11 +70,11 @@ export class TttMixer extends DispatchLayer {
 
     // Decode. The TTT step reads the normalised input (its learning-rate gate): the fused matvec stores it in xn.
     const driftStats = step.driftStats!;
-    const stepBuffers = () => [step.position, step.xn, step.mixIn, step.qk, params, state, step.heads, driftStats, step.memoryScale];
+    const stepBuffers = (drift: 0 | 1) => () => [step.position, step.xn, step.mixIn, step.qk, params, state, step.heads, driftStats, step.memoryScale, step.driftFlags[drift]];
     const stepEntry = b.fewHeadThreads ? 'ttt_step_few' : 'ttt_step';
     this.stepDispatches.push(
       ...b.stepNormBitlinear(p + 'ttt.in', wIn, step.mixIn, false, norm.step, p + 'mixer_norm', step.xn),
-      kernels.step(p + 'ttt.step', kernels.pipeline('ttt', stepEntry, { ...constants, DRIFT: 0 }), H, stepBuffers, { driftPipeline: kernels.pipeline('ttt', stepEntry, { ...constants, DRIFT: 1 }) }),
+      kernels.step(p + 'ttt.step', kernels.pipeline('ttt', stepEntry, constants), H, stepBuffers(0), { driftBuffers: stepBuffers(1) }),
       ...b.stepNormBitlinear(p + 'ttt.wo', wo, step.x, true, post(step.heads, step.mixIn, 0), p + 'ttt.post'),
     );
 
