@@ -5,6 +5,7 @@ import { GpuContext } from '../../src/engine/gpu/context';
 import { matvecInputWords, matvecPlan } from '../../src/engine/gpu/bitlinear';
 import { packTernaryMatvec } from '../../src/engine/gpu/pack';
 import { Rng } from '../../src/engine/util/rng';
+import { timeDispatches, type Prep } from './lab-timing';
 import type { TernaryTensor } from '../../src/engine/types';
 
 export interface LabRow {
@@ -322,7 +323,6 @@ export const CANDIDATES: Record<string, Candidate> = Object.fromEntries(
     pairKernel(16, 4, 'row'),
     pairKernel(16, 8, 'row'),
     pairKernel(8, 8, 'inter'),
-    pairKernel(32, 4, 'row'),
     pairKernel(32, 8, 'row'),
     pairKernel(16, 16, 'row'),
     loopedPair(16, 8),
@@ -337,37 +337,6 @@ export const CANDIDATES: Record<string, Candidate> = Object.fromEntries(
   ].map((c) => [c.name, c]),
 );
 
-interface Prep { pipeline: GPUComputePipeline; bind: GPUBindGroup; workgroups: number }
-
-async function timePass(ctx: GpuContext, pipeline: GPUComputePipeline, bindGroup: GPUBindGroup, workgroups: number, reps: number, prep?: Prep): Promise<number> {
-  const device = ctx.device;
-  const querySet = device.createQuerySet({ type: 'timestamp', count: 2 });
-  const resolve = device.createBuffer({ size: 16, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
-  try {
-    const encoder = device.createCommandEncoder();
-    const pass = encoder.beginComputePass({ timestampWrites: { querySet, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 } });
-    for (let i = 0; i < reps; i++) {
-      if (prep || i === 0) {
-        if (prep) {
-          pass.setPipeline(prep.pipeline);
-          pass.setBindGroup(0, prep.bind);
-          pass.dispatchWorkgroups(prep.workgroups);
-        }
-        pass.setPipeline(pipeline);
-        pass.setBindGroup(0, bindGroup);
-      }
-      pass.dispatchWorkgroups(workgroups);
-    }
-    pass.end();
-    encoder.resolveQuerySet(querySet, 0, 2, resolve, 0);
-    device.queue.submit([encoder.finish()]);
-    const [begin, end] = new BigInt64Array(await ctx.readBuffer(resolve));
-    return Number(end - begin) / 1000 / reps;
-  } finally {
-    querySet.destroy();
-    resolve.destroy();
-  }
-}
 
 /**
  * For each shape: the engine's bitlinear_row and the named candidates, `trials` interleaved trials of about
@@ -445,14 +414,14 @@ export async function runLab(shapes: [number, number][], names: string[], trials
       // Timing: calibrate, then interleaved trials.
       const reps = await Promise.all(
         runs.map(async (r) => {
-          await timePass(ctx, r.pipeline, r.bind, r.workgroups, 2, r.untimedPrep ? undefined : r.prep);
-          const probe = await timePass(ctx, r.pipeline, r.bind, r.workgroups, 4, r.untimedPrep ? undefined : r.prep);
+          await timeDispatches(ctx, r.pipeline, r.bind, r.workgroups, 2, r.untimedPrep ? undefined : r.prep);
+          const probe = await timeDispatches(ctx, r.pipeline, r.bind, r.workgroups, 4, r.untimedPrep ? undefined : r.prep);
           return Math.max(4, Math.min(2000, Math.round((targetMs * 1000) / Math.max(probe, 0.01))));
         }),
       );
       const us = runs.map(() => [] as number[]);
       for (let t = 0; t < trials; t++) {
-        for (let i = 0; i < runs.length; i++) us[i].push(await timePass(ctx, runs[i].pipeline, runs[i].bind, runs[i].workgroups, reps[i], runs[i].untimedPrep ? undefined : runs[i].prep));
+        for (let i = 0; i < runs.length; i++) us[i].push(await timeDispatches(ctx, runs[i].pipeline, runs[i].bind, runs[i].workgroups, reps[i], runs[i].untimedPrep ? undefined : runs[i].prep));
       }
       runs.forEach((r, i) => out.push({ shape, candidate: r.name, us: us[i], exact: exact[i] }));
       for (const b of buffers) ctx.destroyBuffer(b);

@@ -5,6 +5,7 @@ import { GpuContext } from '../../src/engine/gpu/context';
 import { bitlinearShader, KERNEL_CONSTANTS } from '../../src/engine/gpu/shaders';
 import { packTernaryMatvec } from '../../src/engine/gpu/pack';
 import { Rng } from '../../src/engine/util/rng';
+import { timeDispatches } from './lab-timing';
 import type { TernaryTensor } from '../../src/engine/types';
 import type { LabRow } from './matvec-lab';
 
@@ -148,26 +149,6 @@ export const CANDIDATES: Record<string, Candidate> = Object.fromEntries(
   ].map((c) => [c.name, c]),
 );
 
-async function timePass(ctx: GpuContext, pipeline: GPUComputePipeline, bindGroup: GPUBindGroup, workgroups: [number, number], reps: number): Promise<number> {
-  const device = ctx.device;
-  const querySet = device.createQuerySet({ type: 'timestamp', count: 2 });
-  const resolve = device.createBuffer({ size: 16, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
-  try {
-    const encoder = device.createCommandEncoder();
-    const pass = encoder.beginComputePass({ timestampWrites: { querySet, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 } });
-    pass.setPipeline(pipeline);
-    pass.setBindGroup(0, bindGroup);
-    for (let i = 0; i < reps; i++) pass.dispatchWorkgroups(...workgroups);
-    pass.end();
-    encoder.resolveQuerySet(querySet, 0, 2, resolve, 0);
-    device.queue.submit([encoder.finish()]);
-    const [begin, end] = new BigInt64Array(await ctx.readBuffer(resolve));
-    return Number(end - begin) / 1000 / reps;
-  } finally {
-    querySet.destroy();
-    resolve.destroy();
-  }
-}
 
 /**
  * For each shape: the engine's bitlinear_rows (as the engine dispatches it) and the named candidates over `tokens`
@@ -233,14 +214,14 @@ export async function runLab(shapes: [number, number][], names: string[], tokens
       }
       const reps = await Promise.all(
         runs.map(async (r) => {
-          await timePass(ctx, r.pipeline, r.bind, r.workgroups, 2);
-          const probe = await timePass(ctx, r.pipeline, r.bind, r.workgroups, 3);
+          await timeDispatches(ctx, r.pipeline, r.bind, r.workgroups, 2);
+          const probe = await timeDispatches(ctx, r.pipeline, r.bind, r.workgroups, 3);
           return Math.max(3, Math.min(1000, Math.round((targetMs * 1000) / Math.max(probe, 0.01))));
         }),
       );
       const us = runs.map(() => [] as number[]);
       for (let t = 0; t < trials; t++) {
-        for (let i = 0; i < runs.length; i++) us[i].push(await timePass(ctx, runs[i].pipeline, runs[i].bind, runs[i].workgroups, reps[i]));
+        for (let i = 0; i < runs.length; i++) us[i].push(await timeDispatches(ctx, runs[i].pipeline, runs[i].bind, runs[i].workgroups, reps[i]));
       }
       runs.forEach((r, i) => out.push({ shape, candidate: r.name, us: us[i], exact: exact[i] }));
       for (const b of buffers) ctx.destroyBuffer(b);
