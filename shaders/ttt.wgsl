@@ -193,7 +193,8 @@ fn column_grad(off: u32, j: u32, z: f32, z_mean: f32, sigma: f32) -> vec3<f32> {
   return vec3<f32>(xhat, gamma * residual, residual);
 }
 
-// What column j's update needs of the token: lr, tok, σ, Σgy, Σgy·x̂, and where it sits in its mini-batch.
+// What column j's update needs of the token: lr, tok, σ, Σgy, Σgy·x̂, where it sits in its mini-batch, and whether
+// the drift sums are wanted (the flag read once per step, not per element).
 struct TokenStep {
   lr: f32,
   tok: f32,
@@ -202,6 +203,7 @@ struct TokenStep {
   sum_gy_xhat: f32,
   first: bool,
   last: bool,
+  drift: bool,
 }
 
 // Column j: G_j = lr · ∂loss/∂z_j; GW[:, j] += kᵀG_j, Gb_j += G_j; W̄ = W0 − tok GW, b̄ = b0 − tok Gb (stored as the
@@ -221,7 +223,7 @@ fn column_update(mat: u32, off: u32, j: u32, gy: f32, xhat: f32, s: TokenStep, d
     let w_bar = w0 - s.tok * gw;
     aq += sh_q[ii] * w_bar;
     ak += sh_k[ii] * w_bar;
-    if (drift_on()) {
+    if (s.drift) {
       let w_init = step_params[OFF_W_INIT + idx];
       let dw = w_bar - w_init;
       *drift += vec4<f32>(dw * dw, w_bar * w_init, w_bar * w_bar, w_init * w_init);
@@ -318,7 +320,7 @@ fn ttt_token(h: u32, t: u32, position: u32) {
   let loss_before = sums.z / ff;
 
   // GW += lr kᵀG, Gb += lr G; W̄ = W0 − tok GW, b̄ = b0 − tok Gb; q W̄ + b̄ and k W̄ + b̄ for the output and lossAfter.
-  let token = TokenStep(lr, token_tok(i), sigma, sums.x, sums.y, i == 0u, i == B - 1u);
+  let token = TokenStep(lr, token_tok(i), sigma, sums.x, sums.y, i == 0u, i == B - 1u, drift_on());
   var zq: array<f32, R>;
   var zk: array<f32, R>;
   var drift = vec4<f32>(0.0); // Σ(W̄−W_init)², Σ W̄·W_init, Σ W̄², Σ W_init²
@@ -385,10 +387,10 @@ fn ttt_step_few(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
   ttt_token_few(wid.x, t, step_position[0]);
 }
 
-// Where thread v's column j lives in an invocation's private arrays: its virtual threads (v / HEAD_THREADS) times
-// their R columns (j / WG), so each array holds MAX_HEAD / HEAD_THREADS values, not a whole head.
+// An invocation's private arrays hold its own columns only, MAX_HEAD / HEAD_THREADS values, not a whole head:
+// thread v's column j = v + r·WG at slot (v / HEAD_THREADS)·R + r.
 const FEW_SLOTS: u32 = MAX_HEAD / HEAD_THREADS;
-fn few_slot(v: u32, j: u32) -> u32 { return (v / HEAD_THREADS) * R + j / WG; }
+fn few_slot(v: u32, r: u32) -> u32 { return (v / HEAD_THREADS) * R + r; }
 
 fn ttt_token_few(h: u32, t: u32, position: u32) {
   let f = D / H;
@@ -404,9 +406,11 @@ fn ttt_token_few(h: u32, t: u32, position: u32) {
   var z: array<f32, FEW_SLOTS>;
   for (var v = t; v < WG; v += HEAD_THREADS) {
     var z_sum = 0.0;
-    for (var j = v; j < f; j += WG) {
-      z[few_slot(v, j)] = column_z(mat, off, j);
-      z_sum += z[few_slot(v, j)];
+    for (var r = 0u; v + r * WG < f; r++) {
+      let j = v + r * WG;
+      let slot = few_slot(v, r);
+      z[slot] = column_z(mat, off, j);
+      z_sum += z[slot];
     }
     reduce_f32[v] = vec4<f32>(lr_dot_part(h, v), z_sum, 0.0, 0.0);
   }
@@ -415,7 +419,11 @@ fn ttt_token_few(h: u32, t: u32, position: u32) {
   let z_mean = lr_z.y / ff;
   for (var v = t; v < WG; v += HEAD_THREADS) {
     var part = 0.0;
-    for (var j = v; j < f; j += WG) { let dz = z[few_slot(v, j)] - z_mean; part += dz * dz; }
+    for (var r = 0u; v + r * WG < f; r++) {
+      let slot = few_slot(v, r);
+      let dz = z[slot] - z_mean;
+      part += dz * dz;
+    }
     reduce_f32[v] = vec4<f32>(part, 0.0, 0.0, 0.0);
   }
   let sigma = sqrt(virtual_sum4(t).x / ff + EPS);
@@ -424,10 +432,12 @@ fn ttt_token_few(h: u32, t: u32, position: u32) {
   var gy: array<f32, FEW_SLOTS>;
   for (var v = t; v < WG; v += HEAD_THREADS) {
     var partial = vec4<f32>(0.0);
-    for (var j = v; j < f; j += WG) {
-      let grad = column_grad(off, j, z[few_slot(v, j)], z_mean, sigma);
-      xhat[few_slot(v, j)] = grad.x;
-      gy[few_slot(v, j)] = grad.y;
+    for (var r = 0u; v + r * WG < f; r++) {
+      let j = v + r * WG;
+      let slot = few_slot(v, r);
+      let grad = column_grad(off, j, z[slot], z_mean, sigma);
+      xhat[slot] = grad.x;
+      gy[slot] = grad.y;
       partial += vec4<f32>(grad.y, grad.y * grad.x, grad.z * grad.z, 0.0);
     }
     reduce_f32[v] = partial;
@@ -435,17 +445,19 @@ fn ttt_token_few(h: u32, t: u32, position: u32) {
   let sums = virtual_sum4(t); // Σgy, Σgy·xhat, Σ residual²
   let loss_before = sums.z / ff;
 
-  let token = TokenStep(lr, token_tok(i), sigma, sums.x, sums.y, i == 0u, i == B - 1u);
+  let token = TokenStep(lr, token_tok(i), sigma, sums.x, sums.y, i == 0u, i == B - 1u, drift_on());
   var zq: array<f32, FEW_SLOTS>;
   var zk: array<f32, FEW_SLOTS>;
   var zsums: array<vec4<f32>, WORKGROUP_SIZE / HEAD_THREADS>; // thread v's, at v / HEAD_THREADS
   for (var v = t; v < WG; v += HEAD_THREADS) {
     var drift = vec4<f32>(0.0);
     var zs = vec4<f32>(0.0);
-    for (var j = v; j < f; j += WG) {
-      let out = column_update(mat, off, j, gy[few_slot(v, j)], xhat[few_slot(v, j)], token, &drift, &zs);
-      zq[few_slot(v, j)] = out.x;
-      zk[few_slot(v, j)] = out.y;
+    for (var r = 0u; v + r * WG < f; r++) {
+      let j = v + r * WG;
+      let slot = few_slot(v, r);
+      let out = column_update(mat, off, j, gy[slot], xhat[slot], token, &drift, &zs);
+      zq[slot] = out.x;
+      zk[slot] = out.y;
     }
     zsums[v / HEAD_THREADS] = zs;
     reduce_f32[v] = drift;
@@ -456,9 +468,10 @@ fn ttt_token_few(h: u32, t: u32, position: u32) {
   let means = virtual_sum4(t) / ff;
   for (var v = t; v < WG; v += HEAD_THREADS) {
     var vars = vec4<f32>(0.0);
-    for (var j = v; j < f; j += WG) {
-      let dq = zq[few_slot(v, j)] - means.x;
-      let dk = zk[few_slot(v, j)] - means.y;
+    for (var r = 0u; v + r * WG < f; r++) {
+      let slot = few_slot(v, r);
+      let dq = zq[slot] - means.x;
+      let dk = zk[slot] - means.y;
       vars += vec4<f32>(dq * dq, dk * dk, 0.0, 0.0);
     }
     reduce_f32[v] = vars;
@@ -468,7 +481,11 @@ fn ttt_token_few(h: u32, t: u32, position: u32) {
   let inv_k = 1.0 / sqrt(var_sums.y / ff + EPS);
   for (var v = t; v < WG; v += HEAD_THREADS) {
     var part = 0.0;
-    for (var j = v; j < f; j += WG) { part += column_out(off, j, zq[few_slot(v, j)], zk[few_slot(v, j)], means, inv_q, inv_k); }
+    for (var r = 0u; v + r * WG < f; r++) {
+      let j = v + r * WG;
+      let slot = few_slot(v, r);
+      part += column_out(off, j, zq[slot], zk[slot], means, inv_q, inv_k);
+    }
     reduce_f32[v] = vec4<f32>(part, 0.0, 0.0, 0.0);
   }
   var loss_after = 0.0;
