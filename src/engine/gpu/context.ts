@@ -79,6 +79,7 @@ export class GpuContext {
       rowPerThread: wanted.rowPerThread ?? isCpuAdapter(adapterInfo),
       fusedNorms: wanted.fusedNorms ?? !(wanted.rowPerThread ?? isCpuAdapter(adapterInfo)),
       fewHeadThreads: wanted.fewHeadThreads ?? isCpuAdapter(adapterInfo),
+      fewSamplerThreads: wanted.fewSamplerThreads ?? isCpuAdapter(adapterInfo),
     });
     void device.lost.then((info) => {
       this.lostReason = `${info.reason}: ${info.message}`;
@@ -182,7 +183,7 @@ export class GpuContext {
   /** One line for diagnostics: the kernel variant in use and why, e.g. "subgroups (sizes 4–4), dot4I8Packed". */
   describeKernels(): string {
     const k = this.kernelFeatures;
-    if (k.rowPerThread) return `matvec rows per invocation, no barrier (a CPU adapter: barriers cost more than they save), norms ${k.fusedNorms ? 'fused into the matvecs' : 'as dispatches of one invocation'}, ${k.fewHeadThreads ? 'few invocations per head in the decode step' : 'a workgroup per head in the decode step'}`;
+    if (k.rowPerThread) return `matvec rows per invocation, no barrier (a CPU adapter: barriers cost more than they save), norms ${k.fusedNorms ? 'fused into the matvecs' : 'as dispatches of one invocation'}, ${k.fewHeadThreads ? 'few invocations per head in the decode step' : 'a workgroup per head in the decode step'}, ${k.fewSamplerThreads ? 'a sampler of 4 invocations' : 'a sampler of 64'}`;
     const sg = k.subgroups ? `subgroups${this.subgroupSizes ? ` (sizes ${this.subgroupSizes.min}–${this.subgroupSizes.max})` : ''}` : 'no subgroups (workgroup-memory reductions)';
     return `${sg}, ${k.dot4 ? 'dot4I8Packed' : 'no dot4I8Packed (vector integer dot)'}`;
   }

@@ -10,8 +10,13 @@ import { SHADERS } from './shaders';
 export const SAMPLER_HISTORY_CAPACITY = 1024;
 /** Largest vocabulary the sampler is tested for (chunked loops scale, but the budget per token was measured here). */
 export const SAMPLER_MAX_VOCAB = 65536;
-/** Threads of the sampling workgroup; 64 measured faster than 256 on SwiftShader (barriers are costly there). */
+/** Threads of the sampling workgroup on GPUs (a power of two: the reductions are trees). */
 export const SAMPLER_WORKGROUP_SIZE = 64;
+/**
+ * Threads of the sampling workgroup on CPU adapters (KernelFeatures.fewSamplerThreads): one workgroup runs on one CPU
+ * thread there whatever its size, so its threads only add barrier switches; 4 = one SIMD group of SwiftShader.
+ */
+export const SAMPLER_FEW_THREADS = 4;
 
 const PARAMS_BYTES = 32;
 // History struct: count, pending_count, ring[CAP], pending[CAP] (all u32).
@@ -37,10 +42,18 @@ export class GpuSampler {
   private queued: number[] = [];
   private paramsSet = false;
 
-  constructor(ctx: GpuContext, vocabSize: number) {
+  /** Threads of its one workgroup. */
+  readonly workgroupSize: number;
+
+  /** `workgroupSize`: a power of two up to 256; by default SAMPLER_FEW_THREADS on CPU adapters, else SAMPLER_WORKGROUP_SIZE. */
+  constructor(ctx: GpuContext, vocabSize: number, workgroupSize = ctx.kernelFeatures.fewSamplerThreads ? SAMPLER_FEW_THREADS : SAMPLER_WORKGROUP_SIZE) {
     if (!Number.isInteger(vocabSize) || vocabSize < 1 || vocabSize > SAMPLER_MAX_VOCAB) {
       throw new RangeError(`GpuSampler: vocabSize must be an integer in 1..${SAMPLER_MAX_VOCAB}, got ${vocabSize}`);
     }
+    if (!Number.isInteger(workgroupSize) || workgroupSize < 1 || workgroupSize > 256 || (workgroupSize & (workgroupSize - 1)) !== 0) {
+      throw new RangeError(`GpuSampler: workgroupSize must be a power of two in 1..256, got ${workgroupSize}`);
+    }
+    this.workgroupSize = workgroupSize;
     this.ctx = ctx;
     this.vocabSize = vocabSize;
     const storage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
@@ -50,7 +63,7 @@ export class GpuSampler {
     this.weightsBuffer = ctx.createBuffer('scratch', 'sampler.weights', vocabSize * 4, GPUBufferUsage.STORAGE);
     this.historyBuffer = ctx.createBuffer('scratch', 'sampler.history', HISTORY_BYTES, storage);
     this.historyCheckpoint = ctx.createBuffer('scratch', 'sampler.history_checkpoint', HISTORY_BYTES, GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC);
-    this.pipeline = ctx.pipeline(SHADERS.sample, 'sample', { WG: SAMPLER_WORKGROUP_SIZE });
+    this.pipeline = ctx.pipeline(SHADERS.sample, 'sample', { WG: workgroupSize });
     this.staging = ctx.stagingReader('sampler.history_readback', HISTORY_BYTES);
     this.reset();
   }

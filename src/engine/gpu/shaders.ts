@@ -135,6 +135,12 @@ export interface KernelFeatures {
    * choice per adapter kind.
    */
   fewHeadThreads?: boolean;
+  /**
+   * The sampler's one workgroup with SAMPLER_FEW_THREADS (4) invocations instead of 64 (gpu/sampler.ts). Default: on
+   * CPU adapters, where a workgroup runs on one CPU thread whatever its size and its barriers only cost. Not a
+   * capability: a choice per adapter kind.
+   */
+  fewSamplerThreads?: boolean;
 }
 
 /**
