@@ -36,6 +36,7 @@ import json
 import math
 import os
 import statistics
+import subprocess
 import sys
 import time
 from typing import Dict, List, Optional, Tuple
@@ -351,6 +352,7 @@ def train(args) -> Dict:
         "mixers": variant_mixers(args.variant, args.mixers), "weights": args.weights, "gap": args.gap,
         "steps": args.steps, "stepsDone": len(step_times), "batch": args.batch, "tokensPerStep": args.batch * SEQ,
         "lr": args.lr, "warmup": warmup, "seed": args.seed, "trainN": args.train_n, "threads": torch.get_num_threads(), "device": args.device,
+        "code": code_version(), "torch": torch.__version__,
         "msPerStepMedian": round(1000 * statistics.median(step_times), 1),
         "cpuMsPerStepMedian": round(1000 * statistics.median(cpu_times), 1), "wallSeconds": round(time.time() - t_start, 1),
         "params": sum(p.numel() for p in model.parameters()),
@@ -385,6 +387,17 @@ def time_steps(args) -> None:
 # ---------------------------------------------------------------------------------------------- tables
 
 
+def code_version() -> Optional[str]:
+    """The repository's commit (short), for a result's provenance: the same seed on other code or another torch may
+    take another trajectory (issue 17: recall forms on some trajectories only)."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=os.path.dirname(os.path.abspath(__file__)),
+                             capture_output=True, text=True, timeout=10)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
 def table(directory: str) -> str:
     files = sorted(glob.glob(os.path.join(directory, "*.json")))
     if not files:
@@ -416,6 +429,7 @@ def table(directory: str) -> str:
             custom = r["variant"] not in VARIANTS or (r["model"]["window"], r["model"]["ffn"]) != (WINDOW, FFN)
             shape = f" (w {r['model']['window']}, ffn {r['model']['ffn']})" if custom else ""
             shape += f", seed {r['seed']}" if r.get("seed", 0) else ""
+            shape += f" @{r['code']}" if r.get("code") else ""
             lines.append(f"| {r['variant']}{shape} | {r['lr']:g} | {r['steps']} × {r['tokensPerStep']}{done} | "
                          f"{r.get('cpuMsPerStepMedian', r['msPerStepMedian']):.0f} | " + " | ".join(accs) + " | " + " | ".join(dist) + " |")
         lines.append("")
