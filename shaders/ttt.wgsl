@@ -625,6 +625,11 @@ fn state_cols(at: u32, cols: vec4<u32>) -> vec4<f32> {
   return vec4<f32>(batch_state[at + cols.x], batch_state[at + cols.y], batch_state[at + cols.z], batch_state[at + cols.w]);
 }
 
+// Four floats of the layer's params (at = a tensor's, or a row's, first float) at columns `cols`.
+fn params_cols(at: u32, cols: vec4<u32>) -> vec4<f32> {
+  return vec4<f32>(batch_params[at + cols.x], batch_params[at + cols.y], batch_params[at + cols.z], batch_params[at + cols.w]);
+}
+
 // Four of a segment's rows (token s at seg_g[s·f…]) at columns `cols`.
 fn seg_g_cols(s: u32, cols: vec4<u32>) -> vec4<f32> {
   let f = D / H;
@@ -643,6 +648,20 @@ fn q_tile(srow: vec4<u32>, cols: vec4<u32>, mat: u32) -> mat4x4<f32> {
     m[1] += seg_q[srow.y + ii] * w;
     m[2] += seg_q[srow.z + ii] * w;
     m[3] += seg_q[srow.w + ii] * w;
+  }
+  return m;
+}
+
+// The same tile with the segment's k rows: k M.
+fn k_tile(srow: vec4<u32>, cols: vec4<u32>, mat: u32) -> mat4x4<f32> {
+  let f = D / H;
+  var m = mat4x4<f32>();
+  for (var ii = 0u; ii < f; ii++) {
+    let w = state_cols(mat + ii * f, cols);
+    m[0] += seg_k[srow.x + ii] * w;
+    m[1] += seg_k[srow.y + ii] * w;
+    m[2] += seg_k[srow.z + ii] * w;
+    m[3] += seg_k[srow.w + ii] * w;
   }
   return m;
 }
@@ -739,20 +758,9 @@ fn ttt_batch_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
       let j0 = (e % tiles_j) * 4u;
       let srow = min(vec4<u32>(s0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(n - 1u)) * f;
       let cols = min(vec4<u32>(j0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(f - 1u));
-      var a0 = vec4<f32>(0.0); // token s0 + 0, columns cols
-      var a1 = vec4<f32>(0.0);
-      var a2 = vec4<f32>(0.0);
-      var a3 = vec4<f32>(0.0);
-      for (var ii = 0u; ii < f; ii++) {
-        let at = mat + ii * f;
-        let w = state_cols(at, cols);
-        a0 += seg_k[srow.x + ii] * w;
-        a1 += seg_k[srow.y + ii] * w;
-        a2 += seg_k[srow.z + ii] * w;
-        a3 += seg_k[srow.w + ii] * w;
-      }
+      let kw = k_tile(srow, cols, mat); // k W0 of token s0 + r at kw[r]
       let b0 = state_cols(OFF_B0 + off, cols);
-      store_tile(s0, j0, n, mat4x4<f32>(a0 + b0, a1 + b0, a2 + b0, a3 + b0));
+      store_tile(s0, j0, n, mat4x4<f32>(kw[0] + b0, kw[1] + b0, kw[2] + b0, kw[3] + b0));
     }
     for (var e = t; e < n * n; e += WG) {
       let s = e / n;
@@ -829,18 +837,32 @@ fn ttt_batch_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
 // The segment scalars (‖D0‖², ⟨W_init, D0⟩, ‖W_init‖², ⟨·, GWc⟩, ‖GWc‖²) are summed in phase 5, in a pass over the
 // state before segment_commit_state rewrites it; lossBefore is segment_inner_grad's Σ residual² (phase 3); lossAfter
 // comes from k W̄_s + b̄_s by the formula of q's in phase 4. Phases 1, 3 and 5 call ttt_batch_rows' functions.
-// Phases 2 and 4 run tp = ⌊64/n⌋ threads per token (each with every tp-th column), so that a token's dot products
-// are partial sums of its own threads, combined through drift_scratch; phase 2's pass over W0 also forms k_s D0.
+// Phases 2 and 4 run ttt_batch_rows' 4 × 4 tiles (4 tokens × 4 columns, one per thread), so the outputs are its
+// bits; a token's dot products are partial sums over its tiles, combined through drift_scratch (group_sum); phase
+// 2's pass over W0 also forms k_s D0.
 // Extra workgroup memory: ~2.5 KiB (with seg_* ~15.6 KiB of the 16 KiB every WebGPU device has); one more storage
 // binding (8 of the 10 context.ts asks for).
 @group(0) @binding(9) var<storage, read_write> batch_stats: array<f32>; // [tokens, STATS_STRIDE], as step_stats
 
-// Columns per thread in phases 2 and 4: ⌈f/⌊64/n⌋⌉ with n·f ≤ SEG_FLOATS = 1024, n ≤ 16, is at most 1024/(65 − n) < 22.
-const DRIFT_COLS: u32 = 32u;
 var<workgroup> drift_kk: array<f32, SEG_MAX * SEG_MAX>; // [n, n]: k_s·k_s' for s' ≤ s
 var<workgroup> drift_scratch: array<vec4<f32>, WG>;    // per-thread partial sums
 var<workgroup> drift_tok: array<vec4<f32>, SEG_MAX>;    // per token: (k D0)·G, (k W0)·G, (k GWc)·G, lossAfter
 var<workgroup> drift_loss: array<f32, SEG_MAX>;         // per token: lossBefore
+
+// A vec4 of per-token values (the tile's 4 tokens) summed over the tiles of the thread's token group (its tiles_j
+// threads, in tile order): every thread of the group gets the same sums. Barriers inside: call from uniform control
+// flow, every thread (those without a tile pass owns = false and get nothing meaningful).
+fn group_sum(t: u32, owns: bool, tiles_j: u32, v: vec4<f32>) -> vec4<f32> {
+  drift_scratch[t] = v;
+  workgroupBarrier();
+  var total = vec4<f32>(0.0);
+  if (owns) {
+    let first = (t / tiles_j) * tiles_j;
+    for (var l = 0u; l < tiles_j; l++) { total += drift_scratch[first + l]; }
+  }
+  workgroupBarrier();
+  return total;
+}
 
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn ttt_batch_rows_drift(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32) {
@@ -858,31 +880,37 @@ fn ttt_batch_rows_drift(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_in
     segment_load(h, t, sg);
     workgroupBarrier();
 
-    // 2. As ttt_batch_rows (each Z the same sum), but tp = ⌊64/n⌋ threads per token, each with every tp-th column
-    // (so that a token's dot products are partial sums of its own threads, combined through drift_scratch); beside
-    // k_s W0 the same pass forms k_s D0, both kept in registers for phase 4. And the keys' Gram k_s·k_s'.
-    let tp = WG / n;
-    let s = t / tp;
-    let lane = t % tp;
-    let in_token = s < n;
-    var kw: array<f32, DRIFT_COLS>; // k_s W0, column lane + c·tp
-    var kd: array<f32, DRIFT_COLS>; // k_s D0
-    if (in_token) {
-      var c = 0u;
-      for (var j = lane; j < f; j += tp) {
-        var a = 0.0;
-        var ad = 0.0;
-        for (var ii = 0u; ii < f; ii++) {
-          let k = seg_k[s * f + ii];
-          let w0 = batch_state[mat + ii * f + j];
-          a += k * w0;
-          ad += k * (w0 - batch_params[OFF_W_INIT + mat + ii * f + j]);
-        }
-        seg_g[s * f + j] = a + batch_state[OFF_B0 + off + j];
-        kw[c] = a;
-        kd[c] = ad;
-        c++;
+    // 2. As ttt_batch_rows, one 4 × 4 tile (tokens s0.., columns j0..) per thread (tttSegmentTokens keeps the
+    // tiles ≤ WG): the same Z, and beside k W0 the same pass forms k D0 (D0 = W0 − W_init element by element), both
+    // kept in registers for phase 4. And the keys' Gram k_s·k_s'.
+    let tiles_j = (f + 3u) / 4u;
+    let owns = t < ((n + 3u) / 4u) * tiles_j;
+    let s0 = (t / tiles_j) * 4u; // the thread's 4 tokens; its tile is the (t % tiles_j)-th of their columns
+    let j0 = (t % tiles_j) * 4u;
+    let sv = min(vec4<u32>(s0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(n - 1u));
+    let srow = sv * f;
+    let cols = min(vec4<u32>(j0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(f - 1u));
+    // Which of the tile's tokens and columns are real (the clamped ones repeat the last: stored once, summed never).
+    let col_in = select(vec4<f32>(0.0), vec4<f32>(1.0), vec4<u32>(j0) + vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(f));
+    var kw = mat4x4<f32>(); // k W0 of token s0 + r at kw[r]
+    var kd = mat4x4<f32>(); // k D0
+    if (owns) {
+      for (var ii = 0u; ii < f; ii++) {
+        let at = mat + ii * f;
+        let w = state_cols(at, cols);
+        let dw = w - params_cols(OFF_W_INIT + at, cols);
+        let k = vec4<f32>(seg_k[srow.x + ii], seg_k[srow.y + ii], seg_k[srow.z + ii], seg_k[srow.w + ii]);
+        kw[0] += k.x * w;
+        kw[1] += k.y * w;
+        kw[2] += k.z * w;
+        kw[3] += k.w * w;
+        kd[0] += k.x * dw;
+        kd[1] += k.y * dw;
+        kd[2] += k.z * dw;
+        kd[3] += k.w * dw;
       }
+      let b0 = state_cols(OFF_B0 + off, cols);
+      store_tile(s0, j0, n, mat4x4<f32>(kw[0] + b0, kw[1] + b0, kw[2] + b0, kw[3] + b0));
     }
     for (var e = t; e < n * n; e += WG) {
       let s = e / n;
@@ -904,79 +932,83 @@ fn ttt_batch_rows_drift(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_in
     if (t < n) { drift_loss[t] = segment_inner_grad(h, t, row0) / ff; }
     workgroupBarrier();
 
-    // 4. The outputs (each element exactly as ttt_batch_rows computes it), in phase 2's layout; beside them the
-    // partial dot products (k_s D0)·G_s, (k_s W0)·G_s, (k_s GWc)·G_s and zk = k_s W̄_s + b̄_s (kept for its LayerNorm).
-    var zk: array<f32, DRIFT_COLS>;
-    var part = vec4<f32>(0.0); // (k D0)·G, (k W0)·G, (k GWc)·G, Σ zk
-    if (in_token) {
-      var c = 0u;
-      for (var j = lane; j < f; j += tp) {
-        var qw = 0.0;
-        var delta = 0.0;
-        var kc = 0.0;
-        for (var ii = 0u; ii < f; ii++) { qw += seg_q[s * f + ii] * batch_state[mat + ii * f + j]; }
-        var kdelta = 0.0;
-        if (sg.carried) {
-          for (var ii = 0u; ii < f; ii++) {
-            let gw = batch_state[OFF_GW + mat + ii * f + j];
-            delta += seg_q[s * f + ii] * gw;
-            kc += seg_k[s * f + ii] * gw;
-          }
-          delta += batch_state[OFF_GB + off + j];
-          kdelta = kc + batch_state[OFF_GB + off + j];
+    // 4. The outputs, each element exactly as ttt_batch_rows computes it (the same tile); beside them, per token,
+    // the dot products (k_s D0)·G_s, (k_s W0)·G_s, (k_s GWc)·G_s over the tile's columns and zk = k_s W̄_s + b̄_s
+    // (kept for its LayerNorm), summed over a token's tiles through drift_scratch (group_sum).
+    var zk = mat4x4<f32>();
+    var parts: array<vec4<f32>, 4>; // component c for the tile's 4 tokens: (k D0)·G, (k W0)·G, (k GWc)·G, Σ zk
+    if (owns) {
+      let qw = q_tile(srow, cols, mat);
+      var d = mat4x4<f32>();  // q: the delta of token s0 + r at d[r], as ttt_batch_rows
+      var kc = mat4x4<f32>(); // k GWc
+      var dk = mat4x4<f32>(); // k: its delta
+      if (sg.carried) {
+        d = q_tile(srow, cols, OFF_GW + mat);
+        kc = k_tile(srow, cols, OFF_GW + mat);
+        let gb = state_cols(OFF_GB + off, cols);
+        d[0] += gb;
+        d[1] += gb;
+        d[2] += gb;
+        d[3] += gb;
+        dk = mat4x4<f32>(kc[0] + gb, kc[1] + gb, kc[2] + gb, kc[3] + gb);
+      }
+      for (var s2 = 0u; s2 <= sv.w; s2++) {
+        let g = seg_g_cols(s2, cols);
+        d[0] = select(d[0], d[0] + seg_a[sv.x * n + s2] * g, s2 <= sv.x);
+        d[1] = select(d[1], d[1] + seg_a[sv.y * n + s2] * g, s2 <= sv.y);
+        d[2] = select(d[2], d[2] + seg_a[sv.z * n + s2] * g, s2 <= sv.z);
+        d[3] = select(d[3], d[3] + seg_a[sv.w * n + s2] * g, s2 <= sv.w);
+        dk[0] = select(dk[0], dk[0] + (drift_kk[sv.x * n + s2] + 1.0) * g, s2 <= sv.x);
+        dk[1] = select(dk[1], dk[1] + (drift_kk[sv.y * n + s2] + 1.0) * g, s2 <= sv.y);
+        dk[2] = select(dk[2], dk[2] + (drift_kk[sv.z * n + s2] + 1.0) * g, s2 <= sv.z);
+        dk[3] = select(dk[3], dk[3] + (drift_kk[sv.w * n + s2] + 1.0) * g, s2 <= sv.w);
+      }
+      let b0 = state_cols(OFF_B0 + off, cols);
+      let tok = vec4<f32>(seg_tok[sv.x], seg_tok[sv.y], seg_tok[sv.z], seg_tok[sv.w]);
+      for (var r = 0u; r < 4u; r++) {
+        let s = s0 + r;
+        let z = qw[r] + b0 - tok[r] * d[r];
+        for (var c = 0u; c < 4u; c++) {
+          if (s < n && j0 + c < f) { batch_z[(row0 + s) * D + off + j0 + c] = z[c]; }
         }
-        for (var s2 = 0u; s2 <= s; s2++) {
-          delta += seg_a[s * n + s2] * seg_g[s2 * f + j];
-          kdelta += (drift_kk[s * n + s2] + 1.0) * seg_g[s2 * f + j];
-        }
-        let b0 = batch_state[OFF_B0 + off + j];
-        batch_z[(row0 + s) * D + off + j] = qw + b0 - seg_tok[s] * delta;
-        zk[c] = kw[c] + b0 - seg_tok[s] * kdelta;
-        let g = seg_g[s * f + j];
-        part += vec4<f32>(kd[c] * g, kw[c] * g, kc * g, zk[c]);
-        c++;
+        zk[r] = kw[r] + b0 - tok[r] * dk[r];
+        let g = seg_g_cols(sv[r], cols) * col_in;
+        parts[0][r] = dot(kd[r], g);
+        parts[1][r] = dot(kw[r], g);
+        parts[2][r] = dot(kc[r], g);
+        parts[3][r] = dot(zk[r], col_in);
       }
     }
-    drift_scratch[t] = part;
     storageBarrier(); // the outputs are read back below, W0/GW are rewritten below
-    workgroupBarrier();
-    // The token's sums (its tp threads'), then its zk's LayerNorm in two passes as ttt_step (mean, then variance).
-    var sums = vec4<f32>(0.0);
-    if (in_token) {
-      for (var l = 0u; l < tp; l++) { sums += drift_scratch[s * tp + l]; }
-    }
-    let zk_mean = sums.w / ff;
-    workgroupBarrier();
-    var zk_var = 0.0;
-    if (in_token) {
-      var c = 0u;
-      for (var j = lane; j < f; j += tp) { let dz = zk[c] - zk_mean; zk_var += dz * dz; c++; }
-    }
-    drift_scratch[t] = vec4<f32>(zk_var, 0.0, 0.0, 0.0);
-    workgroupBarrier();
-    var var_sum = 0.0;
-    if (in_token) {
-      for (var l = 0u; l < tp; l++) { var_sum += drift_scratch[s * tp + l].x; }
-    }
-    let inv_k = 1.0 / sqrt(var_sum / ff + EPS);
-    workgroupBarrier();
-    var loss_part = 0.0;
-    if (in_token) {
-      var c = 0u;
-      let v_at = (row0 + s) * UVG_STRIDE + OFF_V + off;
-      for (var j = lane; j < f; j += tp) {
-        let target_j = batch_uvg[v_at + j] - seg_k[s * f + j];
-        let e = (zk[c] - zk_mean) * inv_k * batch_params[OFF_LN_W + off + j] + batch_params[OFF_LN_B + off + j] - target_j;
-        loss_part += e * e;
-        c++;
+    let sums = mat4x4<f32>(group_sum(t, owns, tiles_j, parts[0]), group_sum(t, owns, tiles_j, parts[1]),
+                           group_sum(t, owns, tiles_j, parts[2]), group_sum(t, owns, tiles_j, parts[3]));
+    // Each token's zk LayerNorm in two passes as ttt_step (mean, then variance), and its lossAfter.
+    let zk_mean = sums[3] / ff;
+    var var_part = vec4<f32>(0.0);
+    if (owns) {
+      for (var r = 0u; r < 4u; r++) {
+        let dz = (zk[r] - vec4<f32>(zk_mean[r])) * col_in;
+        var_part[r] = dot(dz, dz);
       }
     }
-    drift_scratch[t] = vec4<f32>(loss_part, 0.0, 0.0, 0.0);
-    workgroupBarrier();
-    if (in_token && lane == 0u) {
-      var loss_after = 0.0;
-      for (var l = 0u; l < tp; l++) { loss_after += drift_scratch[s * tp + l].x; }
-      drift_tok[s] = vec4<f32>(sums.x, sums.y, sums.z, loss_after / ff);
+    let inv_k = 1.0 / sqrt(group_sum(t, owns, tiles_j, var_part) / ff + EPS);
+    var loss_part = vec4<f32>(0.0);
+    if (owns) {
+      let gamma = params_cols(OFF_LN_W + off, cols);
+      let beta = params_cols(OFF_LN_B + off, cols);
+      for (var r = 0u; r < 4u; r++) {
+        let v_at = (row0 + sv[r]) * UVG_STRIDE + OFF_V + off;
+        let tgt = vec4<f32>(batch_uvg[v_at + cols.x], batch_uvg[v_at + cols.y], batch_uvg[v_at + cols.z], batch_uvg[v_at + cols.w])
+                     - vec4<f32>(seg_k[srow[r] + cols.x], seg_k[srow[r] + cols.y], seg_k[srow[r] + cols.z], seg_k[srow[r] + cols.w]);
+        let e = ((zk[r] - vec4<f32>(zk_mean[r])) * inv_k[r] * gamma + beta - tgt) * col_in;
+        loss_part[r] = dot(e, e);
+      }
+    }
+    let loss_after = group_sum(t, owns, tiles_j, loss_part) / ff;
+    if (owns && j0 == 0u) {
+      for (var r = 0u; r < 4u; r++) {
+        if (s0 + r < n) { drift_tok[s0 + r] = vec4<f32>(sums[0][r], sums[1][r], sums[2][r], loss_after[r]); }
+      }
     }
     // (k_s·k_s')(G_s·G_s') into seg_a (its scores are spent), for ‖GW_s‖².
     for (var e = t; e < n * n; e += WG) {

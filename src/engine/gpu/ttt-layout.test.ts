@@ -80,6 +80,8 @@ describe('TTT layouts', () => {
     expect(SHADERS.ttt).toContain(`const SEG_FLOATS: u32 = ${SEGMENT_FLOATS}u;`);
     expect(SHADERS.ttt).toContain(`const SEG_MAX: u32 = ${SEGMENT_MAX_TOKENS}u;`);
     expect([16, 64, 128, 256].map(tttSegmentTokens)).toEqual([16, 16, 8, 4]);
+    // f = 96: 10 rows fit SEGMENT_FLOATS, but 3 × 24 tiles of 4 × 4 would outnumber 64 threads: 8 (2 × 24 = 48).
+    expect(tttSegmentTokens(96)).toBe(8);
     expect(() => tttSegmentTokens(2048)).toThrow(/too large/);
   });
 });
