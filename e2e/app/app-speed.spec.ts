@@ -22,7 +22,12 @@ test('speeds in the app: chat prefill and decode, See inside reading, one page',
   const rows: string[] = [];
   for (let round = 1; round <= 2; round++) {
     await page.getByTestId('tab-chat').click();
-    if (round > 1) await page.getByTestId('forget').click(); // the same prompt from a fresh memory each round
+    if (round > 1) {
+      // The same prompt from a fresh memory each round; Forget also clears the chat, so wait for that before
+      // sendAndWait counts the replies (it had counted the old one and then waited for a second that never came).
+      await page.getByTestId('forget').click();
+      await expect(page.getByTestId('assistant-message')).toHaveCount(0);
+    }
     const reply = await sendAndWait(page, prompt);
     const stats = page.getByTestId('reply-stats').last();
     const prefill = Number(await stats.getAttribute('data-prefill-tps'));
