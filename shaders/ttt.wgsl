@@ -515,10 +515,13 @@ override SEG: u32 = 16u; // tokens per segment: SEG·f ≤ SEG_FLOATS, SEG ≤ S
 @group(0) @binding(7) var<uniform> batch_memory: vec4<f32>;       // as step_memory
 @group(0) @binding(8) var<uniform> batch_chunk: vec4<u32>;        // x = tokens in the chunk
 
-var<workgroup> seg_q: array<f32, SEG_FLOATS>;          // [n, f]: the segment's q rows
-var<workgroup> seg_k: array<f32, SEG_FLOATS>;          // [n, f]: the segment's k rows
-var<workgroup> seg_g: array<f32, SEG_FLOATS>;          // [n, f]: Z = k W0 + b0, then G
-var<workgroup> seg_a: array<f32, SEG_MAX * SEG_MAX>;   // [n, n]: q_s·k_s' + 1 for s' ≤ s
+// The q and k rows in one array (q rows from 0, k rows from K_ROWS) and both Grams in one, so that one function
+// reads either: WGSL cannot pass a workgroup array to a function.
+const K_ROWS: u32 = SEG_FLOATS;
+const KK_AT: u32 = SEG_MAX * SEG_MAX;
+var<workgroup> seg_rows: array<f32, 2u * SEG_FLOATS>;       // [n, f] q rows, then from K_ROWS [n, f] k rows
+var<workgroup> seg_g: array<f32, SEG_FLOATS>;               // [n, f]: Z = k W0 + b0, then G
+var<workgroup> seg_gram: array<f32, 2u * SEG_MAX * SEG_MAX>; // [n, n] for s' ≤ s: q_s·k_s' + 1; from KK_AT (drift) k_s·k_s'
 var<workgroup> seg_lr: array<f32, SEG_MAX>;
 var<workgroup> seg_tok: array<f32, SEG_MAX>;
 
@@ -552,8 +555,8 @@ fn segment_load(h: u32, t: u32, sg: Segment) {
   let off = h * f;
   for (var e = t; e < n * f; e += WG) {
     let at = (row0 + e / f) * QK_STRIDE + off + e % f;
-    seg_q[e] = batch_qk[at];
-    seg_k[e] = batch_qk[at + D];
+    seg_rows[e] = batch_qk[at];
+    seg_rows[K_ROWS + e] = batch_qk[at + D];
   }
   if (t < n) {
     let xn_at = (row0 + t) * D;
@@ -585,7 +588,7 @@ fn segment_inner_grad(h: u32, s: u32, row0: u32) -> f32 {
   for (var j = 0u; j < f; j++) {
     let xhat = (seg_g[z_at + j] - mean) / sigma;
     let gamma = batch_params[OFF_LN_W + off + j];
-    let residual = gamma * xhat + batch_params[OFF_LN_B + off + j] - (batch_uvg[v_at + j] - seg_k[z_at + j]);
+    let residual = gamma * xhat + batch_params[OFF_LN_B + off + j] - (batch_uvg[v_at + j] - seg_rows[K_ROWS + z_at + j]);
     let gy = gamma * residual;
     sum_gy += gy;
     sum_gy_xhat += gy * xhat;
@@ -595,7 +598,7 @@ fn segment_inner_grad(h: u32, s: u32, row0: u32) -> f32 {
   for (var j = 0u; j < f; j++) {
     let xhat = (seg_g[z_at + j] - mean) / sigma;
     let gamma = batch_params[OFF_LN_W + off + j];
-    let residual = gamma * xhat + batch_params[OFF_LN_B + off + j] - (batch_uvg[v_at + j] - seg_k[z_at + j]);
+    let residual = gamma * xhat + batch_params[OFF_LN_B + off + j] - (batch_uvg[v_at + j] - seg_rows[K_ROWS + z_at + j]);
     seg_g[z_at + j] = lr * ((ff * gamma * residual - sum_gy - xhat * sum_gy_xhat) / (ff * sigma));
   }
   return sum_r2;
@@ -616,7 +619,7 @@ fn segment_output(h: u32, s: u32, row0: u32) {
   let inv = 1.0 / sqrt(v / ff + EPS);
   for (var j = 0u; j < f; j++) {
     let y = (batch_z[z_at + j] - mean) * inv * batch_params[OFF_LN_W + off + j] + batch_params[OFF_LN_B + off + j];
-    batch_z[z_at + j] = seg_q[s * f + j] + y;
+    batch_z[z_at + j] = seg_rows[s * f + j] + y;
   }
 }
 
@@ -636,34 +639,74 @@ fn seg_g_cols(s: u32, cols: vec4<u32>) -> vec4<f32> {
   return vec4<f32>(seg_g[s * f + cols.x], seg_g[s * f + cols.y], seg_g[s * f + cols.z], seg_g[s * f + cols.w]);
 }
 
-// A tile of q M for the tokens at seg_q rows `srow` and columns `cols` of the head's matrix M at `mat` (W0, or GW at
-// OFF_GW + mat): column r of the result is token r's four values. Each element's sum runs over ii in order, as one
-// element at a time would take it (the same bits), with 8 loads per 16 multiply-adds instead of 2 per one.
-fn q_tile(srow: vec4<u32>, cols: vec4<u32>, mat: u32) -> mat4x4<f32> {
+// A tile of a segment's phases 2 and 4: tokens s0.. and columns j0.., clamped to the segment and the head in sv and
+// cols (the clamped ones repeat the last; they are stored once and summed never). One per element e of a phase.
+struct Tile {
+  s0: u32,
+  j0: u32,
+  sv: vec4<u32>,
+  cols: vec4<u32>,
+}
+
+fn tile_at(e: u32, n: u32) -> Tile {
+  let tiles_j = (D / H + 3u) / 4u;
+  let s0 = (e / tiles_j) * 4u;
+  let j0 = (e % tiles_j) * 4u;
+  let four = vec4<u32>(0u, 1u, 2u, 3u);
+  return Tile(s0, j0, min(vec4<u32>(s0) + four, vec4<u32>(n - 1u)), min(vec4<u32>(j0) + four, vec4<u32>(D / H - 1u)));
+}
+
+// Where the tile's tokens' q rows (K_ROWS + this: their k rows) start in seg_rows.
+fn tile_rows(tl: Tile) -> vec4<u32> { return tl.sv * (D / H); }
+
+// The tile's tokens' tok.
+fn tile_tok(tl: Tile) -> vec4<f32> {
+  return vec4<f32>(seg_tok[tl.sv.x], seg_tok[tl.sv.y], seg_tok[tl.sv.z], seg_tok[tl.sv.w]);
+}
+
+// m with v added to each of its four tokens' rows.
+fn plus_row(m: mat4x4<f32>, v: vec4<f32>) -> mat4x4<f32> { return mat4x4<f32>(m[0] + v, m[1] + v, m[2] + v, m[3] + v); }
+
+// A tile of x M for the tokens whose rows start at seg_rows[srow] (q: tile_rows, k: K_ROWS + tile_rows) and columns
+// `cols` of the head's matrix M at `mat` (W0, or GW at OFF_GW + mat): column r of the result is token r's four
+// values. Each element's sum runs over ii in order, as one element at a time would take it (the same bits), with 8
+// loads per 16 multiply-adds instead of 2 per one.
+fn rows_tile(srow: vec4<u32>, cols: vec4<u32>, mat: u32) -> mat4x4<f32> {
   let f = D / H;
   var m = mat4x4<f32>();
   for (var ii = 0u; ii < f; ii++) {
     let w = state_cols(mat + ii * f, cols);
-    m[0] += seg_q[srow.x + ii] * w;
-    m[1] += seg_q[srow.y + ii] * w;
-    m[2] += seg_q[srow.z + ii] * w;
-    m[3] += seg_q[srow.w + ii] * w;
+    m[0] += seg_rows[srow.x + ii] * w;
+    m[1] += seg_rows[srow.y + ii] * w;
+    m[2] += seg_rows[srow.z + ii] * w;
+    m[3] += seg_rows[srow.w + ii] * w;
   }
   return m;
 }
 
-// The same tile with the segment's k rows: k M.
-fn k_tile(srow: vec4<u32>, cols: vec4<u32>, mat: u32) -> mat4x4<f32> {
+// One step s2 of phase 4's sum Σ_{s2 ≤ s} (gram[s, s2] + one) G_s2 for the tile's tokens (gram at seg_gram[at…]):
+// a token adds only its own terms (select, not + 0: the same bits as one token at a time).
+fn add_scored(d: mat4x4<f32>, sv: vec4<u32>, n: u32, s2: u32, at: u32, one: f32, g: vec4<f32>) -> mat4x4<f32> {
+  return mat4x4<f32>(select(d[0], d[0] + (seg_gram[at + sv.x * n + s2] + one) * g, s2 <= sv.x),
+                     select(d[1], d[1] + (seg_gram[at + sv.y * n + s2] + one) * g, s2 <= sv.y),
+                     select(d[2], d[2] + (seg_gram[at + sv.z * n + s2] + one) * g, s2 <= sv.z),
+                     select(d[3], d[3] + (seg_gram[at + sv.w * n + s2] + one) * g, s2 <= sv.w));
+}
+
+// x W̄ + b̄ = x W0 + b0 − tok · delta for a tile's tokens (xw: x W0, d: their deltas).
+fn wbar_tile(xw: mat4x4<f32>, b0: vec4<f32>, tok: vec4<f32>, d: mat4x4<f32>) -> mat4x4<f32> {
+  return mat4x4<f32>(xw[0] + b0 - tok.x * d[0], xw[1] + b0 - tok.y * d[1], xw[2] + b0 - tok.z * d[2], xw[3] + b0 - tok.w * d[3]);
+}
+
+// Phase 4's outputs of a tile, q W̄ + b̄ = q W0 + b0 − tok · delta, to batch_z (its real tokens and columns).
+// off: the head's first column.
+fn store_z_tile(row0: u32, off: u32, tl: Tile, n: u32, z: mat4x4<f32>) {
   let f = D / H;
-  var m = mat4x4<f32>();
-  for (var ii = 0u; ii < f; ii++) {
-    let w = state_cols(mat + ii * f, cols);
-    m[0] += seg_k[srow.x + ii] * w;
-    m[1] += seg_k[srow.y + ii] * w;
-    m[2] += seg_k[srow.z + ii] * w;
-    m[3] += seg_k[srow.w + ii] * w;
+  for (var r = 0u; r < 4u; r++) {
+    for (var c = 0u; c < 4u; c++) {
+      if (tl.s0 + r < n && tl.j0 + c < f) { batch_z[(row0 + tl.s0 + r) * D + off + tl.j0 + c] = z[r][c]; }
+    }
   }
-  return m;
 }
 
 // Phase 5, the state after the segment: GW += Σ kᵀG, Gb += Σ G (in token order, as the primal loop adds them); at
@@ -688,7 +731,8 @@ fn segment_commit_state(h: u32, t: u32, sg: Segment) {
                        state_cols(OFF_GW + mat + rows.z * f, cols), state_cols(OFF_GW + mat + rows.w * f, cols));
     }
     for (var s = 0u; s < n; s++) {
-      let k = vec4<f32>(seg_k[s * f + rows.x], seg_k[s * f + rows.y], seg_k[s * f + rows.z], seg_k[s * f + rows.w]);
+      let k_at = K_ROWS + s * f;
+      let k = vec4<f32>(seg_rows[k_at + rows.x], seg_rows[k_at + rows.y], seg_rows[k_at + rows.z], seg_rows[k_at + rows.w]);
       let g = seg_g_cols(s, cols);
       gw[0] += k.x * g;
       gw[1] += k.y * g;
@@ -725,11 +769,11 @@ fn segment_commit_state(h: u32, t: u32, sg: Segment) {
 }
 
 // Phase 2's tile of Z (tokens s0.., columns j0..) into seg_g, the parts inside the segment and the head.
-fn store_tile(s0: u32, j0: u32, n: u32, z: mat4x4<f32>) {
+fn store_tile(tl: Tile, n: u32, z: mat4x4<f32>) {
   let f = D / H;
   for (var r = 0u; r < 4u; r++) {
     for (var c = 0u; c < 4u; c++) {
-      if (s0 + r < n && j0 + c < f) { seg_g[(s0 + r) * f + j0 + c] = z[r][c]; }
+      if (tl.s0 + r < n && tl.j0 + c < f) { seg_g[(tl.s0 + r) * f + tl.j0 + c] = z[r][c]; }
     }
   }
 }
@@ -752,23 +796,18 @@ fn ttt_batch_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
     // 2. Z = k W0 + b0 of every token, and the scores q_s·k_s' + 1. Z in tiles of 4 tokens × 4 columns held in
     // four vec4 (registers, not a private array: those live in memory on SwiftShader): 8 loads per 16
     // multiply-adds instead of 2 per one; each element's sum runs over ii in order, as one at a time.
-    let tiles_j = (f + 3u) / 4u;
-    for (var e = t; e < ((n + 3u) / 4u) * tiles_j; e += WG) {
-      let s0 = (e / tiles_j) * 4u;
-      let j0 = (e % tiles_j) * 4u;
-      let srow = min(vec4<u32>(s0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(n - 1u)) * f;
-      let cols = min(vec4<u32>(j0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(f - 1u));
-      let kw = k_tile(srow, cols, mat); // k W0 of token s0 + r at kw[r]
-      let b0 = state_cols(OFF_B0 + off, cols);
-      store_tile(s0, j0, n, mat4x4<f32>(kw[0] + b0, kw[1] + b0, kw[2] + b0, kw[3] + b0));
+    let tiles = ((n + 3u) / 4u) * ((f + 3u) / 4u);
+    for (var e = t; e < tiles; e += WG) {
+      let tl = tile_at(e, n);
+      store_tile(tl, n, plus_row(rows_tile(K_ROWS + tile_rows(tl), tl.cols, mat), state_cols(OFF_B0 + off, tl.cols)));
     }
     for (var e = t; e < n * n; e += WG) {
       let s = e / n;
       let s2 = e % n;
       if (s2 <= s) {
         var a = 0.0;
-        for (var ii = 0u; ii < f; ii++) { a += seg_q[s * f + ii] * seg_k[s2 * f + ii]; }
-        seg_a[e] = a + 1.0;
+        for (var ii = 0u; ii < f; ii++) { a += seg_rows[s * f + ii] * seg_rows[K_ROWS + s2 * f + ii]; }
+        seg_gram[e] = a + 1.0;
       }
     }
     workgroupBarrier();
@@ -779,39 +818,13 @@ fn ttt_batch_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
 
     // 4. Every token's output before its LayerNorm (the formula above), to batch_z: tiles of 4 tokens × 4 columns
     // as in phase 2, each element's sums in the order one at a time would take.
-    for (var e = t; e < ((n + 3u) / 4u) * tiles_j; e += WG) {
-      let s0 = (e / tiles_j) * 4u;
-      let j0 = (e % tiles_j) * 4u;
-      let sv = min(vec4<u32>(s0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(n - 1u));
-      let srow = sv * f;
-      let cols = min(vec4<u32>(j0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(f - 1u));
-      let qw = q_tile(srow, cols, mat); // q W0 of token s0 + r at qw[r]
+    for (var e = t; e < tiles; e += WG) {
+      let tl = tile_at(e, n);
+      let qw = rows_tile(tile_rows(tl), tl.cols, mat); // q W0 of token s0 + r at qw[r]
       var d = mat4x4<f32>(); // token s0 + r's delta at d[r]
-      if (sg.carried) {
-        d = q_tile(srow, cols, OFF_GW + mat);
-        let gb = state_cols(OFF_GB + off, cols);
-        d[0] += gb;
-        d[1] += gb;
-        d[2] += gb;
-        d[3] += gb;
-      }
-      // Σ_{s2 ≤ s} a[s, s2] G_s2: a token of the tile adds only its own terms (select, not + 0: the same bits).
-      for (var s2 = 0u; s2 <= sv.w; s2++) {
-        let g = seg_g_cols(s2, cols);
-        d[0] = select(d[0], d[0] + seg_a[sv.x * n + s2] * g, s2 <= sv.x);
-        d[1] = select(d[1], d[1] + seg_a[sv.y * n + s2] * g, s2 <= sv.y);
-        d[2] = select(d[2], d[2] + seg_a[sv.z * n + s2] * g, s2 <= sv.z);
-        d[3] = select(d[3], d[3] + seg_a[sv.w * n + s2] * g, s2 <= sv.w);
-      }
-      let b0 = state_cols(OFF_B0 + off, cols);
-      let tok = vec4<f32>(seg_tok[sv.x], seg_tok[sv.y], seg_tok[sv.z], seg_tok[sv.w]);
-      for (var r = 0u; r < 4u; r++) {
-        let s = s0 + r;
-        let z = qw[r] + b0 - tok[r] * d[r];
-        for (var c = 0u; c < 4u; c++) {
-          if (s < n && j0 + c < f) { batch_z[(row0 + s) * D + off + j0 + c] = z[c]; }
-        }
-      }
+      if (sg.carried) { d = plus_row(rows_tile(tile_rows(tl), tl.cols, OFF_GW + mat), state_cols(OFF_GB + off, tl.cols)); }
+      for (var s2 = 0u; s2 <= tl.sv.w; s2++) { d = add_scored(d, tl.sv, n, s2, 0u, 0.0, seg_g_cols(s2, tl.cols)); }
+      store_z_tile(row0, off, tl, n, wbar_tile(qw, state_cols(OFF_B0 + off, tl.cols), tile_tok(tl), d));
     }
     storageBarrier(); // the outputs are read back below, W0/GW are rewritten below
 
@@ -844,7 +857,6 @@ fn ttt_batch_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
 // binding (8 of the 10 context.ts asks for).
 @group(0) @binding(9) var<storage, read_write> batch_stats: array<f32>; // [tokens, STATS_STRIDE], as step_stats
 
-var<workgroup> drift_kk: array<f32, SEG_MAX * SEG_MAX>; // [n, n]: k_s·k_s' for s' ≤ s
 var<workgroup> drift_scratch: array<vec4<f32>, WG>;    // per-thread partial sums
 var<workgroup> drift_tok: array<vec4<f32>, SEG_MAX>;    // per token: (k D0)·G, (k W0)·G, (k GWc)·G, lossAfter
 var<workgroup> drift_loss: array<f32, SEG_MAX>;         // per token: lossBefore
@@ -880,18 +892,16 @@ fn ttt_batch_rows_drift(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_in
     segment_load(h, t, sg);
     workgroupBarrier();
 
-    // 2. As ttt_batch_rows, one 4 × 4 tile (tokens s0.., columns j0..) per thread (tttSegmentTokens keeps the
-    // tiles ≤ WG): the same Z, and beside k W0 the same pass forms k D0 (D0 = W0 − W_init element by element), both
-    // kept in registers for phase 4. And the keys' Gram k_s·k_s'.
+    // 2. As ttt_batch_rows, one 4 × 4 tile per thread (tttSegmentTokens keeps the tiles ≤ WG): the same Z, and
+    // beside k W0 the same pass forms k D0 (D0 = W0 − W_init element by element), both kept in registers for phase
+    // 4. And the keys' Gram k_s·k_s' beside the scores.
     let tiles_j = (f + 3u) / 4u;
     let owns = t < ((n + 3u) / 4u) * tiles_j;
-    let s0 = (t / tiles_j) * 4u; // the thread's 4 tokens; its tile is the (t % tiles_j)-th of their columns
-    let j0 = (t % tiles_j) * 4u;
-    let sv = min(vec4<u32>(s0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(n - 1u));
-    let srow = sv * f;
-    let cols = min(vec4<u32>(j0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(f - 1u));
-    // Which of the tile's tokens and columns are real (the clamped ones repeat the last: stored once, summed never).
-    let col_in = select(vec4<f32>(0.0), vec4<f32>(1.0), vec4<u32>(j0) + vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(f));
+    let tl = tile_at(t, n); // the thread's tile: its token group is t / tiles_j
+    let krow = K_ROWS + tile_rows(tl);
+    let cols = tl.cols;
+    // Which of the tile's columns are real (the clamped ones repeat the last: summed never).
+    let col_in = select(vec4<f32>(0.0), vec4<f32>(1.0), vec4<u32>(tl.j0) + vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(f));
     var kw = mat4x4<f32>(); // k W0 of token s0 + r at kw[r]
     var kd = mat4x4<f32>(); // k D0
     if (owns) {
@@ -899,7 +909,7 @@ fn ttt_batch_rows_drift(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_in
         let at = mat + ii * f;
         let w = state_cols(at, cols);
         let dw = w - params_cols(OFF_W_INIT + at, cols);
-        let k = vec4<f32>(seg_k[srow.x + ii], seg_k[srow.y + ii], seg_k[srow.z + ii], seg_k[srow.w + ii]);
+        let k = vec4<f32>(seg_rows[krow.x + ii], seg_rows[krow.y + ii], seg_rows[krow.z + ii], seg_rows[krow.w + ii]);
         kw[0] += k.x * w;
         kw[1] += k.y * w;
         kw[2] += k.z * w;
@@ -909,8 +919,7 @@ fn ttt_batch_rows_drift(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_in
         kd[2] += k.z * dw;
         kd[3] += k.w * dw;
       }
-      let b0 = state_cols(OFF_B0 + off, cols);
-      store_tile(s0, j0, n, mat4x4<f32>(kw[0] + b0, kw[1] + b0, kw[2] + b0, kw[3] + b0));
+      store_tile(tl, n, plus_row(kw, state_cols(OFF_B0 + off, cols)));
     }
     for (var e = t; e < n * n; e += WG) {
       let s = e / n;
@@ -919,11 +928,12 @@ fn ttt_batch_rows_drift(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_in
         var a = 0.0;
         var kk = 0.0;
         for (var ii = 0u; ii < f; ii++) {
-          a += seg_q[s * f + ii] * seg_k[s2 * f + ii];
-          kk += seg_k[s * f + ii] * seg_k[s2 * f + ii];
+          let k2 = seg_rows[K_ROWS + s2 * f + ii];
+          a += seg_rows[s * f + ii] * k2;
+          kk += seg_rows[K_ROWS + s * f + ii] * k2;
         }
-        seg_a[e] = a + 1.0;
-        drift_kk[e] = kk;
+        seg_gram[e] = a + 1.0;
+        seg_gram[KK_AT + e] = kk;
       }
     }
     workgroupBarrier();
@@ -938,41 +948,27 @@ fn ttt_batch_rows_drift(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_in
     var zk = mat4x4<f32>();
     var parts: array<vec4<f32>, 4>; // component c for the tile's 4 tokens: (k D0)·G, (k W0)·G, (k GWc)·G, Σ zk
     if (owns) {
-      let qw = q_tile(srow, cols, mat);
+      let qw = rows_tile(tile_rows(tl), cols, mat);
       var d = mat4x4<f32>();  // q: the delta of token s0 + r at d[r], as ttt_batch_rows
       var kc = mat4x4<f32>(); // k GWc
       var dk = mat4x4<f32>(); // k: its delta
       if (sg.carried) {
-        d = q_tile(srow, cols, OFF_GW + mat);
-        kc = k_tile(srow, cols, OFF_GW + mat);
         let gb = state_cols(OFF_GB + off, cols);
-        d[0] += gb;
-        d[1] += gb;
-        d[2] += gb;
-        d[3] += gb;
-        dk = mat4x4<f32>(kc[0] + gb, kc[1] + gb, kc[2] + gb, kc[3] + gb);
+        d = plus_row(rows_tile(tile_rows(tl), cols, OFF_GW + mat), gb);
+        kc = rows_tile(krow, cols, OFF_GW + mat);
+        dk = plus_row(kc, gb);
       }
-      for (var s2 = 0u; s2 <= sv.w; s2++) {
+      for (var s2 = 0u; s2 <= tl.sv.w; s2++) { // one pass over G for both deltas
         let g = seg_g_cols(s2, cols);
-        d[0] = select(d[0], d[0] + seg_a[sv.x * n + s2] * g, s2 <= sv.x);
-        d[1] = select(d[1], d[1] + seg_a[sv.y * n + s2] * g, s2 <= sv.y);
-        d[2] = select(d[2], d[2] + seg_a[sv.z * n + s2] * g, s2 <= sv.z);
-        d[3] = select(d[3], d[3] + seg_a[sv.w * n + s2] * g, s2 <= sv.w);
-        dk[0] = select(dk[0], dk[0] + (drift_kk[sv.x * n + s2] + 1.0) * g, s2 <= sv.x);
-        dk[1] = select(dk[1], dk[1] + (drift_kk[sv.y * n + s2] + 1.0) * g, s2 <= sv.y);
-        dk[2] = select(dk[2], dk[2] + (drift_kk[sv.z * n + s2] + 1.0) * g, s2 <= sv.z);
-        dk[3] = select(dk[3], dk[3] + (drift_kk[sv.w * n + s2] + 1.0) * g, s2 <= sv.w);
+        d = add_scored(d, tl.sv, n, s2, 0u, 0.0, g);
+        dk = add_scored(dk, tl.sv, n, s2, KK_AT, 1.0, g);
       }
       let b0 = state_cols(OFF_B0 + off, cols);
-      let tok = vec4<f32>(seg_tok[sv.x], seg_tok[sv.y], seg_tok[sv.z], seg_tok[sv.w]);
+      let tok = tile_tok(tl);
+      store_z_tile(row0, off, tl, n, wbar_tile(qw, b0, tok, d));
+      zk = wbar_tile(kw, b0, tok, dk);
       for (var r = 0u; r < 4u; r++) {
-        let s = s0 + r;
-        let z = qw[r] + b0 - tok[r] * d[r];
-        for (var c = 0u; c < 4u; c++) {
-          if (s < n && j0 + c < f) { batch_z[(row0 + s) * D + off + j0 + c] = z[c]; }
-        }
-        zk[r] = kw[r] + b0 - tok[r] * dk[r];
-        let g = seg_g_cols(sv[r], cols) * col_in;
+        let g = seg_g_cols(tl.sv[r], cols) * col_in;
         parts[0][r] = dot(kd[r], g);
         parts[1][r] = dot(kw[r], g);
         parts[2][r] = dot(kc[r], g);
@@ -997,27 +993,27 @@ fn ttt_batch_rows_drift(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_in
       let gamma = params_cols(OFF_LN_W + off, cols);
       let beta = params_cols(OFF_LN_B + off, cols);
       for (var r = 0u; r < 4u; r++) {
-        let v_at = (row0 + sv[r]) * UVG_STRIDE + OFF_V + off;
+        let v_at = (row0 + tl.sv[r]) * UVG_STRIDE + OFF_V + off;
         let tgt = vec4<f32>(batch_uvg[v_at + cols.x], batch_uvg[v_at + cols.y], batch_uvg[v_at + cols.z], batch_uvg[v_at + cols.w])
-                     - vec4<f32>(seg_k[srow[r] + cols.x], seg_k[srow[r] + cols.y], seg_k[srow[r] + cols.z], seg_k[srow[r] + cols.w]);
+                     - vec4<f32>(seg_rows[krow[r] + cols.x], seg_rows[krow[r] + cols.y], seg_rows[krow[r] + cols.z], seg_rows[krow[r] + cols.w]);
         let e = ((zk[r] - vec4<f32>(zk_mean[r])) * inv_k[r] * gamma + beta - tgt) * col_in;
         loss_part[r] = dot(e, e);
       }
     }
     let loss_after = group_sum(t, owns, tiles_j, loss_part) / ff;
-    if (owns && j0 == 0u) {
+    if (owns && tl.j0 == 0u) {
       for (var r = 0u; r < 4u; r++) {
-        if (s0 + r < n) { drift_tok[s0 + r] = vec4<f32>(sums[0][r], sums[1][r], sums[2][r], loss_after[r]); }
+        if (tl.s0 + r < n) { drift_tok[tl.s0 + r] = vec4<f32>(sums[0][r], sums[1][r], sums[2][r], loss_after[r]); }
       }
     }
-    // (k_s·k_s')(G_s·G_s') into seg_a (its scores are spent), for ‖GW_s‖².
+    // (k_s·k_s')(G_s·G_s') in place of the scores (spent), for ‖GW_s‖².
     for (var e = t; e < n * n; e += WG) {
       let s1 = e / n;
       let s2 = e % n;
       if (s2 <= s1) {
         var gg = 0.0;
         for (var j = 0u; j < f; j++) { gg += seg_g[s1 * f + j] * seg_g[s2 * f + j]; }
-        seg_a[e] = drift_kk[e] * gg;
+        seg_gram[e] = seg_gram[KK_AT + e] * gg;
       }
     }
 
@@ -1056,8 +1052,8 @@ fn ttt_batch_rows_drift(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_in
         let p = drift_tok[s1];
         d_gw += p.x;
         w0_gw += p.y;
-        gw2 += 2.0 * p.z + seg_a[s1 * n + s1];
-        for (var s2 = 0u; s2 < s1; s2++) { gw2 += 2.0 * seg_a[s1 * n + s2]; }
+        gw2 += 2.0 * p.z + seg_gram[s1 * n + s1];
+        for (var s2 = 0u; s2 < s1; s2++) { gw2 += 2.0 * seg_gram[s1 * n + s2]; }
       }
       gw2 = max(gw2, 0.0);
       // ⟨W_init, GW_t⟩ = ⟨W_init, GWc⟩ + Σ (k W_init)·G, with k W_init·G = (k W0)·G − (k D0)·G.
