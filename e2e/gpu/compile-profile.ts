@@ -53,17 +53,8 @@ export async function compileProfile(modelName: string, loadOnly = false): Promi
   };
   const model = await GpuModel.create(ctx, file);
   const token = ctx.createBuffer('scratch', 'token', 16, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST);
-  for (const drift of [false, true]) {
-    const encoder = ctx.device.createCommandEncoder();
-    model.encodeStep(encoder, token, { drift });
-    ctx.device.queue.submit([encoder.finish()]);
-  }
-  for (const opts of [{ logits: 'all', drift: true }, { logits: 'last', drift: false }] as const) {
-    const encoder = ctx.device.createCommandEncoder();
-    model.encodeChunk(encoder, [1], opts);
-    ctx.device.queue.submit([encoder.finish()]);
-  }
-  await ctx.device.queue.onSubmittedWorkDone();
+  ctx.device.queue.writeBuffer(token, 0, new Uint32Array([1]));
+  await model.warmUp(token, 1); // what Session.warmUp runs of the model
   const loadMs = performance.now() - t0;
   const adapter = ctx.adapterInfo;
   model.destroy();

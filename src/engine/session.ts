@@ -124,29 +124,19 @@ export class Session {
   }
 
   /**
-   * Runs one token step and one sampling dispatch, then resets: drivers that compile shaders on first use
-   * (SwiftShader does) pay that here rather than inside the first prompt's prefill time.
+   * Runs every pipeline once (the model's paths: GpuModel.warmUp; then one sampling dispatch), then resets: drivers
+   * that compile shaders on first use (SwiftShader does) pay that here rather than inside the first prompt.
    */
   async warmUp(): Promise<void> {
     if (this.busy) throw new SessionBusyError('cannot warm up while a generation is running');
     const { device } = this.ctx;
-    this.sampler.writeToken(this.tokenizer.eotId);
-    // Both variants of the step (without and with drift stats), so that neither compiles inside a generation.
-    const plain = device.createCommandEncoder({ label: 'warm-up' });
-    this.model.encodeStep(plain, this.sampler.tokenBuffer);
-    device.queue.submit([plain.finish()]);
-    const encoder = device.createCommandEncoder({ label: 'warm-up (drift)' });
-    this.model.encodeStep(encoder, this.sampler.tokenBuffer, { drift: true });
+    const eot = this.tokenizer.eotId;
+    this.sampler.writeToken(eot);
+    await this.model.warmUp(this.sampler.tokenBuffer, eot);
+    const encoder = device.createCommandEncoder({ label: 'warm-up sample' });
     this.encodeSample(encoder, { temperature: 1, topK: 8, topP: 0.9, repetitionPenalty: 1.1, repetitionWindow: 8, seed: 0, maxTokens: 1 }, 0, this.driftBytes > 0);
     device.queue.submit([encoder.finish()]);
     await this.readSample(0, false);
-    // The chunk path's pipelines too (both drift variants, both LM head forms), each submitted on its own.
-    for (const opts of [{ logits: 'all', drift: true }, { logits: 'last', drift: false }] as const) {
-      const chunkEncoder = device.createCommandEncoder({ label: 'warm-up chunk' });
-      this.model.encodeChunk(chunkEncoder, [this.tokenizer.eotId], opts);
-      device.queue.submit([chunkEncoder.finish()]);
-    }
-    await device.queue.onSubmittedWorkDone();
     this.reset();
   }
 

@@ -317,6 +317,29 @@ export class GpuModel {
     return m.matrixDelta(head, this.pos, this.staging);
   }
 
+  /**
+   * Runs every path a read can take once, on token `tokenId`: a decode step without and with drift stats, a chunk
+   * in both of its forms (every token's logits with drift, the last one's without), each submitted on its own, then
+   * reset(). Drivers that compile shaders on first use (SwiftShader does: most of a first load there) pay it here,
+   * not inside the first prompt. The step reads the id at offset 0 of `tokenBuffer`; write `tokenId` there first.
+   */
+  async warmUp(tokenBuffer: GPUBuffer, tokenId: number): Promise<void> {
+    this.assertAlive();
+    const { device } = this.ctx;
+    for (const drift of [false, true]) {
+      const encoder = device.createCommandEncoder({ label: drift ? 'warm-up step (drift)' : 'warm-up step' });
+      this.encodeStep(encoder, tokenBuffer, { drift });
+      device.queue.submit([encoder.finish()]);
+    }
+    for (const opts of [{ logits: 'all', drift: true }, { logits: 'last', drift: false }] as const) {
+      const encoder = device.createCommandEncoder({ label: 'warm-up chunk' });
+      this.encodeChunk(encoder, [tokenId], opts);
+      device.queue.submit([encoder.finish()]);
+    }
+    await device.queue.onSubmittedWorkDone();
+    this.reset();
+  }
+
   /** Forget everything read: W0 ← w_init, b0 ← b_init, accumulators and histories zero, KV caches emptied, position 0. */
   reset(): void {
     this.assertAlive();
