@@ -398,6 +398,9 @@ def code_version() -> Optional[str]:
         return None
 
 
+DEFAULT_TRAIN_N = [8, 16, 32, 64]
+
+
 def table(directory: str) -> str:
     files = sorted(glob.glob(os.path.join(directory, "*.json")))
     if not files:
@@ -428,6 +431,8 @@ def table(directory: str) -> str:
             done = "" if r["stepsDone"] == r["steps"] else f" (stopped at {r['stepsDone']})"
             custom = r["variant"] not in VARIANTS or (r["model"]["window"], r["model"]["ffn"]) != (WINDOW, FFN)
             shape = f" (w {r['model']['window']}, ffn {r['model']['ffn']})" if custom else ""
+            train_n = r.get("trainN", DEFAULT_TRAIN_N)
+            shape += f", train N {','.join(map(str, train_n))}" if list(train_n) != DEFAULT_TRAIN_N else ""
             shape += f", seed {r['seed']}" if r.get("seed", 0) else ""
             shape += f" @{r['code']}" if r.get("code") else ""
             lines.append(f"| {r['variant']}{shape} | {r['lr']:g} | {r['steps']} × {r['tokensPerStep']}{done} | "
@@ -449,7 +454,8 @@ def main(argv=None):
     ap.add_argument("--batch", type=int, default=16, help="sequences of 256 tokens per step")
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--train-n", type=lambda s: [int(x) for x in s.split(",")], default=[8, 16, 32, 64])
+    ap.add_argument("--train-n", type=lambda s: [int(x) for x in s.split(",")], default=DEFAULT_TRAIN_N,
+                    help="pairs per training sequence, one N per step in turn (2,4,8,… adds easy steps)")
     ap.add_argument("--eval-n", type=lambda s: [int(x) for x in s.split(",")], default=[8, 16, 32, 64])
     ap.add_argument("--eval-per-n", type=int, default=256, help="held-out sequences per N (a multiple of 32)")
     ap.add_argument("--time-limit", type=float, default=0, help="stop training after this many seconds, then evaluate")
