@@ -1,5 +1,6 @@
 // In-page measurement of what a model's first load compiles: every pipeline GpuModel.create and a warm-up (decode
-// step in both drift variants, a chunk in both forms) ask for, then each compiled again on a fresh device with
+// step in both drift variants, a chunk without drift in both forms) ask for, and the drift chunk the worker compiles
+// after the load, then each compiled again on a fresh device with
 // createComputePipelineAsync, one at a time (its own cost) and all at once (what parallel compiling would give).
 // Shader sources get a nonce comment so that no cache of compiled pipelines answers. Not a test: compile.spec.ts.
 import { GpuContext } from '../../src/engine/gpu/context';
@@ -22,6 +23,8 @@ export interface CompileProfile {
   adapter: string;
   /** GpuModel.create + warm-up, as a load does it (sync pipelines), ms. */
   loadMs: number;
+  /** The drift chunk compiled after the load (GpuModel.precompileDriftChunk), ms. */
+  backgroundMs: number;
   pipelines: number;
   modules: number;
   /** Each pipeline alone, slowest first. */
@@ -43,24 +46,35 @@ export async function compileProfile(modelName: string, loadOnly = false): Promi
   const ctx = await GpuContext.create();
   const original = ctx.pipeline.bind(ctx);
   const seen = new Set<string>();
-  ctx.pipeline = (shader, entryPoint, constants) => {
+  const originalAsync = ctx.pipelineAsync.bind(ctx);
+  const note = (shader: string, entryPoint: string, constants?: Record<string, number>) => {
     const key = `${entryPoint}\u0000${JSON.stringify(constants ?? {})}\u0000${shader}`;
     if (!seen.has(key)) {
       seen.add(key);
       requests.push({ shader, entryPoint, constants });
     }
+  };
+  ctx.pipeline = (shader, entryPoint, constants) => {
+    note(shader, entryPoint, constants);
     return original(shader, entryPoint, constants);
+  };
+  ctx.pipelineAsync = (shader, entryPoint, constants) => {
+    note(shader, entryPoint, constants);
+    return originalAsync(shader, entryPoint, constants);
   };
   const model = await GpuModel.create(ctx, file);
   const token = ctx.createBuffer('scratch', 'token', 16, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST);
   ctx.device.queue.writeBuffer(token, 0, new Uint32Array([1]));
   await model.warmUp(token, 1); // what Session.warmUp runs of the model
   const loadMs = performance.now() - t0;
+  const b0 = performance.now();
+  await model.precompileDriftChunk(); // what the worker compiles after the load, in the background
+  const backgroundMs = performance.now() - b0;
   const adapter = ctx.adapterInfo;
   model.destroy();
   ctx.destroyBuffer(token);
   ctx.destroy();
-  if (loadOnly) return { adapter, loadMs, pipelines: requests.length, modules: new Set(requests.map((r) => r.shader)).size, sequential: [], sequentialMs: 0, parallelMs: 0 };
+  if (loadOnly) return { adapter, loadMs, backgroundMs, pipelines: requests.length, modules: new Set(requests.map((r) => r.shader)).size, sequential: [], sequentialMs: 0, parallelMs: 0 };
 
   const nonce = () => `// compile-profile ${Math.random()}\n`;
   const compile = (device: GPUDevice, r: Request, modules: Map<string, GPUShaderModule>) => {
@@ -93,7 +107,7 @@ export async function compileProfile(modelName: string, loadOnly = false): Promi
   parCtx.destroy();
 
   sequential.sort((a, b) => b.ms - a.ms);
-  return { adapter, loadMs, pipelines: requests.length, modules: new Set(requests.map((r) => r.shader)).size, sequential, sequentialMs, parallelMs };
+  return { adapter, loadMs, backgroundMs, pipelines: requests.length, modules: new Set(requests.map((r) => r.shader)).size, sequential, sequentialMs, parallelMs };
 }
 
 /**

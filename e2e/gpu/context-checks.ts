@@ -36,6 +36,19 @@ export async function checkContext() {
   const buffersAfter = ctx.memoryReport().buffers;
   const dispatches = model.dispatchesPerToken;
   const fusedNorms = ctx.kernelFeatures.fusedNorms;
+  // The drift chunk compiled in the background: its first read compiles nothing more; pipelineAsync then answers
+  // from the cache with the pipeline pipeline() returns.
+  await model.precompileDriftChunk();
+  const pipelinesAfterPrecompile = ctx.pipelineCount;
+  const encoder = ctx.device.createCommandEncoder();
+  model.encodeChunk(encoder, [1, 2, 3], { logits: 'all', drift: true });
+  ctx.device.queue.submit([encoder.finish()]);
+  await ctx.device.queue.onSubmittedWorkDone();
+  const pipelinesAfterDriftChunk = ctx.pipelineCount;
+  const asyncHit = (await ctx.pipelineAsync(SHADERS.bitlinear, 'bitlinear', { IN: 32, OUT: 8, ACCUMULATE: 0 })) === p1;
+  const q1 = ctx.pipelineAsync(SHADERS.bitlinear, 'bitlinear', { IN: 64, OUT: 8, ACCUMULATE: 0 });
+  const asyncShared = q1 === ctx.pipelineAsync(SHADERS.bitlinear, 'bitlinear', { IN: 64, OUT: 8, ACCUMULATE: 0 });
+  const asyncCached = (await q1) === ctx.pipeline(SHADERS.bitlinear, 'bitlinear', { IN: 64, OUT: 8, ACCUMULATE: 0 });
   model.destroy();
   ctx.destroy();
   return {
@@ -47,6 +60,11 @@ export async function checkContext() {
     cacheMissOnConstants: p1 !== p3,
     pipelinesAtLoad,
     pipelinesAfter,
+    pipelinesAfterPrecompile,
+    pipelinesAfterDriftChunk,
+    asyncHit,
+    asyncShared,
+    asyncCached,
     buffersAtLoad,
     buffersAfter,
     dispatches,

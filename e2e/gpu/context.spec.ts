@@ -15,6 +15,11 @@ test('context: tagged bytes equal the live GPUBuffers; pipelines cached; decodin
   expect(r.cacheHit).toBe(true);
   expect(r.cacheMissOnConstants).toBe(true);
   expect(r.pipelinesAfter).toBe(r.pipelinesAtLoad);
+  expect(r.pipelinesAfterPrecompile).toBeGreaterThan(r.pipelinesAfter); // the chunk kernels, drift variant included
+  expect(r.pipelinesAfterDriftChunk).toBe(r.pipelinesAfterPrecompile);
+  expect(r.asyncHit).toBe(true);
+  expect(r.asyncShared).toBe(true);
+  expect(r.asyncCached).toBe(true);
   expect(r.buffersAfter).toBe(r.buffersAtLoad);
   // tiny-ttt (ttt, swa, ttt): embed; per layer the mixer's in, its core (TTT: conv and step in one; attention: conv,
   // RoPE, append and attend in one), wo, w13, w2 (+ mixer_norm, post/subnorm, ffn_norm, swiglu when the norms are not

@@ -94,6 +94,8 @@ export class Engine implements EngineApi {
       this.dropSession();
       this.lostSnapshot = null;
       this.session = session;
+      // What only See inside reads with compiles now, in the background, not inside the load the person waits for.
+      void session.model.precompileDriftChunk();
       const stats = modelStats(file, tensorTable);
       this.info = {
         name,

@@ -63,6 +63,7 @@ export class GpuContext {
   private readonly live = new Map<GPUBuffer, LiveBuffer>();
   private readonly pipelines = new Map<string, GPUComputePipeline>();
   private readonly modules = new Map<string, GPUShaderModule>();
+  private readonly pendingPipelines = new Map<string, Promise<GPUComputePipeline>>();
   private readonly lostCallbacks: ((reason: string) => void)[] = [];
   private lostReason: string | null = null;
 
@@ -161,23 +162,46 @@ export class GpuContext {
 
   /** A compute pipeline for `shader`'s `entryPoint`, cached by source + entry point + override constants. */
   pipeline(shader: string, entryPoint: string, constants?: Record<string, number>): GPUComputePipeline {
-    const constKey = constants ? JSON.stringify(Object.entries(constants).sort(([a], [b]) => (a < b ? -1 : 1))) : '';
-    const key = `${entryPoint}\u0000${constKey}\u0000${shader}`;
+    const key = pipelineKey(shader, entryPoint, constants);
     let pipeline = this.pipelines.get(key);
     if (!pipeline) {
-      let module = this.modules.get(shader);
-      if (!module) {
-        module = this.device.createShaderModule({ code: shader });
-        this.modules.set(shader, module);
-      }
-      pipeline = this.device.createComputePipeline({
-        label: entryPoint,
-        layout: 'auto',
-        compute: { module, entryPoint, constants },
-      });
+      // Also while a pipelineAsync of the same key is under way: the caller needs it now.
+      pipeline = this.device.createComputePipeline({ label: entryPoint, layout: 'auto', compute: { module: this.module(shader), entryPoint, constants } });
       this.pipelines.set(key, pipeline);
     }
     return pipeline;
+  }
+
+  /**
+   * The same pipeline compiled in the background (createComputePipelineAsync), into the same cache: a pipeline()
+   * call after it resolved gets it without compiling. For pipelines that a load does not need at once. Rejects as
+   * WebGPU does (a GPUPipelineError); pipeline() then compiles, and fails, where the pipeline is first used.
+   */
+  pipelineAsync(shader: string, entryPoint: string, constants?: Record<string, number>): Promise<GPUComputePipeline> {
+    const key = pipelineKey(shader, entryPoint, constants);
+    const cached = this.pipelines.get(key);
+    if (cached) return Promise.resolve(cached);
+    let pending = this.pendingPipelines.get(key);
+    if (!pending) {
+      pending = this.device
+        .createComputePipelineAsync({ label: entryPoint, layout: 'auto', compute: { module: this.module(shader), entryPoint, constants } })
+        .then((pipeline) => {
+          if (!this.pipelines.has(key)) this.pipelines.set(key, pipeline);
+          return this.pipelines.get(key)!;
+        })
+        .finally(() => this.pendingPipelines.delete(key));
+      this.pendingPipelines.set(key, pending);
+    }
+    return pending;
+  }
+
+  private module(shader: string): GPUShaderModule {
+    let module = this.modules.get(shader);
+    if (!module) {
+      module = this.device.createShaderModule({ code: shader });
+      this.modules.set(shader, module);
+    }
+    return module;
   }
 
   /** One line for diagnostics: the kernel variant in use and why, e.g. "subgroups (sizes 4–4), dot4I8Packed". */
@@ -322,4 +346,10 @@ export class StagingReader {
     }
     return parts.map((p) => p.out.buffer);
   }
+}
+
+/** The pipeline cache's key: source, entry point and override constants (in name order). */
+function pipelineKey(shader: string, entryPoint: string, constants?: Record<string, number>): string {
+  const constKey = constants ? JSON.stringify(Object.entries(constants).sort(([a], [b]) => (a < b ? -1 : 1))) : '';
+  return `${entryPoint}\u0000${constKey}\u0000${shader}`;
 }

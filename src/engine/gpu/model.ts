@@ -248,7 +248,7 @@ export class GpuModel {
     queue.writeBuffer(this.chunkBuffers.info, 0, new Uint32Array([count, 0, 0, 0]));
     if (logits === 'all') encoder.copyBufferToBuffer(this.logits, 0, this.previousLogits, 0, V * 4);
 
-    this.kernels.compileChunk();
+    this.kernels.compileChunk(drift);
     const pass = new PassRecorder(encoder, `chunk of ${count} at ${this.pos}`, opts.timer);
     this.embedding.encodeChunk(pass, count);
     for (const layer of this.layers) layer.encodeChunk(pass, count, drift);
@@ -318,10 +318,11 @@ export class GpuModel {
   }
 
   /**
-   * Runs every path a read can take once, on token `tokenId`: a decode step without and with drift stats, a chunk
-   * in both of its forms (every token's logits with drift, the last one's without), each submitted on its own, then
+   * Runs the paths a read takes once, on token `tokenId`: a decode step without and with drift stats, a chunk
+   * without drift in both of its forms (every token's logits, the last one's), each submitted on its own, then
    * reset(). Drivers that compile shaders on first use (SwiftShader does: most of a first load there) pay it here,
-   * not inside the first prompt. The step reads the id at offset 0 of `tokenBuffer`; write `tokenId` there first.
+   * not inside the first prompt. The chunk's drift variant is left to precompileDriftChunk. The step reads the id at
+   * offset 0 of `tokenBuffer`; write `tokenId` there first.
    */
   async warmUp(tokenBuffer: GPUBuffer, tokenId: number): Promise<void> {
     this.assertAlive();
@@ -331,13 +332,23 @@ export class GpuModel {
       this.encodeStep(encoder, tokenBuffer, { drift });
       device.queue.submit([encoder.finish()]);
     }
-    for (const opts of [{ logits: 'all', drift: true }, { logits: 'last', drift: false }] as const) {
+    // The chunk without drift in both of its forms; the drift variant compiles later (precompileDriftChunk).
+    for (const opts of [{ logits: 'all' }, { logits: 'last' }] as const) {
       const encoder = device.createCommandEncoder({ label: 'warm-up chunk' });
       this.encodeChunk(encoder, [tokenId], opts);
       device.queue.submit([encoder.finish()]);
     }
     await device.queue.onSubmittedWorkDone();
     this.reset();
+  }
+
+  /**
+   * Compiles the chunk path's drift variant (what See inside reads with) in the background: on SwiftShader its TTT
+   * kernel is ~3.5 s of compiling that a load need not wait for. A failure is left for its first use to report.
+   */
+  async precompileDriftChunk(): Promise<void> {
+    this.assertAlive();
+    if (this.chunkDriftStats) await this.kernels.precompileChunk(true).catch(() => undefined);
   }
 
   /** Forget everything read: W0 ← w_init, b0 ← b_init, accumulators and histories zero, KV caches emptied, position 0. */

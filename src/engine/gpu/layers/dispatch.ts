@@ -91,7 +91,8 @@ export function recordChunk(pass: PassRecorder, dispatches: readonly ChunkDispat
 export class DispatchCache {
   private readonly steps: StepDispatch[] = [];
   private readonly chunks: ChunkDispatch[] = [];
-  private chunkCompiled = false;
+  /** Which variants of the chunk path are compiled: [without drift, with drift]. */
+  private readonly chunkCompiled = [false, false];
 
   constructor(private readonly ctx: GpuContext) {}
 
@@ -109,9 +110,10 @@ export class DispatchCache {
   }
 
   /**
-   * Chunk pipelines are named at load and compiled by the first encodeChunk (compileChunk): on SwiftShader compiling
-   * is most of a load, and a model that only decodes (tests, the CLI) never needs them. The worker's warm-up reads a
-   * chunk, so the app still compiles everything inside its load.
+   * Chunk pipelines are named at load and compiled by the first encodeChunk of their variant (compileChunk): on
+   * SwiftShader compiling is most of a load, and a model that only decodes (tests, the CLI) never needs them. The
+   * warm-up reads a chunk without drift inside the load; the drift variant (only See inside reads with it) compiles
+   * in the background after the load (precompileChunk), or at its first use if that comes first.
    */
   chunk(label: string, spec: PipelineSpec, grid: (count: number) => [number, number], buffers: Bindings, more: { usesKvCache?: boolean; drift?: boolean } = {}): ChunkDispatch {
     const dispatch: ChunkDispatch = { label: `chunk.${label}`, spec, pipeline: null, grid, buffers, bindGroup: null, usesKvCache: more.usesKvCache ?? false, drift: more.drift };
@@ -132,15 +134,24 @@ export class DispatchCache {
     }
   }
 
-  /** Compiles the chunk path's pipelines and binds them, once (the first encodeChunk). */
-  compileChunk(): void {
-    if (this.chunkCompiled) return;
-    for (const dispatch of this.chunks) {
+  /** Compiles the pipelines of one variant of the chunk path (with or without drift) and binds them, once. */
+  compileChunk(drift: boolean): void {
+    if (this.chunkCompiled[+drift]) return;
+    for (const dispatch of this.chunkVariant(drift)) {
       if (dispatch.pipeline !== null) continue;
       dispatch.pipeline = this.pipeline(dispatch.spec.shader, dispatch.spec.entry, dispatch.spec.constants);
       dispatch.bindGroup = this.bindGroup(dispatch.pipeline, dispatch.buffers(), dispatch.label);
     }
-    this.chunkCompiled = true;
+    this.chunkCompiled[+drift] = true;
+  }
+
+  /** Compiles a variant's pipelines in the background into the context's cache, for compileChunk to find there. */
+  async precompileChunk(drift: boolean): Promise<void> {
+    await Promise.all(this.chunkVariant(drift).filter((d) => d.pipeline === null).map((d) => this.ctx.pipelineAsync(SHADERS[d.spec.shader], d.spec.entry, d.spec.constants)));
+  }
+
+  private chunkVariant(drift: boolean): ChunkDispatch[] {
+    return this.chunks.filter((d) => d.drift === undefined || d.drift === drift);
   }
 
   bindGroup(pipeline: GPUComputePipeline, buffers: (GPUBuffer | null)[], label: string): GPUBindGroup {
