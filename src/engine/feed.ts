@@ -110,6 +110,9 @@ export class TextReader {
     // Only growing KV caches ("attn") change the live bytes while reading: then a chunk ends at each report.
     const reportsEndChunks = hasAttn;
     const decoder = tokenizer.createDecoder();
+    // The drift kernel compiles in the background after a load (GpuModel.precompileDriftChunk): wait for it here,
+    // not inside the first chunk, so that it compiles once and the per-token times are the reading's own.
+    if (wantDrift) await model.precompileDriftChunk();
     const started = performance.now();
     let read = 0;
     let lossSum = 0;
