@@ -3,7 +3,7 @@
 // after the load, then each compiled again on a fresh device with
 // createComputePipelineAsync, one at a time (its own cost) and all at once (what parallel compiling would give).
 // Shader sources get a nonce comment so that no cache of compiled pipelines answers. Not a test: compile.spec.ts.
-import { GpuContext } from '../../src/engine/gpu/context';
+import { GpuContext, pipelineKey } from '../../src/engine/gpu/context';
 import { GpuModel } from '../../src/engine/gpu/model';
 import { SHADERS } from '../../src/engine/gpu/shaders';
 import { loadTiny } from './parity';
@@ -48,7 +48,7 @@ export async function compileProfile(modelName: string, loadOnly = false): Promi
   const seen = new Set<string>();
   const originalAsync = ctx.pipelineAsync.bind(ctx);
   const note = (shader: string, entryPoint: string, constants?: Record<string, number>) => {
-    const key = `${entryPoint}\u0000${JSON.stringify(constants ?? {})}\u0000${shader}`;
+    const key = pipelineKey(shader, entryPoint, constants); // as the cache dedups
     if (!seen.has(key)) {
       seen.add(key);
       requests.push({ shader, entryPoint, constants });

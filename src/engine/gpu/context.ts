@@ -349,7 +349,7 @@ export class StagingReader {
 }
 
 /** The pipeline cache's key: source, entry point and override constants (in name order). */
-function pipelineKey(shader: string, entryPoint: string, constants?: Record<string, number>): string {
+export function pipelineKey(shader: string, entryPoint: string, constants?: Record<string, number>): string {
   const constKey = constants ? JSON.stringify(Object.entries(constants).sort(([a], [b]) => (a < b ? -1 : 1))) : '';
   return `${entryPoint}\u0000${constKey}\u0000${shader}`;
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { SHADERS } from './shaders';
+import { KERNEL_CONSTANTS, SHADERS } from './shaders';
 import {
   SEGMENT_FLOATS,
   SEGMENT_MAX_TOKENS,
@@ -79,9 +79,10 @@ describe('TTT layouts', () => {
   it("sizes ttt_batch_rows' segments to the shader's workgroup arrays", () => {
     expect(SHADERS.ttt).toContain(`const SEG_FLOATS: u32 = ${SEGMENT_FLOATS}u;`);
     expect(SHADERS.ttt).toContain(`const SEG_MAX: u32 = ${SEGMENT_MAX_TOKENS}u;`);
-    expect([16, 64, 128, 256].map(tttSegmentTokens)).toEqual([16, 16, 8, 4]);
+    const threads = KERNEL_CONSTANTS.WORKGROUP_SIZE;
+    expect([16, 64, 128, 256].map((f) => tttSegmentTokens(f, threads))).toEqual([16, 16, 8, 4]);
     // f = 96: 10 rows fit SEGMENT_FLOATS, but 3 × 24 tiles of 4 × 4 would outnumber 64 threads: 8 (2 × 24 = 48).
-    expect(tttSegmentTokens(96)).toBe(8);
-    expect(() => tttSegmentTokens(2048)).toThrow(/too large/);
+    expect(tttSegmentTokens(96, threads)).toBe(8);
+    expect(() => tttSegmentTokens(2048, threads)).toThrow(/too large/);
   });
 });

@@ -157,15 +157,13 @@ export function tttOffsetConstants(input: TttInputLayout, params: TttParamLayout
 export const SEGMENT_FLOATS = 1024;
 export const SEGMENT_MAX_TOKENS = 16;
 
-/** Threads of a ttt_batch_rows workgroup (KERNEL_CONSTANTS.WORKGROUP_SIZE, not imported: shaders.ts imports this). */
-const SEGMENT_THREADS = 64;
-
 /**
- * Tokens per segment of ttt_batch_rows for head size f: its [SEG, f] rows must fit SEGMENT_FLOATS, and its 4 × 4
- * tiles (⌈SEG/4⌉ · ⌈f/4⌉) must not outnumber the threads: ttt_batch_rows_drift gives each thread one tile.
+ * Tokens per segment of ttt_batch_rows for head size f and a workgroup of `threads` (KERNEL_CONSTANTS.WORKGROUP_SIZE,
+ * passed in: shaders.ts imports this file): its [SEG, f] rows must fit SEGMENT_FLOATS, and its 4 × 4 tiles
+ * (⌈SEG/4⌉ · ⌈f/4⌉) must not outnumber the threads: ttt_batch_rows_drift gives each thread one tile.
  */
-export function tttSegmentTokens(f: number): number {
-  const tileRows = 4 * Math.floor(SEGMENT_THREADS / Math.ceil(f / 4));
+export function tttSegmentTokens(f: number, threads: number): number {
+  const tileRows = 4 * Math.floor(threads / Math.ceil(f / 4));
   const tokens = Math.min(SEGMENT_MAX_TOKENS, Math.floor(SEGMENT_FLOATS / f), tileRows);
   if (tokens < 1) throw new Error(`head size ${f} is too large for ttt_batch_rows (at most ${SEGMENT_FLOATS})`);
   return tokens;

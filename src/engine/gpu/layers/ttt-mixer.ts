@@ -11,6 +11,7 @@
 import { headSize } from '../../model/spec';
 import type { StagingReader } from '../context';
 import { GpuModelError } from '../model-check';
+import { WORKGROUP_SIZE } from '../shaders';
 import { packTttParams, tttInputLayout, tttOffsetConstants, tttSegmentTokens, tttStateLayout, type TttParamLayout, type TttStateLayout } from '../ttt-layout';
 import { groups, NORM_LAYER, type LayerBuilder, type NormInput } from './builder';
 import { DRIFT_STATS_PER_HEAD } from './drift';
@@ -81,8 +82,9 @@ export class TttMixer extends DispatchLayer {
     // Chunk: the mini-batch dual form; with drift its variant that also derives each token's stats (same outputs).
     const rowConstants = { ...constants, UVG_STRIDE: wIn.rows, QK_STRIDE: 2 * d, STATS_STRIDE: chunk.statsStride };
     const chunkDrift = chunk.driftStats!;
-    const batchDrift = { shader: 'ttt', entry: 'ttt_batch_rows_drift', constants: { ...rowConstants, SEG: tttSegmentTokens(f) } } as const;
-    const batchRows = { shader: 'ttt', entry: 'ttt_batch_rows', constants: { ...rowConstants, SEG: tttSegmentTokens(f) } } as const;
+    const segment = tttSegmentTokens(f, WORKGROUP_SIZE);
+    const batchDrift = { shader: 'ttt', entry: 'ttt_batch_rows_drift', constants: { ...rowConstants, SEG: segment } } as const;
+    const batchRows = { shader: 'ttt', entry: 'ttt_batch_rows', constants: { ...rowConstants, SEG: segment } } as const;
     const batchBuffers = () => [step.position, chunk.xn, chunk.mixIn, chunk.qk, params, state, chunk.heads, step.memoryScale, chunk.info];
     this.chunkDispatches.push(
       norm.chunk,
