@@ -6,8 +6,9 @@
 // The decode step's lm_head (ADVANCE) also bumps the GPU-side position counter, as the step's last kernel (nothing
 // after it reads the position), so that several steps may be recorded into one command buffer without the host
 // rewriting it in between, and without a dispatch of its own. advance_position_by does it after a chunk.
-// HEAD_ROWS_PER_THREAD, HEAD_TOKENS_PER_THREAD: gpu/shaders.ts KERNEL_CONSTANTS (the dispatches use them).
-const_assert HEAD_ROWS_PER_THREAD == 4u; // rows v0..v3 below, in the lanes of a vec4 (lm_head) or sums a..d (lm_head_rows)
+// HEAD_ROWS_PER_THREAD, HEAD_CHUNK_ROWS_PER_THREAD, HEAD_TOKENS_PER_THREAD: gpu/shaders.ts KERNEL_CONSTANTS (the
+// dispatches use them).
+const_assert HEAD_ROWS_PER_THREAD == 4u; // rows v0..v3 below, in the lanes of a vec4 (lm_head)
 const_assert HEAD_TOKENS_PER_THREAD == 16u; // a mat4x4 per row (lm_head_rows)
 override D: u32;
 override V: u32;
@@ -66,80 +67,94 @@ fn lm_head(@builtin(global_invocation_id) gid: vec3<u32>) {
 // --- Prefill chunks ---------------------------------------------------------------------------------------------
 // lm_head_rows: logits for every token row of a chunk, for reading a text with its loss. xn is column-major
 // ([D, XN_ROWS], written so by the final norm: column i of tokens 4g..4g+3 is one vec4), logits row-major
-// ([tokens, V]). A thread owns four vocabulary rows for a tile of 16 tokens, each row's sums in a mat4x4 (column c:
-// tokens 4c..4c+3): each table word is loaded and unpacked once per tile, each vec4 of xn once for the four rows
-// (the loads of xn, the same for every lane, are what costs on SwiftShader); each token's sum runs element by
-// element in the order of `lm_head`'s lanes, so the logits are lm_head's, bit for bit. Dispatched (⌈V/256⌉, ⌈tokens/16⌉).
+// ([tokens, V]). A thread owns HEAD_CHUNK_ROWS_PER_THREAD (16) vocabulary rows for a tile of 16 tokens, each row's
+// sums in a mat4x4 (column c: tokens 4c..4c+3). On SwiftShader the loads of xn (the same for every lane, so each is
+// a gather of one address) are what costs: each vec4 of xn is loaded once per word for the 16 rows, and bigger
+// tiles kept paying off (e2e/gpu/head-lab.spec.ts: 16 rows × 16 tokens measured 1.5-1.65x the former 4 × 16 at
+// 4096 × 256; 16 × 32 and 32 × 16 about as fast again, but longer to write and compile). Named accumulators, not
+// an array: a private array indexed in a loop is a per-lane gather/scatter there (4-6x slower). Each token's sum
+// runs element by element in the order of `lm_head`'s lanes, so the logits are lm_head's, bit for bit.
+// Dispatched (⌈V/(64 · 16)⌉, ⌈tokens/16⌉).
 override XN_ROWS: u32 = 16u;
+const_assert HEAD_CHUNK_ROWS_PER_THREAD == 16u; // a0..a15 below
 
 @group(0) @binding(0) var<storage, read> rows_table: array<u32>;        // [V, ROW_WORDS] (see lm_head)
 @group(0) @binding(1) var<storage, read> rows_xn: array<vec4<f32>>;     // [D, XN_ROWS / 4]
 @group(0) @binding(2) var<storage, read_write> rows_logits: array<f32>; // [tokens, V]
 @group(0) @binding(3) var<uniform> rows_chunk: vec4<u32>;              // x: tokens in the chunk
 
+// Columns 2w and 2w + 1 of the row whose first word is `at`.
+fn table_pair(at: u32, w: u32) -> vec2<f32> {
+  if (F16) { return unpack2x16float(rows_table[at + w]); }
+  return vec2<f32>(bitcast<f32>(rows_table[at + 2u * w]), bitcast<f32>(rows_table[at + 2u * w + 1u]));
+}
+
+// Column D − 1 of the row whose first word is `at` (D odd).
+fn table_last(at: u32) -> f32 {
+  if (F16) { return unpack2x16float(rows_table[at + D / 2u]).x; }
+  return bitcast<f32>(rows_table[at + D - 1u]);
+}
+
+// A row's sums after columns 2w, 2w + 1 (x, y: the tile's xn there; e: the row's two values), one column at a time.
+fn add_pair(acc: mat4x4<f32>, x: mat4x4<f32>, y: mat4x4<f32>, e: vec2<f32>) -> mat4x4<f32> {
+  return acc + x * e.x + y * e.y;
+}
+
+// Row v's logits of the tile's tokens first.. (n of them); rows past V (the last thread's repeat row V − 1) are not stored.
+fn store_rows_tile(v: u32, first: u32, n: u32, acc: mat4x4<f32>) {
+  if (v >= V) { return; }
+  for (var r = 0u; r < n; r++) { rows_logits[(first + r) * V + v] = acc[r / 4u][r % 4u]; }
+}
+
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn lm_head_rows(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let v0 = HEAD_ROWS_PER_THREAD * gid.x;
+  let v0 = HEAD_CHUNK_ROWS_PER_THREAD * gid.x;
   if (v0 >= V) { return; }
-  // Rows past V (the last thread's) repeat row V − 1 and are not stored.
-  let v1 = min(v0 + 1u, V - 1u);
-  let v2 = min(v0 + 2u, V - 1u);
-  let v3 = min(v0 + 3u, V - 1u);
   let groups = XN_ROWS / 4u;
   let g = gid.y * 4u;
-  var a = mat4x4<f32>();
-  var b = mat4x4<f32>();
-  var c = mat4x4<f32>();
-  var d = mat4x4<f32>();
-  if (F16) {
-    // Word w holds columns 2w and 2w + 1 of a row: one load and unpack per word, no inner loop.
-    for (var w = 0u; w < D / 2u; w++) {
-      let pa = unpack2x16float(rows_table[v0 * ROW_WORDS + w]);
-      let pb = unpack2x16float(rows_table[v1 * ROW_WORDS + w]);
-      let pc = unpack2x16float(rows_table[v2 * ROW_WORDS + w]);
-      let pd = unpack2x16float(rows_table[v3 * ROW_WORDS + w]);
-      let at = 2u * w * groups + g;
-      let x = mat4x4<f32>(rows_xn[at], rows_xn[at + 1u], rows_xn[at + 2u], rows_xn[at + 3u]);
-      a += x * pa.x;
-      b += x * pb.x;
-      c += x * pc.x;
-      d += x * pd.x;
-      let y = mat4x4<f32>(rows_xn[at + groups], rows_xn[at + groups + 1u], rows_xn[at + groups + 2u], rows_xn[at + groups + 3u]);
-      a += y * pa.y;
-      b += y * pb.y;
-      c += y * pc.y;
-      d += y * pd.y;
-    }
-    if (D % 2u == 1u) {
-      let w = D / 2u;
-      let at = (D - 1u) * groups + g;
-      let x = mat4x4<f32>(rows_xn[at], rows_xn[at + 1u], rows_xn[at + 2u], rows_xn[at + 3u]);
-      a += x * unpack2x16float(rows_table[v0 * ROW_WORDS + w]).x;
-      b += x * unpack2x16float(rows_table[v1 * ROW_WORDS + w]).x;
-      c += x * unpack2x16float(rows_table[v2 * ROW_WORDS + w]).x;
-      d += x * unpack2x16float(rows_table[v3 * ROW_WORDS + w]).x;
-    }
-  } else {
-    for (var i = 0u; i < D; i++) {
-      let at = i * groups + g;
-      let x = mat4x4<f32>(rows_xn[at], rows_xn[at + 1u], rows_xn[at + 2u], rows_xn[at + 3u]);
-      a += x * bitcast<f32>(rows_table[v0 * ROW_WORDS + i]);
-      b += x * bitcast<f32>(rows_table[v1 * ROW_WORDS + i]);
-      c += x * bitcast<f32>(rows_table[v2 * ROW_WORDS + i]);
-      d += x * bitcast<f32>(rows_table[v3 * ROW_WORDS + i]);
-    }
+  let t0 = min(v0 + 0u, V - 1u) * ROW_WORDS; let t1 = min(v0 + 1u, V - 1u) * ROW_WORDS;
+  let t2 = min(v0 + 2u, V - 1u) * ROW_WORDS; let t3 = min(v0 + 3u, V - 1u) * ROW_WORDS;
+  let t4 = min(v0 + 4u, V - 1u) * ROW_WORDS; let t5 = min(v0 + 5u, V - 1u) * ROW_WORDS;
+  let t6 = min(v0 + 6u, V - 1u) * ROW_WORDS; let t7 = min(v0 + 7u, V - 1u) * ROW_WORDS;
+  let t8 = min(v0 + 8u, V - 1u) * ROW_WORDS; let t9 = min(v0 + 9u, V - 1u) * ROW_WORDS;
+  let t10 = min(v0 + 10u, V - 1u) * ROW_WORDS; let t11 = min(v0 + 11u, V - 1u) * ROW_WORDS;
+  let t12 = min(v0 + 12u, V - 1u) * ROW_WORDS; let t13 = min(v0 + 13u, V - 1u) * ROW_WORDS;
+  let t14 = min(v0 + 14u, V - 1u) * ROW_WORDS; let t15 = min(v0 + 15u, V - 1u) * ROW_WORDS;
+  var a0 = mat4x4<f32>(); var a1 = mat4x4<f32>(); var a2 = mat4x4<f32>(); var a3 = mat4x4<f32>();
+  var a4 = mat4x4<f32>(); var a5 = mat4x4<f32>(); var a6 = mat4x4<f32>(); var a7 = mat4x4<f32>();
+  var a8 = mat4x4<f32>(); var a9 = mat4x4<f32>(); var a10 = mat4x4<f32>(); var a11 = mat4x4<f32>();
+  var a12 = mat4x4<f32>(); var a13 = mat4x4<f32>(); var a14 = mat4x4<f32>(); var a15 = mat4x4<f32>();
+  for (var w = 0u; w < D / 2u; w++) {
+    let at = 2u * w * groups + g;
+    let x = mat4x4<f32>(rows_xn[at], rows_xn[at + 1u], rows_xn[at + 2u], rows_xn[at + 3u]);
+    let y = mat4x4<f32>(rows_xn[at + groups], rows_xn[at + groups + 1u], rows_xn[at + groups + 2u], rows_xn[at + groups + 3u]);
+    a0 = add_pair(a0, x, y, table_pair(t0, w)); a1 = add_pair(a1, x, y, table_pair(t1, w));
+    a2 = add_pair(a2, x, y, table_pair(t2, w)); a3 = add_pair(a3, x, y, table_pair(t3, w));
+    a4 = add_pair(a4, x, y, table_pair(t4, w)); a5 = add_pair(a5, x, y, table_pair(t5, w));
+    a6 = add_pair(a6, x, y, table_pair(t6, w)); a7 = add_pair(a7, x, y, table_pair(t7, w));
+    a8 = add_pair(a8, x, y, table_pair(t8, w)); a9 = add_pair(a9, x, y, table_pair(t9, w));
+    a10 = add_pair(a10, x, y, table_pair(t10, w)); a11 = add_pair(a11, x, y, table_pair(t11, w));
+    a12 = add_pair(a12, x, y, table_pair(t12, w)); a13 = add_pair(a13, x, y, table_pair(t13, w));
+    a14 = add_pair(a14, x, y, table_pair(t14, w)); a15 = add_pair(a15, x, y, table_pair(t15, w));
+  }
+  if (D % 2u == 1u) {
+    let at = (D - 1u) * groups + g;
+    let x = mat4x4<f32>(rows_xn[at], rows_xn[at + 1u], rows_xn[at + 2u], rows_xn[at + 3u]);
+    a0 += x * table_last(t0); a1 += x * table_last(t1); a2 += x * table_last(t2); a3 += x * table_last(t3);
+    a4 += x * table_last(t4); a5 += x * table_last(t5); a6 += x * table_last(t6); a7 += x * table_last(t7);
+    a8 += x * table_last(t8); a9 += x * table_last(t9); a10 += x * table_last(t10); a11 += x * table_last(t11);
+    a12 += x * table_last(t12); a13 += x * table_last(t13); a14 += x * table_last(t14); a15 += x * table_last(t15);
   }
   let first = gid.y * HEAD_TOKENS_PER_THREAD;
   let n = min(HEAD_TOKENS_PER_THREAD, rows_chunk.x - first);
-  for (var r = 0u; r < n; r++) {
-    let out = (first + r) * V + v0;
-    let col = r / 4u;
-    let k = r % 4u;
-    rows_logits[out] = a[col][k];
-    if (v0 + 1u < V) { rows_logits[out + 1u] = b[col][k]; }
-    if (v0 + 2u < V) { rows_logits[out + 2u] = c[col][k]; }
-    if (v0 + 3u < V) { rows_logits[out + 3u] = d[col][k]; }
-  }
+  store_rows_tile(v0 + 0u, first, n, a0); store_rows_tile(v0 + 1u, first, n, a1);
+  store_rows_tile(v0 + 2u, first, n, a2); store_rows_tile(v0 + 3u, first, n, a3);
+  store_rows_tile(v0 + 4u, first, n, a4); store_rows_tile(v0 + 5u, first, n, a5);
+  store_rows_tile(v0 + 6u, first, n, a6); store_rows_tile(v0 + 7u, first, n, a7);
+  store_rows_tile(v0 + 8u, first, n, a8); store_rows_tile(v0 + 9u, first, n, a9);
+  store_rows_tile(v0 + 10u, first, n, a10); store_rows_tile(v0 + 11u, first, n, a11);
+  store_rows_tile(v0 + 12u, first, n, a12); store_rows_tile(v0 + 13u, first, n, a13);
+  store_rows_tile(v0 + 14u, first, n, a14); store_rows_tile(v0 + 15u, first, n, a15);
 }
 
 // advance_position_by: the position counter after a chunk of tokens.

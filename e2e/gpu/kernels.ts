@@ -14,7 +14,7 @@ const usage = () => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBuffer
 
 // A validation error (e.g. a missing override constant) fails the check instead of leaving zeros behind.
 // A null buffer leaves its binding number out (one the entry point does not use).
-async function run(ctx: GpuContext, shader: string, entry: string, constants: Record<string, number>, buffers: (GPUBuffer | null)[], groups: number) {
+async function run(ctx: GpuContext, shader: string, entry: string, constants: Record<string, number>, buffers: (GPUBuffer | null)[], groups: number | [number, number]) {
   ctx.device.pushErrorScope('validation');
   const pipeline = ctx.pipeline(shader, entry, constants);
   const bindGroup = ctx.device.createBindGroup({
@@ -25,7 +25,8 @@ async function run(ctx: GpuContext, shader: string, entry: string, constants: Re
   const pass = encoder.beginComputePass();
   pass.setPipeline(pipeline);
   pass.setBindGroup(0, bindGroup);
-  pass.dispatchWorkgroups(groups);
+  if (typeof groups === 'number') pass.dispatchWorkgroups(groups);
+  else pass.dispatchWorkgroups(groups[0], groups[1]);
   pass.end();
   ctx.device.queue.submit([encoder.finish()]);
   const error = await ctx.device.popErrorScope();
@@ -156,32 +157,59 @@ export async function checkKernels(gpu?: GPU): Promise<KernelResult[]> {
   }
 
   // Embedding lookup and LM head, on an f32 table and on the f16-pair table the model uses for .bttt files
-  // (gpu/float-table.ts); the f16 table holds f16-rounded values, so both must match the CPU exactly / to 1e-5.
-  for (const asF16 of [false, true]) {
-    const D = 48;
-    const V = 101; // not a multiple of the LM head's 4 rows per thread: the last thread's tail
-    const table = f32(V * D, () => rng.normal());
-    if (asF16) for (let i = 0; i < table.length; i++) table[i] = f16BitsToF32(f32ToF16Bits(table[i]));
-    const packed = packFloatTable(table, V, D);
-    if (packed.f16 !== asF16) throw new Error(`packFloatTable chose f16 = ${packed.f16}, expected ${asF16}`);
-    const layout = { D, V, F16: asF16 ? 1 : 0, ROW_WORDS: packed.rowWords };
-    const suffix = asF16 ? ' (f16 table)' : '';
-    const x = empty(D * 4);
-    await run(ctx, SHADERS.embedding, 'embed', layout, [buf(new Uint32Array([42, 0, 0, 0])), buf(packed.words), x], 1);
-    const gx = new Float32Array(await ctx.readBuffer(x));
-    out.push({ name: 'embed' + suffix, maxRelDiff: relDiff(gx, table.subarray(42 * D, 43 * D)), intMismatches: 0 });
-    const xn = f32(D, () => rng.normal());
-    const logits = empty(V * 4);
-    const position = buf(new Uint32Array([7, 0, 0, 0]));
-    await run(ctx, SHADERS.head, 'lm_head', { ...layout, ADVANCE: 1 }, [buf(packed.words), buf(xn), logits, position], Math.ceil(V / (64 * KERNEL_CONSTANTS.HEAD_ROWS_PER_THREAD)));
-    if (new Uint32Array(await ctx.readBuffer(position))[0] !== 8) throw new Error('lm_head with ADVANCE did not advance the position by one');
-    const gl = new Float32Array(await ctx.readBuffer(logits));
-    const cpu = Array.from({ length: V }, (_, v) => {
-      let acc = 0;
-      for (let i = 0; i < D; i++) acc += table[v * D + i] * xn[i];
-      return acc;
-    });
-    out.push({ name: 'lm_head' + suffix, maxRelDiff: relDiff(gl, cpu), intMismatches: 0 });
+  // (gpu/float-table.ts), at an even and an odd width; the f16 table holds f16-rounded values, so both must match the
+  // CPU exactly / to 1e-5. The chunk's head (lm_head_rows) over 21 tokens (a partial tile of 16) must also give each
+  // token lm_head's logits bit for bit (differing bits counted into intMismatches).
+  for (const D of [48, 47]) {
+    for (const asF16 of [false, true]) {
+      const V = 101; // not a multiple of the heads' rows per thread: the last thread's tail
+      const table = f32(V * D, () => rng.normal());
+      if (asF16) for (let i = 0; i < table.length; i++) table[i] = f16BitsToF32(f32ToF16Bits(table[i]));
+      const packed = packFloatTable(table, V, D);
+      if (packed.f16 !== asF16) throw new Error(`packFloatTable chose f16 = ${packed.f16}, expected ${asF16}`);
+      const layout = { D, V, F16: asF16 ? 1 : 0, ROW_WORDS: packed.rowWords };
+      const suffix = `${asF16 ? ' (f16 table)' : ''}${D % 2 ? ' (odd D)' : ''}`;
+      const x = empty(D * 4);
+      await run(ctx, SHADERS.embedding, 'embed', layout, [buf(new Uint32Array([42, 0, 0, 0])), buf(packed.words), x], 1);
+      const gx = new Float32Array(await ctx.readBuffer(x));
+      out.push({ name: 'embed' + suffix, maxRelDiff: relDiff(gx, table.subarray(42 * D, 43 * D)), intMismatches: 0 });
+      const headGroups = Math.ceil(V / (64 * KERNEL_CONSTANTS.HEAD_ROWS_PER_THREAD));
+      const cpuLogits = (xn: Float32Array) =>
+        Array.from({ length: V }, (_, v) => {
+          let acc = 0;
+          for (let i = 0; i < D; i++) acc += table[v * D + i] * xn[i];
+          return acc;
+        });
+      const xn = f32(D, () => rng.normal());
+      const logits = empty(V * 4);
+      const position = buf(new Uint32Array([7, 0, 0, 0]));
+      await run(ctx, SHADERS.head, 'lm_head', { ...layout, ADVANCE: 1 }, [buf(packed.words), buf(xn), logits, position], headGroups);
+      if (new Uint32Array(await ctx.readBuffer(position))[0] !== 8) throw new Error('lm_head with ADVANCE did not advance the position by one');
+      out.push({ name: 'lm_head' + suffix, maxRelDiff: relDiff(new Float32Array(await ctx.readBuffer(logits)), cpuLogits(xn)), intMismatches: 0 });
+
+      const tokens = 21;
+      const tile = KERNEL_CONSTANTS.HEAD_TOKENS_PER_THREAD;
+      const xnRows = Math.ceil(tokens / tile) * tile;
+      const rowsXn = f32(tokens * D, () => rng.normal());
+      const columnMajor = new Float32Array(D * xnRows); // [D, xnRows], as the final norm writes it
+      for (let t = 0; t < tokens; t++) for (let i = 0; i < D; i++) columnMajor[i * xnRows + t] = rowsXn[t * D + i];
+      const rowLogits = empty(tokens * V * 4);
+      const rowsGroups: [number, number] = [Math.ceil(V / (64 * KERNEL_CONSTANTS.HEAD_CHUNK_ROWS_PER_THREAD)), Math.ceil(tokens / tile)];
+      await run(ctx, SHADERS.head, 'lm_head_rows', { ...layout, XN_ROWS: xnRows }, [buf(packed.words), buf(columnMajor), rowLogits, ctx.createBufferWithData('scratch', 'test', new Uint32Array([tokens, 0, 0, 0]), GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST)], rowsGroups);
+      const gpuRows = new Float32Array(await ctx.readBuffer(rowLogits));
+      let mismatches = 0;
+      const cpuRows: number[] = [];
+      for (let t = 0; t < tokens; t++) {
+        const one = rowsXn.subarray(t * D, (t + 1) * D);
+        cpuRows.push(...cpuLogits(one));
+        const single = empty(V * 4);
+        await run(ctx, SHADERS.head, 'lm_head', { ...layout, ADVANCE: 0 }, [buf(packed.words), buf(one), single, position], headGroups);
+        const a = new Uint32Array(await ctx.readBuffer(single));
+        const b = new Uint32Array(gpuRows.buffer, t * V * 4, V);
+        for (let v = 0; v < V; v++) if (a[v] !== b[v]) mismatches++;
+      }
+      out.push({ name: 'lm_head_rows' + suffix, maxRelDiff: relDiff(gpuRows, cpuRows), intMismatches: mismatches });
+    }
   }
   ctx.destroy();
   return out;

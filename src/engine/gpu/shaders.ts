@@ -66,8 +66,13 @@ export const KERNEL_CONSTANTS = {
    * 4, 8 and 16 measured alike there, each ~2× faster than ttt_step's 64.
    */
   HEAD_THREADS: 4,
-  /** Vocabulary rows per thread of lm_head_rows (unrolled for 4: one mat4x4 each). */
+  /** Vocabulary rows per thread of the decode step's lm_head (the lanes of one vec4). */
   HEAD_ROWS_PER_THREAD: 4,
+  /**
+   * Vocabulary rows per thread of lm_head_rows (the chunk's head; one named mat4x4 each): 16 measured 1.5–1.65× 4 on
+   * SwiftShader at 4096 × 256 (e2e/gpu/head-lab.spec.ts).
+   */
+  HEAD_CHUNK_ROWS_PER_THREAD: 16,
   /** Tokens per thread of lm_head_rows (a mat4x4: four vec4 columns of 4 tokens). */
   HEAD_TOKENS_PER_THREAD: 16,
 } as const;

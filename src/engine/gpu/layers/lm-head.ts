@@ -9,7 +9,7 @@ import { recordChunk, recordStep, type ChunkDispatch, type PassRecorder, type St
 import { floatTable, type FloatTableGpu } from './embedding';
 import { DispatchLayer } from './layer';
 
-const { HEAD_ROWS_PER_THREAD, HEAD_TOKENS_PER_THREAD } = KERNEL_CONSTANTS;
+const { HEAD_ROWS_PER_THREAD, HEAD_CHUNK_ROWS_PER_THREAD, HEAD_TOKENS_PER_THREAD } = KERNEL_CONSTANTS;
 
 export class LmHead extends DispatchLayer {
   /** The decode step's final norm and a head that leaves the position alone: 'last' on a copy of the last row. */
@@ -34,7 +34,7 @@ export class LmHead extends DispatchLayer {
 
     this.chunkDispatches.push(
       b.chunkNormQuant('final_norm', D, { ...norm, src: chunk.x }, chunk.finalXn, chunk.paddedRows),
-      kernels.chunk('lm_head', { shader: 'head', entry: 'lm_head_rows', constants: { ...constants, XN_ROWS: chunk.paddedRows } }, (n) => [headGroups, Math.ceil(n / HEAD_TOKENS_PER_THREAD)], () => [table.buffer, chunk.finalXn, chunk.logits, chunk.info]),
+      kernels.chunk('lm_head', { shader: 'head', entry: 'lm_head_rows', constants: { ...constants, XN_ROWS: chunk.paddedRows } }, (n) => [groups(Math.ceil(V / HEAD_CHUNK_ROWS_PER_THREAD)), Math.ceil(n / HEAD_TOKENS_PER_THREAD)], () => [table.buffer, chunk.finalXn, chunk.logits, chunk.info]),
     );
     this.advance = kernels.chunk('advance_position', { shader: 'head', entry: 'advance_position_by', constants: {} }, () => [1, 1], () => [step.position, chunk.info]);
   }
