@@ -204,12 +204,15 @@ export class GpuContext {
     return module;
   }
 
-  /** One line for diagnostics: the kernel variant in use and why, e.g. "subgroups (sizes 4–4), dot4I8Packed". */
+  /**
+   * One line for diagnostics: the kernel variants in use and why, e.g. "subgroups (sizes 4–4), dot4I8Packed, chunk
+   * products bitlinear_rows". The chunk path's other kernels are the same on every adapter.
+   */
   describeKernels(): string {
     const k = this.kernelFeatures;
-    if (k.rowPerThread) return `matvec rows per invocation, no barrier (a CPU adapter: barriers cost more than they save), norms ${k.fusedNorms ? 'fused into the matvecs' : 'as dispatches of one invocation'}, ${k.fewHeadThreads ? 'few invocations per head in the decode step' : 'a workgroup per head in the decode step'}, ${k.fewSamplerThreads ? 'a sampler of 4 invocations' : 'a sampler of 64'}`;
+    if (k.rowPerThread) return `matvec rows per invocation, no barrier (a CPU adapter: barriers cost more than they save), norms ${k.fusedNorms ? 'fused into the matvecs' : 'as dispatches of one invocation'}, ${k.fewHeadThreads ? 'few invocations per head in the decode step' : 'a workgroup per head in the decode step'}, ${k.fewSamplerThreads ? 'a sampler of 4 invocations' : 'a sampler of 64'}, chunk products bitlinear_rows_pairs (two columns per multiply) and norms of one invocation per row`;
     const sg = k.subgroups ? `subgroups${this.subgroupSizes ? ` (sizes ${this.subgroupSizes.min}–${this.subgroupSizes.max})` : ''}` : 'no subgroups (workgroup-memory reductions)';
-    return `${sg}, ${k.dot4 ? 'dot4I8Packed' : 'no dot4I8Packed (vector integer dot)'}`;
+    return `${sg}, ${k.dot4 ? 'dot4I8Packed' : 'no dot4I8Packed (vector integer dot)'}, chunk products bitlinear_rows`;
   }
 
   /** Number of distinct pipelines compiled so far (tests check that decoding compiles nothing new). */
