@@ -173,7 +173,7 @@ export async function checkKernels(gpu?: GPU): Promise<KernelResult[]> {
       await run(ctx, SHADERS.embedding, 'embed', layout, [buf(new Uint32Array([42, 0, 0, 0])), buf(packed.words), x], 1);
       const gx = new Float32Array(await ctx.readBuffer(x));
       out.push({ name: 'embed' + suffix, maxRelDiff: relDiff(gx, table.subarray(42 * D, 43 * D)), intMismatches: 0 });
-      const headGroups = Math.ceil(V / (64 * KERNEL_CONSTANTS.HEAD_ROWS_PER_THREAD));
+      const headGroups = Math.ceil(V / (KERNEL_CONSTANTS.WORKGROUP_SIZE * KERNEL_CONSTANTS.HEAD_ROWS_PER_THREAD));
       const cpuLogits = (xn: Float32Array) =>
         Array.from({ length: V }, (_, v) => {
           let acc = 0;
@@ -194,7 +194,7 @@ export async function checkKernels(gpu?: GPU): Promise<KernelResult[]> {
       const columnMajor = new Float32Array(D * xnRows); // [D, xnRows], as the final norm writes it
       for (let t = 0; t < tokens; t++) for (let i = 0; i < D; i++) columnMajor[i * xnRows + t] = rowsXn[t * D + i];
       const rowLogits = empty(tokens * V * 4);
-      const rowsGroups: [number, number] = [Math.ceil(V / (64 * KERNEL_CONSTANTS.HEAD_CHUNK_ROWS_PER_THREAD)), Math.ceil(tokens / tile)];
+      const rowsGroups: [number, number] = [Math.ceil(V / (KERNEL_CONSTANTS.WORKGROUP_SIZE * KERNEL_CONSTANTS.HEAD_CHUNK_ROWS_PER_THREAD)), Math.ceil(tokens / tile)];
       await run(ctx, SHADERS.head, 'lm_head_rows', { ...layout, XN_ROWS: xnRows }, [buf(packed.words), buf(columnMajor), rowLogits, ctx.createBufferWithData('scratch', 'test', new Uint32Array([tokens, 0, 0, 0]), GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST)], rowsGroups);
       const gpuRows = new Float32Array(await ctx.readBuffer(rowLogits));
       let mismatches = 0;
