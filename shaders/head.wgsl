@@ -70,8 +70,8 @@ fn lm_head(@builtin(global_invocation_id) gid: vec3<u32>) {
 // ([tokens, V]). A thread owns HEAD_CHUNK_ROWS_PER_THREAD (16) vocabulary rows for a tile of 16 tokens, each row's
 // sums in a mat4x4 (column c: tokens 4c..4c+3). On SwiftShader the loads of xn (the same for every lane, so each is
 // a gather of one address) are what costs: each vec4 of xn is loaded once per word for the 16 rows, and bigger
-// tiles kept paying off (e2e/gpu/head-lab.spec.ts: 16 rows × 16 tokens measured 1.5-1.65x the former 4 × 16 at
-// 4096 × 256; 16 × 32 and 32 × 16 about as fast again, but longer to write and compile). Named accumulators, not
+// tiles kept paying off (e2e/gpu/head-lab.spec.ts: 16 rows × 16 tokens measured 1.5-1.7x the former 4 × 16 at
+// 4096 × 256; 16 × 32 and 32 × 16 another 1.1-1.25x, but longer to write and compile). Named accumulators, not
 // an array: a private array indexed in a loop is a per-lane gather/scatter there (4-6x slower). Each token's sum
 // runs element by element in the order of `lm_head`'s lanes, so the logits are lm_head's, bit for bit.
 // Dispatched (⌈V/(64 · 16)⌉, ⌈tokens/16⌉).
