@@ -6,8 +6,20 @@ import { KERNEL_CONSTANTS, SHADERS } from '../../src/engine/gpu/shaders';
 import { packFloatTable } from '../../src/engine/gpu/float-table';
 import { f16BitsToF32 } from '../../src/engine/format/f16';
 import { Rng } from '../../src/engine/util/rng';
-import { timeDispatches } from './lab-timing';
+import { dispatchOnce, timeInterleaved } from './lab-timing';
 import type { LabRow } from './matvec-lab';
+
+/** lm_head_rows' bindings and overrides, as every candidate declares them. */
+const BINDINGS = `
+override D: u32;
+override V: u32;
+override ROW_WORDS: u32;
+override XN_ROWS: u32 = 16u;
+@group(0) @binding(0) var<storage, read> table: array<u32>;
+@group(0) @binding(1) var<storage, read> xn: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read_write> logits: array<f32>;
+@group(0) @binding(3) var<uniform> chunk: vec4<u32>;
+`;
 
 interface Candidate {
   name: string;
@@ -24,16 +36,7 @@ interface Candidate {
  */
 function tiled(rows: number, groups: number, wg: number): Candidate {
   const G = Array.from({ length: groups }, (_, i) => i);
-  const shader = `
-override D: u32;
-override V: u32;
-override ROW_WORDS: u32;
-override XN_ROWS: u32 = 16u;
-@group(0) @binding(0) var<storage, read> table: array<u32>;
-@group(0) @binding(1) var<storage, read> xn: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read_write> logits: array<f32>;
-@group(0) @binding(3) var<uniform> chunk: vec4<u32>;
-const R: u32 = ${rows}u;
+  const shader = `${BINDINGS}const R: u32 = ${rows}u;
 override INVOCATIONS: u32 = (V + R - 1u) / R;
 @compute @workgroup_size(${wg})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
@@ -63,16 +66,7 @@ ${G.map((g) => `    for (var k = 0u; k < 4u; k++) { let t = 4u * (g0 + ${g}u) + 
 function unrolled(rows: number, groups: number, wg: number): Candidate {
   const R = Array.from({ length: rows }, (_, i) => i);
   const G = Array.from({ length: groups }, (_, i) => i);
-  const shader = `
-override D: u32;
-override V: u32;
-override ROW_WORDS: u32;
-override XN_ROWS: u32 = 16u;
-@group(0) @binding(0) var<storage, read> table: array<u32>;
-@group(0) @binding(1) var<storage, read> xn: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read_write> logits: array<f32>;
-@group(0) @binding(3) var<uniform> chunk: vec4<u32>;
-override INVOCATIONS: u32 = (V + ${rows - 1}u) / ${rows}u;
+  const shader = `${BINDINGS}override INVOCATIONS: u32 = (V + ${rows - 1}u) / ${rows}u;
 fn store(v: u32, g: u32, sums: vec4<f32>) {
   if (v >= V) { return; }
   for (var k = 0u; k < 4u; k++) { let t = 4u * g + k; if (t < chunk.x) { logits[t * V + v] = sums[k]; } }
@@ -157,31 +151,13 @@ export async function runLab(shapes: [number, number][], names: string[], tokens
       const exact = runs.map(() => true);
       for (let check = 0; check < checks; check++) {
         ctx.device.queue.writeBuffer(xn, 0, Float32Array.from({ length: D * xnRows }, () => (rng.int(2001) - 1000) / 317));
-        const encoder = ctx.device.createCommandEncoder();
-        for (const r of runs) {
-          const pass = encoder.beginComputePass();
-          pass.setPipeline(r.pipeline);
-          pass.setBindGroup(0, r.bind);
-          pass.dispatchWorkgroups(...r.workgroups);
-          pass.end();
-        }
-        ctx.device.queue.submit([encoder.finish()]);
+        await dispatchOnce(ctx, runs);
         const ls = await Promise.all(runs.map(async (r) => new Uint32Array(await ctx.readBuffer(r.logits))));
         runs.forEach((_, i) => {
           if (!ls[i].every((v, k) => v === ls[0][k])) exact[i] = false;
         });
       }
-      const reps = await Promise.all(
-        runs.map(async (r) => {
-          await timeDispatches(ctx, r.pipeline, r.bind, r.workgroups, 2);
-          const probe = await timeDispatches(ctx, r.pipeline, r.bind, r.workgroups, 3);
-          return Math.max(3, Math.min(1000, Math.round((targetMs * 1000) / Math.max(probe, 0.01))));
-        }),
-      );
-      const us = runs.map(() => [] as number[]);
-      for (let t = 0; t < trials; t++) {
-        for (let i = 0; i < runs.length; i++) us[i].push(await timeDispatches(ctx, runs[i].pipeline, runs[i].bind, runs[i].workgroups, reps[i]));
-      }
+      const us = await timeInterleaved(ctx, runs, trials, targetMs);
       runs.forEach((r, i) => out.push({ shape, candidate: r.name, us: us[i], exact: exact[i] }));
       for (const b of buffers) ctx.destroyBuffer(b);
     }

@@ -5,7 +5,7 @@ import { GpuContext } from '../../src/engine/gpu/context';
 import { bitlinearShader, KERNEL_CONSTANTS } from '../../src/engine/gpu/shaders';
 import { packTernaryMatvec } from '../../src/engine/gpu/pack';
 import { Rng } from '../../src/engine/util/rng';
-import { timeDispatches } from './lab-timing';
+import { dispatchOnce, timeInterleaved } from './lab-timing';
 import type { TernaryTensor } from '../../src/engine/types';
 import type { LabRow } from './matvec-lab';
 
@@ -198,31 +198,13 @@ export async function runLab(shapes: [number, number][], names: string[], tokens
         // Column-major [paddedCols, xqRows]; every value int8 (padding rows and columns included, as in the engine).
         const x = Int32Array.from({ length: paddedCols * xqRows }, (_, i) => (check === 0 ? (i % 3 === 0 ? 127 : -128) : check === 1 && i % 5 === 0 ? 127 : rng.int(256) - 128));
         ctx.device.queue.writeBuffer(xq, 0, x);
-        const encoder = ctx.device.createCommandEncoder();
-        for (const r of runs) {
-          const pass = encoder.beginComputePass();
-          pass.setPipeline(r.pipeline);
-          pass.setBindGroup(0, r.bind);
-          pass.dispatchWorkgroups(...r.workgroups);
-          pass.end();
-        }
-        ctx.device.queue.submit([encoder.finish()]);
+        await dispatchOnce(ctx, runs);
         const ys = await Promise.all(runs.map(async (r) => new Uint32Array(await ctx.readBuffer(r.y))));
         runs.forEach((_, i) => {
           if (!ys[i].every((v, k) => v === ys[0][k])) exact[i] = false;
         });
       }
-      const reps = await Promise.all(
-        runs.map(async (r) => {
-          await timeDispatches(ctx, r.pipeline, r.bind, r.workgroups, 2);
-          const probe = await timeDispatches(ctx, r.pipeline, r.bind, r.workgroups, 3);
-          return Math.max(3, Math.min(1000, Math.round((targetMs * 1000) / Math.max(probe, 0.01))));
-        }),
-      );
-      const us = runs.map(() => [] as number[]);
-      for (let t = 0; t < trials; t++) {
-        for (let i = 0; i < runs.length; i++) us[i].push(await timeDispatches(ctx, runs[i].pipeline, runs[i].bind, runs[i].workgroups, reps[i]));
-      }
+      const us = await timeInterleaved(ctx, runs, trials, targetMs);
       runs.forEach((r, i) => out.push({ shape, candidate: r.name, us: us[i], exact: exact[i] }));
       for (const b of buffers) ctx.destroyBuffer(b);
     }
